@@ -16,6 +16,8 @@ packages=(
         libsqlite3-dev    # vgpud's durable state
         libzstd-dev       # decompressing nvcc's fatbin entries
         libssl-dev        # lease signatures, migration TLS
+        curl              # integration tests: raw HTTP over the Unix socket
+        python3           # integration tests: JSON checks
 )
 
 missing=()

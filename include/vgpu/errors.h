@@ -24,7 +24,10 @@
         X(VGPU_EGI_PROFILE, 1014, "the vGPU type does not fit this GPU instance's profile")        \
         X(VGPU_ENO_VGPU, 1015, "no such vGPU")                                                     \
         X(VGPU_EEXIST, 1016, "a vGPU with this ID already exists")                                 \
-        X(VGPU_EUNKNOWN_PROFILE, 1017, "unknown GPU instance profile")
+        X(VGPU_EUNKNOWN_PROFILE, 1017, "unknown GPU instance profile")                             \
+        X(VGPU_EENGINE, 1018, "the vGPU's engine could not be started or stopped")                 \
+        X(VGPU_EGUESTS, 1019, "the vGPU has guests attached")                                      \
+        X(VGPU_ESTATE, 1020, "the state database could not be written")
 
 enum vgpu_error {
 #define VGPU_ERROR_ENUM(name, num, msg) name = -(num),

@@ -140,6 +140,20 @@ uint32_t layout_gi_free_starts(const struct layout *l, const struct mig_profile 
  */
 uint32_t layout_gi_free_count(const struct layout *l, const struct mig_profile *p);
 
+/*
+ * Device addresses: every physical GPU of a host has a 1 TiB window above LAYOUT_VA_BASE, and a
+ * vGPU's framebuffer sits in it at its framebuffer offset. Windows never overlap, so a guest can
+ * hold vGPUs of several GPUs, and the address survives suspend-resume and migration.
+ */
+#define LAYOUT_VA_BASE       UINT64_C(0x100000000000)
+#define LAYOUT_VA_GPU_STRIDE UINT64_C(0x10000000000)
+
+/* layout_device_address - the device address of fb_offset on physical GPU gpu_index. */
+static inline uint64_t layout_device_address(uint32_t gpu_index, uint64_t fb_offset)
+{
+        return LAYOUT_VA_BASE + (uint64_t)gpu_index * LAYOUT_VA_GPU_STRIDE + fb_offset;
+}
+
 /* layout_fb_used - bytes of framebuffer held by vGPUs. */
 uint64_t layout_fb_used(const struct layout *l);
 

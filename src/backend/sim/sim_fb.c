@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: Apache-2.0
+// The sim backend's framebuffer: a sparse memfd of the vGPU's size, mapped shared at the vGPU's
+// fixed device address, so device pointers are host pointers in the engine and pages cost memory
+// only once written.
+#include <errno.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backend/backend.h"
+
+static int sim_fb_reserve(const struct backend_fb_req *req, struct backend_fb *ret)
+{
+        char name[64];
+        void *p;
+        int fd, r;
+
+        if (req->size == 0 || req->device_address % (uint64_t)sysconf(_SC_PAGESIZE))
+                return -EINVAL;
+        snprintf(name, sizeof(name), "vgpu-fb-%.36s", req->vgpu_uuid ? req->vgpu_uuid : "");
+        fd = memfd_create(name, MFD_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        if (ftruncate(fd, (off_t)req->size) < 0) {
+                r = -errno;
+                goto err_close;
+        }
+        p = mmap((void *)(uintptr_t)req->device_address, req->size, PROT_READ | PROT_WRITE,
+                 MAP_SHARED | MAP_NORESERVE | MAP_FIXED_NOREPLACE, fd, 0);
+        if (p == MAP_FAILED) {
+                r = -errno;
+                goto err_close;
+        }
+        if ((uintptr_t)p != req->device_address) {
+                /* An old kernel that ignores MAP_FIXED_NOREPLACE placed it elsewhere. */
+                munmap(p, req->size);
+                r = -EEXIST;
+                goto err_close;
+        }
+        *ret = (struct backend_fb){
+                .device_address = req->device_address,
+                .size = req->size,
+                .phys_offset = req->phys_offset,
+                .host = p,
+                .fd = fd,
+        };
+        return 0;
+
+err_close:
+        close(fd);
+        return r;
+}
+
+static void sim_fb_release(struct backend_fb *fb)
+{
+        if (fb->host)
+                munmap(fb->host, fb->size);
+        if (fb->fd >= 0)
+                close(fb->fd);
+        fb->host = NULL;
+        fb->fd = -1;
+}
+
+static uint64_t sim_fb_resident(const struct backend_fb *fb)
+{
+        struct stat st;
+
+        if (fb->fd < 0 || fstat(fb->fd, &st) < 0)
+                return 0;
+        return (uint64_t)st.st_blocks * 512;
+}
+
+const struct backend_ops backend_sim_ops = {
+        .name = "sim",
+        .fb_reserve = sim_fb_reserve,
+        .fb_release = sim_fb_release,
+        .fb_resident = sim_fb_resident,
+};

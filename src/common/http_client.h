@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A small HTTP/1.1 client for vgpud's control API: one request per connection (Connection: close),
+ * JSON bodies (jansson), a deadline on the whole exchange. Every byte the server sends is checked;
+ * a bad response is an error (-EPROTO), never a crash. Unix sockets now; TCP fits struct
+ * http_target later.
+ */
+#ifndef VGPU_COMMON_HTTP_CLIENT_H
+#define VGPU_COMMON_HTTP_CLIENT_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+/* The default deadline of one exchange (connect, send, receive), milliseconds. */
+#define HTTP_TIMEOUT_MS 30000
+
+/* The largest response accepted: headers, and the body (after de-chunking). */
+#define HTTP_MAX_HEADER_BYTES (64u << 10)
+#define HTTP_MAX_BODY_BYTES   (64u << 20)
+
+enum http_target_kind {
+        HTTP_TARGET_UNIX = 0, /* a Unix stream socket at path */
+        /* HTTP_TARGET_TCP: host and port, later (DESIGN.md: optionally TCP with TLS). */
+};
+
+/* Where a request goes. The strings belong to the caller and must outlive the call. */
+struct http_target {
+        enum http_target_kind kind;
+        const char *path; /* HTTP_TARGET_UNIX: the socket's path */
+        int timeout_ms;   /* deadline of the whole exchange; <= 0: HTTP_TIMEOUT_MS */
+};
+
+/*
+ * http_request - send one request to target and read the reply. method is a token ("GET"), path
+ * the request target ("/v1/vgpus?gpu=0"; must start with '/', no spaces or control characters:
+ * escape user input with http_escape). body, when not NULL, is sent as JSON (not stolen).
+ * On success returns 0, sets *ret_status to the HTTP status (100..599; interim 1xx replies are
+ * skipped) and *ret_body to the parsed JSON body, or NULL when the body is empty (the caller
+ * decrefs it). Fails with a negative errno, outputs untouched: -EINVAL (bad arguments),
+ * -ENAMETOOLONG (socket path too long), -ENOENT / -ECONNREFUSED / -EACCES (cannot connect: no
+ * socket, nobody listening, no permission), -ETIMEDOUT (deadline passed), -EPROTO (the response
+ * is not valid HTTP/1.x or its body not JSON), -EMSGSIZE (response over the limits above),
+ * -ECONNRESET, -ENOMEM, or another errno of socket I/O. Details go to the debug log. Thread-safe;
+ * never raises SIGPIPE.
+ */
+int http_request(const struct http_target *target, const char *method, const char *path,
+                 json_t *body, int *ret_status, json_t **ret_body);
+
+/* http_call - http_request to the Unix socket at socket_path with the default deadline. */
+int http_call(const char *socket_path, const char *method, const char *path, json_t *body,
+              int *ret_status, json_t **ret_body);
+
+/*
+ * http_escape - percent-encode s for use as one path segment or query value (everything but
+ * A-Z a-z 0-9 - . _ ~ is encoded) into buf of len bytes, NUL-terminated. Returns 0, or -ENOSPC
+ * when buf is too small (buf then holds an empty string if len > 0).
+ */
+int http_escape(const char *s, char *buf, size_t len);
+
+#endif

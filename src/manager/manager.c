@@ -1,0 +1,811 @@
+// SPDX-License-Identifier: Apache-2.0
+// The manager: placement, durable state and engine processes kept in agreement. Startup restores
+// the layouts from the database and reconciles them with the engines that are still running;
+// a watcher thread restarts engines that die.
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "manager/engine_proc.h"
+#include "manager/manager.h"
+#include "manager/state.h"
+#include "vgpu/errors.h"
+
+#define ENGINE_START_MS  10000
+#define ENGINE_STOP_MS   5000
+#define ENGINE_STATUS_MS 2000
+/* An engine that dies more often than this in a minute is given up on (state "failed"). */
+#define ENGINE_MAX_RESTARTS 5
+
+static const char *const state_names[] = {"creating", "running", "destroying", "failed"};
+
+const char *manager_state_name(enum mgr_vgpu_state s)
+{
+        return (unsigned)s < 4 ? state_names[s] : "unknown";
+}
+
+static int64_t now_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void random_uuid(char out[37])
+{
+        uint8_t b[16];
+
+        if (getrandom(b, sizeof(b), 0) != sizeof(b)) {
+                /* getrandom on Linux >= 3.17 does not fail for 16 bytes; be safe anyway. */
+                for (size_t i = 0; i < sizeof(b); i++)
+                        b[i] = (uint8_t)(rand() ^ (int)(now_ms() >> i));
+        }
+        b[6] = (b[6] & 0x0f) | 0x40; /* version 4 */
+        b[8] = (b[8] & 0x3f) | 0x80; /* RFC 4122 variant */
+        snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+                 b[13], b[14], b[15]);
+}
+
+static bool uuid_valid(const char *s)
+{
+        if (strlen(s) != 36)
+                return false;
+        for (int i = 0; i < 36; i++) {
+                bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+                if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+                        return false;
+        }
+        return true;
+}
+
+static void utc_now(char *buf, size_t len)
+{
+        time_t t = time(NULL);
+        struct tm tm;
+
+        gmtime_r(&t, &tm);
+        strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void engine_path(const struct manager *m, const char *uuid, const char *ext, char *buf,
+                        size_t len)
+{
+        snprintf(buf, len, "%s/engines/%s.%s", m->state_dir, uuid, ext);
+}
+
+void manager_lock(struct manager *m)
+{
+        pthread_mutex_lock(&m->lock);
+}
+
+void manager_unlock(struct manager *m)
+{
+        pthread_mutex_unlock(&m->lock);
+}
+
+struct mgr_gpu *manager_gpu_locked(struct manager *m, const char *id)
+{
+        char *end;
+        unsigned long idx;
+
+        if (!id || !*id)
+                return NULL;
+        for (size_t i = 0; i < m->n_gpus; i++) {
+                if (strcasecmp(m->gpus[i].uuid, id) == 0)
+                        return &m->gpus[i];
+        }
+        if (!isdigit((unsigned char)id[0]))
+                return NULL;
+        idx = strtoul(id, &end, 10);
+        if (*end || idx >= m->n_gpus)
+                return NULL;
+        return &m->gpus[idx];
+}
+
+struct mgr_vgpu *manager_vgpu_locked(struct manager *m, const char *uuid)
+{
+        for (size_t i = 0; uuid && i < m->n_vgpus; i++) {
+                if (strcasecmp(m->vgpus[i].uuid, uuid) == 0)
+                        return &m->vgpus[i];
+        }
+        return NULL;
+}
+
+static void vgpu_row(const struct mgr_vgpu *v, struct state_vgpu *row)
+{
+        *row = (struct state_vgpu){
+                .handle = v->handle,
+                .gpu = v->gpu,
+                .type_id = v->type->id,
+                .placement = v->place.placement,
+                .gi = v->place.gi,
+                .owner_uid = v->owner_uid,
+                .engine_pid = v->engine_pid,
+        };
+        snprintf(row->uuid, sizeof(row->uuid), "%s", v->uuid);
+        snprintf(row->state, sizeof(row->state), "%s", manager_state_name(v->state));
+        snprintf(row->created_at, sizeof(row->created_at), "%s", v->created_at);
+}
+
+/* Commit v's row (and its implicit GPU instance) as one transaction. */
+static int persist_vgpu(struct manager *m, const struct mgr_vgpu *v, const struct layout_gi *gi)
+{
+        struct state_vgpu row;
+        int r;
+
+        vgpu_row(v, &row);
+        r = state_begin(m->db);
+        if (r < 0)
+                return VGPU_ESTATE;
+        if (gi) {
+                struct state_gi g = {.gpu = v->gpu,
+                                     .id = gi->id,
+                                     .profile = gi->profile->id,
+                                     .start = gi->start,
+                                     .implicit = gi->implicit};
+
+                r = state_put_gi(m->db, &g);
+        }
+        if (r == 0)
+                r = state_put_vgpu(m->db, &row);
+        if (r == 0)
+                r = state_commit(m->db);
+        if (r < 0) {
+                state_rollback(m->db);
+                return VGPU_ESTATE;
+        }
+        return 0;
+}
+
+/* Remove v's row, and its GPU instance's row when that was implicit, in one transaction. */
+static int unpersist_vgpu(struct manager *m, const struct mgr_vgpu *v, bool implicit_gi)
+{
+        int r = state_begin(m->db);
+
+        if (r == 0)
+                r = state_del_vgpu(m->db, v->uuid);
+        if (r == 0 && implicit_gi)
+                r = state_del_gi(m->db, v->gpu, v->place.gi);
+        if (r == 0)
+                r = state_commit(m->db);
+        if (r < 0) {
+                state_rollback(m->db);
+                return VGPU_ESTATE;
+        }
+        return 0;
+}
+
+static int start_engine(struct manager *m, struct mgr_vgpu *v, char *err, size_t len)
+{
+        char control[256], log[256];
+        struct engine_spec spec = {
+                .engine_path = m->engine_path,
+                .backend = m->backend,
+                .uuid = v->uuid,
+                .type = v->type->name,
+                .control = control,
+                .log_path = log,
+                .gpu_index = v->gpu,
+                .device_address = v->device_address,
+                .fb_size = v->place.fb_size,
+                .fb_offset = v->place.fb_offset,
+        };
+        int r;
+
+        engine_path(m, v->uuid, "sock", control, sizeof(control));
+        engine_path(m, v->uuid, "log", log, sizeof(log));
+        r = engine_spawn(&spec, ENGINE_START_MS, &v->engine_pid, err, len);
+        if (r < 0) {
+                vgpu_log(VGPU_LOG_ERROR, "vGPU %s: engine did not start: %s", v->uuid, err);
+                return VGPU_EENGINE;
+        }
+        return 0;
+}
+
+/* Stop an engine and remove its socket and log: nothing of a destroyed vGPU stays behind. */
+static void stop_engine(struct manager *m, const char *uuid, pid_t pid)
+{
+        char path[256];
+
+        engine_path(m, uuid, "sock", path, sizeof(path));
+        engine_stop(path, pid, ENGINE_STOP_MS);
+        unlink(path);
+        engine_path(m, uuid, "log", path, sizeof(path));
+        unlink(path);
+}
+
+static struct mgr_vgpu *vgpu_append(struct manager *m)
+{
+        if (m->n_vgpus == m->cap_vgpus) {
+                size_t cap = m->cap_vgpus ? m->cap_vgpus * 2 : 16;
+                struct mgr_vgpu *nv = realloc(m->vgpus, cap * sizeof(*nv));
+
+                if (!nv)
+                        return NULL;
+                m->vgpus = nv;
+                m->cap_vgpus = cap;
+        }
+        return &m->vgpus[m->n_vgpus++];
+}
+
+static void vgpu_remove(struct manager *m, struct mgr_vgpu *v)
+{
+        size_t i = (size_t)(v - m->vgpus);
+
+        memmove(&m->vgpus[i], &m->vgpus[i + 1], (m->n_vgpus - i - 1) * sizeof(*v));
+        m->n_vgpus--;
+}
+
+int manager_create_locked(struct manager *m, const struct mgr_create *c, struct mgr_vgpu **ret,
+                          char *err, size_t len)
+{
+        struct mgr_gpu *g = c->gpu;
+        struct mgr_vgpu v = {0}, *slot;
+        const struct layout_gi *gi;
+        struct layout_gi gi_copy;
+        bool implicit = false;
+        int r;
+
+        err[0] = '\0';
+        if (c->uuid) {
+                if (!uuid_valid(c->uuid))
+                        return -EINVAL;
+                if (manager_vgpu_locked(m, c->uuid))
+                        return VGPU_EEXIST;
+                snprintf(v.uuid, sizeof(v.uuid), "%s", c->uuid);
+                for (char *p = v.uuid; *p; p++)
+                        *p = (char)tolower((unsigned char)*p);
+        } else {
+                random_uuid(v.uuid);
+        }
+        v.handle = m->next_handle;
+        r = layout_create(&g->layout, c->type, &c->req, v.handle, &v.place);
+        if (r < 0)
+                return r;
+        v.gpu = g->index;
+        v.type = c->type;
+        v.owner_uid = c->owner_uid;
+        v.device_address = layout_device_address(g->index, v.place.fb_offset);
+        v.state = MGR_CREATING;
+        utc_now(v.created_at, sizeof(v.created_at));
+        gi = v.place.gi ? layout_find_gi(&g->layout, v.place.gi) : NULL;
+        if (gi && gi->implicit) {
+                gi_copy = *gi;
+                implicit = true;
+        }
+        /* Committed as "creating" first: a crash from here on leaves a row that says half-made. */
+        r = persist_vgpu(m, &v, implicit ? &gi_copy : NULL);
+        if (r < 0)
+                goto err_layout;
+        r = start_engine(m, &v, err, len);
+        if (r < 0)
+                goto err_row;
+        v.state = MGR_RUNNING;
+        r = persist_vgpu(m, &v, NULL);
+        if (r < 0)
+                goto err_engine;
+        slot = vgpu_append(m);
+        if (!slot) {
+                r = -ENOMEM;
+                goto err_engine;
+        }
+        *slot = v;
+        m->next_handle++;
+        *ret = slot;
+        vgpu_log(VGPU_LOG_INFO, "created vGPU %s (%s) on GPU %u at 0x%" PRIx64, v.uuid,
+                 v.type->name, g->index, v.device_address);
+        return 0;
+
+err_engine:
+        stop_engine(m, v.uuid, v.engine_pid);
+err_row:
+        unpersist_vgpu(m, &v, implicit);
+err_layout:
+        layout_destroy(&g->layout, v.handle);
+        return r;
+}
+
+int manager_vgpu_guests_locked(struct manager *m, const struct mgr_vgpu *v)
+{
+        char control[256];
+        json_t *st;
+        int guests = 0;
+
+        if (v->state != MGR_RUNNING)
+                return 0;
+        engine_path(m, v->uuid, "sock", control, sizeof(control));
+        if (engine_status(control, ENGINE_STATUS_MS, &st) == 0) {
+                guests = (int)json_integer_value(json_object_get(st, "guests"));
+                json_decref(st);
+        }
+        return guests;
+}
+
+int manager_destroy_locked(struct manager *m, struct mgr_vgpu *v, bool force)
+{
+        struct mgr_gpu *g = &m->gpus[v->gpu];
+        const struct layout_gi *gi = v->place.gi ? layout_find_gi(&g->layout, v->place.gi) : NULL;
+        bool implicit = gi && gi->implicit;
+        int r;
+
+        if (!force && manager_vgpu_guests_locked(m, v) > 0)
+                return VGPU_EGUESTS;
+        v->state = MGR_DESTROYING;
+        r = persist_vgpu(m, v, NULL);
+        if (r < 0) {
+                v->state = MGR_RUNNING;
+                return r;
+        }
+        stop_engine(m, v->uuid, v->engine_pid);
+        r = unpersist_vgpu(m, v, implicit);
+        if (r < 0)
+                return r; /* the row says "destroying": the next start finishes the job */
+        layout_destroy(&g->layout, v->handle);
+        vgpu_log(VGPU_LOG_INFO, "destroyed vGPU %s", v->uuid);
+        vgpu_remove(m, v);
+        return 0;
+}
+
+static int persist_gpu(struct manager *m, const struct mgr_gpu *g)
+{
+        struct state_gpu row = {.index = g->index};
+        int r;
+
+        snprintf(row.uuid, sizeof(row.uuid), "%s", g->uuid);
+        snprintf(row.model, sizeof(row.model), "%s", g->model->id);
+        snprintf(row.mode, sizeof(row.mode), "%s", layout_mode_name(g->layout.mode));
+        snprintf(row.pci_bus_id, sizeof(row.pci_bus_id), "%s", g->pci_bus_id);
+        r = state_begin(m->db);
+        if (r == 0)
+                r = state_put_gpu(m->db, &row);
+        if (r == 0)
+                r = state_commit(m->db);
+        if (r < 0) {
+                state_rollback(m->db);
+                return VGPU_ESTATE;
+        }
+        return 0;
+}
+
+int manager_set_mode_locked(struct manager *m, struct mgr_gpu *g, enum layout_mode mode)
+{
+        enum layout_mode old = g->layout.mode;
+        int r = layout_set_mode(&g->layout, mode);
+
+        if (r < 0 || old == mode)
+                return r;
+        r = persist_gpu(m, g);
+        if (r < 0)
+                g->layout.mode = old;
+        return r;
+}
+
+int manager_gi_create_locked(struct manager *m, struct mgr_gpu *g, const struct mig_profile *p,
+                             int64_t start, struct layout_gi *ret)
+{
+        struct layout_gi gi;
+        struct state_gi row;
+        int r = layout_gi_create(&g->layout, p, start, 0, &gi);
+
+        if (r < 0)
+                return r;
+        row = (struct state_gi){.gpu = g->index, .id = gi.id, .profile = p->id, .start = gi.start};
+        r = state_begin(m->db);
+        if (r == 0)
+                r = state_put_gi(m->db, &row);
+        if (r == 0)
+                r = state_commit(m->db);
+        if (r < 0) {
+                state_rollback(m->db);
+                layout_gi_destroy(&g->layout, gi.id);
+                return VGPU_ESTATE;
+        }
+        *ret = gi;
+        return 0;
+}
+
+int manager_gi_destroy_locked(struct manager *m, struct mgr_gpu *g, uint32_t id)
+{
+        const struct layout_gi *gi = layout_find_gi(&g->layout, id);
+        struct layout_gi saved;
+        int r;
+
+        if (!gi)
+                return VGPU_ENO_GI;
+        saved = *gi;
+        r = layout_gi_destroy(&g->layout, id);
+        if (r < 0)
+                return r;
+        r = state_begin(m->db);
+        if (r == 0)
+                r = state_del_gi(m->db, g->index, id);
+        if (r == 0)
+                r = state_commit(m->db);
+        if (r < 0) {
+                state_rollback(m->db);
+                layout_gi_create(&g->layout, saved.profile, saved.start, saved.id, NULL);
+                return VGPU_ESTATE;
+        }
+        return 0;
+}
+
+/* ---- startup: GPUs, restore, reconcile ---------------------------------------------------- */
+
+struct restore {
+        struct manager *m;
+        int err;
+        size_t n_rows;
+        struct state_vgpu *rows;
+};
+
+static int restore_gpu_row(void *ctx, const struct state_gpu *row)
+{
+        struct restore *rs = ctx;
+        struct manager *m = rs->m;
+        enum layout_mode mode;
+
+        if (row->index >= m->n_gpus)
+                return 0; /* a GPU no longer configured; checked against vGPUs below */
+        struct mgr_gpu *g = &m->gpus[row->index];
+        if (strcmp(row->model, g->model->id) != 0) {
+                /* The configuration changed this GPU's model; only allowed while it is unused. */
+                vgpu_log(VGPU_LOG_WARN, "GPU %u was %s in the state, now %s", row->index,
+                         row->model, g->model->id);
+                return 0;
+        }
+        snprintf(g->uuid, sizeof(g->uuid), "%s", row->uuid);
+        if (layout_mode_parse(row->mode, &mode) == 0 && layout_set_mode(&g->layout, mode) < 0) {
+                vgpu_log(VGPU_LOG_ERROR, "state: GPU %u: mode %s not possible for %s", row->index,
+                         row->mode, g->model->id);
+                rs->err = VGPU_EMODE;
+                return 1;
+        }
+        return 0;
+}
+
+static int restore_gi_row(void *ctx, const struct state_gi *row)
+{
+        struct restore *rs = ctx;
+        struct manager *m = rs->m;
+        struct mgr_gpu *g;
+        int r;
+
+        if (row->gpu >= m->n_gpus) {
+                vgpu_log(VGPU_LOG_ERROR,
+                         "state: GPU instance %u is on GPU %u, which is not "
+                         "configured",
+                         row->id, row->gpu);
+                rs->err = -ENODEV;
+                return 1;
+        }
+        g = &m->gpus[row->gpu];
+        r = layout_gi_create(&g->layout, catalog_find_profile(g->model, row->profile), row->start,
+                             row->id, NULL);
+        if (r < 0) {
+                vgpu_log(VGPU_LOG_ERROR, "state: GPU instance %u (profile %u at %u) on GPU %u: %s",
+                         row->id, row->profile, row->start, row->gpu, vgpu_strerror(r));
+                rs->err = r;
+                return 1;
+        }
+        if (row->implicit) {
+                for (size_t i = 0; i < g->layout.n_gis; i++) {
+                        if (g->layout.gis[i].id == row->id)
+                                g->layout.gis[i].implicit = true;
+                }
+        }
+        return 0;
+}
+
+static int collect_vgpu_row(void *ctx, const struct state_vgpu *row)
+{
+        struct restore *rs = ctx;
+        struct state_vgpu *nr = realloc(rs->rows, (rs->n_rows + 1) * sizeof(*nr));
+
+        if (!nr) {
+                rs->err = -ENOMEM;
+                return 1;
+        }
+        rs->rows = nr;
+        rs->rows[rs->n_rows++] = *row;
+        return 0;
+}
+
+static enum mgr_vgpu_state parse_state(const char *s)
+{
+        for (int i = 0; i < 4; i++) {
+                if (strcmp(s, state_names[i]) == 0)
+                        return (enum mgr_vgpu_state)i;
+        }
+        return MGR_FAILED;
+}
+
+/* Put one saved vGPU back into its layout and the table, and bring its engine in line. */
+static int restore_vgpu(struct manager *m, const struct state_vgpu *row)
+{
+        struct mgr_gpu *g;
+        struct mgr_vgpu v = {0}, *slot;
+        struct layout_req req;
+        const struct layout_gi *gi;
+        char control[256], err[256];
+        json_t *st = NULL;
+        int r;
+
+        if (row->gpu >= m->n_gpus) {
+                vgpu_log(VGPU_LOG_ERROR,
+                         "state: vGPU %s is on GPU %u, which is not configured "
+                         "(check --sim-gpus)",
+                         row->uuid, row->gpu);
+                return -ENODEV;
+        }
+        g = &m->gpus[row->gpu];
+        v.type = catalog_type_by_id(g->model, row->type_id);
+        if (!v.type) {
+                vgpu_log(VGPU_LOG_ERROR, "state: vGPU %s has type %u, which %s does not have",
+                         row->uuid, row->type_id, g->model->id);
+                return VGPU_EUNKNOWN_TYPE;
+        }
+        req = (struct layout_req){.gi = row->gi, .placement = row->placement};
+        r = layout_create(&g->layout, v.type, &req, row->handle, &v.place);
+        if (r < 0) {
+                vgpu_log(VGPU_LOG_ERROR, "state: vGPU %s (%s) cannot be placed back: %s", row->uuid,
+                         v.type->name, vgpu_strerror(r));
+                return r;
+        }
+        snprintf(v.uuid, sizeof(v.uuid), "%s", row->uuid);
+        snprintf(v.created_at, sizeof(v.created_at), "%s", row->created_at);
+        v.handle = row->handle;
+        v.gpu = row->gpu;
+        v.owner_uid = row->owner_uid;
+        v.engine_pid = (pid_t)row->engine_pid;
+        v.state = parse_state(row->state);
+        v.device_address = layout_device_address(g->index, v.place.fb_offset);
+        if (v.handle >= m->next_handle)
+                m->next_handle = v.handle + 1;
+        engine_path(m, v.uuid, "sock", control, sizeof(control));
+
+        if (v.state == MGR_CREATING || v.state == MGR_DESTROYING) {
+                /* Half-made or half-destroyed: never acknowledged as existing; take it away. */
+                gi = v.place.gi ? layout_find_gi(&g->layout, v.place.gi) : NULL;
+                bool implicit = gi && gi->implicit;
+
+                vgpu_log(VGPU_LOG_WARN, "vGPU %s was %s when vgpud stopped; removing it", v.uuid,
+                         row->state);
+                if (engine_status(control, ENGINE_STATUS_MS, &st) == 0) {
+                        v.engine_pid = (pid_t)json_integer_value(json_object_get(st, "pid"));
+                        json_decref(st);
+                }
+                stop_engine(m, v.uuid, v.engine_pid);
+                r = unpersist_vgpu(m, &v, implicit);
+                layout_destroy(&g->layout, v.handle);
+                return r;
+        }
+        if (v.state == MGR_RUNNING) {
+                if (engine_status(control, ENGINE_STATUS_MS, &st) == 0 &&
+                    strcasecmp(json_string_value(json_object_get(st, "uuid")), v.uuid) == 0) {
+                        v.engine_pid = (pid_t)json_integer_value(json_object_get(st, "pid"));
+                        vgpu_log(VGPU_LOG_INFO, "vGPU %s: re-adopted engine %d", v.uuid,
+                                 (int)v.engine_pid);
+                } else if (start_engine(m, &v, err, sizeof(err)) == 0) {
+                        vgpu_log(VGPU_LOG_WARN, "vGPU %s: engine was gone; restarted as %d", v.uuid,
+                                 (int)v.engine_pid);
+                } else {
+                        v.state = MGR_FAILED;
+                }
+                json_decref(st);
+                if (persist_vgpu(m, &v, NULL) < 0)
+                        vgpu_log(VGPU_LOG_WARN, "vGPU %s: state not updated", v.uuid);
+        }
+        slot = vgpu_append(m);
+        if (!slot)
+                return -ENOMEM;
+        *slot = v;
+        return 0;
+}
+
+/* Engines whose vGPU is not in the state (left by a crash mid-create) are stopped. */
+static void stop_strays(struct manager *m)
+{
+        char dir[4096];
+        struct dirent *de;
+        DIR *d;
+
+        snprintf(dir, sizeof(dir), "%s/engines", m->state_dir);
+        d = opendir(dir);
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                char uuid[40], control[256];
+                const char *dot = strrchr(de->d_name, '.');
+                json_t *st;
+
+                if (!dot || strcmp(dot, ".sock") != 0 || dot - de->d_name != 36)
+                        continue;
+                snprintf(uuid, sizeof(uuid), "%.36s", de->d_name);
+                if (manager_vgpu_locked(m, uuid))
+                        continue;
+                engine_path(m, uuid, "sock", control, sizeof(control));
+                if (engine_status(control, ENGINE_STATUS_MS, &st) == 0) {
+                        pid_t pid = (pid_t)json_integer_value(json_object_get(st, "pid"));
+
+                        json_decref(st);
+                        vgpu_log(VGPU_LOG_WARN, "stopping stray engine %d of unknown vGPU %s",
+                                 (int)pid, uuid);
+                        stop_engine(m, uuid, pid);
+                } else {
+                        unlink(control);
+                }
+        }
+        closedir(d);
+}
+
+static int setup_gpus(struct manager *m, const struct manager_config *cfg)
+{
+        struct restore rs = {.m = m};
+        int r;
+
+        m->gpus = calloc(cfg->n_sim_gpus, sizeof(*m->gpus));
+        if (!m->gpus)
+                return -ENOMEM;
+        m->n_gpus = cfg->n_sim_gpus;
+        for (size_t i = 0; i < cfg->n_sim_gpus; i++) {
+                struct mgr_gpu *g = &m->gpus[i];
+                char u[37];
+
+                g->index = (uint32_t)i;
+                g->model = catalog_find_model(cfg->sim_gpus[i]);
+                if (!g->model) {
+                        vgpu_log(VGPU_LOG_ERROR,
+                                 "unknown GPU model '%s' (`vgpuctl models` "
+                                 "lists them)",
+                                 cfg->sim_gpus[i]);
+                        return VGPU_EUNKNOWN_MODEL;
+                }
+                random_uuid(u);
+                snprintf(g->uuid, sizeof(g->uuid), "GPU-%s", u);
+                snprintf(g->pci_bus_id, sizeof(g->pci_bus_id), "00000000:%02X:00.0",
+                         (unsigned)(0x17 + i));
+                layout_init(&g->layout, g->model);
+        }
+        r = state_each_gpu(m->db, restore_gpu_row, &rs);
+        if (r < 0 || rs.err)
+                return rs.err ? rs.err : r;
+        for (size_t i = 0; i < m->n_gpus; i++) {
+                r = persist_gpu(m, &m->gpus[i]);
+                if (r < 0)
+                        return r;
+        }
+        r = state_each_gi(m->db, restore_gi_row, &rs);
+        if (r < 0 || rs.err)
+                return rs.err ? rs.err : r;
+        r = state_each_vgpu(m->db, collect_vgpu_row, &rs);
+        for (size_t i = 0; r == 0 && !rs.err && i < rs.n_rows; i++)
+                r = restore_vgpu(m, &rs.rows[i]);
+        free(rs.rows);
+        if (r < 0 || rs.err)
+                return rs.err ? rs.err : r;
+        stop_strays(m);
+        return 0;
+}
+
+/* The watcher: an engine that died is an Xid-like event; restart it, a few times at most. */
+static void *monitor_main(void *arg)
+{
+        struct manager *m = arg;
+
+        for (;;) {
+                manager_lock(m);
+                if (m->stop) {
+                        manager_unlock(m);
+                        return NULL;
+                }
+                for (size_t i = 0; i < m->n_vgpus; i++) {
+                        struct mgr_vgpu *v = &m->vgpus[i];
+                        char err[256];
+
+                        if (v->state != MGR_RUNNING || engine_alive(v->engine_pid))
+                                continue;
+                        engine_reap(v->engine_pid);
+                        vgpu_log(VGPU_LOG_ERROR,
+                                 "Xid: vGPU %s: engine %d exited; its "
+                                 "framebuffer contents are lost",
+                                 v->uuid, (int)v->engine_pid);
+                        if (now_ms() - v->restart_window_ms > 60000) {
+                                v->restart_window_ms = now_ms();
+                                v->restarts = 0;
+                        }
+                        if (++v->restarts > ENGINE_MAX_RESTARTS ||
+                            start_engine(m, v, err, sizeof(err)) < 0)
+                                v->state = MGR_FAILED;
+                        persist_vgpu(m, v, NULL);
+                }
+                manager_unlock(m);
+                usleep(200 * 1000);
+        }
+}
+
+int manager_new(const struct manager_config *cfg, struct manager **ret)
+{
+        char path[4096];
+        struct manager *m;
+        int r;
+
+        if (cfg->n_sim_gpus == 0)
+                return -EINVAL;
+        /* Control sockets live in DIR/engines; a Unix socket path has 108 bytes at most. */
+        if (strlen(cfg->state_dir) + sizeof("/engines/") + 36 + sizeof(".sock") >
+            sizeof(((struct sockaddr_un *)0)->sun_path)) {
+                vgpu_log(VGPU_LOG_ERROR, "state directory path too long for engine sockets: %s",
+                         cfg->state_dir);
+                return -ENAMETOOLONG;
+        }
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        pthread_mutex_init(&m->lock, NULL);
+        m->next_handle = 1;
+        m->state_dir = strdup(cfg->state_dir);
+        m->backend = strdup(cfg->backend);
+        m->engine_path = strdup(cfg->engine_path);
+        if (!m->state_dir || !m->backend || !m->engine_path) {
+                r = -ENOMEM;
+                goto err;
+        }
+        snprintf(path, sizeof(path), "%s/engines", cfg->state_dir);
+        if ((mkdir(cfg->state_dir, 0750) < 0 && errno != EEXIST) ||
+            (mkdir(path, 0750) < 0 && errno != EEXIST)) {
+                r = -errno;
+                vgpu_log(VGPU_LOG_ERROR, "%s: %s", path, strerror(errno));
+                goto err;
+        }
+        r = state_open(cfg->state_dir, &m->db);
+        if (r < 0)
+                goto err;
+        r = setup_gpus(m, cfg);
+        if (r < 0)
+                goto err;
+        r = pthread_create(&m->monitor, NULL, monitor_main, m);
+        if (r) {
+                r = -r;
+                goto err;
+        }
+        m->monitor_started = true;
+        *ret = m;
+        return 0;
+err:
+        manager_free(m);
+        return r;
+}
+
+void manager_free(struct manager *m)
+{
+        if (!m)
+                return;
+        if (m->monitor_started) {
+                manager_lock(m);
+                m->stop = true;
+                manager_unlock(m);
+                pthread_join(m->monitor, NULL);
+        }
+        state_close(m->db);
+        pthread_mutex_destroy(&m->lock);
+        free(m->gpus);
+        free(m->vgpus);
+        free(m->state_dir);
+        free(m->backend);
+        free(m->engine_path);
+        free(m);
+}

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The manager: vgpud's model of its physical GPUs and vGPUs. It keeps placement (one layout per
+ * GPU), the state database and the engine processes in agreement: every change is decided by the
+ * layout, committed to the database, and carried out on the engines before it is acknowledged.
+ * One lock guards it all; functions named _locked expect it held.
+ */
+#ifndef VGPU_MANAGER_MANAGER_H
+#define VGPU_MANAGER_MANAGER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/catalog.h"
+#include "core/layout.h"
+
+enum mgr_vgpu_state {
+        MGR_CREATING,
+        MGR_RUNNING,
+        MGR_DESTROYING,
+        MGR_FAILED, /* its engine died and could not be restarted */
+};
+
+struct mgr_gpu {
+        uint32_t index;
+        char uuid[64];
+        char pci_bus_id[32];
+        const struct gpu_model *model;
+        struct layout layout;
+};
+
+struct mgr_vgpu {
+        char uuid[40];
+        uint32_t handle; /* its ID in the GPU's layout */
+        uint32_t gpu;
+        const struct vgpu_type *type;
+        struct layout_vgpu place;
+        uint64_t device_address;
+        int64_t owner_uid;
+        enum mgr_vgpu_state state;
+        pid_t engine_pid;
+        uint32_t restarts; /* engine restarts in the current window */
+        int64_t restart_window_ms;
+        char created_at[32];
+};
+
+struct manager_config {
+        const char *state_dir;
+        const char *backend;         /* "sim" */
+        const char *const *sim_gpus; /* model ids, one per simulated GPU */
+        size_t n_sim_gpus;
+        const char *engine_path; /* the vgpu-engine binary */
+};
+
+struct manager {
+        pthread_mutex_t lock;
+        char *state_dir;
+        char *backend;
+        char *engine_path;
+        struct state *db;
+        size_t n_gpus;
+        struct mgr_gpu *gpus;
+        size_t n_vgpus;
+        size_t cap_vgpus;
+        struct mgr_vgpu *vgpus;
+        uint32_t next_handle;
+        pthread_t monitor;
+        bool monitor_started;
+        bool stop;
+};
+
+/* A creation request: what the client asked for, already parsed. */
+struct mgr_create {
+        struct mgr_gpu *gpu;
+        const struct vgpu_type *type;
+        struct layout_req req;
+        const char *uuid; /* NULL: a new random one */
+        int64_t owner_uid;
+};
+
+/*
+ * manager_new - open the state in cfg->state_dir, set up the GPUs, restore GPU instances and
+ * vGPUs, re-adopt engines that still run, restart those that should run, remove what was
+ * half-made, and start watching the engines. Returns 0 and *ret, or a negative code with the
+ * reason logged.
+ */
+int manager_new(const struct manager_config *cfg, struct manager **ret);
+
+/* manager_free - stop watching and close the state. Engines keep running. NULL does nothing. */
+void manager_free(struct manager *m);
+
+void manager_lock(struct manager *m);
+void manager_unlock(struct manager *m);
+
+/* Lookups: a GPU by index ("0") or UUID, a vGPU by UUID (case-insensitive). NULL if none. */
+struct mgr_gpu *manager_gpu_locked(struct manager *m, const char *id);
+struct mgr_vgpu *manager_vgpu_locked(struct manager *m, const char *uuid);
+
+/*
+ * manager_create_locked - create a vGPU: place it, commit it, start its engine (which reserves
+ * the framebuffer), commit it as running. Returns 0 and *ret (valid until the next change), or a
+ * negative code (layout codes, VGPU_EEXIST, -EINVAL for a malformed UUID, VGPU_EENGINE with the
+ * engine's words in err, VGPU_ESTATE); nothing is left behind on failure.
+ */
+int manager_create_locked(struct manager *m, const struct mgr_create *c, struct mgr_vgpu **ret,
+                          char *err, size_t len);
+
+/*
+ * manager_destroy_locked - destroy v: refused with VGPU_EGUESTS while guests are attached unless
+ * force. Stops the engine, which releases the framebuffer. Returns 0 or a negative code.
+ */
+int manager_destroy_locked(struct manager *m, struct mgr_vgpu *v, bool force);
+
+/* manager_set_mode_locked - change a GPU's mode (layout rules), persistently. */
+int manager_set_mode_locked(struct manager *m, struct mgr_gpu *g, enum layout_mode mode);
+
+/* GPU instances, persistently (layout rules). */
+int manager_gi_create_locked(struct manager *m, struct mgr_gpu *g, const struct mig_profile *p,
+                             int64_t start, struct layout_gi *ret);
+int manager_gi_destroy_locked(struct manager *m, struct mgr_gpu *g, uint32_t gi);
+
+/* manager_vgpu_guests_locked - guests attached to v, as its engine reports (0 if unknown). */
+int manager_vgpu_guests_locked(struct manager *m, const struct mgr_vgpu *v);
+
+/* manager_state_name - "creating", "running", "destroying", "failed". */
+const char *manager_state_name(enum mgr_vgpu_state s);
+
+#endif

@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: Apache-2.0
+// vgpud, the vGPU manager: parses its options, restores its state, serves the control API on its
+// Unix socket, says READY when it serves, and shuts down cleanly on SIGTERM (engines keep running).
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <limits.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/http_server.h"
+#include "common/log.h"
+#include "manager/api.h"
+#include "manager/manager.h"
+#include "vgpu/errors.h"
+
+#define VGPUD_MAX_GPUS 64
+
+static void usage(FILE *f)
+{
+        fputs("usage: vgpud [--backend sim] [--sim-gpus MODEL[,MODEL...]] [--state DIR]\n"
+              "             [--socket PATH] [--admin-group GROUP] [--socket-group GROUP]\n"
+              "             [--engine PATH] [--foreground] [--verbose]\n"
+              "defaults: --backend sim --sim-gpus H100-80GB --state /var/lib/vgpu\n"
+              "          --socket /run/vgpu/vgpud.sock, admin and socket group root\n",
+              f);
+}
+
+static int group_id(const char *name, gid_t *ret)
+{
+        struct group *gr = getgrnam(name);
+        char *end;
+        unsigned long v;
+
+        if (gr) {
+                *ret = gr->gr_gid;
+                return 0;
+        }
+        v = strtoul(name, &end, 10);
+        if (!*name || *end)
+                return -ENOENT;
+        *ret = (gid_t)v;
+        return 0;
+}
+
+/* The engine binary sits beside vgpud unless --engine says otherwise. */
+static void default_engine(char *buf, size_t len)
+{
+        char self[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+        if (n <= 0) {
+                snprintf(buf, len, "vgpu-engine");
+                return;
+        }
+        self[n] = '\0';
+        snprintf(buf, len, "%s/vgpu-engine", dirname(self));
+}
+
+static int mkdir_parent(const char *path)
+{
+        char tmp[PATH_MAX];
+        char *dir;
+
+        snprintf(tmp, sizeof(tmp), "%s", path);
+        dir = dirname(tmp);
+        for (char *p = dir + 1; *p; p++) {
+                if (*p != '/')
+                        continue;
+                *p = '\0';
+                if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                *p = '/';
+        }
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option longopts[] = {
+                {"backend", required_argument, NULL, 'b'},
+                {"sim-gpus", required_argument, NULL, 'g'},
+                {"state", required_argument, NULL, 's'},
+                {"socket", required_argument, NULL, 'S'},
+                {"admin-group", required_argument, NULL, 'a'},
+                {"socket-group", required_argument, NULL, 'G'},
+                {"engine", required_argument, NULL, 'e'},
+                {"foreground", no_argument, NULL, 'f'},
+                {"verbose", no_argument, NULL, 'v'},
+                {"help", no_argument, NULL, 'h'},
+                {NULL, 0, NULL, 0},
+        };
+        const char *backend = "sim", *sim_gpus = "H100-80GB", *state_dir = "/var/lib/vgpu";
+        const char *socket_path = "/run/vgpu/vgpud.sock", *admin = NULL, *sock_group = NULL;
+        char engine[PATH_MAX] = "", list[1024];
+        const char *models[VGPUD_MAX_GPUS];
+        size_t n_models = 0;
+        struct manager_config cfg;
+        struct manager *mgr = NULL;
+        struct http_server *srv = NULL;
+        struct api api = {.version = "0.1.0"};
+        gid_t sock_gid = 0;
+        sigset_t mask;
+        int c, r, sig;
+
+        vgpu_log_init("vgpud");
+        if (vgpu_log_threshold < VGPU_LOG_INFO && !getenv("VGPU_LOG"))
+                vgpu_log_set_level(VGPU_LOG_INFO);
+        while ((c = getopt_long(argc, argv, "fvh", longopts, NULL)) != -1) {
+                switch (c) {
+                case 'b':
+                        backend = optarg;
+                        break;
+                case 'g':
+                        sim_gpus = optarg;
+                        break;
+                case 's':
+                        state_dir = optarg;
+                        break;
+                case 'S':
+                        socket_path = optarg;
+                        break;
+                case 'a':
+                        admin = optarg;
+                        break;
+                case 'G':
+                        sock_group = optarg;
+                        break;
+                case 'e':
+                        snprintf(engine, sizeof(engine), "%s", optarg);
+                        break;
+                case 'f':
+                        break; /* vgpud always stays in the foreground; systemd runs it as is */
+                case 'v':
+                        vgpu_log_set_level(VGPU_LOG_DEBUG);
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                default:
+                        usage(stderr);
+                        return 2;
+                }
+        }
+        if (optind < argc) {
+                vgpu_log(VGPU_LOG_ERROR, "unexpected argument '%s'", argv[optind]);
+                return 2;
+        }
+        if (strcmp(backend, "sim") != 0) {
+                vgpu_log(VGPU_LOG_ERROR,
+                         "backend '%s' is not available in this build (known: "
+                         "sim)",
+                         backend);
+                return 2;
+        }
+        snprintf(list, sizeof(list), "%s", sim_gpus);
+        for (char *save = NULL, *t = strtok_r(list, ",", &save); t;
+             t = strtok_r(NULL, ",", &save)) {
+                if (n_models == VGPUD_MAX_GPUS) {
+                        vgpu_log(VGPU_LOG_ERROR, "at most %d GPUs", VGPUD_MAX_GPUS);
+                        return 2;
+                }
+                models[n_models++] = t;
+        }
+        if (!n_models) {
+                vgpu_log(VGPU_LOG_ERROR, "--sim-gpus needs at least one model");
+                return 2;
+        }
+        if ((admin && group_id(admin, &api.admin_gid) < 0) ||
+            (sock_group && group_id(sock_group, &sock_gid) < 0)) {
+                vgpu_log(VGPU_LOG_ERROR, "unknown group '%s'",
+                         admin && group_id(admin, &api.admin_gid) < 0 ? admin : sock_group);
+                return 2;
+        }
+        if (!sock_group)
+                sock_gid = api.admin_gid;
+        if (!engine[0])
+                default_engine(engine, sizeof(engine));
+        if (access(engine, X_OK) < 0) {
+                vgpu_log(VGPU_LOG_ERROR, "engine binary %s: %s (--engine PATH)", engine,
+                         strerror(errno));
+                return 1;
+        }
+
+        /* Signals are taken synchronously below; engines start with an empty mask. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        cfg = (struct manager_config){.state_dir = state_dir,
+                                      .backend = backend,
+                                      .sim_gpus = models,
+                                      .n_sim_gpus = n_models,
+                                      .engine_path = engine};
+        r = manager_new(&cfg, &mgr);
+        if (r < 0) {
+                vgpu_log(VGPU_LOG_ERROR, "cannot start: %s", vgpu_strerror(r));
+                return 1;
+        }
+        api.mgr = mgr;
+        r = mkdir_parent(socket_path);
+        if (r == 0)
+                r = http_server_new(&(struct http_server_config){.unix_path = socket_path,
+                                                                 .unix_mode = 0660,
+                                                                 .unix_gid = sock_gid},
+                                    api_handle, &api, &srv);
+        if (r < 0) {
+                vgpu_log(VGPU_LOG_ERROR, "control socket %s: %s", socket_path,
+                         r == -EADDRINUSE ? "another vgpud is serving there" : strerror(-r));
+                manager_free(mgr);
+                return 1;
+        }
+        vgpu_log(VGPU_LOG_INFO, "serving %zu %s GPU(s) on %s, state in %s", n_models, backend,
+                 socket_path, state_dir);
+        printf("READY\n");
+        fflush(stdout);
+
+        while (sigwait(&mask, &sig) == 0 && sig == SIGHUP)
+                ;
+        vgpu_log(VGPU_LOG_INFO, "signal %d: shutting down; engines keep running", sig);
+        http_server_free(srv);
+        manager_free(mgr);
+        return 0;
+}
