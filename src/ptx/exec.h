@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The executor's private interface between the warp interpreter (exec.c) and the launch driver
+ * (launch.c): the state of a launch shared by workers, of one worker, and of one warp.
+ */
+#ifndef VGPU_PTX_EXEC_H
+#define VGPU_PTX_EXEC_H
+
+#include <stdatomic.h>
+#include <pthread.h>
+
+#include "ptx/internal.h"
+
+#define MAX_WARPS    32  /* 1024 threads */
+#define MAX_DEPTH    128 /* call depth */
+#define NUM_BARRIERS 16
+/* Frame header: per-lane return pc, return function and call index. */
+#define FRAME_HDR 512
+
+struct exec_launch {
+        const struct ptx_launch *l;
+        const struct ptx_module *mod;
+        const struct ptx_func *kfn;
+        unsigned kfn_index;
+        const uint8_t *params;
+        uint32_t nthreads, nwarps;
+        uint64_t nblocks;
+        uint64_t shared_size; /* static + dynamic */
+        uint64_t dyn_base;    /* offset of the dynamic shared memory */
+        size_t frame_size;    /* bytes of one call-depth frame of a warp */
+        uint64_t globals_base;
+        uint8_t *globals; /* module-owned storage, or NULL when bound */
+        uint64_t globals_size;
+        _Atomic uint64_t next_block;
+        _Atomic int fault;
+        _Atomic uint64_t work; /* warp-instructions so far (for the budget) */
+        pthread_mutex_t lock;  /* guards the totals and fault details below */
+        uint64_t warp_insns, thread_insns;
+        struct ptx_launch_stats fault_info;
+};
+
+struct warp {
+        uint32_t id;
+        uint32_t exists;  /* lanes that are threads of the block */
+        uint32_t live;    /* lanes not exited */
+        uint32_t waiting; /* lanes waiting at a barrier */
+        uint32_t carry;   /* carry flag per lane (add.cc) */
+        /* per-lane position, authoritative for lanes outside the current group */
+        uint32_t pc[WARP];
+        uint16_t fn[WARP];
+        uint16_t depth[WARP];
+        uint8_t bar[WARP];
+        /* the current group: lanes at one (depth, function, pc) */
+        uint32_t cur_mask;
+        uint32_t cur_pc;
+        uint32_t cur_fn;
+        uint32_t cur_depth;
+        uint32_t stop; /* smallest pc of other runnable lanes at this depth and function */
+        uint32_t tid[3][WARP];
+        uint8_t *frames[MAX_DEPTH];
+        unsigned nframes;
+};
+
+struct exec_ctx {
+        struct exec_launch *L;
+        struct ptx_mem_region cache[2];
+        unsigned cache_next;
+        uint8_t *shared;
+        uint64_t shared_cap;
+        struct warp *warps;
+        uint32_t ctaid[3];
+        uint64_t warp_insns, thread_insns;
+        uint64_t reported;   /* warp_insns already added to the launch's total */
+        uint64_t next_check; /* warp_insns at which to check budget, cancel and faults */
+        /* the first fault of this worker */
+        int fault;
+        uint64_t fault_addr;
+        uint32_t fault_lane, fault_warp, fault_line;
+        /* barrier state of the block */
+        uint32_t bar_count[NUM_BARRIERS];
+        uint32_t bar_expect[NUM_BARRIERS];
+        uint32_t bar_red[NUM_BARRIERS][3]; /* popc, and, or accumulators */
+};
+
+/* exec_block - run one block (linear index) to completion on ctx. 0 or a PTX_E* fault. */
+int exec_block(struct exec_ctx *ctx, uint64_t block);
+
+/* exec_ctx_free - release the warps, frames and shared memory of a worker context. */
+void exec_ctx_free(struct exec_ctx *ctx);
+
+#endif

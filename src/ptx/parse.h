@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The parser's private interface between the statement parser (parse.c) and the instruction
+ * decoder (decode.c): tokens, parsed operands, and the per-function context that owns register,
+ * parameter and label names while a function body is being read.
+ */
+#ifndef VGPU_PTX_PARSE_H
+#define VGPU_PTX_PARSE_H
+
+#include "ptx/internal.h"
+
+#define NAME_MAX_LEN 256
+#define MAX_OPERANDS 12
+#define MAX_MODS     16
+
+/* A name in a function's scope. */
+enum sym_kind { SYM_REG, SYM_KPARAM, SYM_FPARAM, SYM_LOCAL, SYM_LABEL };
+
+struct sym {
+        char *name;
+        uint8_t kind;
+        uint8_t type; /* registers: declared type */
+        uint32_t off; /* register: frame offset; param: param offset; local: local offset */
+        uint32_t size;
+};
+
+struct symtab {
+        struct sym *v;
+        unsigned n, cap; /* cap a power of two; open addressing */
+};
+
+enum opnd_kind { OK_REG, OK_INT, OK_F32, OK_F64, OK_ADDR, OK_VEC, OK_SYM, OK_SREG, OK_SINK };
+
+struct opnd {
+        uint8_t kind;
+        bool neg;      /* '!' before a predicate */
+        uint8_t type;  /* OK_REG: declared type */
+        uint32_t reg;  /* OK_REG: frame offset; OK_SREG: SREG_* */
+        uint32_t reg2; /* second destination after '|', or OPND_NONE */
+        uint8_t type2;
+        int64_t ival;           /* OK_INT value; OK_ADDR displacement */
+        uint64_t bits;          /* OK_F32 / OK_F64 bit pattern */
+        char sym[NAME_MAX_LEN]; /* OK_SYM / OK_ADDR symbol base ("" for a register or none) */
+        bool addr_reg;          /* OK_ADDR: has a register base */
+        uint8_t nvec;           /* OK_VEC */
+        uint32_t vec[8];
+        uint8_t vtype[8];
+        bool vsink[8];
+};
+
+/* Label reference waiting for the label's definition. */
+struct fixup {
+        unsigned insn;
+        char *label;
+        uint32_t line;
+};
+
+struct fctx {
+        struct ptx_module *mod;
+        struct ptx_func *fn;
+        unsigned fn_index;
+        struct symtab syms;
+        struct symtab *vars; /* module variables: off is the index in mod->vars */
+        struct fixup *fixups;
+        unsigned nfixups, capfixups;
+        uint32_t line;
+        char *err;
+        size_t errlen;
+};
+
+/* Instruction mnemonic split into its base and modifiers. */
+struct opcode {
+        char base[32];
+        char mods[MAX_MODS][32];
+        unsigned nmods;
+};
+
+/* Symbol table: find or insert. sym_find returns NULL when absent. */
+struct sym *sym_find(struct symtab *t, const char *name);
+int sym_add(struct symtab *t, const char *name, struct sym **ret);
+void sym_free(struct symtab *t);
+
+/* fctx_error - format a message with the current line into the caller's buffer; returns code. */
+int fctx_error(struct fctx *f, int code, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+/* fn_reg_alloc - allocate a register (or temporary) of type in the function's frame. */
+uint32_t fn_reg_alloc(struct ptx_func *fn, unsigned type);
+
+/* fn_const - constant-pool operand for bits of type (splatted over 32 lanes), or OPND_NONE. */
+uint32_t fn_const(struct ptx_func *fn, unsigned type, uint64_t bits);
+
+/* fn_emit - append an instruction; returns a pointer valid until the next emit, NULL on ENOMEM. */
+struct ptx_insn *fn_emit(struct ptx_func *fn);
+
+/*
+ * decode_insn - turn one parsed statement into executor instructions appended to f->fn.
+ * Returns 0, PTX_EUNSUPPORTED or PTX_EPARSE (with a message) or -ENOMEM.
+ */
+int decode_insn(struct fctx *f, const struct opcode *oc, struct opnd *ops, unsigned nops,
+                uint32_t guard, bool guard_neg);
+
+#endif

@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: Apache-2.0
+// Test kernels for the PTX interpreter: compiled by nvcc at build time, run by test_ptx_kernels.c
+// on the interpreter and checked against C references. extern "C" keeps the entry names plain.
+#include <stdint.h>
+
+extern "C" __global__ void vec_add(const float *a, const float *b, float *c, int n)
+{
+        int i = blockIdx.x * blockDim.x + threadIdx.x;
+        if (i < n)
+                c[i] = a[i] + b[i];
+}
+
+extern "C" __global__ void saxpy(int n, float a, const float *x, float *y)
+{
+        for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x)
+                y[i] = a * x[i] + y[i];
+}
+
+// Block sum with a static shared array and barriers; blockDim.x must be 256.
+extern "C" __global__ void block_reduce(const int *in, int *out, int n)
+{
+        __shared__ int s[256];
+        int t = threadIdx.x;
+        int i = blockIdx.x * blockDim.x + t;
+        s[t] = i < n ? in[i] : 0;
+        __syncthreads();
+        for (int w = blockDim.x / 2; w > 0; w >>= 1) {
+                if (t < w)
+                        s[t] += s[t + w];
+                __syncthreads();
+        }
+        if (t == 0)
+                out[blockIdx.x] = s[0];
+}
+
+// Sum with warp shuffles, one atomicAdd per warp.
+extern "C" __global__ void warp_reduce(const float *in, float *out, int n)
+{
+        int i = blockIdx.x * blockDim.x + threadIdx.x;
+        float v = i < n ? in[i] : 0.0f;
+        for (int o = 16; o > 0; o >>= 1)
+                v += __shfl_down_sync(0xffffffffu, v, o);
+        if ((threadIdx.x & 31) == 0)
+                atomicAdd(out, v);
+}
+
+// Vote and ballot: per warp, count of positive values and the ballot mask.
+extern "C" __global__ void warp_vote(const int *in, unsigned *ballots, int *flags)
+{
+        int i = blockIdx.x * blockDim.x + threadIdx.x;
+        int v = in[i];
+        unsigned b = __ballot_sync(0xffffffffu, v > 0);
+        int all = __all_sync(0xffffffffu, v > 0);
+        int any = __any_sync(0xffffffffu, v > 100);
+        if ((threadIdx.x & 31) == 0) {
+                ballots[i / 32] = b;
+                flags[i / 32] = all | (any << 1) | (__popc(b) << 2);
+        }
+}
+
+#define TILE 16
+// C = A * B, square n x n, n a multiple of TILE.
+extern "C" __global__ void matmul_tiled(const float *A, const float *B, float *C, int n)
+{
+        __shared__ float ta[TILE][TILE];
+        __shared__ float tb[TILE][TILE];
+        int row = blockIdx.y * TILE + threadIdx.y;
+        int col = blockIdx.x * TILE + threadIdx.x;
+        float acc = 0.0f;
+        for (int k = 0; k < n; k += TILE) {
+                ta[threadIdx.y][threadIdx.x] = A[row * n + k + threadIdx.x];
+                tb[threadIdx.y][threadIdx.x] = B[(k + threadIdx.y) * n + col];
+                __syncthreads();
+                for (int j = 0; j < TILE; j++)
+                        acc += ta[threadIdx.y][j] * tb[j][threadIdx.x];
+                __syncthreads();
+        }
+        C[row * n + col] = acc;
+}
+
+// Histogram of bytes into 256 bins: shared atomics, then global atomics.
+extern "C" __global__ void histogram(const unsigned char *data, int n, unsigned *bins)
+{
+        __shared__ unsigned local[256];
+        for (int b = threadIdx.x; b < 256; b += blockDim.x)
+                local[b] = 0;
+        __syncthreads();
+        for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x)
+                atomicAdd(&local[data[i]], 1u);
+        __syncthreads();
+        for (int b = threadIdx.x; b < 256; b += blockDim.x)
+                if (local[b])
+                        atomicAdd(&bins[b], local[b]);
+}
+
+// Heavy divergence: a data-dependent loop (Collatz steps) with branches inside.
+extern "C" __global__ void collatz(const unsigned *in, unsigned *steps, int n)
+{
+        int i = blockIdx.x * blockDim.x + threadIdx.x;
+        if (i >= n)
+                return;
+        unsigned long long x = in[i];
+        unsigned s = 0;
+        while (x != 1 && s < 1000) {
+                if (x & 1)
+                        x = 3 * x + 1;
+                else
+                        x >>= 1;
+                s++;
+                if ((s & 7) == 3 && (x % 5) == 0)
+                        s += 2;
+        }
+        steps[i] = s;
+}
+
+// A recursive device function the compiler cannot turn into a loop.
+__device__ __noinline__ int fib(int n)
+{
+        if (n < 2)
+                return n;
+        return fib(n - 1) + fib(n - 2);
+}
+
+__device__ __noinline__ int ackermann_like(int m, int n, int *depth)
+{
+        *depth += 1;
+        if (m == 0)
+                return n + 1;
+        if (n == 0)
+                return ackermann_like(m - 1, 1, depth);
+        return ackermann_like(m - 1, ackermann_like(m, n - 1, depth), depth);
+}
+
+extern "C" __global__ void recursive(const int *in, int *out, int n)
+{
+        int i = blockIdx.x * blockDim.x + threadIdx.x;
+        if (i >= n)
+                return;
+        int depth = 0;
+        int a = ackermann_like(in[i] & 1, in[i] & 3, &depth);
+        out[i] = fib(in[i] % 16) * 1000 + a * 10 + (depth & 7);
+}
+
+// Float edge cases: each thread computes several results from a pair of inputs.
+extern "C" __global__ void fp_edge(const float *a, const float *b, float *outf, const double *da,
+                                   double *outd, int *outi, int n)
+{
+        int i = blockIdx.x * blockDim.x + threadIdx.x;
+        if (i >= n)
+                return;
+        float x = a[i], y = b[i];
+        outf[8 * i + 0] = x + y;
+        outf[8 * i + 1] = x * y;
+        outf[8 * i + 2] = x / y;
+        outf[8 * i + 3] = fminf(x, y);
+        outf[8 * i + 4] = fmaxf(x, y);
+        outf[8 * i + 5] = fmaf(x, y, 1.0f);
+        outf[8 * i + 6] = __fadd_rz(x, y);
+        outf[8 * i + 7] = sqrtf(fabsf(x));
+        double d = da[i];
+        outd[4 * i + 0] = d * 3.0 + (double)x;
+        outd[4 * i + 1] = d / (double)y;
+        outd[4 * i + 2] = sqrt(fabs(d));
+        outd[4 * i + 3] = (double)(float)d;
+        outi[4 * i + 0] = (int)x;
+        outi[4 * i + 1] = __float2int_rn(y);
+        outi[4 * i + 2] = (int)(unsigned)(long long)d;
+        outi[4 * i + 3] = isnan(x) | (isinf(y) << 1) | (signbit(x) << 2);
+}
+
+// 64-bit pointer arithmetic: strided gather through 64-bit offsets and pointer differences.
+extern "C" __global__ void ptr64(const long long *base, long long *out, long long stride, int n)
+{
+        long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+        if (i >= n)
+                return;
+        const long long *p = base + ((i * stride) % n);
+        const long long *q = base + n - 1 - i;
+        out[i] = *p * 3 - *q + (long long)(p - q) + ((unsigned long long)*p >> 7) +
+                 __mul64hi(*p, stride) + (*q % 1000003);
+}
+
+// Dynamic shared memory: reverse each block's chunk through extern shared.
+extern "C" __global__ void dyn_reverse(const int *in, int *out, int n)
+{
+        extern __shared__ int buf[];
+        int t = threadIdx.x;
+        int base = blockIdx.x * blockDim.x;
+        if (base + t < n)
+                buf[t] = in[base + t];
+        __syncthreads();
+        int r = blockDim.x - 1 - t;
+        if (base + r < n && base + t < n)
+                out[base + t] = buf[r];
+}
+
+__constant__ float coeffs[4] = {1.5f, -2.0f, 0.25f, 3.0f};
+__device__ int counter = 0;
+__device__ int table[8] = {1, 2, 3, 5, 8, 13, 21, 34};
+
+// Module globals and constants: a polynomial with __constant__ coefficients, a global counter.
+extern "C" __global__ void globals(const float *x, float *y, int n)
+{
+        int i = blockIdx.x * blockDim.x + threadIdx.x;
+        if (i >= n)
+                return;
+        float v = x[i];
+        y[i] = ((coeffs[3] * v + coeffs[2]) * v + coeffs[1]) * v + coeffs[0] + table[i & 7];
+        atomicAdd(&counter, 1);
+}
+
+// Integer bit ops: popc, clz, brev, bfe, prmt-like byte permutes, mul.hi, min/max.
+extern "C" __global__ void intops(const unsigned *a, const unsigned *b, unsigned *out, int n)
+{
+        int i = blockIdx.x * blockDim.x + threadIdx.x;
+        if (i >= n)
+                return;
+        unsigned x = a[i], y = b[i];
+        out[8 * i + 0] = __popc(x) + __clz(y);
+        out[8 * i + 1] = __brev(x);
+        out[8 * i + 2] = (x >> (y & 31)) | (x << (32 - (y & 31)));
+        out[8 * i + 3] = __umulhi(x, y);
+        out[8 * i + 4] = __byte_perm(x, y, 0x5140);
+        out[8 * i + 5] = min(x, y) ^ (unsigned)max((int)x, (int)y);
+        out[8 * i + 6] = (x >> 5) & 0x3ff;
+        out[8 * i + 7] = y ? x / y + x % y : 0;
+}
