@@ -14,6 +14,18 @@
 
 #define FULL 0xffffffffu
 
+/*
+ * The hot functions are built twice, for baseline x86-64 and for x86-64-v3 (AVX2, FMA, POPCNT),
+ * and the loader picks one for the CPU: fmaf and popcount are then single instructions and the
+ * lane loops are 256 bits wide. Not under the sanitizers, whose runtimes dislike ifuncs.
+ */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
+        !defined(__SANITIZE_ADDRESS__)
+#define HOT __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define HOT
+#endif
+
 /* ---- faults ---- */
 
 static int fault(struct exec_ctx *c, struct warp *w, int code, uint64_t addr, int lane,
@@ -388,7 +400,8 @@ static double f64_lane(const struct ptx_insn *in, double a, double b, double c)
 }
 
 /* Float operations: a fast loop for the plain round-to-nearest forms, else lane by lane. */
-static void exec_float(const struct ptx_insn *in, uint8_t *regs, const uint8_t *consts, uint32_t m)
+HOT static void exec_float(const struct ptx_insn *in, uint8_t *regs, const uint8_t *consts,
+                           uint32_t m)
 {
         bool plain = in->sub == RND_RN && !(in->flags & (F_FTZ | F_SAT));
         if (in->t == T_F32) {
@@ -522,8 +535,8 @@ static inline bool cmp_f(int cmp, double a, double b)
         break
 
 /* The comparison of operands o[o1] and o[o1 + 1] for all lanes, as a mask. */
-static uint32_t compare(const struct ptx_insn *in, unsigned o1, const uint8_t *regs,
-                        const uint8_t *consts)
+HOT static uint32_t compare(const struct ptx_insn *in, unsigned o1, const uint8_t *regs,
+                            const uint8_t *consts)
 {
         uint32_t bits = 0;
         switch (in->t) {
@@ -725,7 +738,8 @@ static uint64_t cvt_lane(const struct ptx_insn *in, uint64_t s)
         }
 }
 
-static void exec_cvt(const struct ptx_insn *in, uint8_t *regs, const uint8_t *consts, uint32_t m)
+HOT static void exec_cvt(const struct ptx_insn *in, uint8_t *regs, const uint8_t *consts,
+                         uint32_t m)
 {
         unsigned dt = in->t, st = in->t2;
         unsigned dw = type_size(dt), sw = in->regw ? in->regw : type_size(st);
@@ -785,28 +799,36 @@ static void lane_addresses(const struct ptx_insn *in, const uint8_t *regs, const
 }
 
 /* Host base for a whole-warp access when every active lane falls in one region, else NULL. */
+static inline bool fits(const uint64_t ad[WARP], uint32_t m, uint64_t base, uint64_t size,
+                        unsigned total)
+{
+        if (size < total)
+                return false;
+        uint64_t limit = size - total, amask = total - 1, bad = 0;
+        if (m == FULL) {
+                for (int i = 0; i < WARP; i++)
+                        bad |= (uint64_t)(ad[i] - base > limit) | (ad[i] & amask);
+        } else {
+                for (int i = 0; i < WARP; i++) {
+                        uint64_t a = (m >> i & 1) ? ad[i] : base;
+                        bad |= (uint64_t)(a - base > limit) | (a & amask);
+                }
+        }
+        return !bad;
+}
+
 static uint8_t *fast_base(struct exec_ctx *c, int space, const uint64_t ad[WARP], uint32_t m,
                           unsigned total)
 {
-        uint64_t lo = UINT64_MAX, hi = 0, mis = 0;
-        for (int i = 0; i < WARP; i++) {
-                uint64_t a = (m >> i & 1) ? ad[i] : ad[0];
-                lo = a < lo ? a : lo;
-                hi = a > hi ? a : hi;
-                mis |= a;
-        }
-        if (total > 1 && (mis & (total - 1)))
+        if (total & (total - 1))
                 return NULL;
-        if (space == SP_SHARED) {
-                if (hi <= c->L->shared_size && c->L->shared_size - hi >= total)
-                        return c->shared;
-                return NULL;
-        }
+        if (space == SP_SHARED)
+                return fits(ad, m, 0, c->L->shared_size, total) ? c->shared : NULL;
         if (space != SP_GLOBAL && space != SP_GENERIC && space != SP_CONST)
                 return NULL;
         for (int k = 0; k < 2; k++) {
                 const struct ptx_mem_region *r = &c->cache[k];
-                if (lo >= r->base && hi - r->base <= r->size && r->size - (hi - r->base) >= total)
+                if ((r->base & (total - 1)) == 0 && fits(ad, m, r->base, r->size, total))
                         return (uint8_t *)r->host - r->base;
         }
         return NULL;
@@ -830,8 +852,8 @@ static uint8_t *fast_base(struct exec_ctx *c, int space, const uint64_t ad[WARP]
         }                                                                                          \
         return 0
 
-static int exec_ld(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in, uint8_t *regs,
-                   const uint8_t *consts, uint32_t m)
+HOT static int exec_ld(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in, uint8_t *regs,
+                       const uint8_t *consts, uint32_t m)
 {
         unsigned sz = type_size(in->t), vec = in->vec, rw = in->regw;
         uint64_t ad[WARP];
@@ -867,8 +889,8 @@ static int exec_ld(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in
         return 0;
 }
 
-static int exec_st(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in, uint8_t *regs,
-                   const uint8_t *consts, uint32_t m)
+HOT static int exec_st(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in, uint8_t *regs,
+                       const uint8_t *consts, uint32_t m)
 {
         unsigned sz = type_size(in->t), vec = in->vec, rw = in->regw;
         uint64_t ad[WARP];
@@ -1128,46 +1150,37 @@ static inline uint32_t pread(const uint8_t *regs, const uint8_t *consts, uint32_
 static bool warp_pick(struct warp *w)
 {
         uint32_t run = w->live & ~w->waiting;
-        int best = -1;
+        uint64_t best = UINT64_MAX, stop = UINT64_MAX;
+        uint32_t mask = 0;
         if (!run) {
                 w->cur_mask = 0;
                 return false;
         }
         for (int i = 0; i < WARP; i++) {
-                if (!(run >> i & 1))
-                        continue;
-                if (best < 0 || w->depth[i] > w->depth[best] ||
-                    (w->depth[i] == w->depth[best] &&
-                     (w->fn[i] < w->fn[best] ||
-                      (w->fn[i] == w->fn[best] && w->pc[i] < w->pc[best]))))
-                        best = i;
+                uint64_t k = (run >> i & 1) ? w->key[i] : UINT64_MAX;
+                best = k < best ? k : best;
         }
-        uint32_t mask = 0, stop = UINT32_MAX;
         for (int i = 0; i < WARP; i++) {
-                if (!(run >> i & 1) || w->depth[i] != w->depth[best] || w->fn[i] != w->fn[best])
-                        continue;
-                if (w->pc[i] == w->pc[best])
-                        mask |= 1u << i;
-                else if (w->pc[i] < stop)
-                        stop = w->pc[i];
+                uint64_t k = (run >> i & 1) ? w->key[i] : UINT64_MAX;
+                mask |= (uint32_t)(k == best) << i;
+                if (k != best && (k >> 32) == (best >> 32) && k < stop)
+                        stop = k;
         }
         w->cur_mask = mask;
-        w->cur_pc = w->pc[best];
-        w->cur_fn = w->fn[best];
-        w->cur_depth = w->depth[best];
-        w->stop = stop;
+        w->cur_pc = KEY_PC(best);
+        w->cur_fn = KEY_FN(best);
+        w->cur_depth = KEY_DEPTH(best);
+        w->stop = stop == UINT64_MAX ? UINT32_MAX : KEY_PC(stop);
         return true;
 }
 
 /* Record lanes of mask as being at pc of the current function and depth. */
 static void warp_park(struct warp *w, uint32_t mask, uint32_t pc)
 {
+        uint64_t k = lane_key(w->cur_depth, w->cur_fn, pc);
         for (int i = 0; i < WARP; i++) {
-                if (mask >> i & 1) {
-                        w->pc[i] = pc;
-                        w->fn[i] = (uint16_t)w->cur_fn;
-                        w->depth[i] = (uint16_t)w->cur_depth;
-                }
+                if (mask >> i & 1)
+                        w->key[i] = k;
         }
 }
 
@@ -1290,8 +1303,8 @@ static uint64_t brev64(uint64_t x)
 }
 
 /* Integer operations other than loads, stores and control. */
-static void exec_int(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in, uint8_t *regs,
-                     const uint8_t *consts, uint32_t m)
+HOT static void exec_int(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in,
+                         uint8_t *regs, const uint8_t *consts, uint32_t m)
 {
         (void)c;
         switch (in->op) {
@@ -1645,7 +1658,8 @@ static uint64_t window_of(int space)
 }
 
 /* Warp-wide operations: shfl, vote, match, activemask. */
-static void exec_warpop(const struct ptx_insn *in, uint8_t *regs, const uint8_t *consts, uint32_t m)
+HOT static void exec_warpop(const struct ptx_insn *in, uint8_t *regs, const uint8_t *consts,
+                            uint32_t m)
 {
         switch (in->op) {
         case OP_SHFL: {
@@ -1745,7 +1759,7 @@ static void exec_warpop(const struct ptx_insn *in, uint8_t *regs, const uint8_t 
 }
 
 /* Run the warp until none of its lanes can run (exited or waiting at a barrier). */
-static int warp_run(struct exec_ctx *c, struct warp *w)
+HOT static int warp_run(struct exec_ctx *c, struct warp *w)
 {
         struct exec_launch *L = c->L;
         const struct ptx_module *mod = L->mod;
@@ -1972,11 +1986,22 @@ resched:
                                 exec_cvt(in, regs, consts, m);
                                 break;
                         case OP_SREG: {
+                                int sr = (int)in->imm;
+                                bool per_lane = sr <= SREG_TID_Z || sr == SREG_LANEID ||
+                                                (sr >= SREG_LANEMASK_EQ && sr <= SREG_LANEMASK_GE);
+                                if (in->t == T_U32 && sr <= SREG_TID_Z) {
+                                        const uint32_t *A_ = w->tid[sr - SREG_TID_X];
+                                        uint32_t R_[WARP];
+                                        memcpy(R_, A_, sizeof(R_));
+                                        COMMIT(uint32_t);
+                                        break;
+                                }
+                                uint64_t v = per_lane ? 0 : sreg_value(c, w, sr, 0);
                                 unsigned wd = type_size(in->t);
                                 for (int i = 0; i < WARP; i++) {
                                         if (m >> i & 1)
                                                 wr_bits(regs + in->o[0] + (size_t)i * wd, wd,
-                                                        sreg_value(c, w, (int)in->imm, i));
+                                                        per_lane ? sreg_value(c, w, sr, i) : v);
                                 }
                                 break;
                         }
@@ -2164,9 +2189,8 @@ resched:
                                                        frame_param(L, frame, i) +
                                                                fn->rets[k].offset,
                                                        fn->rets[k].size);
-                                        w->pc[i] = ret_pc[i] + 1;
-                                        w->fn[i] = (uint16_t)ret_fn[i];
-                                        w->depth[i] = (uint16_t)(w->cur_depth - 1);
+                                        w->key[i] = lane_key(w->cur_depth - 1, ret_fn[i],
+                                                             ret_pc[i] + 1);
                                 }
                                 warp_park(w, mask & ~m, pc + 1);
                                 w->cur_mask = 0;
@@ -2199,9 +2223,7 @@ resched:
                                         ret_pc[i] = pc;
                                         ret_pc[WARP + i] = w->cur_fn;
                                         ret_pc[2 * WARP + i] = (uint32_t)in->imm;
-                                        w->pc[i] = 0;
-                                        w->fn[i] = (uint16_t)cl->callee;
-                                        w->depth[i] = (uint16_t)d;
+                                        w->key[i] = lane_key(d, cl->callee, 0);
                                 }
                                 warp_park(w, mask & ~m, pc + 1);
                                 w->cur_mask = 0;
@@ -2259,8 +2281,9 @@ static void barrier_release(struct exec_ctx *c, uint32_t id)
                 for (int i = 0; i < WARP; i++) {
                         if (!(w->waiting >> i & 1) || w->bar[i] != id)
                                 continue;
-                        const struct ptx_insn *in = &mod->funcs[w->fn[i]].insns[w->pc[i]];
-                        uint8_t *regs = frame_regs(c->L, w->frames[w->depth[i]]);
+                        uint64_t k = w->key[i];
+                        const struct ptx_insn *in = &mod->funcs[KEY_FN(k)].insns[KEY_PC(k)];
+                        uint8_t *regs = frame_regs(c->L, w->frames[KEY_DEPTH(k)]);
                         if (in->sub == 1) {
                                 uint32_t v = c->bar_red[id][0];
                                 memcpy(regs + in->o[0] + (size_t)i * 4, &v, 4);
@@ -2268,7 +2291,7 @@ static void barrier_release(struct exec_ctx *c, uint32_t id)
                                 uint32_t v = in->sub == 2 ? c->bar_red[id][1] : c->bar_red[id][2];
                                 pwrite(regs, in->o[0], v ? FULL : 0, 1u << i);
                         }
-                        w->pc[i]++;
+                        w->key[i] = k + 1;
                         w->waiting &= ~(1u << i);
                 }
         }
@@ -2284,7 +2307,6 @@ int exec_block(struct exec_ctx *c, uint64_t block)
         struct exec_launch *L = c->L;
         const struct ptx_launch *l = L->l;
         uint64_t gx = l->grid[0], gy = l->grid[1];
-        uint32_t bx = l->block[0], by = l->block[1];
 
         c->ctaid[0] = (uint32_t)(block % gx);
         c->ctaid[1] = (uint32_t)((block / gx) % gy);
@@ -2307,16 +2329,9 @@ int exec_block(struct exec_ctx *c, uint64_t block)
                 w->live = w->exists;
                 w->waiting = 0;
                 w->carry = 0;
-                for (int i = 0; i < WARP; i++) {
-                        uint32_t t = first + (uint32_t)i;
-                        w->tid[0][i] = t % bx;
-                        w->tid[1][i] = (t / bx) % by;
-                        w->tid[2][i] = t / (bx * by);
-                        w->pc[i] = 0;
-                        w->fn[i] = (uint16_t)L->kfn_index;
-                        w->depth[i] = 0;
-                        w->bar[i] = 0;
-                }
+                uint64_t k0 = lane_key(0, L->kfn_index, 0);
+                for (int i = 0; i < WARP; i++)
+                        w->key[i] = k0;
                 w->cur_mask = w->live;
                 w->cur_pc = 0;
                 w->cur_fn = L->kfn_index;

@@ -46,9 +46,7 @@ struct warp {
         uint32_t waiting; /* lanes waiting at a barrier */
         uint32_t carry;   /* carry flag per lane (add.cc) */
         /* per-lane position, authoritative for lanes outside the current group */
-        uint32_t pc[WARP];
-        uint16_t fn[WARP];
-        uint16_t depth[WARP];
+        uint64_t key[WARP]; /* lane_key(depth, function, pc): the smallest runs first */
         uint8_t bar[WARP];
         /* the current group: lanes at one (depth, function, pc) */
         uint32_t cur_mask;
@@ -60,6 +58,15 @@ struct warp {
         uint8_t *frames[MAX_DEPTH];
         unsigned nframes;
 };
+
+/* A lane's position as one number: deeper call depth first, then lower function, then pc. */
+static inline uint64_t lane_key(uint32_t depth, uint32_t fn, uint32_t pc)
+{
+        return (uint64_t)(0xffffu - depth) << 48 | (uint64_t)fn << 32 | pc;
+}
+#define KEY_PC(k)    ((uint32_t)(k))
+#define KEY_FN(k)    ((uint32_t)((k) >> 32) & 0xffffu)
+#define KEY_DEPTH(k) (0xffffu - (uint32_t)((k) >> 48))
 
 struct exec_ctx {
         struct exec_launch *L;

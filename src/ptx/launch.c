@@ -47,6 +47,14 @@ static int ctx_init(struct exec_ctx *c, struct exec_launch *L)
                 memset(f, 0, L->frame_size);
                 c->warps[wi].frames[0] = f;
                 c->warps[wi].nframes = 1;
+                /* thread indices are the same in every block: compute them once */
+                uint32_t bx = L->l->block[0], by = L->l->block[1];
+                for (uint32_t i = 0; i < WARP; i++) {
+                        uint32_t t = wi * WARP + i;
+                        c->warps[wi].tid[0][i] = t % bx;
+                        c->warps[wi].tid[1][i] = (t / bx) % by;
+                        c->warps[wi].tid[2][i] = t / (bx * by);
+                }
         }
         return 0;
 }
