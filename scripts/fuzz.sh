@@ -31,4 +31,5 @@ for t in "${targets[@]}"; do
         }
         grep -E 'stat::number_of_executed_units' "$dir/$name.log" || true
 done
+rm -rf /dev/shm/vgpu-fuzz-* # the API target's state directories
 echo "fuzz: all targets clean"

@@ -34,7 +34,7 @@ struct http_head {
 struct http_reader {
         char *raw;
         size_t raw_len, raw_cap;
-        size_t head_end;  /* offset of the body in raw; 0 until the final head is parsed */
+        size_t head_end; /* offset of the body in raw; 0 until the final head is parsed */
         size_t pos;      /* the next byte of raw to parse */
         bool chunk_trailers;
         struct http_head head;
@@ -421,9 +421,10 @@ static int dechunk(struct http_reader *rd)
                 for (i = pos; i < eol && isxdigit((unsigned char)raw[i]); i++) {
                         if (i - pos >= 15)
                                 return -EPROTO;
-                        size = size * 16 + (unsigned long long)(isdigit((unsigned char)raw[i])
-                                                                        ? raw[i] - '0'
-                                                                        : tolower(raw[i]) - 'a' + 10);
+                        size = size * 16 +
+                               (unsigned long long)(isdigit((unsigned char)raw[i])
+                                                            ? raw[i] - '0'
+                                                            : tolower(raw[i]) - 'a' + 10);
                 }
                 if (i == pos || (i < eol && raw[i] != ';' && raw[i] != ' ' && raw[i] != '\t'))
                         return -EPROTO;
@@ -571,7 +572,7 @@ static int reader_body(const struct http_reader *rd, const char *method, json_t 
                 *ret_body = NULL;
                 return 0;
         }
-        doc = json_loadb(b, len, JSON_REJECT_DUPLICATES, &jerr);
+        doc = json_loadb(b, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
         if (!doc) {
                 vgpu_log(VGPU_LOG_DEBUG, "http: body is not JSON: %s (line %d, column %d)",
                          jerr.text, jerr.line, jerr.column);

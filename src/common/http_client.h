@@ -35,8 +35,9 @@ struct http_target {
  * http_request - send one request to target and read the reply. method is a token ("GET"), path
  * the request target ("/v1/vgpus?gpu=0"; must start with '/', no spaces or control characters:
  * escape user input with http_escape). body, when not NULL, is sent as JSON (not stolen).
- * On success returns 0, sets *ret_status to the HTTP status (100..599; interim 1xx replies are
- * skipped) and *ret_body to the parsed JSON body, or NULL when the body is empty (the caller
+ * On success returns 0, sets *ret_status to the final HTTP status (200..599; interim 1xx
+ * replies are skipped) and *ret_body to the parsed JSON body (any JSON value: the caller checks
+ * its shape), or NULL when the body is empty or its Content-Type says it is not JSON (the caller
  * decrefs it). Fails with a negative errno, outputs untouched: -EINVAL (bad arguments),
  * -ENAMETOOLONG (socket path too long), -ENOENT / -ECONNREFUSED / -EACCES (cannot connect: no
  * socket, nobody listening, no permission), -ETIMEDOUT (deadline passed), -EPROTO (the response

@@ -550,12 +550,10 @@ int layout_gi_create(struct layout *l, const struct mig_profile *p, int64_t star
         s = gi_place(l, p, start);
         if (s < 0)
                 return s;
+        if (!id)
+                id = lowest_free_gi_id(l);
         gi = &l->gis[l->n_gis++];
-        *gi = (struct layout_gi){
-                .id = id ? id : lowest_free_gi_id(l),
-                .profile = p,
-                .start = (uint32_t)s,
-        };
+        *gi = (struct layout_gi){.id = id, .profile = p, .start = (uint32_t)s};
         if (ret)
                 *ret = *gi;
         return 0;

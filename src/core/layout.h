@@ -141,11 +141,12 @@ uint32_t layout_gi_free_starts(const struct layout *l, const struct mig_profile 
 uint32_t layout_gi_free_count(const struct layout *l, const struct mig_profile *p);
 
 /*
- * Device addresses: every physical GPU of a host has a 1 TiB window above LAYOUT_VA_BASE, and a
+ * Device addresses: every physical GPU of a host has a 1 TiB window above LAYOUT_VA_BASE (32 TiB:
+ * above the shadow memory of AddressSanitizer, below where mmap places things), and a
  * vGPU's framebuffer sits in it at its framebuffer offset. Windows never overlap, so a guest can
  * hold vGPUs of several GPUs, and the address survives suspend-resume and migration.
  */
-#define LAYOUT_VA_BASE       UINT64_C(0x100000000000)
+#define LAYOUT_VA_BASE       UINT64_C(0x200000000000)
 #define LAYOUT_VA_GPU_STRIDE UINT64_C(0x10000000000)
 
 /* layout_device_address - the device address of fb_offset on physical GPU gpu_index. */

@@ -37,3 +37,10 @@ int out_error(const char *fmt, ...)
         fputc('\n', stderr);
         return 1;
 }
+
+int out_bad_option(const char *cmd, const char *arg)
+{
+        return out_error("%s: unknown option or missing argument in '%s'; `vgpuctl %s --help` "
+                         "shows the usage",
+                         cmd, arg ? arg : "", cmd);
+}

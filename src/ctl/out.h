@@ -22,4 +22,10 @@ int out_json(json_t *doc);
 /* out_error - print "vgpuctl: <message>" on stderr. Returns 1, the exit status for errors. */
 int out_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+ * out_bad_option - print "CMD: unknown option or missing argument in 'ARG'; `vgpuctl CMD --help`
+ * shows the usage" on stderr (for getopt's '?' with opterr = 0). Returns 1.
+ */
+int out_bad_option(const char *cmd, const char *arg);
+
 #endif

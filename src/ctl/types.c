@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// `vgpuctl models` and `vgpuctl types --model M`: the catalog as an operator reads it, in the
-// layouts of `nvidia-smi vgpu -s -v` and `nvidia-smi mig -lgip` / `-lgipp`, or as JSON.
+// `vgpuctl models`, `vgpuctl types --model M` (the catalog, no daemon) and `vgpuctl types [-s|-c]`
+// (what vgpud supports or can create now), in the layouts of `nvidia-smi vgpu -s -v` and
+// `nvidia-smi mig -lgip` / `-lgipp`, or as JSON.
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -9,32 +10,12 @@
 #include <string.h>
 
 #include "core/catalog.h"
+#include "core/catalog_json.h"
 #include "core/layout.h"
+#include "ctl/api.h"
 #include "ctl/ctl.h"
+#include "ctl/mig_out.h"
 #include "ctl/out.h"
-
-/* The box of `nvidia-smi mig -lgip`: inner width between "| " and " |". */
-#define LGIP_INNER 77
-
-static void lgip_rule(char c)
-{
-        putchar('+');
-        for (int i = 0; i < LGIP_INNER + 2; i++)
-                putchar(c);
-        puts("+");
-}
-
-static void lgip_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void lgip_line(const char *fmt, ...)
-{
-        char buf[256];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(buf, sizeof(buf), fmt, ap);
-        va_end(ap);
-        printf("| %-*s |\n", LGIP_INNER, buf);
-}
 
 static double profile_mem_gib(const struct gpu_model *m, const struct mig_profile *p)
 {
@@ -43,104 +24,77 @@ static double profile_mem_gib(const struct gpu_model *m, const struct mig_profil
         return (double)(catalog_mem_slice_bytes(m) * p->mem_slices) / (double)CATALOG_GIB;
 }
 
-static void placements_text(const struct gpu_model *m, const struct mig_profile *p, char *buf,
-                            size_t len)
+/* The creatable placements of a type vgpud lists: "0, 1" or "GI 1:0" (inside GPU instance 1). */
+static int placements_text(json_t *placements, char *buf, size_t len)
 {
-        size_t off = 0;
-        bool first = true;
+        size_t off = 0, i;
+        json_t *p;
 
-        off += (size_t)snprintf(buf + off, len - off, "{");
-        for (uint32_t s = 0; s < m->mig_mem_slices && off < len; s++) {
-                if (!(p->placement_mask & (1u << s)))
-                        continue;
-                off += (size_t)snprintf(buf + off, len - off, first ? "%u" : ",%u", s);
-                first = false;
+        buf[0] = '\0';
+        json_array_foreach(placements, i, p)
+        {
+                json_t *gi = NULL;
+                json_int_t pl = -1;
+
+                if (json_unpack(p, "{s:o, s:I}", "gpu_instance", &gi, "placement", &pl) < 0 ||
+                    pl < 0 || !(json_is_null(gi) || json_is_integer(gi)))
+                        return api_bad_reply("vGPU type object", "a bad entry in 'placements'");
+                if (off + 32 >= len) {
+                        snprintf(buf + off, len - off, ", ...");
+                        break;
+                }
+                if (json_is_integer(gi))
+                        off += (size_t)snprintf(buf + off, len - off,
+                                                "%sGI %" JSON_INTEGER_FORMAT
+                                                ":%" JSON_INTEGER_FORMAT,
+                                                i ? ", " : "", json_integer_value(gi), pl);
+                else
+                        off += (size_t)snprintf(buf + off, len - off, "%s%" JSON_INTEGER_FORMAT,
+                                                i ? ", " : "", pl);
         }
-        if (off < len)
-                snprintf(buf + off, len - off, "}:%u", p->mem_slices);
+        return 0;
 }
 
-static void print_type(const struct gpu_model *m, const struct vgpu_type *t)
+/* One type in the layout of `nvidia-smi vgpu -s -v`, from the catalog or from vgpud. */
+static int print_type(const struct api_type *t)
 {
-        uint32_t max = catalog_max_equal(m, t);
+        bool mig = strcmp(t->cls, "mig-backed") == 0;
+        char where[512];
 
-        out_kv(4, "vGPU Type ID", "0x%" PRIx32, t->id);
+        if (t->placements && placements_text(t->placements, where, sizeof(where)))
+                return 1;
+        out_kv(4, "vGPU Type ID", "0x%llx", (unsigned long long)t->id);
         out_kv(8, "Name", "NVIDIA %s", t->name);
         out_kv(8, "Class", "Compute");
-        out_kv(8, "Mode", "%s", t->cls == CATALOG_MIG ? "MIG-backed" : "Time-sliced");
-        if (t->cls == CATALOG_MIG)
-                out_kv(8, "GPU Instance Profile ID", "%" PRIu32, t->mig_profile);
+        out_kv(8, "Mode", "%s", mig ? "MIG-backed" : "Time-sliced");
+        if (t->gi_profile >= 0)
+                out_kv(8, "GPU Instance Profile ID", "%" JSON_INTEGER_FORMAT, t->gi_profile);
         else
                 out_kv(8, "GPU Instance Profile ID", "N/A");
-        if (max != t->max_equal)
+        if (t->max_instances != t->max_documented)
                 out_kv(8, "Max Instances",
-                       "%" PRIu32 " (documented %" PRIu32 "; capped by framebuffer)", max,
-                       t->max_equal);
+                       "%" JSON_INTEGER_FORMAT " (documented %" JSON_INTEGER_FORMAT
+                       "; capped by framebuffer)",
+                       t->max_instances, t->max_documented);
         else
-                out_kv(8, "Max Instances", "%" PRIu32, max);
-        if (t->cls == CATALOG_TIME_SLICED) {
-                if (t->max_mixed)
-                        out_kv(8, "Max Instances Mixed Size", "%" PRIu32, t->max_mixed);
+                out_kv(8, "Max Instances", "%" JSON_INTEGER_FORMAT, t->max_instances);
+        if (!mig) {
+                if (t->max_mixed > 0)
+                        out_kv(8, "Max Instances Mixed Size", "%" JSON_INTEGER_FORMAT,
+                               t->max_mixed);
                 else
                         out_kv(8, "Max Instances Mixed Size", "N/A");
-                if (catalog_het_size(m, t))
-                        out_kv(8, "Placement Size", "%" PRIu32, catalog_het_size(m, t));
+                if (t->placement_size > 0)
+                        out_kv(8, "Placement Size", "%" JSON_INTEGER_FORMAT, t->placement_size);
         }
         out_kv(8, "Max Instances Per VM", "1");
-        out_kv(8, "FB Memory", "%" PRIu64 " MiB", catalog_type_fb_bytes(t) / CATALOG_MIB);
+        out_kv(8, "FB Memory", "%" JSON_INTEGER_FORMAT " MiB", t->fb_mib);
         out_kv(8, "License", "NVIDIA AI Enterprise");
-}
-
-/* One line of the -lgip box; every line goes through here so the columns always line up. */
-static void lgip_cols(const char *gpu, const char *name, const char *id, const char *inst,
-                      const char *mem, const char *p2p, const char *sm, const char *dec,
-                      const char *enc)
-{
-        lgip_line("%3s   %-16s %-5s %-11s %-10s %-6s %-5s %-5s %s", gpu, name, id, inst, mem, p2p,
-                  sm, dec, enc);
-}
-
-static void print_lgip(const struct gpu_model *m, const struct layout *l)
-{
-        puts("");
-        lgip_rule('-');
-        lgip_line("GPU instance profiles:");
-        lgip_cols("GPU", "Name", "ID", "Instances", "Memory", "P2P", "SM", "DEC", "ENC");
-        lgip_cols("", "", "", "Free/Total", "GiB", "", "CE", "JPEG", "OFA");
-        lgip_rule('=');
-        for (size_t i = 0; i < m->n_mig_profiles; i++) {
-                const struct mig_profile *p = &m->mig_profiles[i];
-                char name[32], id[16], inst[32], mem[32], sm[16], dec[8], enc[8], ce[8], jpeg[8],
-                        ofa[8];
-
-                snprintf(name, sizeof(name), "MIG %s", p->name);
-                snprintf(id, sizeof(id), "%u", p->id);
-                snprintf(inst, sizeof(inst), "%u/%u", layout_gi_free_count(l, p), p->max_instances);
-                snprintf(mem, sizeof(mem), "%.2f", profile_mem_gib(m, p));
-                if (p->sm_count)
-                        snprintf(sm, sizeof(sm), "%u", p->sm_count);
-                else
-                        snprintf(sm, sizeof(sm), "N/A");
-                snprintf(dec, sizeof(dec), "%u", p->dec);
-                snprintf(enc, sizeof(enc), "%u", p->enc);
-                snprintf(ce, sizeof(ce), "%u", p->ce);
-                snprintf(jpeg, sizeof(jpeg), "%u", p->jpeg);
-                snprintf(ofa, sizeof(ofa), "%u", p->ofa);
-                lgip_cols("0", name, id, inst, mem, p->p2p ? "Yes" : "No", sm, dec, enc);
-                lgip_cols("", "", "", "", "", "", ce, jpeg, ofa);
-                lgip_rule('-');
-        }
-}
-
-static void print_lgipp(const struct gpu_model *m)
-{
-        char buf[64];
-
-        puts("");
-        for (size_t i = 0; i < m->n_mig_profiles; i++) {
-                placements_text(m, &m->mig_profiles[i], buf, sizeof(buf));
-                printf("GPU  0 Profile ID %2u Placements: %s\n", m->mig_profiles[i].id, buf);
-        }
+        if (t->creatable >= 0)
+                out_kv(8, "Creatable", "%s", t->creatable ? "Yes" : "No");
+        if (t->placements && json_array_size(t->placements))
+                out_kv(8, "Creatable Placements", "%s", where);
+        return 0;
 }
 
 /* Time-sliced MIG-backed: how many vGPUs of each time-sliced type one instance of a profile holds.
@@ -166,76 +120,6 @@ static void print_in_gi(const struct gpu_model *m)
         }
 }
 
-static json_t *model_json(const struct gpu_model *m)
-{
-        char pci[8], cc[16];
-        json_t *o;
-
-        snprintf(pci, sizeof(pci), "0x%04x", m->pci_device_id);
-        snprintf(cc, sizeof(cc), "%u.%u", m->cc_major, m->cc_minor);
-        o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:i, s:s, s:i}", "id", m->id, "name", m->name,
-                      "arch", m->arch, "type_prefix", m->type_prefix, "fb_mib",
-                      (json_int_t)(catalog_model_fb_bytes(m) / CATALOG_MIB), "sm_count",
-                      (int)m->sm_count, "compute_capability", cc, "mmio_gib", (int)m->mmio_gib);
-        json_object_set_new(o, "pci_device_id", m->pci_device_id ? json_string(pci) : json_null());
-        if (m->mig_mem_slices)
-                json_object_set_new(o, "mig",
-                                    json_pack("{s:i, s:i}", "memory_slices", (int)m->mig_mem_slices,
-                                              "compute_slices", (int)m->mig_compute_slices));
-        else
-                json_object_set_new(o, "mig", json_null());
-        json_object_set_new(o, "heterogeneous_slots", json_integer(catalog_het_slots(m)));
-        json_object_set_new(o, "source", json_string(m->source));
-        return o;
-}
-
-static json_t *type_json(const struct gpu_model *m, const struct vgpu_type *t)
-{
-        json_t *o = json_pack("{s:i, s:s, s:s, s:I, s:i, s:i}", "id", (int)t->id, "name", t->name,
-                              "class", t->cls == CATALOG_MIG ? "mig-backed" : "time-sliced",
-                              "fb_mib", (json_int_t)(catalog_type_fb_bytes(t) / CATALOG_MIB),
-                              "max_instances", (int)catalog_max_equal(m, t),
-                              "max_instances_documented", (int)t->max_equal);
-
-        if (t->cls == CATALOG_TIME_SLICED) {
-                json_object_set_new(o, "max_instances_mixed", json_integer(t->max_mixed));
-                json_object_set_new(o, "placement_size", json_integer(catalog_het_size(m, t)));
-                json_object_set_new(o, "gpu_instance_profile_id", json_null());
-        } else {
-                json_object_set_new(o, "gpu_instance_profile_id", json_integer(t->mig_profile));
-        }
-        json_object_set_new(o, "media_extensions", json_boolean(t->media_ext));
-        return o;
-}
-
-static json_t *profile_json(const struct gpu_model *m, const struct layout *l,
-                            const struct mig_profile *p)
-{
-        json_t *starts = json_array(), *ts = json_array();
-        json_t *o;
-
-        for (uint32_t s = 0; s < m->mig_mem_slices; s++) {
-                if (p->placement_mask & (1u << s))
-                        json_array_append_new(starts, json_integer(s));
-        }
-        for (size_t j = 0; j < m->n_types; j++) {
-                uint32_t n = catalog_max_in_gi(m, p, &m->types[j]);
-
-                if (n)
-                        json_array_append_new(ts, json_pack("{s:s, s:i}", "type", m->types[j].name,
-                                                            "per_instance", (int)n));
-        }
-        o = json_pack("{s:i, s:s, s:i, s:i, s:i, s:i, s:I, s:i, s:{s:o, s:i}, s:i, s:i, s:i, s:i, "
-                      "s:i, s:b, s:o}",
-                      "id", (int)p->id, "name", p->name, "compute_slices", (int)p->compute_slices,
-                      "memory_slices", (int)p->mem_slices, "instances_total", (int)p->max_instances,
-                      "instances_free", (int)layout_gi_free_count(l, p), "memory_mib",
-                      (json_int_t)p->mem_mib, "sm_count", (int)p->sm_count, "placements", "starts",
-                      starts, "size", (int)p->mem_slices, "ce", p->ce, "dec", p->dec, "enc", p->enc,
-                      "jpeg", p->jpeg, "ofa", p->ofa, "p2p", p->p2p, "time_sliced_types", ts);
-        return o;
-}
-
 static int unknown_model(const char *id)
 {
         size_t n;
@@ -249,44 +133,43 @@ static int unknown_model(const char *id)
         return out_error("unknown GPU model '%s'; known models: %s", id, list);
 }
 
-int ctl_types(int argc, char **argv, const struct ctl_opts *opts)
+/* The catalog's profiles as rows of the -lgip box, Free/Total as on an idle GPU in MIG mode. */
+static void print_mig_tables(const struct gpu_model *m, const struct layout *l)
 {
-        static const struct option longopts[] = {
-                {"model", required_argument, NULL, 'm'},
-                {"mig", no_argument, NULL, 'g'},
-                {"json", no_argument, NULL, 'j'},
-                {"help", no_argument, NULL, 'h'},
-                {NULL, 0, NULL, 0},
-        };
-        const char *model_id = NULL;
-        bool mig = false, json = opts->json;
+        struct mig_out_profile rows[16];
+        size_t n = 0;
+
+        for (size_t i = 0; i < m->n_mig_profiles && n < sizeof(rows) / sizeof(rows[0]); i++) {
+                const struct mig_profile *p = &m->mig_profiles[i];
+
+                rows[n++] = (struct mig_out_profile){
+                        .gpu = 0,
+                        .id = p->id,
+                        .name = p->name,
+                        .free = layout_gi_free_count(l, p),
+                        .total = p->max_instances,
+                        .mem_gib = profile_mem_gib(m, p),
+                        .p2p = p->p2p,
+                        .sm = p->sm_count,
+                        .ce = p->ce,
+                        .dec = p->dec,
+                        .enc = p->enc,
+                        .jpeg = p->jpeg,
+                        .ofa = p->ofa,
+                        .starts = p->placement_mask,
+                        .size = p->mem_slices,
+                };
+        }
+        mig_out_lgip(rows, n);
+        mig_out_lgipp(rows, n);
+}
+
+/* `types --model M [--mig]`: the catalog, no daemon. */
+static int types_catalog(const char *model_id, bool mig, bool json)
+{
         const struct gpu_model *m;
         struct layout l;
-        int c;
 
-        optind = 1;
-        while ((c = getopt_long(argc, argv, "m:gjh", longopts, NULL)) != -1) {
-                switch (c) {
-                case 'm':
-                        model_id = optarg;
-                        break;
-                case 'g':
-                        mig = true;
-                        break;
-                case 'j':
-                        json = true;
-                        break;
-                case 'h':
-                        puts("usage: vgpuctl types --model MODEL [--mig] [--json]");
-                        return 0;
-                default:
-                        return out_error("usage: vgpuctl types --model MODEL [--mig] [--json]");
-                }
-        }
-        if (optind < argc)
-                return out_error("types: unexpected argument '%s'", argv[optind]);
-        if (!model_id)
-                return out_error("types: give --model MODEL (see `vgpuctl models`)");
         m = catalog_find_model(model_id);
         if (!m)
                 return unknown_model(model_id);
@@ -303,26 +186,153 @@ int ctl_types(int argc, char **argv, const struct ctl_opts *opts)
 
                 for (size_t i = 0; i < m->n_types; i++) {
                         if (!mig || m->types[i].cls == CATALOG_MIG)
-                                json_array_append_new(types, type_json(m, &m->types[i]));
+                                json_array_append_new(types, catalog_type_json(m, &m->types[i]));
                 }
                 for (size_t i = 0; i < m->n_mig_profiles; i++)
-                        json_array_append_new(profiles, profile_json(m, &l, &m->mig_profiles[i]));
-                return out_json(json_pack("{s:o, s:o, s:o}", "model", model_json(m), "types", types,
-                                          "mig_profiles", profiles));
+                        json_array_append_new(profiles,
+                                              catalog_profile_json(&l, &m->mig_profiles[i]));
+                return out_json(json_pack("{s:o, s:o, s:o}", "model", catalog_model_json(m),
+                                          "types", types, "mig_profiles", profiles));
         }
 
         printf("GPU model %s: %s (%" PRIu32 " GiB, %" PRIu32 " SMs)\n", m->id, m->name, m->fb_gib,
                m->sm_count);
         for (size_t i = 0; i < m->n_types; i++) {
-                if (!mig || m->types[i].cls == CATALOG_MIG)
-                        print_type(m, &m->types[i]);
+                json_t *o;
+                struct api_type t;
+                int r;
+
+                if (mig && m->types[i].cls != CATALOG_MIG)
+                        continue;
+                /* One printer for the catalog and vgpud: go through the API's type object. */
+                o = catalog_type_json(m, &m->types[i]);
+                r = api_type_read(o, &t) || print_type(&t);
+                json_decref(o);
+                if (r)
+                        return 1;
         }
         if (mig) {
-                print_lgip(m, &l);
-                print_lgipp(m);
+                print_mig_tables(m, &l);
                 print_in_gi(m);
         }
         return 0;
+}
+
+/* `types [-s|-c] [--gpu ID] [--mig]`: what vgpud says GPU ID supports, or can create now. */
+static int types_daemon(const struct ctl_opts *opts, const char *gpu, bool creatable, bool mig)
+{
+        char id[API_ID_MAX], path[API_ID_MAX + 64];
+        json_t *doc = NULL, *gdoc = NULL, *types, *o;
+        struct api_gpu g;
+        json_int_t gidx;
+        size_t i, shown = 0;
+        int r = 1;
+
+        if (api_escape_id(gpu, "the GPU ID", id))
+                return 1;
+        snprintf(path, sizeof(path), "/v1/types?gpu=%s%s", id, creatable ? "&creatable=1" : "");
+        if (api_get(opts, path, &doc))
+                return 1;
+        types = api_array(doc, "types", "types document");
+        if (!types)
+                goto out;
+        if (json_unpack(doc, "{s:I}", "gpu", &gidx) < 0 || gidx < 0) {
+                api_bad_reply("types document", "'gpu' is not an index");
+                goto out;
+        }
+        /* Check every type before printing anything. */
+        json_array_foreach(types, i, o)
+        {
+                struct api_type t;
+
+                if (api_type_read(o, &t))
+                        goto out;
+        }
+        if (opts->json) {
+                r = out_json(json_incref(doc));
+                goto out;
+        }
+        snprintf(path, sizeof(path), "/v1/gpus/%" JSON_INTEGER_FORMAT, gidx);
+        if (api_get(opts, path, &gdoc) || api_gpu_read(gdoc, &g))
+                goto out;
+        printf("GPU %s\n", g.pci_bus_id);
+        json_array_foreach(types, i, o)
+        {
+                struct api_type t;
+
+                api_type_read(o, &t);
+                if (mig && strcmp(t.cls, "mig-backed") != 0)
+                        continue;
+                if (print_type(&t))
+                        goto out;
+                shown++;
+        }
+        if (!shown)
+                printf("    %s\n", creatable ? "No vGPU type can be created now" : "No vGPU types");
+        r = 0;
+out:
+        json_decref(gdoc);
+        json_decref(doc);
+        return r;
+}
+
+int ctl_types(int argc, char **argv, const struct ctl_opts *opts)
+{
+        static const char usage[] = "usage: vgpuctl types [-s|-c] [--gpu ID] [--mig] [--json]\n"
+                                    "       vgpuctl types --model MODEL [--mig] [--json]";
+        static const struct option longopts[] = {
+                {"model", required_argument, NULL, 'm'}, {"gpu", required_argument, NULL, 'G'},
+                {"supported", no_argument, NULL, 's'},   {"creatable", no_argument, NULL, 'c'},
+                {"mig", no_argument, NULL, 'g'},         {"json", no_argument, NULL, 'j'},
+                {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        };
+        const char *model_id = NULL, *gpu = NULL;
+        bool mig = false, json = opts->json, sflag = false, cflag = false;
+        struct ctl_opts o = *opts;
+        int c;
+
+        optind = 1;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "m:G:i:scgjh", longopts, NULL)) != -1) {
+                switch (c) {
+                case 'm':
+                        model_id = optarg;
+                        break;
+                case 'G':
+                case 'i':
+                        gpu = optarg;
+                        break;
+                case 's':
+                        sflag = true;
+                        break;
+                case 'c':
+                        cflag = true;
+                        break;
+                case 'g':
+                        mig = true;
+                        break;
+                case 'j':
+                        json = true;
+                        break;
+                case 'h':
+                        puts(usage);
+                        return 0;
+                default:
+                        return out_bad_option("types", argv[optind - 1]);
+                }
+        }
+        if (optind < argc)
+                return out_error("types: unexpected argument '%s'", argv[optind]);
+        if (sflag && cflag)
+                return out_error("types: give -s (supported) or -c (creatable now), not both");
+        if (model_id && (gpu || sflag || cflag))
+                return out_error("types: --model reads the catalog; -s, -c and --gpu ask vgpud: "
+                                 "give one or the other");
+        if (model_id)
+                return types_catalog(model_id, mig, json);
+        o.json = json;
+        o.unreachable_hint = "or give --model MODEL to read the catalog without vgpud";
+        return types_daemon(&o, gpu ? gpu : "0", cflag, mig);
 }
 
 int ctl_models(int argc, char **argv, const struct ctl_opts *opts)
@@ -337,7 +347,7 @@ int ctl_models(int argc, char **argv, const struct ctl_opts *opts)
                 json_t *arr = json_array();
 
                 for (size_t i = 0; i < n; i++)
-                        json_array_append_new(arr, model_json(&models[i]));
+                        json_array_append_new(arr, catalog_model_json(&models[i]));
                 return out_json(json_pack("{s:o}", "models", arr));
         }
         printf("%-16s %-32s %8s %5s %6s %5s\n", "MODEL", "NAME", "FB", "SMs", "MIG", "TYPES");

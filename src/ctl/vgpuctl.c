@@ -14,15 +14,51 @@ static const struct {
         int (*run)(int argc, char **argv, const struct ctl_opts *opts);
         const char *help;
 } commands[] = {
-        {"models", ctl_models, "list the physical GPU models vgpu knows"},
-        {"types", ctl_types, "list a model's vGPU types and MIG profiles (--model M [--mig])"},
+        {"models", ctl_models, "list the physical GPU models vgpu knows (no daemon)"},
+        {"types", ctl_types,
+         "vGPU types: vgpud's [-s|-c] [--gpu ID], or the catalog's (--model M [--mig])"},
+        {"gpus", ctl_gpus, "list the physical GPUs vgpud manages [ID]"},
+        {"mode", ctl_mode, "show or set a GPU's mode: [--gpu ID] [homogeneous|heterogeneous|mig]"},
+        {"create", ctl_create,
+         "create a vGPU: [--gpu ID] --type NAME [--placement P] [--gpu-instance GI] [--uuid U] "
+         "[--owner UID]"},
+        {"destroy", ctl_destroy, "destroy vGPUs: UUID... [--force]"},
+        {"list", ctl_list, "the GPUs and their vGPUs, as `nvidia-smi vgpu` [--gpu ID]"},
+        {"query", ctl_query, "vGPU details, as `nvidia-smi vgpu -q` [UUID]"},
+        {"mig", ctl_mig,
+         "GPU instances: [--gpu ID] -lgip | -lgipp | -lgi | -cgi PROFILE [--start S] | -dgi ID"},
 };
 
 static void usage(FILE *f)
 {
-        fputs("usage: vgpuctl [--socket PATH] [--json] COMMAND [ARGS]\n\ncommands:\n", f);
+        fputs("usage: vgpuctl [--socket PATH] [--json] COMMAND [ARGS]\n\n"
+              "vgpud's socket: --socket PATH, else $VGPU_SOCKET, else /run/vgpu/vgpud.sock\n\n"
+              "commands:\n",
+              f);
         for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
                 fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+}
+
+/* --json is global, but scripts also put it after the command: take it out of the command's
+ * arguments (up to a "--") so no command has to know it. Returns the new argc.
+ */
+static int take_json(int argc, char **argv, int from, struct ctl_opts *opts)
+{
+        int o = from;
+
+        for (int i = from; i < argc; i++) {
+                if (strcmp(argv[i], "--") == 0) {
+                        while (i < argc)
+                                argv[o++] = argv[i++];
+                        break;
+                }
+                if (strcmp(argv[i], "--json") == 0)
+                        opts->json = true;
+                else
+                        argv[o++] = argv[i];
+        }
+        argv[o] = NULL;
+        return o;
 }
 
 int main(int argc, char **argv)
@@ -31,7 +67,7 @@ int main(int argc, char **argv)
         int i = 1;
 
         vgpu_log_init("vgpuctl");
-        if (!opts.socket)
+        if (!opts.socket || !*opts.socket)
                 opts.socket = "/run/vgpu/vgpud.sock";
         for (; i < argc && argv[i][0] == '-'; i++) {
                 if (strcmp(argv[i], "--json") == 0) {
@@ -51,8 +87,10 @@ int main(int argc, char **argv)
                 return 1;
         }
         for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++) {
-                if (strcmp(argv[i], commands[c].name) == 0)
+                if (strcmp(argv[i], commands[c].name) == 0) {
+                        argc = take_json(argc, argv, i + 1, &opts);
                         return commands[c].run(argc - i, argv + i, &opts);
+                }
         }
         return out_error("unknown command '%s'; `vgpuctl --help` lists the commands", argv[i]);
 }

@@ -547,7 +547,7 @@ static void post_vgpu(struct api *api, const struct http_request *req, struct ht
         json_t *o = body_object(req, resp, fields), *gv, *tv, *uv;
         struct mgr_create c = {0};
         struct mgr_vgpu *v;
-        char gid[32] = "0", err[256];
+        char gid[80] = "0", err[256];
         int64_t placement, gi, owner;
         int r;
 

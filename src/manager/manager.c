@@ -206,6 +206,10 @@ static int start_engine(struct manager *m, struct mgr_vgpu *v, char *err, size_t
         };
         int r;
 
+        if (m->no_engines) {
+                v->engine_pid = 0;
+                return 0;
+        }
         engine_path(m, v->uuid, "sock", control, sizeof(control));
         engine_path(m, v->uuid, "log", log, sizeof(log));
         r = engine_spawn(&spec, ENGINE_START_MS, &v->engine_pid, err, len);
@@ -221,6 +225,8 @@ static void stop_engine(struct manager *m, const char *uuid, pid_t pid)
 {
         char path[256];
 
+        if (m->no_engines)
+                return;
         engine_path(m, uuid, "sock", path, sizeof(path));
         engine_stop(path, pid, ENGINE_STOP_MS);
         unlink(path);
@@ -325,7 +331,7 @@ int manager_vgpu_guests_locked(struct manager *m, const struct mgr_vgpu *v)
         json_t *st;
         int guests = 0;
 
-        if (v->state != MGR_RUNNING)
+        if (v->state != MGR_RUNNING || m->no_engines)
                 return 0;
         engine_path(m, v->uuid, "sock", control, sizeof(control));
         if (engine_status(control, ENGINE_STATUS_MS, &st) == 0) {
@@ -774,9 +780,14 @@ int manager_new(const struct manager_config *cfg, struct manager **ret)
         r = state_open(cfg->state_dir, &m->db);
         if (r < 0)
                 goto err;
+        m->no_engines = cfg->no_engines;
         r = setup_gpus(m, cfg);
         if (r < 0)
                 goto err;
+        if (m->no_engines) {
+                *ret = m;
+                return 0;
+        }
         r = pthread_create(&m->monitor, NULL, monitor_main, m);
         if (r) {
                 r = -r;

@@ -52,6 +52,7 @@ struct manager_config {
         const char *const *sim_gpus; /* model ids, one per simulated GPU */
         size_t n_sim_gpus;
         const char *engine_path; /* the vgpu-engine binary */
+        bool no_engines;         /* run no engine processes (the API fuzz target only) */
 };
 
 struct manager {
@@ -69,6 +70,7 @@ struct manager {
         pthread_t monitor;
         bool monitor_started;
         bool stop;
+        bool no_engines;
 };
 
 /* A creation request: what the client asked for, already parsed. */

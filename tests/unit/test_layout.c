@@ -199,6 +199,16 @@ static void test_gpu_instances(void **state)
         assert_int_equal(gi.id, 9);
         assert_int_equal(gi.start, 0);
         assert_int_equal(layout_gi_create(&l, NULL, -1, 0, NULL), VGPU_EUNKNOWN_PROFILE);
+
+        /* Create, destroy, create: the freed ID comes back (the slot's old contents don't count).
+         */
+        layout_init(&l, h100());
+        layout_set_mode(&l, LAYOUT_MIG);
+        assert_int_equal(layout_gi_create(&l, prof("1g.10gb"), -1, 0, &gi), 0);
+        assert_int_equal(gi.id, 1);
+        assert_int_equal(layout_gi_destroy(&l, 1), 0);
+        assert_int_equal(layout_gi_create(&l, prof("1g.10gb"), -1, 0, &gi), 0);
+        assert_int_equal(gi.id, 1);
 }
 
 static void test_mig_backed(void **state)
