@@ -887,7 +887,14 @@ static int dec_mov(struct fctx *f, const struct opcode *oc, struct mods *m, stru
                 if (v->nvec > 4)
                         return unsupported(f, oc);
                 for (unsigned i = 0; i < v->nvec; i++) {
-                        if (v->vsink[i]) {
+                        if (v->visimm[i]) {
+                                if (!pack)
+                                        return fctx_error(f, PTX_EPARSE,
+                                                          "a number as a destination");
+                                el[i] = fn_const(f->fn, et, (uint64_t)v->vimm[i]);
+                                if (el[i] == OPND_NONE)
+                                        return -ENOMEM;
+                        } else if (v->vsink[i]) {
                                 if (pack)
                                         return fctx_error(f, PTX_EPARSE, "'_' in a source");
                                 el[i] = fn_reg_alloc(f->fn, et);
@@ -1072,6 +1079,9 @@ static int dec_ldst(struct fctx *f, const struct opcode *oc, struct mods *m, str
                         memset(&tmp, 0, sizeof(tmp));
                         if (val->vsink[i]) {
                                 tmp.kind = OK_SINK;
+                        } else if (val->visimm[i]) {
+                                tmp.kind = OK_INT;
+                                tmp.ival = val->vimm[i];
                         } else {
                                 tmp.kind = OK_REG;
                                 tmp.reg = val->vec[i];

@@ -869,6 +869,16 @@ static int parse_operand(struct parser *ps, struct fctx *f, struct opnd *o)
                                 o->vec[o->nvec] = OPND_NONE;
                                 o->nvec++;
                                 lex_next(lx);
+                        } else if (lx->kind == TK_WORD && lx->tok[0] >= '0' && lx->tok[0] <= '9') {
+                                uint64_t v;
+                                if (parse_uint(lx->tok, &v))
+                                        return perr(ps, PTX_EPARSE, "bad vector element '%s'",
+                                                    lx->tok);
+                                o->visimm[o->nvec] = true;
+                                o->vimm[o->nvec] = (int64_t)v;
+                                o->vec[o->nvec] = OPND_NONE;
+                                o->nvec++;
+                                lex_next(lx);
                         } else {
                                 if (lx->kind != TK_WORD ||
                                     lookup_reg(ps, f, lx->tok, &o->vec[o->nvec],
@@ -942,6 +952,58 @@ static int parse_operand(struct parser *ps, struct fctx *f, struct opnd *o)
         return 0;
 }
 
+/*
+ * scope_declare - the symbol for a new declaration of name. Inside a { } block the name shadows
+ * any outer meaning until the block ends (scope_close restores it).
+ */
+static int scope_declare(struct fctx *f, const char *name, struct sym **ret)
+{
+        struct sym *s = sym_find(&f->syms, name);
+        if (f->depth > 0) {
+                if (f->nshadows == f->capshadows) {
+                        unsigned ncap = f->capshadows ? f->capshadows * 2 : 16;
+                        struct shadow *ns = realloc(f->shadows, ncap * sizeof(*ns));
+                        if (!ns)
+                                return -ENOMEM;
+                        f->shadows = ns;
+                        f->capshadows = ncap;
+                }
+                struct shadow *sh = &f->shadows[f->nshadows];
+                sh->name = strdup(name);
+                if (!sh->name)
+                        return -ENOMEM;
+                sh->existed = s != NULL && s->kind != SYM_DEAD;
+                if (sh->existed)
+                        sh->saved = *s;
+                sh->depth = f->depth;
+                f->nshadows++;
+        }
+        if (!s && sym_add(&f->syms, name, &s))
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+/* scope_close - end the innermost { } block: its names get their outer meaning back. */
+static void scope_close(struct fctx *f)
+{
+        while (f->nshadows && f->shadows[f->nshadows - 1].depth == f->depth) {
+                struct shadow *sh = &f->shadows[--f->nshadows];
+                struct sym *s = sym_find(&f->syms, sh->name);
+                if (s) {
+                        if (sh->existed) {
+                                char *keep = s->name;
+                                *s = sh->saved;
+                                s->name = keep;
+                        } else {
+                                s->kind = SYM_DEAD;
+                        }
+                }
+                free(sh->name);
+        }
+        f->depth--;
+}
+
 static int declare_regs(struct parser *ps, struct fctx *f)
 {
         struct decl d;
@@ -967,12 +1029,12 @@ static int declare_regs(struct parser *ps, struct fctx *f)
                         else
                                 snprintf(name, sizeof(name), "%s", d.name);
                         s = sym_find(&f->syms, name);
-                        if (s && s->kind == SYM_REG && s->type == d.type)
-                                continue; /* redeclared in a later scope: same register */
+                        if (f->depth == 0 && s && s->kind == SYM_REG && s->type == d.type)
+                                continue; /* declared twice at the top: the same register */
                         uint32_t off = fn_reg_alloc(f->fn, (unsigned)d.type);
                         if (off == OPND_NONE)
                                 return perr(ps, PTX_EUNSUPPORTED, "too many registers");
-                        if (sym_add(&f->syms, name, &s))
+                        if (scope_declare(f, name, &s))
                                 return -ENOMEM;
                         s->kind = SYM_REG;
                         s->type = (uint8_t)d.type;
@@ -1018,7 +1080,7 @@ static int declare_scoped(struct parser *ps, struct fctx *f, bool local)
                 return perr(ps, PTX_EUNSUPPORTED, "'%s': too much %s memory", d.name,
                             local ? "local" : "param");
         struct sym *s;
-        if (sym_add(&f->syms, d.name, &s))
+        if (scope_declare(f, d.name, &s))
                 return -ENOMEM;
         s->kind = local ? SYM_LOCAL : SYM_FPARAM;
         s->off = (uint32_t)off;
@@ -1222,8 +1284,6 @@ static int parse_statement(struct parser *ps, struct fctx *f)
 static int parse_body(struct parser *ps, struct fctx *f)
 {
         struct lexer *lx = &ps->lx;
-        int depth = 0;
-
         if (expect(ps, "{"))
                 return PTX_EPARSE;
         for (;;) {
@@ -1233,12 +1293,15 @@ static int parse_body(struct parser *ps, struct fctx *f)
                         return perr(ps, PTX_EPARSE, "unexpected end of text in '%s'", f->fn->name);
                 if (tok_is(lx, "}")) {
                         lex_next(lx);
-                        if (depth-- == 0)
+                        if (f->depth == 0)
                                 break;
+                        scope_close(f);
                         continue;
                 }
                 if (tok_is(lx, "{")) {
-                        depth++;
+                        if (f->depth >= 64)
+                                return perr(ps, PTX_EUNSUPPORTED, "blocks nested too deeply");
+                        f->depth++;
                         lex_next(lx);
                         continue;
                 }
@@ -1260,10 +1323,10 @@ static int parse_body(struct parser *ps, struct fctx *f)
                         skip_statement(ps);
                 } else if (lx->kind == TK_WORD && lex_peek(lx, &next) == TK_PUNCT &&
                            strcmp(next, ":") == 0) {
-                        struct sym *s;
-                        if (sym_find(&f->syms, lx->tok))
+                        struct sym *s = sym_find(&f->syms, lx->tok);
+                        if (s && s->kind != SYM_DEAD)
                                 return perr(ps, PTX_EPARSE, "label '%s' defined twice", lx->tok);
-                        if (sym_add(&f->syms, lx->tok, &s))
+                        if (!s && sym_add(&f->syms, lx->tok, &s))
                                 return -ENOMEM;
                         s->kind = SYM_LABEL;
                         s->off = f->fn->ninsns;
@@ -1297,6 +1360,9 @@ static int parse_body(struct parser *ps, struct fctx *f)
 
 static void fctx_free(struct fctx *f)
 {
+        for (unsigned i = 0; i < f->nshadows; i++)
+                free(f->shadows[i].name);
+        free(f->shadows);
         sym_free(&f->syms);
         for (unsigned i = 0; i < f->nfixups; i++)
                 free(f->fixups[i].label);

@@ -14,7 +14,8 @@
 #define MAX_MODS     16
 
 /* A name in a function's scope. */
-enum sym_kind { SYM_REG, SYM_KPARAM, SYM_FPARAM, SYM_LOCAL, SYM_LABEL };
+/* SYM_DEAD: a name whose { } scope ended. */
+enum sym_kind { SYM_REG, SYM_KPARAM, SYM_FPARAM, SYM_LOCAL, SYM_LABEL, SYM_DEAD };
 
 struct sym {
         char *name;
@@ -46,6 +47,8 @@ struct opnd {
         uint32_t vec[8];
         uint8_t vtype[8];
         bool vsink[8];
+        bool visimm[8]; /* an integer immediate element (vimm) */
+        int64_t vimm[8];
 };
 
 /* Label reference waiting for the label's definition. */
@@ -55,12 +58,23 @@ struct fixup {
         uint32_t line;
 };
 
+/* A name declared inside a { } block, with what it meant outside. */
+struct shadow {
+        char *name;
+        struct sym saved;
+        bool existed;
+        unsigned depth;
+};
+
 struct fctx {
         struct ptx_module *mod;
         struct ptx_func *fn;
         unsigned fn_index;
         struct symtab syms;
         struct symtab *vars; /* module variables: off is the index in mod->vars */
+        struct shadow *shadows;
+        unsigned nshadows, capshadows;
+        unsigned depth; /* { } nesting inside the body */
         struct fixup *fixups;
         unsigned nfixups, capfixups;
         uint32_t line;

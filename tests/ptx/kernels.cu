@@ -225,3 +225,60 @@ extern "C" __global__ void intops(const unsigned *a, const unsigned *b, unsigned
         out[8 * i + 6] = (x >> 5) & 0x3ff;
         out[8 * i + 7] = y ? x / y + x % y : 0;
 }
+
+// Approximate math (the fast intrinsics nvcc lowers to ex2/lg2/sin/cos/rcp/rsqrt.approx), read
+// through the read-only cache (ld.global.nc), and half/bfloat16 conversions.
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
+extern "C" __global__ void approx_math(const float *__restrict__ x, float *__restrict__ out, int n)
+{
+        int i = blockIdx.x * blockDim.x + threadIdx.x;
+        if (i >= n)
+                return;
+        float v = __ldg(&x[i]);
+        out[10 * i + 0] = __expf(v);
+        out[10 * i + 1] = __logf(fabsf(v) + 1.0f);
+        out[10 * i + 2] = __sinf(v);
+        out[10 * i + 3] = __cosf(v);
+        out[10 * i + 4] = __frcp_rn(v);
+        out[10 * i + 5] = rsqrtf(fabsf(v) + 1.0f);
+        out[10 * i + 6] = tanhf(v);
+        out[10 * i + 7] = __half2float(__float2half(v));
+        out[10 * i + 8] = __bfloat162float(__float2bfloat16(v));
+        out[10 * i + 9] = __fdividef(v, 3.0f);
+}
+
+struct pair {
+        int a;
+        long long b;
+        float c[3];
+};
+
+// A struct passed by value, a local array indexed at run time (local memory), more atomics
+// (CAS, max, min, exch, inc), __syncthreads_count/and/or, clock64 and the global timer.
+extern "C" __global__ void misc(struct pair p, const int *in, int *out, int *atom, int n)
+{
+        int i = blockIdx.x * blockDim.x + threadIdx.x;
+        int local[16];
+        for (int k = 0; k < 16; k++)
+                local[k] = in[(i + k) % n] * (k + p.a);
+        int v = i < n ? in[i] : 0;
+        int sel = local[(v & 15)];
+        int cnt = __syncthreads_count(v > 0);
+        int all = __syncthreads_and(v > -1000);
+        int any = __syncthreads_or(v > 900);
+        long long t0 = clock64();
+        unsigned long long g = 0;
+        asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(g));
+        atomicMax(&atom[0], v);
+        atomicMin(&atom[1], v);
+        atomicAdd((unsigned long long *)&atom[2], (unsigned long long)(v & 0xff));
+        atomicInc((unsigned *)&atom[4], 1000000u);
+        int old = atomicCAS(&atom[5], 0, i + 1);
+        atomicExch(&atom[6], 7);
+        atomicOr(&atom[7], 1 << (i & 31));
+        if (i < n)
+                out[i] = sel + cnt * 3 + all * 5 + any * 7 + (int)(p.b % 1000) +
+                         (int)p.c[i % 3] + (old == 0 ? 1 : 0) * 0 + (clock64() >= t0) +
+                         (g > 0);
+}

@@ -177,7 +177,7 @@ static void test_param_layout(void **state)
                 }
                 assert_int_equal(ptx_kernel_param_info(k, 4, &off, &size), -EINVAL);
                 assert_int_equal(ptx_kernel_param_size(k), 24);
-                assert_true(ptx_module_kernel_count(mods[img]) >= 14);
+                assert_true(ptx_module_kernel_count(mods[img]) >= 16);
         }
 }
 
@@ -752,6 +752,121 @@ static void test_intops(void **state)
         }
 }
 
+/* value has at most bits significant bits */
+static bool fits_bits(float v, int bits)
+{
+        if (v == 0 || isinf(v) || isnan(v))
+                return true;
+        int e;
+        float m = frexpf(v, &e);
+        float scaled = ldexpf(m, bits);
+        return scaled == truncf(scaled);
+}
+
+static void test_approx_math(void **state)
+{
+        (void)state;
+        enum { N = 500 };
+        static float x[N];
+        reset_mem();
+        for (int i = 0; i < N; i++)
+                x[i] = rndf() * (i % 3 ? 1.0f : 0.01f);
+        uint64_t dx = upload(x, sizeof(x)), dout = devmem_alloc(&dm, N * 10 * 4);
+        struct params p;
+        params_init(&p, kernel(IMG_FATBIN, "approx_math"));
+        param_u64(&p, dx);
+        param_u64(&p, dout);
+        param_i32(&p, N);
+        assert_int_equal(launch(p.k, &p, (N + 127) / 128, 1, 128, 1, 0, NULL), 0);
+        const float *o = devmem_ptr(&dm, dout);
+        for (int i = 0; i < N; i++) {
+                float v = x[i];
+                const float *r = o + 10 * i;
+                if (v == 0)
+                        continue;
+                struct {
+                        float got, want, tol;
+                } c[] = {
+                        {r[0], expf(v), 1e-5f * expf(v)},
+                        {r[1], logf(fabsf(v) + 1.0f), 1e-5f},
+                        {r[2], sinf(v), 2e-6f},
+                        {r[3], cosf(v), 2e-6f},
+                        {r[4], 1.0f / v, 0},
+                        {r[5], 1.0f / sqrtf(fabsf(v) + 1.0f), 1e-6f},
+                        {r[6], tanhf(v), 1e-6f},
+                        {r[7], v, fabsf(v) * 0x1p-11f},
+                        {r[8], v, fabsf(v) * 0x1p-8f},
+                        {r[9], v / 3.0f, fabsf(v) * 1e-6f},
+                };
+                for (unsigned k = 0; k < sizeof(c) / sizeof(c[0]); k++) {
+                        if (!(fabsf(c[k].got - c[k].want) <= c[k].tol))
+                                fail_msg("approx[%d].%u: v=%a got %a want %a", i, k, v, c[k].got,
+                                         c[k].want);
+                }
+                assert_true(fits_bits(r[7], 11));
+                assert_true(fits_bits(r[8], 8));
+        }
+}
+
+struct pair {
+        int a;
+        long long b;
+        float c[3];
+};
+
+static void test_misc(void **state)
+{
+        (void)state;
+        enum { N = 256 };
+        static int in[N];
+        reset_mem();
+        for (int i = 0; i < N; i++)
+                in[i] = (int)(rnd32() % 2001) - 1000;
+        int atom0[8] = {INT32_MIN, INT32_MAX, 0, 0, 0, 0, 0, 0};
+        uint64_t din = upload(in, sizeof(in)), dout = devmem_alloc(&dm, sizeof(in));
+        uint64_t datom = upload(atom0, sizeof(atom0));
+        struct pair pr = {3, 123456789012ll, {1.5f, 2.5f, -3.5f}};
+        struct params p;
+        params_init(&p, kernel(IMG_FATBIN, "misc"));
+        param(&p, &pr, sizeof(pr));
+        param_u64(&p, din);
+        param_u64(&p, dout);
+        param_u64(&p, datom);
+        param_i32(&p, N);
+        assert_int_equal(launch(p.k, &p, 2, 1, 128, 1, 0, NULL), 0);
+        const int *out = devmem_ptr(&dm, dout);
+        const int *at = devmem_ptr(&dm, datom);
+        int vmax = INT32_MIN, vmin = INT32_MAX;
+        unsigned long long sum = 0;
+        for (int i = 0; i < N; i++) {
+                vmax = in[i] > vmax ? in[i] : vmax;
+                vmin = in[i] < vmin ? in[i] : vmin;
+                sum += (unsigned long long)(in[i] & 0xff);
+        }
+        for (int i = 0; i < N; i++) {
+                int b = i / 128, cnt = 0, any = 0;
+                for (int t = b * 128; t < (b + 1) * 128; t++) {
+                        cnt += in[t] > 0;
+                        any |= in[t] > 900;
+                }
+                int k = in[i] & 15;
+                int sel = in[(i + k) % N] * (k + pr.a);
+                int want =
+                        sel + cnt * 3 + 5 + any * 7 + (int)(pr.b % 1000) + (int)pr.c[i % 3] + 1 + 1;
+                if (out[i] != want)
+                        fail_msg("misc[%d]: got %d want %d", i, out[i], want);
+        }
+        assert_int_equal(at[0], vmax);
+        assert_int_equal(at[1], vmin);
+        unsigned long long got_sum;
+        memcpy(&got_sum, &at[2], 8);
+        assert_int_equal(got_sum, sum);
+        assert_int_equal(at[4], N);
+        assert_true(at[5] >= 1 && at[5] <= N);
+        assert_int_equal(at[6], 7);
+        assert_int_equal((unsigned)at[7], 0xffffffffu);
+}
+
 static void test_cubin_refused(void **state)
 {
         (void)state;
@@ -801,6 +916,7 @@ int main(void)
                 cmocka_unit_test(test_fp_edge),       cmocka_unit_test(test_ptr64),
                 cmocka_unit_test(test_dyn_shared),    cmocka_unit_test(test_globals),
                 cmocka_unit_test(test_bound_globals), cmocka_unit_test(test_intops),
+                cmocka_unit_test(test_approx_math),   cmocka_unit_test(test_misc),
                 cmocka_unit_test(test_cubin_refused), cmocka_unit_test(test_fault_out_of_bounds),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
