@@ -781,8 +781,8 @@ HOT static void exec_cvt(const struct ptx_insn *in, uint8_t *regs, const uint8_t
 
 /* ---- loads and stores ---- */
 
-static void lane_addresses(const struct ptx_insn *in, const uint8_t *regs, const uint8_t *consts,
-                           uint64_t ad[WARP])
+HOT static void lane_addresses(const struct ptx_insn *in, const uint8_t *regs,
+                               const uint8_t *consts, uint64_t ad[WARP])
 {
         if (in->o[4] == OPND_NONE) {
                 for (int i = 0; i < WARP; i++)
@@ -817,8 +817,8 @@ static inline bool fits(const uint64_t ad[WARP], uint32_t m, uint64_t base, uint
         return !bad;
 }
 
-static uint8_t *fast_base(struct exec_ctx *c, int space, const uint64_t ad[WARP], uint32_t m,
-                          unsigned total)
+HOT static uint8_t *fast_base(struct exec_ctx *c, int space, const uint64_t ad[WARP], uint32_t m,
+                              unsigned total)
 {
         if (total & (total - 1))
                 return NULL;
@@ -837,9 +837,14 @@ static uint8_t *fast_base(struct exec_ctx *c, int space, const uint64_t ad[WARP]
 #define GATHER(T)                                                                                  \
         for (unsigned v = 0; v < vec; v++) {                                                       \
                 T *D_ = (T *)(regs + in->o[v]);                                                    \
-                for (int i = 0; i < WARP; i++)                                                     \
-                        if (m >> i & 1)                                                            \
+                if (m == FULL) {                                                                   \
+                        for (int i = 0; i < WARP; i++)                                             \
                                 memcpy(&D_[i], base + ad[i] + v * sizeof(T), sizeof(T));           \
+                } else {                                                                           \
+                        for (int i = 0; i < WARP; i++)                                             \
+                                if (m >> i & 1)                                                    \
+                                        memcpy(&D_[i], base + ad[i] + v * sizeof(T), sizeof(T));   \
+                }                                                                                  \
         }                                                                                          \
         return 0
 
@@ -1133,6 +1138,35 @@ static uint64_t sreg_value(struct exec_ctx *c, struct warp *w, int sreg, int lan
 
 /* ---- the warp loop ---- */
 
+/* Write one value into the active lanes of a register of width w. */
+static inline void broadcast(uint8_t *dst, unsigned w, uint64_t v, uint32_t m)
+{
+#define BCAST(T)                                                                                   \
+        {                                                                                          \
+                T *D_ = (T *)dst;                                                                  \
+                if (m == FULL) {                                                                   \
+                        for (int i = 0; i < WARP; i++)                                             \
+                                D_[i] = (T)v;                                                      \
+                } else {                                                                           \
+                        for (int i = 0; i < WARP; i++)                                             \
+                                if (m >> i & 1)                                                    \
+                                        D_[i] = (T)v;                                              \
+                }                                                                                  \
+        }                                                                                          \
+        break
+        switch (w) {
+        case 1:
+                BCAST(uint8_t);
+        case 2:
+                BCAST(uint16_t);
+        case 4:
+                BCAST(uint32_t);
+        default:
+                BCAST(uint64_t);
+        }
+#undef BCAST
+}
+
 static inline void pwrite(uint8_t *regs, uint32_t off, uint32_t bits, uint32_t m)
 {
         uint32_t *p = (uint32_t *)(regs + off);
@@ -1147,7 +1181,7 @@ static inline uint32_t pread(const uint8_t *regs, const uint8_t *consts, uint32_
 }
 
 /* Choose the next group: the deepest lanes, then the lowest (function, pc). */
-static bool warp_pick(struct warp *w)
+HOT static bool warp_pick(struct warp *w)
 {
         uint32_t run = w->live & ~w->waiting;
         uint64_t best = UINT64_MAX, stop = UINT64_MAX;
@@ -1996,12 +2030,15 @@ resched:
                                         COMMIT(uint32_t);
                                         break;
                                 }
-                                uint64_t v = per_lane ? 0 : sreg_value(c, w, sr, 0);
                                 unsigned wd = type_size(in->t);
+                                if (!per_lane) {
+                                        broadcast(regs + in->o[0], wd, sreg_value(c, w, sr, 0), m);
+                                        break;
+                                }
                                 for (int i = 0; i < WARP; i++) {
                                         if (m >> i & 1)
                                                 wr_bits(regs + in->o[0] + (size_t)i * wd, wd,
-                                                        per_lane ? sreg_value(c, w, sr, i) : v);
+                                                        sreg_value(c, w, sr, i));
                                 }
                                 break;
                         }
@@ -2023,11 +2060,7 @@ resched:
                                         v = (uint64_t)in->imm;
                                         break;
                                 }
-                                unsigned wd = type_size(in->t);
-                                for (int i = 0; i < WARP; i++) {
-                                        if (m >> i & 1)
-                                                wr_bits(regs + in->o[0] + (size_t)i * wd, wd, v);
-                                }
+                                broadcast(regs + in->o[0], type_size(in->t), v, m);
                                 break;
                         }
                         case OP_CVTA_TO:
@@ -2105,11 +2138,7 @@ resched:
                                         uint64_t val = rd_bits(L->params + in->imm + v * sz, sz);
                                         if (in->flags & F_SIGNX)
                                                 val = (uint64_t)sext(val, sz);
-                                        for (int i = 0; i < WARP; i++) {
-                                                if (m >> i & 1)
-                                                        wr_bits(regs + in->o[v] + (size_t)i * rw,
-                                                                rw, val);
-                                        }
+                                        broadcast(regs + in->o[v], rw, val, m);
                                 }
                                 break;
                         }
@@ -2241,6 +2270,7 @@ resched:
                                 c->bar_count[id] += (uint32_t)__builtin_popcount(m);
                                 c->bar_expect[id] = cnt;
                                 if (in->sub) {
+                                        c->bar_is_red[id] = true;
                                         uint32_t pv = (pread(regs, consts, in->o[3]) ^
                                                        (in->vec ? FULL : 0)) &
                                                       m;
@@ -2278,25 +2308,37 @@ static void barrier_release(struct exec_ctx *c, uint32_t id)
         const struct ptx_module *mod = c->L->mod;
         for (uint32_t wi = 0; wi < c->L->nwarps; wi++) {
                 struct warp *w = &c->warps[wi];
+                uint32_t wm = 0;
+                if (!w->waiting)
+                        continue;
+                for (int i = 0; i < WARP; i++)
+                        wm |= (uint32_t)(w->bar[i] == id) << i;
+                wm &= w->waiting;
+                if (!wm)
+                        continue;
                 for (int i = 0; i < WARP; i++) {
-                        if (!(w->waiting >> i & 1) || w->bar[i] != id)
+                        if (!(wm >> i & 1))
                                 continue;
                         uint64_t k = w->key[i];
-                        const struct ptx_insn *in = &mod->funcs[KEY_FN(k)].insns[KEY_PC(k)];
-                        uint8_t *regs = frame_regs(c->L, w->frames[KEY_DEPTH(k)]);
-                        if (in->sub == 1) {
-                                uint32_t v = c->bar_red[id][0];
-                                memcpy(regs + in->o[0] + (size_t)i * 4, &v, 4);
-                        } else if (in->sub) {
-                                uint32_t v = in->sub == 2 ? c->bar_red[id][1] : c->bar_red[id][2];
-                                pwrite(regs, in->o[0], v ? FULL : 0, 1u << i);
+                        if (c->bar_is_red[id]) {
+                                const struct ptx_insn *in = &mod->funcs[KEY_FN(k)].insns[KEY_PC(k)];
+                                uint8_t *regs = frame_regs(c->L, w->frames[KEY_DEPTH(k)]);
+                                if (in->sub == 1) {
+                                        uint32_t v = c->bar_red[id][0];
+                                        memcpy(regs + in->o[0] + (size_t)i * 4, &v, 4);
+                                } else if (in->sub) {
+                                        uint32_t v = in->sub == 2 ? c->bar_red[id][1]
+                                                                  : c->bar_red[id][2];
+                                        pwrite(regs, in->o[0], v ? FULL : 0, 1u << i);
+                                }
                         }
                         w->key[i] = k + 1;
-                        w->waiting &= ~(1u << i);
                 }
+                w->waiting &= ~wm;
         }
         c->bar_count[id] = 0;
         c->bar_expect[id] = 0;
+        c->bar_is_red[id] = false;
         c->bar_red[id][0] = 0;
         c->bar_red[id][1] = 1;
         c->bar_red[id][2] = 0;
@@ -2316,6 +2358,7 @@ int exec_block(struct exec_ctx *c, uint64_t block)
         for (int b = 0; b < NUM_BARRIERS; b++) {
                 c->bar_count[b] = 0;
                 c->bar_expect[b] = 0;
+                c->bar_is_red[b] = false;
                 c->bar_red[b][0] = 0;
                 c->bar_red[b][1] = 1;
                 c->bar_red[b][2] = 0;

@@ -86,6 +86,7 @@ struct exec_ctx {
         /* barrier state of the block */
         uint32_t bar_count[NUM_BARRIERS];
         uint32_t bar_expect[NUM_BARRIERS];
+        bool bar_is_red[NUM_BARRIERS];
         uint32_t bar_red[NUM_BARRIERS][3]; /* popc, and, or accumulators */
 };
 
