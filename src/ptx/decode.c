@@ -426,6 +426,88 @@ static int is_f16ish(unsigned t)
         return t == T_F16 || t == T_BF16 || t == T_F16X2 || t == T_BF16X2;
 }
 
+/* Emit a conversion d = a from type st to dt with rounding rnd. */
+static int emit_cvt(struct fctx *f, uint32_t d, unsigned dt, uint32_t a, unsigned st, int rnd)
+{
+        struct ptx_insn *in = emit(f, OP_CVT, (int)dt);
+        if (!in)
+                return -ENOMEM;
+        in->t2 = (uint8_t)st;
+        in->sub = (uint8_t)rnd;
+        in->o[0] = d;
+        in->o[1] = a;
+        return 0;
+}
+
+/*
+ * Half-precision arithmetic (.f16, .bf16 and the packed .f16x2, .bf16x2): each half is widened
+ * (to f32, exact; to f64 for fma), computed, and rounded back once. f32 holds the exact result of
+ * a half add, sub or mul before its single rounding (24 >= 2 * 11 + 2 bits), so this is exact.
+ */
+static int dec_half(struct fctx *f, const struct opcode *oc, struct mods *m, struct opnd *ops,
+                    unsigned nops, int op, unsigned nsrc, unsigned t)
+{
+        bool x2 = t == T_F16X2 || t == T_BF16X2;
+        unsigned ht = (t == T_F16 || t == T_F16X2) ? T_F16 : T_BF16;
+        unsigned wt = op == OP_FFMA ? T_F64 : T_F32;
+        unsigned nh = x2 ? 2 : 1;
+        uint32_t s[3], halves[3][2], res[2];
+        struct dstfix fx;
+
+        TRY(need_ops(f, oc, nops, nsrc + 1));
+        TRY(check_rest(f, oc, m));
+        for (unsigned i = 0; i < nsrc; i++) {
+                TRY(src(f, &ops[i + 1], x2 ? T_U32 : T_U16, &s[i]));
+                if (!x2) {
+                        halves[i][0] = s[i];
+                        continue;
+                }
+                halves[i][0] = fn_reg_alloc(f->fn, T_U16);
+                halves[i][1] = fn_reg_alloc(f->fn, T_U16);
+                struct ptx_insn *in = emit(f, OP_UNPACK, T_U16);
+                if (!in || halves[i][0] == OPND_NONE || halves[i][1] == OPND_NONE)
+                        return -ENOMEM;
+                in->o[0] = halves[i][0];
+                in->o[1] = halves[i][1];
+                in->o[4] = s[i];
+                in->vec = 2;
+        }
+        for (unsigned h = 0; h < nh; h++) {
+                uint32_t w[3], r = fn_reg_alloc(f->fn, wt);
+                res[h] = fn_reg_alloc(f->fn, T_U16);
+                if (r == OPND_NONE || res[h] == OPND_NONE)
+                        return -ENOMEM;
+                for (unsigned i = 0; i < nsrc; i++) {
+                        w[i] = fn_reg_alloc(f->fn, wt);
+                        if (w[i] == OPND_NONE)
+                                return -ENOMEM;
+                        TRY(emit_cvt(f, w[i], wt, halves[i][h], ht, 0));
+                }
+                struct ptx_insn *in = emit(f, op, (int)wt);
+                if (!in)
+                        return -ENOMEM;
+                in->o[0] = r;
+                for (unsigned i = 0; i < nsrc; i++)
+                        in->o[1 + i] = w[i];
+                in->sub = RND_RN;
+                if (m->sat)
+                        in->flags |= F_SAT;
+                TRY(emit_cvt(f, res[h], ht, r, wt, m->rnd == RND_RZ ? RND_RZ : RND_RN));
+        }
+        uint32_t d;
+        TRY(dst(f, &ops[0], x2 ? T_U32 : T_U16, &d, &fx));
+        struct ptx_insn *in = emit(f, x2 ? OP_PACK : OP_MOV, T_U16);
+        if (!in)
+                return -ENOMEM;
+        in->o[0] = d;
+        in->o[1] = res[0];
+        if (x2) {
+                in->o[2] = res[1];
+                in->vec = 2;
+        }
+        return dst_finish(f, &fx);
+}
+
 static int dec_arith(struct fctx *f, const struct opcode *oc, struct mods *m, struct opnd *ops,
                      unsigned nops)
 {
@@ -436,7 +518,22 @@ static int dec_arith(struct fctx *f, const struct opcode *oc, struct mods *m, st
         struct ptx_insn *in;
 
         TRY(one_type(f, oc, m, &t));
-        if (is_f16ish(t) || t == T_PRED || t == T_B128)
+        if (is_f16ish(t)) {
+                static const struct {
+                        const char *n;
+                        int op;
+                        unsigned nsrc;
+                } hops[] = {{"add", OP_ADD, 2},  {"sub", OP_SUB, 2}, {"mul", OP_MUL, 2},
+                            {"fma", OP_FFMA, 3}, {"min", OP_MIN, 2}, {"max", OP_MAX, 2},
+                            {"neg", OP_NEG, 1},  {"abs", OP_ABS, 1}};
+                m->ftz = false; /* halves have no subnormal flushing to do in f32 */
+                for (size_t i = 0; i < sizeof(hops) / sizeof(hops[0]); i++) {
+                        if (strcmp(b, hops[i].n) == 0)
+                                return dec_half(f, oc, m, ops, nops, hops[i].op, hops[i].nsrc, t);
+                }
+                return unsupported(f, oc);
+        }
+        if (t == T_PRED || t == T_B128)
                 return unsupported(f, oc);
         bool fl = type_is_float(t);
         if (strcmp(b, "add") == 0)

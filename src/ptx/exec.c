@@ -732,7 +732,7 @@ static uint64_t cvt_lane(const struct ptx_insn *in, uint64_t s)
                 return b;
         }
         case T_F16:
-                return fpu_f32_to_f16((float)v, rnd == RND_RZ);
+                return fpu_to_f16(v, rnd == RND_RZ);
         default:
                 return fpu_f32_to_bf16((float)v, rnd == RND_RZ);
         }

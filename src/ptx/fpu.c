@@ -154,14 +154,12 @@ double fpu_int_to_f64(uint64_t v, int sgn, int rnd)
         return r;
 }
 
-uint16_t fpu_f32_to_f16(float v, int rz)
+uint16_t fpu_to_f16(double v, int rz)
 {
-        uint32_t x;
-        memcpy(&x, &v, 4);
-        uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+        uint16_t sign = signbit(v) ? 0x8000u : 0;
         if (isnan(v))
-                return (uint16_t)(sign | 0x7e00u | ((x >> 13) & 0x3ffu));
-        double a = fabs((double)v);
+                return (uint16_t)(sign | 0x7e00u);
+        double a = fabs(v);
         if (isinf(v))
                 return (uint16_t)(sign | 0x7c00u);
         /* the spacing of halves around a: 2^-24 below 2^-14, else 2^(exponent - 10) */

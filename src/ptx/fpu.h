@@ -31,9 +31,9 @@ float fpu_f64_to_f32(double v, int rnd);
 float fpu_int_to_f32(uint64_t v, int sgn, int rnd);
 double fpu_int_to_f64(uint64_t v, int sgn, int rnd);
 
-/* IEEE binary16 and bfloat16 bits from/to float; to-half rounds to nearest even (or toward zero
- * when rz), with overflow to infinity; NaN stays NaN. */
-uint16_t fpu_f32_to_f16(float v, int rz);
+/* IEEE binary16 and bfloat16 bits from/to float; to-half rounds once, from a double, to nearest
+ * even (or toward zero when rz), with overflow to infinity; NaN stays NaN. */
+uint16_t fpu_to_f16(double v, int rz);
 float fpu_f16_to_f32(uint16_t h);
 uint16_t fpu_f32_to_bf16(float v, int rz);
 float fpu_bf16_to_f32(uint16_t h);

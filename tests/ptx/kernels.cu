@@ -282,3 +282,22 @@ extern "C" __global__ void misc(struct pair p, const int *in, int *out, int *ato
                          (int)p.c[i % 3] + (old == 0 ? 1 : 0) * 0 + (clock64() >= t0) +
                          (g > 0);
 }
+
+// Half-precision arithmetic: scalar and packed (half2) add, mul, fma, min/max, neg.
+extern "C" __global__ void half_math(const __half *a, const __half *b, __half *out, int n)
+{
+        int i = blockIdx.x * blockDim.x + threadIdx.x;
+        if (i >= n / 2)
+                return;
+        __half x = a[i], y = b[i];
+        out[8 * i + 0] = __hadd(x, y);
+        out[8 * i + 1] = __hmul(x, y);
+        out[8 * i + 2] = __hfma(x, y, __float2half(0.5f));
+        out[8 * i + 3] = __hmax(x, y);
+        out[8 * i + 4] = __hneg(__hsub(x, y));
+        __half2 p = __halves2half2(x, y), q = __halves2half2(y, x);
+        __half2 r = __hfma2(p, q, p);
+        out[8 * i + 5] = __low2half(r);
+        out[8 * i + 6] = __high2half(r);
+        out[8 * i + 7] = __hmin(x, y);
+}

@@ -867,6 +867,84 @@ static void test_misc(void **state)
         assert_int_equal((unsigned)at[7], 0xffffffffu);
 }
 
+/* Reference half precision, independent of the interpreter's: decode exactly, and round by
+ * comparing the two neighbouring halves. */
+static float half_to_float(uint16_t h)
+{
+        int e = (h >> 10) & 31, mant = h & 1023;
+        float v = e == 0    ? ldexpf((float)mant, -24)
+                  : e == 31 ? (mant ? NAN : INFINITY)
+                            : ldexpf((float)(mant | 1024), e - 25);
+        return (h & 0x8000) ? -v : v;
+}
+
+static uint16_t float_to_half(double v)
+{
+        uint16_t sign = signbit(v) ? 0x8000 : 0;
+        double a = fabs(v);
+        if (isnan(v))
+                return 0x7e00;
+        uint16_t lo = 0;
+        /* the largest half magnitude not above a (binary search over the ordered encodings) */
+        uint16_t l = 0, r = 0x7c00;
+        while (l < r) {
+                uint16_t mid = (uint16_t)((l + r + 1) / 2);
+                if (half_to_float(mid) <= a)
+                        l = mid;
+                else
+                        r = (uint16_t)(mid - 1);
+        }
+        lo = l;
+        if (lo == 0x7c00)
+                return sign | 0x7c00;
+        double dl = half_to_float(lo), dh = lo == 0x7bff ? 65536.0 : half_to_float(lo + 1);
+        uint16_t pick = (a - dl < dh - a)   ? lo
+                        : (a - dl > dh - a) ? lo + 1
+                        : (lo & 1)          ? lo + 1
+                                            : lo;
+        return sign | pick;
+}
+
+static void test_half_math(void **state)
+{
+        (void)state;
+        enum { N = 400 };
+        static uint16_t a[N / 2], b[N / 2];
+        reset_mem();
+        for (int i = 0; i < N / 2; i++) {
+                a[i] = float_to_half(rndf() * (i % 4 ? 1.0f : 1000.0f));
+                b[i] = float_to_half(rndf() / (i % 3 ? 1.0f : 64.0f));
+        }
+        uint64_t da = upload(a, sizeof(a)), db = upload(b, sizeof(b));
+        uint64_t dout = devmem_alloc(&dm, N / 2 * 8 * 2);
+        struct params p;
+        params_init(&p, kernel(IMG_FATBIN, "half_math"));
+        param_u64(&p, da);
+        param_u64(&p, db);
+        param_u64(&p, dout);
+        param_i32(&p, N);
+        assert_int_equal(launch(p.k, &p, 2, 1, 128, 1, 0, NULL), 0);
+        const uint16_t *o = devmem_ptr(&dm, dout);
+        for (int i = 0; i < N / 2; i++) {
+                double x = half_to_float(a[i]), y = half_to_float(b[i]);
+                uint16_t w[8] = {
+                        float_to_half(x + y),
+                        float_to_half(x * y),
+                        float_to_half(x * y + 0.5),
+                        float_to_half(x > y ? x : y),
+                        float_to_half(-half_to_float(float_to_half(x - y))),
+                        float_to_half(x * y + x),
+                        float_to_half(y * x + y),
+                        float_to_half(x < y ? x : y),
+                };
+                for (int k = 0; k < 8; k++) {
+                        if (o[8 * i + k] != w[k])
+                                fail_msg("half[%d].%d: x=%g y=%g got %#x want %#x", i, k, x, y,
+                                         o[8 * i + k], w[k]);
+                }
+        }
+}
+
 static void test_cubin_refused(void **state)
 {
         (void)state;
@@ -908,16 +986,27 @@ static void test_fault_out_of_bounds(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_param_layout),  cmocka_unit_test(test_vec_add),
-                cmocka_unit_test(test_saxpy),         cmocka_unit_test(test_block_reduce),
-                cmocka_unit_test(test_warp_reduce),   cmocka_unit_test(test_warp_vote),
-                cmocka_unit_test(test_matmul),        cmocka_unit_test(test_histogram),
-                cmocka_unit_test(test_collatz),       cmocka_unit_test(test_recursive),
-                cmocka_unit_test(test_fp_edge),       cmocka_unit_test(test_ptr64),
-                cmocka_unit_test(test_dyn_shared),    cmocka_unit_test(test_globals),
-                cmocka_unit_test(test_bound_globals), cmocka_unit_test(test_intops),
-                cmocka_unit_test(test_approx_math),   cmocka_unit_test(test_misc),
-                cmocka_unit_test(test_cubin_refused), cmocka_unit_test(test_fault_out_of_bounds),
+                cmocka_unit_test(test_param_layout),
+                cmocka_unit_test(test_vec_add),
+                cmocka_unit_test(test_saxpy),
+                cmocka_unit_test(test_block_reduce),
+                cmocka_unit_test(test_warp_reduce),
+                cmocka_unit_test(test_warp_vote),
+                cmocka_unit_test(test_matmul),
+                cmocka_unit_test(test_histogram),
+                cmocka_unit_test(test_collatz),
+                cmocka_unit_test(test_recursive),
+                cmocka_unit_test(test_fp_edge),
+                cmocka_unit_test(test_ptr64),
+                cmocka_unit_test(test_dyn_shared),
+                cmocka_unit_test(test_globals),
+                cmocka_unit_test(test_bound_globals),
+                cmocka_unit_test(test_intops),
+                cmocka_unit_test(test_approx_math),
+                cmocka_unit_test(test_misc),
+                cmocka_unit_test(test_half_math),
+                cmocka_unit_test(test_cubin_refused),
+                cmocka_unit_test(test_fault_out_of_bounds),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
