@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Starting, querying and stopping vgpu-engine processes: fork+exec in a new session with a
 // readiness pipe, a one-line JSON exchange on the control socket, and stop with escalation.
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -241,6 +242,59 @@ int engine_status(const char *control, int timeout_ms, json_t **ret)
         }
         *ret = st;
         return 0;
+}
+
+int engine_find(const char *dir,
+                void (*fn)(void *ctx, pid_t pid, const char *uuid, const char *control), void *ctx)
+{
+        size_t dlen = strlen(dir);
+        struct dirent *de;
+        DIR *proc = opendir("/proc");
+        int n = 0;
+
+        if (!proc)
+                return 0;
+        while ((de = readdir(proc))) {
+                char path[64], buf[4096];
+                const char *uuid = NULL, *control = NULL, *base;
+                ssize_t len;
+                pid_t pid;
+                int fd;
+
+                if (de->d_name[0] < '1' || de->d_name[0] > '9')
+                        continue;
+                pid = (pid_t)atoi(de->d_name);
+                snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+                fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        continue;
+                len = read(fd, buf, sizeof(buf) - 1);
+                close(fd);
+                if (len <= 0)
+                        continue;
+                buf[len] = '\0';
+                base = strrchr(buf, '/');
+                if (strcmp(base ? base + 1 : buf, "vgpu-engine") != 0)
+                        continue;
+                /* argv is NUL-separated: walk it for --uuid and --control values. */
+                for (char *a = buf + strlen(buf) + 1; a < buf + len; a += strlen(a) + 1) {
+                        char *next = a + strlen(a) + 1;
+
+                        if (next >= buf + len)
+                                break;
+                        if (strcmp(a, "--uuid") == 0)
+                                uuid = next;
+                        else if (strcmp(a, "--control") == 0)
+                                control = next;
+                }
+                if (!uuid || !control || strncmp(control, dir, dlen) != 0 || control[dlen] != '/' ||
+                    !engine_alive(pid))
+                        continue;
+                fn(ctx, pid, uuid, control);
+                n++;
+        }
+        closedir(proc);
+        return n;
 }
 
 void engine_reap(pid_t pid)

@@ -47,6 +47,14 @@ int engine_status(const char *control, int timeout_ms, json_t **ret);
  */
 int engine_stop(const char *control, pid_t pid, int timeout_ms);
 
+/*
+ * engine_find - call fn(ctx, pid, uuid, control) for every live vgpu-engine process whose control
+ * socket lies in dir (found by their command lines in /proc, so an engine that has not yet opened
+ * its socket is found too). Returns the number found.
+ */
+int engine_find(const char *dir,
+                void (*fn)(void *ctx, pid_t pid, const char *uuid, const char *control), void *ctx);
+
 /* engine_reap - collect the exit status of pid if it is an exited child of ours. */
 void engine_reap(pid_t pid);
 

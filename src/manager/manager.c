@@ -28,6 +28,8 @@
 /* An engine that dies more often than this in a minute is given up on (state "failed"). */
 #define ENGINE_MAX_RESTARTS 5
 
+static pid_t find_engine(struct manager *m, const char *uuid);
+
 static const char *const state_names[] = {"creating", "running", "destroying", "failed"};
 
 const char *manager_state_name(enum mgr_vgpu_state s)
@@ -590,10 +592,8 @@ static int restore_vgpu(struct manager *m, const struct state_vgpu *row)
 
                 vgpu_log(VGPU_LOG_WARN, "vGPU %s was %s when vgpud stopped; removing it", v.uuid,
                          row->state);
-                if (engine_status(control, ENGINE_STATUS_MS, &st) == 0) {
-                        v.engine_pid = (pid_t)json_integer_value(json_object_get(st, "pid"));
-                        json_decref(st);
-                }
+                /* Its engine may still be starting, without a socket: find it by its uuid. */
+                v.engine_pid = find_engine(m, v.uuid);
                 stop_engine(m, v.uuid, v.engine_pid);
                 r = unpersist_vgpu(m, &v, implicit);
                 layout_destroy(&g->layout, v.handle);
@@ -605,11 +605,16 @@ static int restore_vgpu(struct manager *m, const struct state_vgpu *row)
                         v.engine_pid = (pid_t)json_integer_value(json_object_get(st, "pid"));
                         vgpu_log(VGPU_LOG_INFO, "vGPU %s: re-adopted engine %d", v.uuid,
                                  (int)v.engine_pid);
-                } else if (start_engine(m, &v, err, sizeof(err)) == 0) {
-                        vgpu_log(VGPU_LOG_WARN, "vGPU %s: engine was gone; restarted as %d", v.uuid,
-                                 (int)v.engine_pid);
                 } else {
-                        v.state = MGR_FAILED;
+                        /* An engine that does not answer is stopped before a new one starts. */
+                        v.engine_pid = find_engine(m, v.uuid);
+                        if (v.engine_pid)
+                                stop_engine(m, v.uuid, v.engine_pid);
+                        if (start_engine(m, &v, err, sizeof(err)) == 0)
+                                vgpu_log(VGPU_LOG_WARN, "vGPU %s: engine was gone; restarted as %d",
+                                         v.uuid, (int)v.engine_pid);
+                        else
+                                v.state = MGR_FAILED;
                 }
                 json_decref(st);
                 if (persist_vgpu(m, &v, NULL) < 0)
@@ -622,7 +627,46 @@ static int restore_vgpu(struct manager *m, const struct state_vgpu *row)
         return 0;
 }
 
-/* Engines whose vGPU is not in the state (left by a crash mid-create) are stopped. */
+struct engine_match {
+        const char *uuid;
+        pid_t pid;
+};
+
+static void match_engine(void *ctx, pid_t pid, const char *uuid, const char *control)
+{
+        struct engine_match *em = ctx;
+
+        (void)control;
+        if (strcasecmp(uuid, em->uuid) == 0)
+                em->pid = pid;
+}
+
+/* The live engine of vGPU uuid started by this state directory, or 0. */
+static pid_t find_engine(struct manager *m, const char *uuid)
+{
+        char dir[4096];
+        struct engine_match em = {.uuid = uuid};
+
+        snprintf(dir, sizeof(dir), "%s/engines", m->state_dir);
+        engine_find(dir, match_engine, &em);
+        return em.pid;
+}
+
+static void stop_stray(void *ctx, pid_t pid, const char *uuid, const char *control)
+{
+        struct manager *m = ctx;
+
+        (void)control;
+        if (manager_vgpu_locked(m, uuid))
+                return;
+        vgpu_log(VGPU_LOG_WARN, "stopping stray engine %d of unknown vGPU %s", (int)pid, uuid);
+        stop_engine(m, uuid, pid);
+}
+
+/*
+ * Engines whose vGPU is not in the state (left by a crash mid-create) are stopped, and sockets and
+ * logs nobody owns are removed.
+ */
 static void stop_strays(struct manager *m)
 {
         char dir[4096];
@@ -630,30 +674,20 @@ static void stop_strays(struct manager *m)
         DIR *d;
 
         snprintf(dir, sizeof(dir), "%s/engines", m->state_dir);
+        engine_find(dir, stop_stray, m);
         d = opendir(dir);
         if (!d)
                 return;
         while ((de = readdir(d))) {
-                char uuid[40], control[256];
-                const char *dot = strrchr(de->d_name, '.');
-                json_t *st;
+                char uuid[40], path[4096 + 2 + sizeof(de->d_name)];
 
-                if (!dot || strcmp(dot, ".sock") != 0 || dot - de->d_name != 36)
+                if (strlen(de->d_name) < 37 || de->d_name[36] != '.')
                         continue;
                 snprintf(uuid, sizeof(uuid), "%.36s", de->d_name);
                 if (manager_vgpu_locked(m, uuid))
                         continue;
-                engine_path(m, uuid, "sock", control, sizeof(control));
-                if (engine_status(control, ENGINE_STATUS_MS, &st) == 0) {
-                        pid_t pid = (pid_t)json_integer_value(json_object_get(st, "pid"));
-
-                        json_decref(st);
-                        vgpu_log(VGPU_LOG_WARN, "stopping stray engine %d of unknown vGPU %s",
-                                 (int)pid, uuid);
-                        stop_engine(m, uuid, pid);
-                } else {
-                        unlink(control);
-                }
+                snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+                unlink(path);
         }
         closedir(d);
 }
@@ -777,7 +811,22 @@ int manager_new(const struct manager_config *cfg, struct manager **ret)
                 vgpu_log(VGPU_LOG_ERROR, "%s: %s", path, strerror(errno));
                 goto err;
         }
-        r = state_open(cfg->state_dir, &m->db);
+        /* Engines are found again by the control paths on their command lines: use one form. */
+        char *real = realpath(cfg->state_dir, NULL);
+        if (!real) {
+                r = -errno;
+                goto err;
+        }
+        free(m->state_dir);
+        m->state_dir = real;
+        if (strlen(real) + sizeof("/engines/") + 36 + sizeof(".sock") >
+            sizeof(((struct sockaddr_un *)0)->sun_path)) {
+                vgpu_log(VGPU_LOG_ERROR, "state directory path too long for engine sockets: %s",
+                         real);
+                r = -ENAMETOOLONG;
+                goto err;
+        }
+        r = state_open(m->state_dir, &m->db);
         if (r < 0)
                 goto err;
         m->no_engines = cfg->no_engines;
