@@ -90,6 +90,30 @@ struct exec_ctx {
         uint32_t bar_red[NUM_BARRIERS][3]; /* popc, and, or accumulators */
 };
 
+/*
+ * The executor's operations, one per family, each over the 32 lanes of mask m of the register
+ * frame regs (constants from consts). Those that touch memory return 0 or a fault code recorded
+ * in ctx by exec_fault.
+ */
+void exec_float(const struct ptx_insn *in, uint8_t *regs, const uint8_t *consts, uint32_t m);
+void exec_int(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in, uint8_t *regs,
+              const uint8_t *consts, uint32_t m);
+void exec_cvt(const struct ptx_insn *in, uint8_t *regs, const uint8_t *consts, uint32_t m);
+void exec_warpop(const struct ptx_insn *in, uint8_t *regs, const uint8_t *consts, uint32_t m);
+/* exec_compare - the comparison of operands o[o1] and o[o1 + 1] for all lanes, as a mask. */
+uint32_t exec_compare(const struct ptx_insn *in, unsigned o1, const uint8_t *regs,
+                      const uint8_t *consts);
+int exec_ld(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in, uint8_t *regs,
+            const uint8_t *consts, uint32_t m);
+int exec_st(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in, uint8_t *regs,
+            const uint8_t *consts, uint32_t m);
+int exec_atom(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in, uint8_t *regs,
+              const uint8_t *consts, uint32_t m);
+
+/* exec_fault - record the first fault of ctx (lane -1: none in particular); returns code. */
+int exec_fault(struct exec_ctx *c, struct warp *w, int code, uint64_t addr, int lane,
+               const struct ptx_insn *in);
+
 /* exec_block - run one block (linear index) to completion on ctx. 0 or a PTX_E* fault. */
 int exec_block(struct exec_ctx *ctx, uint64_t block);
 
