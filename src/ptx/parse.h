@@ -8,8 +8,8 @@
 #define VGPU_PTX_PARSE_H
 
 #include "ptx/internal.h"
+#include "ptx/lex.h"
 
-#define NAME_MAX_LEN 256
 #define MAX_OPERANDS 12
 #define MAX_MODS     16
 
