@@ -153,12 +153,25 @@ static uint64_t window_of(int space)
 }
 
 /* Run the warp until none of its lanes can run (exited or waiting at a barrier). */
+/* Add the counts kept in locals to the worker's, and pass r on. */
+static inline int flush_ret(struct exec_ctx *c, uint64_t nw, uint64_t nt, int r)
+{
+        c->warp_insns += nw;
+        c->thread_insns += nt;
+        return r;
+}
+
 HOT static int warp_run(struct exec_ctx *c, struct warp *w)
 {
         struct exec_launch *L = c->L;
         const struct ptx_module *mod = L->mod;
+        uint64_t nw = 0, nt = 0;
 
 resched:
+        /* the counters live in locals between groups: one store per group, not per instruction */
+        c->warp_insns += nw;
+        c->thread_insns += nt;
+        nw = nt = 0;
         if (!w->cur_mask && !warp_pick(w))
                 return 0;
         {
@@ -184,8 +197,8 @@ resched:
                                 memcpy(&p, regs + in->guard, 4);
                                 m &= (in->flags & F_GUARDN) ? ~p : p;
                         }
-                        c->warp_insns++;
-                        c->thread_insns += (unsigned)__builtin_popcount(m);
+                        nw++;
+                        nt += (unsigned)__builtin_popcount(m);
                         if (!m) {
                                 pc++;
                                 continue;
@@ -380,6 +393,9 @@ resched:
                                 exec_cvt(in, regs, consts, m);
                                 break;
                         case OP_SREG: {
+                                c->warp_insns += nw; /* %clock reads the count */
+                                c->thread_insns += nt;
+                                nw = nt = 0;
                                 int sr = (int)in->imm;
                                 bool per_lane = sr <= SREG_TID_Z || sr == SREG_LANEID ||
                                                 (sr >= SREG_LANEMASK_EQ && sr <= SREG_LANEMASK_GE);
@@ -480,17 +496,17 @@ resched:
                         case OP_LD:
                                 r = exec_ld(c, w, in, regs, consts, m);
                                 if (r)
-                                        return r;
+                                        return flush_ret(c, nw, nt, r);
                                 break;
                         case OP_ST:
                                 r = exec_st(c, w, in, regs, consts, m);
                                 if (r)
-                                        return r;
+                                        return flush_ret(c, nw, nt, r);
                                 break;
                         case OP_ATOM:
                                 r = exec_atom(c, w, in, regs, consts, m);
                                 if (r)
-                                        return r;
+                                        return flush_ret(c, nw, nt, r);
                                 break;
                         case OP_LD_KPARAM: {
                                 unsigned sz = type_size(in->t), rw = in->regw;
@@ -534,10 +550,14 @@ resched:
                                 break;
                         case OP_BRA: {
                                 uint32_t tgt = (uint32_t)in->imm;
-                                if (tgt <= pc && c->warp_insns >= c->next_check) {
+                                if (tgt <= pc && c->warp_insns + nw >= c->next_check) {
+                                        c->warp_insns += nw;
+                                        c->thread_insns += nt;
+                                        nw = nt = 0;
                                         r = check_budget(c);
                                         if (r)
-                                                return exec_fault(c, w, r, 0, -1, in);
+                                                return flush_ret(c, nw, nt,
+                                                                 exec_fault(c, w, r, 0, -1, in));
                                 }
                                 if (m == mask) {
                                         pc = tgt;
@@ -589,16 +609,22 @@ resched:
                                 const struct ptx_call *cl = &mod->calls[in->imm];
                                 const struct ptx_func *callee = &mod->funcs[cl->callee];
                                 unsigned d = w->cur_depth + 1;
-                                if (c->warp_insns >= c->next_check) {
+                                if (c->warp_insns + nw >= c->next_check) {
+                                        c->warp_insns += nw;
+                                        c->thread_insns += nt;
+                                        nw = nt = 0;
                                         r = check_budget(c);
                                         if (r)
-                                                return exec_fault(c, w, r, 0, -1, in);
+                                                return flush_ret(c, nw, nt,
+                                                                 exec_fault(c, w, r, 0, -1, in));
                                 }
                                 if (d >= MAX_DEPTH)
-                                        return exec_fault(c, w, PTX_ESTACK, 0, __builtin_ctz(m),
-                                                          in);
+                                        return flush_ret(c, nw, nt,
+                                                         exec_fault(c, w, PTX_ESTACK, 0,
+                                                                    __builtin_ctz(m), in));
                                 if (frame_ensure(c, w, d))
-                                        return exec_fault(c, w, -ENOMEM, 0, -1, in);
+                                        return flush_ret(c, nw, nt,
+                                                         exec_fault(c, w, -ENOMEM, 0, -1, in));
                                 frame = w->frames[w->cur_depth]; /* stable: frames never move */
                                 uint8_t *nf = w->frames[d];
                                 uint32_t *ret_pc = (uint32_t *)nf;
@@ -624,7 +650,9 @@ resched:
                                 int lane = __builtin_ctz(m);
                                 uint32_t id = ID[lane];
                                 if (id >= NUM_BARRIERS)
-                                        return exec_fault(c, w, PTX_EILLEGAL_INSN, 0, lane, in);
+                                        return flush_ret(
+                                                c, nw, nt,
+                                                exec_fault(c, w, PTX_EILLEGAL_INSN, 0, lane, in));
                                 uint32_t cnt = in->o[2] != OPND_NONE
                                                        ? ((const uint32_t *)PTR(in->o[2]))[lane]
                                                        : 0;
@@ -654,9 +682,13 @@ resched:
                                 goto resched;
                         }
                         case OP_TRAP:
-                                return exec_fault(c, w, PTX_ETRAP, 0, __builtin_ctz(m), in);
+                                return flush_ret(
+                                        c, nw, nt,
+                                        exec_fault(c, w, PTX_ETRAP, 0, __builtin_ctz(m), in));
                         default:
-                                return exec_fault(c, w, PTX_EILLEGAL_INSN, 0, __builtin_ctz(m), in);
+                                return flush_ret(c, nw, nt,
+                                                 exec_fault(c, w, PTX_EILLEGAL_INSN, 0,
+                                                            __builtin_ctz(m), in));
                         }
                         pc++;
                 }

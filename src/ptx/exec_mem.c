@@ -185,12 +185,46 @@ HOT static uint8_t *fast_base(struct exec_ctx *c, int space, const uint64_t ad[W
         }                                                                                          \
         return 0
 
+/*
+ * Host address of a coalesced access: all 32 lanes active, lane i at ad[0] + i * sz, the whole
+ * run inside one cached region (or shared memory) and aligned. NULL otherwise.
+ */
+static inline uint8_t *coalesced(struct exec_ctx *c, int space, const uint64_t ad[WARP], uint32_t m,
+                                 unsigned sz)
+{
+        uint64_t bad = 0, a0 = ad[0], total = (uint64_t)sz * WARP;
+        if (m != FULL || (a0 & (sz - 1)))
+                return NULL;
+        for (int i = 0; i < WARP; i++)
+                bad |= ad[i] ^ (a0 + (uint64_t)i * sz);
+        if (bad)
+                return NULL;
+        if (space == SP_SHARED)
+                return a0 <= c->L->shared_size && c->L->shared_size - a0 >= total ? c->shared + a0
+                                                                                  : NULL;
+        if (space != SP_GLOBAL && space != SP_GENERIC && space != SP_CONST)
+                return NULL;
+        for (int k = 0; k < 2; k++) {
+                const struct ptx_mem_region *r = &c->cache[k];
+                if (a0 >= r->base && a0 - r->base <= r->size && r->size - (a0 - r->base) >= total)
+                        return (uint8_t *)r->host + (a0 - r->base);
+        }
+        return NULL;
+}
+
 HOT int exec_ld(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in, uint8_t *regs,
                 const uint8_t *consts, uint32_t m)
 {
         unsigned sz = type_size(in->t), vec = in->vec, rw = in->regw;
         uint64_t ad[WARP];
         lane_addresses(in, regs, consts, ad);
+        if (sz == rw && vec == 1) {
+                uint8_t *p = coalesced(c, in->t2, ad, m, sz);
+                if (p) {
+                        memcpy(regs + in->o[0], p, (size_t)sz * WARP);
+                        return 0;
+                }
+        }
         if (sz == rw) {
                 uint8_t *base = fast_base(c, in->t2, ad, m, sz * vec);
                 if (base) {
@@ -228,6 +262,13 @@ HOT int exec_st(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in, u
         unsigned sz = type_size(in->t), vec = in->vec, rw = in->regw;
         uint64_t ad[WARP];
         lane_addresses(in, regs, consts, ad);
+        if (sz == rw && vec == 1 && in->t2 != SP_CONST) {
+                uint8_t *p = coalesced(c, in->t2, ad, m, sz);
+                if (p) {
+                        memcpy(p, PTR(in->o[0]), (size_t)sz * WARP);
+                        return 0;
+                }
+        }
         if (sz == rw && in->t2 != SP_CONST) {
                 uint8_t *base = fast_base(c, in->t2, ad, m, sz * vec);
                 if (base) {
