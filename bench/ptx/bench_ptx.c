@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Benchmark of the PTX interpreter: saxpy, a block reduction with shared memory and barriers, and
-// a tiled matmul, run on one worker thread (per-core figures) and compared with a plain C loop
-// doing the same work in the same run. Prints a table, then BENCH lines (DESIGN.md).
+// a tiled matmul, run on one worker thread (per-core figures) and compared in the same run with
+// C loops doing the same work, built with the project's flags and vectorised (c_loops.c).
+// Prints a table, then BENCH lines (DESIGN.md). An argument runs one kernel only (profiling).
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -9,10 +10,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "c_loops.h"
 #include "devmem.h"
 #include "ptx/ptx.h"
 
 #ifdef PTX_BENCH_KERNELS
+
+#define REPS 5
 
 static double now(void)
 {
@@ -21,186 +25,204 @@ static double now(void)
         return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* The C baselines get the same treatment as the interpreter's hot loops: an x86-64-v3 clone. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
-        !defined(__SANITIZE_ADDRESS__)
-#define HOT __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define HOT
-#endif
-
-HOT static void c_saxpy(int n, float a, const float *x, float *y)
-{
-        for (int i = 0; i < n; i++)
-                y[i] = fmaf(a, x[i], y[i]);
-}
-
-HOT static void c_reduce(int n, const int *in, int *out)
-{
-        for (int b = 0; b < n / 256; b++) {
-                int s = 0;
-                for (int i = 0; i < 256; i++)
-                        s += in[b * 256 + i];
-                out[b] = s;
-        }
-}
-
-HOT static void c_matmul(int n, const float *A, const float *B, float *C)
-{
-        for (int i = 0; i < n; i++) {
-                for (int j = 0; j < n; j++) {
-                        float acc = 0;
-                        for (int k = 0; k < n; k++)
-                                acc = fmaf(A[i * n + k], B[k * n + j], acc);
-                        C[i * n + j] = acc;
-                }
-        }
-}
-
 static struct devmem dm;
 static struct ptx_module *mod;
-static volatile float sink;
 
 struct result {
         const char *name;
         double sim_s;    /* best time of the interpreter */
-        double c_s;      /* best time of the C loop */
-        uint64_t tinsns; /* thread-instructions of one run */
-        uint64_t winsns; /* warp-instructions of one run */
+        double plain_s;  /* best time of the C loop built with the project's flags */
+        double vec_s;    /* best time of the vectorised C loop */
+        uint64_t tinsns; /* thread-instructions of one launch */
 };
 
-static int run(const char *kname, const void *params, size_t psize, uint32_t gx, uint32_t gy,
-               uint32_t bx, uint32_t by, struct ptx_launch_stats *st)
-{
-        const struct ptx_kernel *k;
-        if (ptx_module_get_kernel(mod, kname, &k))
-                return -1;
-        struct ptx_launch l = {.kernel = k,
-                               .grid = {gx, gy, 1},
-                               .block = {bx, by, 1},
-                               .params = params,
-                               .params_size = psize,
-                               .mem = devmem_map,
-                               .mem_ctx = &dm};
-        return ptx_launch(&l, st);
-}
+/* One benchmark: the launch and the two C loops over the same data. */
+struct bench {
+        const char *name;
+        uint32_t grid[2], block[2];
+        const void *params;
+        size_t psize;
+        void (*setup)(void);
+        void (*plain)(void);
+        void (*vec)(void);
+};
 
-/* Best of reps timings of the interpreter and of the C loop. */
-#define REPS 5
+enum { SAXPY_N = 1 << 20, REDUCE_N = 1 << 20, MM_N = 256 };
 
-static int bench_saxpy(struct result *res)
+static uint64_t d0, d1, d2;
+static struct __attribute__((packed)) {
+        int32_t n;
+        float a;
+        uint64_t x, y;
+} saxpy_p;
+static struct __attribute__((packed)) {
+        uint64_t in, out;
+        int32_t n;
+} reduce_p;
+static struct __attribute__((packed)) {
+        uint64_t a, b, c;
+        int32_t n;
+} mm_p;
+
+static void saxpy_setup(void)
 {
-        enum { N = 1 << 20 };
         dm.used = 0;
-        uint64_t dx = devmem_alloc(&dm, N * 4), dy = devmem_alloc(&dm, N * 4);
-        float *x = devmem_ptr(&dm, dx), *y = devmem_ptr(&dm, dy);
-        for (int i = 0; i < N; i++) {
+        d0 = devmem_alloc(&dm, SAXPY_N * 4);
+        d1 = devmem_alloc(&dm, SAXPY_N * 4);
+        float *x = devmem_ptr(&dm, d0), *y = devmem_ptr(&dm, d1);
+        for (int i = 0; i < SAXPY_N; i++) {
                 x[i] = (float)(i % 100);
                 y[i] = 1.0f;
         }
-        struct __attribute__((packed)) {
-                int32_t n;
-                float a;
-                uint64_t x, y;
-        } p = {N, 0.5f, dx, dy};
-        res->name = "saxpy";
-        res->sim_s = res->c_s = 1e9;
-        for (int r = 0; r < REPS; r++) {
-                struct ptx_launch_stats st;
-                double t0 = now();
-                if (run("saxpy", &p, sizeof(p), N / 256, 1, 256, 1, &st))
-                        return -1;
-                double t1 = now();
-                res->sim_s = fmin(res->sim_s, t1 - t0);
-                res->tinsns = st.thread_insns;
-                res->winsns = st.warp_insns;
-                t0 = now();
-                c_saxpy(N, 0.5f, x, y);
-                sink = y[N / 2];
-                t1 = now();
-                res->c_s = fmin(res->c_s, t1 - t0);
-        }
-        return 0;
+        saxpy_p.n = SAXPY_N;
+        saxpy_p.a = 0.5f;
+        saxpy_p.x = d0;
+        saxpy_p.y = d1;
 }
 
-static int bench_reduce(struct result *res)
+static void saxpy_plain(void)
 {
-        enum { N = 1 << 20 };
+        plain_saxpy(SAXPY_N, 0.5f, devmem_ptr(&dm, d0), devmem_ptr(&dm, d1));
+}
+
+static void saxpy_vec(void)
+{
+        vec_saxpy(SAXPY_N, 0.5f, devmem_ptr(&dm, d0), devmem_ptr(&dm, d1));
+}
+
+static void reduce_setup(void)
+{
         dm.used = 0;
-        uint64_t din = devmem_alloc(&dm, N * 4), dout = devmem_alloc(&dm, N / 256 * 4);
-        int *in = devmem_ptr(&dm, din), *out = devmem_ptr(&dm, dout);
-        for (int i = 0; i < N; i++)
+        d0 = devmem_alloc(&dm, REDUCE_N * 4);
+        d1 = devmem_alloc(&dm, REDUCE_N / 256 * 4);
+        int *in = devmem_ptr(&dm, d0);
+        for (int i = 0; i < REDUCE_N; i++)
                 in[i] = i % 7;
-        struct __attribute__((packed)) {
-                uint64_t in, out;
-                int32_t n;
-        } p = {din, dout, N};
-        res->name = "block_reduce";
-        res->sim_s = res->c_s = 1e9;
-        for (int r = 0; r < REPS; r++) {
-                struct ptx_launch_stats st;
-                double t0 = now();
-                if (run("block_reduce", &p, sizeof(p), N / 256, 1, 256, 1, &st))
-                        return -1;
-                double t1 = now();
-                res->sim_s = fmin(res->sim_s, t1 - t0);
-                res->tinsns = st.thread_insns;
-                res->winsns = st.warp_insns;
-                t0 = now();
-                c_reduce(N, in, out);
-                sink = (float)out[3];
-                t1 = now();
-                res->c_s = fmin(res->c_s, t1 - t0);
-        }
-        return 0;
+        reduce_p.in = d0;
+        reduce_p.out = d1;
+        reduce_p.n = REDUCE_N;
 }
 
-static int bench_matmul(struct result *res)
+static void reduce_plain(void)
 {
-        enum { N = 256 };
+        plain_reduce(REDUCE_N, devmem_ptr(&dm, d0), devmem_ptr(&dm, d1));
+}
+
+static void reduce_vec(void)
+{
+        vec_reduce(REDUCE_N, devmem_ptr(&dm, d0), devmem_ptr(&dm, d1));
+}
+
+static void mm_setup(void)
+{
         dm.used = 0;
-        uint64_t da = devmem_alloc(&dm, N * N * 4), db = devmem_alloc(&dm, N * N * 4);
-        uint64_t dc = devmem_alloc(&dm, N * N * 4);
-        float *A = devmem_ptr(&dm, da), *B = devmem_ptr(&dm, db), *C = devmem_ptr(&dm, dc);
-        for (int i = 0; i < N * N; i++) {
+        d0 = devmem_alloc(&dm, MM_N * MM_N * 4);
+        d1 = devmem_alloc(&dm, MM_N * MM_N * 4);
+        d2 = devmem_alloc(&dm, MM_N * MM_N * 4);
+        float *A = devmem_ptr(&dm, d0), *B = devmem_ptr(&dm, d1);
+        for (int i = 0; i < MM_N * MM_N; i++) {
                 A[i] = (float)(i % 13) * 0.25f;
                 B[i] = (float)(i % 7) * 0.5f;
         }
-        struct __attribute__((packed)) {
-                uint64_t a, b, c;
-                int32_t n;
-        } p = {da, db, dc, N};
-        res->name = "matmul_tiled";
-        res->sim_s = res->c_s = 1e9;
-        for (int r = 0; r < 3; r++) {
+        mm_p.a = d0;
+        mm_p.b = d1;
+        mm_p.c = d2;
+        mm_p.n = MM_N;
+}
+
+static void mm_plain(void)
+{
+        plain_matmul(MM_N, devmem_ptr(&dm, d0), devmem_ptr(&dm, d1), devmem_ptr(&dm, d2));
+}
+
+static void mm_vec(void)
+{
+        vec_matmul(MM_N, devmem_ptr(&dm, d0), devmem_ptr(&dm, d1), devmem_ptr(&dm, d2));
+}
+
+/* Best of several timings of fn, after one untimed run that warms the caches. */
+static double best_of(void (*fn)(void), int reps)
+{
+        double best = 1e9;
+        fn();
+        for (int r = 0; r < reps; r++) {
+                double t0 = now();
+                fn();
+                double t1 = now();
+                best = fmin(best, t1 - t0);
+        }
+        return best;
+}
+
+static int run_bench(const struct bench *b, struct result *res)
+{
+        const struct ptx_kernel *k;
+        if (ptx_module_get_kernel(mod, b->name, &k))
+                return -1;
+        b->setup();
+        res->name = b->name;
+        res->sim_s = 1e9;
+        for (int r = 0; r < REPS; r++) {
+                struct ptx_launch l = {.kernel = k,
+                                       .grid = {b->grid[0], b->grid[1], 1},
+                                       .block = {b->block[0], b->block[1], 1},
+                                       .params = b->params,
+                                       .params_size = b->psize,
+                                       .mem = devmem_map,
+                                       .mem_ctx = &dm};
                 struct ptx_launch_stats st;
                 double t0 = now();
-                if (run("matmul_tiled", &p, sizeof(p), N / 16, N / 16, 16, 16, &st))
+                if (ptx_launch(&l, &st))
                         return -1;
                 double t1 = now();
                 res->sim_s = fmin(res->sim_s, t1 - t0);
                 res->tinsns = st.thread_insns;
-                res->winsns = st.warp_insns;
-                t0 = now();
-                c_matmul(N, A, B, C);
-                sink = C[5];
-                t1 = now();
-                res->c_s = fmin(res->c_s, t1 - t0);
         }
+        res->plain_s = best_of(b->plain, REPS);
+        res->vec_s = best_of(b->vec, REPS);
         return 0;
 }
 
 int main(int argc, char **argv)
 {
+        const struct bench benches[] = {
+                {"saxpy",
+                 {SAXPY_N / 256, 1},
+                 {256, 1},
+                 &saxpy_p,
+                 sizeof(saxpy_p),
+                 saxpy_setup,
+                 saxpy_plain,
+                 saxpy_vec},
+                {"block_reduce",
+                 {REDUCE_N / 256, 1},
+                 {256, 1},
+                 &reduce_p,
+                 sizeof(reduce_p),
+                 reduce_setup,
+                 reduce_plain,
+                 reduce_vec},
+                {"matmul_tiled",
+                 {MM_N / 16, MM_N / 16},
+                 {16, 16},
+                 &mm_p,
+                 sizeof(mm_p),
+                 mm_setup,
+                 mm_plain,
+                 mm_vec},
+        };
+        enum { NB = sizeof(benches) / sizeof(benches[0]) };
+        struct result res[NB];
+        static char text[1 << 20];
+        char err[PTX_ERRMSG_SIZE];
+
         FILE *f = fopen(PTX_BENCH_KERNELS, "rb");
         if (!f) {
                 printf("SKIP: %s is missing\n", PTX_BENCH_KERNELS);
                 return 77;
         }
-        static char text[1 << 20];
         size_t len = fread(text, 1, sizeof(text) - 1, f);
         fclose(f);
-        char err[PTX_ERRMSG_SIZE];
         if (ptx_module_load(text, len, &mod, err, sizeof(err))) {
                 fprintf(stderr, "bench_ptx: %s\n", err);
                 return 1;
@@ -209,33 +231,34 @@ int main(int argc, char **argv)
                 ptx_module_free(mod);
                 return 1;
         }
-        struct result res[3];
-        int (*const fns[3])(struct result *) = {bench_saxpy, bench_reduce, bench_matmul};
-        for (int i = 0; i < 3; i++) {
-                static const char *const names[3] = {"saxpy", "block_reduce", "matmul_tiled"};
-                /* an optional argument runs one kernel only (for profiling) */
-                if (argc > 1 && strcmp(argv[1], names[i]) != 0) {
-                        memset(&res[i], 0, sizeof(res[i]));
-                        res[i].name = names[i];
-                        res[i].sim_s = res[i].c_s = 1;
+        unsigned n = 0;
+        for (unsigned i = 0; i < NB; i++) {
+                if (argc > 1 && strcmp(argv[1], benches[i].name) != 0)
                         continue;
-                }
-                if (fns[i](&res[i])) {
-                        fprintf(stderr, "bench_ptx: launch failed\n");
+                if (run_bench(&benches[i], &res[n])) {
+                        fprintf(stderr, "bench_ptx: %s failed\n", benches[i].name);
                         return 1;
                 }
+                n++;
         }
-        printf("%-14s %12s %12s %14s %12s %10s\n", "kernel", "sim ms", "C loop ms", "thread-insns",
-               "Minsn/s/core", "sim/C");
-        for (int i = 0; i < 3; i++) {
-                printf("%-14s %12.3f %12.3f %14llu %12.1f %10.1f\n", res[i].name,
-                       res[i].sim_s * 1e3, res[i].c_s * 1e3, (unsigned long long)res[i].tinsns,
-                       (double)res[i].tinsns / res[i].sim_s / 1e6, res[i].sim_s / res[i].c_s);
+        printf("one worker thread; C = the same loop built with the project's flags, "
+               "C-vec = built -O3 for AVX2/FMA\n");
+        printf("%-13s %9s %9s %9s %13s %12s %8s %9s\n", "kernel", "sim ms", "C ms", "C-vec ms",
+               "thread-insns", "Minsn/s/core", "sim/C", "sim/C-vec");
+        for (unsigned i = 0; i < n; i++) {
+                printf("%-13s %9.3f %9.3f %9.3f %13llu %12.1f %8.1f %9.1f\n", res[i].name,
+                       res[i].sim_s * 1e3, res[i].plain_s * 1e3, res[i].vec_s * 1e3,
+                       (unsigned long long)res[i].tinsns,
+                       (double)res[i].tinsns / res[i].sim_s / 1e6, res[i].sim_s / res[i].plain_s,
+                       res[i].sim_s / res[i].vec_s);
         }
-        for (int i = 0; i < 3; i++) {
+        for (unsigned i = 0; i < n; i++) {
                 printf("BENCH ptx_%s_thread_insns_per_s %.1f Minsn/s\n", res[i].name,
                        (double)res[i].tinsns / res[i].sim_s / 1e6);
-                printf("BENCH ptx_%s_vs_c_ratio %.2f x\n", res[i].name, res[i].sim_s / res[i].c_s);
+                printf("BENCH ptx_%s_vs_c_ratio %.2f x\n", res[i].name,
+                       res[i].sim_s / res[i].plain_s);
+                printf("BENCH ptx_%s_vs_c_vec_ratio %.2f x\n", res[i].name,
+                       res[i].sim_s / res[i].vec_s);
         }
         ptx_module_free(mod);
         devmem_fini(&dm);

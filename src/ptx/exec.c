@@ -207,8 +207,27 @@ resched:
                         case OP_NOP:
                         case OP_WARPSYNC:
                                 break;
-                        case OP_MOV:
                         case OP_ADD:
+                                /* the commonest operations, inline: no call, no second switch */
+                                if (in->t == T_S32 || in->t == T_U32) {
+                                        BIN(uint32_t, a + b);
+                                }
+                                if (in->t == T_S64 || in->t == T_U64) {
+                                        BIN(uint64_t, a + b);
+                                }
+                                if (type_is_float(in->t)) {
+                                        exec_float(in, regs, consts, m);
+                                        break;
+                                }
+                                exec_int(c, w, in, regs, consts, m);
+                                break;
+                        case OP_MAD:
+                                if (in->t == T_S32 || in->t == T_U32) {
+                                        TRI(uint32_t, a * b + cc);
+                                }
+                                exec_int(c, w, in, regs, consts, m);
+                                break;
+                        case OP_MOV:
                         case OP_SUB:
                         case OP_MUL:
                         case OP_MIN:
@@ -222,6 +241,24 @@ resched:
                                 exec_int(c, w, in, regs, consts, m);
                                 break;
                         case OP_FFMA:
+                                if (in->t == T_F32 && in->sub == RND_RN &&
+                                    !(in->flags & (F_FTZ | F_SAT))) {
+                                        TRI(float, fmaf(a, b, cc));
+                                }
+                                exec_float(in, regs, consts, m);
+                                break;
+                        case OP_MULWIDE:
+                                if (in->t == T_S32) {
+                                        const int32_t *A_ = (const int32_t *)PTR(in->o[1]);
+                                        const int32_t *B_ = (const int32_t *)PTR(in->o[2]);
+                                        int64_t R_[WARP];
+                                        for (int i = 0; i < WARP; i++)
+                                                R_[i] = (int64_t)A_[i] * B_[i];
+                                        COMMIT(int64_t);
+                                        break;
+                                }
+                                exec_int(c, w, in, regs, consts, m);
+                                break;
                         case OP_FDIV:
                         case OP_RCP:
                         case OP_SQRT:
@@ -235,8 +272,6 @@ resched:
                                 exec_float(in, regs, consts, m);
                                 break;
                         case OP_MULHI:
-                        case OP_MULWIDE:
-                        case OP_MAD:
                         case OP_MADHI:
                         case OP_MADWIDE:
                         case OP_DIV:

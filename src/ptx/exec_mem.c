@@ -212,6 +212,25 @@ static inline uint8_t *coalesced(struct exec_ctx *c, int space, const uint64_t a
         return NULL;
 }
 
+/* Copy one register's worth of lanes; constant sizes let the compiler use vector moves. */
+static inline void copy_lanes(void *dst, const void *src, unsigned sz)
+{
+        switch (sz) {
+        case 1:
+                memcpy(dst, src, WARP);
+                break;
+        case 2:
+                memcpy(dst, src, 2 * WARP);
+                break;
+        case 4:
+                memcpy(dst, src, 4 * WARP);
+                break;
+        default:
+                memcpy(dst, src, 8 * WARP);
+                break;
+        }
+}
+
 HOT int exec_ld(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in, uint8_t *regs,
                 const uint8_t *consts, uint32_t m)
 {
@@ -221,7 +240,7 @@ HOT int exec_ld(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in, u
         if (sz == rw && vec == 1) {
                 uint8_t *p = coalesced(c, in->t2, ad, m, sz);
                 if (p) {
-                        memcpy(regs + in->o[0], p, (size_t)sz * WARP);
+                        copy_lanes(regs + in->o[0], p, sz);
                         return 0;
                 }
         }
@@ -265,7 +284,7 @@ HOT int exec_st(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in, u
         if (sz == rw && vec == 1 && in->t2 != SP_CONST) {
                 uint8_t *p = coalesced(c, in->t2, ad, m, sz);
                 if (p) {
-                        memcpy(p, PTR(in->o[0]), (size_t)sz * WARP);
+                        copy_lanes(p, PTR(in->o[0]), sz);
                         return 0;
                 }
         }
