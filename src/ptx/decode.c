@@ -1395,9 +1395,13 @@ static int dec_warp(struct fctx *f, const struct opcode *oc, struct mods *m, str
                 return 0;
         }
         if (strcmp(b, "vote") == 0) {
+                /* .uni is also a branch hint, ignored elsewhere: look for it by name */
+                bool uni = false;
+                for (unsigned i = 0; i < oc->nmods; i++)
+                        uni |= strcmp(oc->mods[i], ".uni") == 0;
                 int mode = take(m, ".all")      ? 0
                            : take(m, ".any")    ? 1
-                           : take(m, ".uni")    ? 2
+                           : uni                ? 2
                            : take(m, ".ballot") ? 3
                                                 : -1;
                 unsigned t = T_NONE;

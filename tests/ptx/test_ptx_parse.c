@@ -433,6 +433,94 @@ static void test_misc_ops(void **state)
         ptx_module_free(mod);
 }
 
+/* Address spaces and the rarer instructions: generic pointers into shared and local memory,
+ * isspacep, red, shared CAS, slct, match.all, vote.uni, carries, saturation, ldu, fences. */
+static const char spaces_text[] =
+        HDR ".visible .entry spaces(.param .u64 out)\n{\n"
+            ".shared .align 8 .b8 sm[64];\n"
+            ".local .align 8 .b8 lm[16];\n"
+            ".reg .pred %p<6>;\n.reg .b32 %r<30>;\n.reg .b64 %rd<12>;\n.reg .f32 %f<4>;\n"
+            "ld.param.u64 %rd1, [out];\n"
+            "mov.u32 %r1, %tid.x;\n"
+            "mov.u64 %rd2, sm;\n"
+            "cvta.shared.u64 %rd3, %rd2;\n" /* generic pointer to sm */
+            "mul.wide.u32 %rd4, %r1, 4;\n"
+            "add.s64 %rd5, %rd3, %rd4;\n"
+            "st.u32 [%rd5], %r1;\n" /* generic store lands in shared */
+            "bar.sync 0;\n"
+            "xor.b32 %r2, %r1, 1;\n"
+            "mul.wide.u32 %rd6, %r2, 4;\n"
+            "add.s64 %rd7, %rd2, %rd6;\n"
+            "ld.shared.u32 %r3, [%rd7];\n" /* the neighbour's value */
+            "isspacep.shared %p1, %rd5;\n"
+            "isspacep.global %p2, %rd1;\n"
+            "mov.u64 %rd8, lm;\n"
+            "cvta.local.u64 %rd9, %rd8;\n"
+            "isspacep.local %p3, %rd9;\n"
+            "st.u32 [%rd9+4], %r1;\n" /* generic store lands in local */
+            "ld.local.u32 %r4, [%rd8+4];\n"
+            "selp.b32 %r5, 1, 0, %p1;\n"
+            "selp.b32 %r6, 2, 0, %p2;\n"
+            "selp.b32 %r7, 4, 0, %p3;\n"
+            "or.b32 %r5, %r5, %r6;\n"
+            "or.b32 %r5, %r5, %r7;\n"
+            "red.global.add.u32 [%rd1+1024], 1;\n"
+            "red.shared.max.s32 [sm+60], %r1;\n"
+            "atom.shared.cas.b32 %r8, [sm+56], 0, 77;\n"
+            "bar.sync 0;\n"
+            "ld.shared.u32 %r9, [sm+60];\n"
+            "ld.shared.u32 %r10, [sm+56];\n"
+            "sub.s32 %r11, %r1, 2;\n"
+            "slct.s32.s32 %r12, 100, 200, %r11;\n"
+            "and.b32 %r13, %r1, 0;\n"
+            "match.all.sync.b32 %r14|%p4, %r13, -1;\n"
+            "vote.sync.uni.pred %p5, %p1, -1;\n"
+            "selp.b32 %r15, 1, 0, %p5;\n"
+            "mov.b32 %r16, 0xffffffff;\n"
+            "add.cc.u32 %r17, %r16, %r1;\n" /* carries for lanes > 0 */
+            "addc.u32 %r18, 0, 0;\n"
+            "mov.b32 %r19, 0x7ffffff0;\n"
+            "add.sat.s32 %r20, %r19, %r1;\n"
+            "mov.f32 %f1, 0f3F400000;\n"   /* 0.75 */
+            "add.sat.f32 %f2, %f1, %f1;\n" /* 1.5 saturates to 1.0 */
+            "mov.b32 %r21, %f2;\n"
+            "membar.gl;\nfence.sc.cta;\n"
+            "ldu.global.u32 %r22, [%rd1+1024];\n"
+            "mul.wide.u32 %rd10, %r1, 64;\n"
+            "add.s64 %rd11, %rd1, %rd10;\n"
+            "st.global.v4.u32 [%rd11], {%r3, %r4, %r5, %r9};\n"
+            "st.global.v4.u32 [%rd11+16], {%r10, %r12, %r14, %r15};\n"
+            "st.global.v4.u32 [%rd11+32], {%r17, %r18, %r20, %r21};\n"
+            "ret;\n}\n";
+
+static void test_spaces(void **state)
+{
+        (void)state;
+        struct ptx_module *mod = must_load(spaces_text);
+        dm.used = 0;
+        uint64_t out = devmem_alloc(&dm, 2048);
+        memset(devmem_ptr(&dm, out), 0, 2048);
+        assert_int_equal(run1(mod, "spaces", out, 1, 8, 0, NULL), 0);
+        const uint32_t *o = devmem_ptr(&dm, out);
+        for (uint32_t t = 0; t < 8; t++) {
+                const uint32_t *r = o + t * 16;
+                assert_int_equal(r[0], t ^ 1);
+                assert_int_equal(r[1], t);
+                assert_int_equal(r[2], 7);
+                assert_int_equal(r[3], 7);  /* red.max of the tids */
+                assert_int_equal(r[4], 77); /* the CAS found 0 once */
+                assert_int_equal(r[5], t >= 2 ? 100 : 200);
+                assert_int_equal(r[6], 0xffu);     /* match.all: all equal */
+                assert_int_equal(r[7], 1);         /* vote.uni */
+                assert_int_equal(r[8], t - 1);     /* 0xffffffff + t wraps */
+                assert_int_equal(r[9], t ? 1 : 0); /* the carry */
+                assert_int_equal(r[10], 0x7ffffff0u + t);
+                assert_int_equal(r[11], 0x3f800000u);
+        }
+        assert_int_equal(o[256], 8); /* red.global.add */
+        ptx_module_free(mod);
+}
+
 static void test_strerror(void **state)
 {
         (void)state;
@@ -456,6 +544,7 @@ int main(void)
                 cmocka_unit_test(test_warp_semantics),
                 cmocka_unit_test(test_faults),
                 cmocka_unit_test(test_misc_ops),
+                cmocka_unit_test(test_spaces),
                 cmocka_unit_test(test_strerror),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
