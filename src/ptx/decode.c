@@ -781,12 +781,93 @@ static int dec_bits(struct fctx *f, const struct opcode *oc, struct mods *m, str
                 in->sub = (uint8_t)((left ? 1 : 0) | (wrap ? 2 : 0));
                 return 0;
         }
+        if (strcmp(b, "bfind") == 0) {
+                bool shiftamt = take(m, ".shiftamt");
+                uint32_t a;
+                TRY(check_rest(f, oc, m));
+                TRY(need_ops(f, oc, nops, 2));
+                if (t >= T_B8 && t <= T_B64)
+                        return unsupported(f, oc);
+                TRY(src(f, &ops[1], t, &a));
+                TRY(dst(f, &ops[0], T_U32, &d, &fx));
+                in = emit(f, OP_BFIND, (int)t);
+                if (!in)
+                        return -ENOMEM;
+                in->sub = shiftamt ? 1 : 0;
+                in->o[0] = d;
+                in->o[1] = a;
+                return dst_finish(f, &fx);
+        }
+        if (strcmp(b, "fns") == 0) {
+                uint32_t a, bb, c;
+                TRY(check_rest(f, oc, m));
+                TRY(need_ops(f, oc, nops, 4));
+                if (type_size(t) != 4)
+                        return unsupported(f, oc);
+                TRY(src(f, &ops[1], T_U32, &a));
+                TRY(src(f, &ops[2], T_U32, &bb));
+                TRY(src(f, &ops[3], T_S32, &c));
+                TRY(dst(f, &ops[0], T_U32, &d, &fx));
+                in = emit(f, OP_FNS, T_U32);
+                if (!in)
+                        return -ENOMEM;
+                in->o[0] = d;
+                in->o[1] = a;
+                in->o[2] = bb;
+                in->o[3] = c;
+                return dst_finish(f, &fx);
+        }
         if (strcmp(b, "lop3") == 0) {
                 TRY(check_rest(f, oc, m));
                 if (nops != 5 || ops[4].kind != OK_INT || type_size(t) != 4)
                         return unsupported(f, oc);
                 TRY(simple(f, oc, ops, 4, OP_LOP3, T_U32, 3, &in));
                 in->imm = ops[4].ival & 0xff;
+                return 0;
+        }
+        return unsupported(f, oc);
+}
+
+/* sad, mul24, mad24, dp4a, dp2a: integer operations with operands of their own shapes. */
+static int dec_intmisc(struct fctx *f, const struct opcode *oc, struct mods *m, struct opnd *ops,
+                       unsigned nops)
+{
+        const char *b = oc->base;
+        struct ptx_insn *in;
+        unsigned t = T_NONE;
+        if (strcmp(b, "sad") == 0) {
+                TRY(one_type(f, oc, m, &t));
+                TRY(check_rest(f, oc, m));
+                if (!type_is_int(t) || type_size(t) < 2 || (t >= T_B8 && t <= T_B64))
+                        return unsupported(f, oc);
+                return simple(f, oc, ops, nops, OP_SAD, t, 3, NULL);
+        }
+        if (strcmp(b, "mul24") == 0 || strcmp(b, "mad24") == 0) {
+                bool mad = b[1] == 'a';
+                TRY(one_type(f, oc, m, &t));
+                TRY(check_rest(f, oc, m));
+                if ((t != T_U32 && t != T_S32) || (m->cmp != CMP_LO && m->cmp != CMP_HI) || m->sat)
+                        return unsupported(f, oc);
+                TRY(simple(f, oc, ops, nops, OP_MUL24, t, mad ? 3 : 2, &in));
+                in->sub = m->cmp == CMP_HI ? 1 : 0;
+                return 0;
+        }
+        if (strcmp(b, "dp4a") == 0 || strcmp(b, "dp2a") == 0) {
+                int half = 0;
+                if (b[2] == '2') {
+                        half = m->cmp == CMP_LO ? 1 : m->cmp == CMP_HI ? 2 : 0;
+                        if (!half)
+                                return unsupported(f, oc);
+                }
+                TRY(check_rest(f, oc, m));
+                if (m->ntypes != 2)
+                        return unsupported(f, oc);
+                unsigned at = (unsigned)m->types[0], bt = (unsigned)m->types[1];
+                if ((at != T_U32 && at != T_S32) || (bt != T_U32 && bt != T_S32))
+                        return unsupported(f, oc);
+                TRY(simple(f, oc, ops, nops, OP_DP4A, at, 3, &in));
+                in->t2 = (uint8_t)bt;
+                in->sub = (uint8_t)half;
                 return 0;
         }
         return unsupported(f, oc);
@@ -1514,8 +1595,8 @@ int decode_insn(struct fctx *f, const struct opcode *oc, struct opnd *ops, unsig
         static const char *const arith[] = {"add", "sub", "mul", "mad", "fma",  "div",  "rem",
                                             "abs", "neg", "min", "max", "addc", "subc", "copysign"};
         static const char *const logic[] = {"and", "or", "xor", "not", "cnot"};
-        static const char *const bits[] = {"popc", "clz",  "brev", "bfe",
-                                           "bfi",  "prmt", "shf",  "lop3"};
+        static const char *const bits[] = {"popc", "clz", "brev", "bfe",   "bfi",
+                                           "prmt", "shf", "lop3", "bfind", "fns"};
         static const char *const fmath[] = {"rcp", "sqrt", "rsqrt", "ex2",
                                             "lg2", "sin",  "cos",   "tanh"};
         static const char *const nops_[] = {"membar",  "fence",    "brkpt",    "nanosleep",
@@ -1552,6 +1633,9 @@ int decode_insn(struct fctx *f, const struct opcode *oc, struct opnd *ops, unsig
                 /* done */
         } else if (strcmp(b, "shl") == 0 || strcmp(b, "shr") == 0) {
                 r = dec_shift(f, oc, &m, ops, nops);
+        } else if (strcmp(b, "sad") == 0 || strcmp(b, "mul24") == 0 || strcmp(b, "mad24") == 0 ||
+                   strcmp(b, "dp4a") == 0 || strcmp(b, "dp2a") == 0) {
+                r = dec_intmisc(f, oc, &m, ops, nops);
         } else if (strcmp(b, "setp") == 0) {
                 r = dec_setp(f, oc, &m, ops, nops);
         } else if (strcmp(b, "set") == 0) {

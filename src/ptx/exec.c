@@ -273,6 +273,11 @@ resched:
                                 break;
                         case OP_MULHI:
                         case OP_MADHI:
+                        case OP_SAD:
+                        case OP_BFIND:
+                        case OP_FNS:
+                        case OP_DP4A:
+                        case OP_MUL24:
                         case OP_MADWIDE:
                         case OP_DIV:
                         case OP_REM:
@@ -642,6 +647,20 @@ resched:
                         }
                         case OP_CALL: {
                                 const struct ptx_call *cl = &mod->calls[in->imm];
+                                if (cl->builtin == BUILTIN_ASSERTFAIL)
+                                        return flush_ret(c, nw, nt,
+                                                         exec_fault(c, w, PTX_ETRAP, 0,
+                                                                    __builtin_ctz(m), in));
+                                if (cl->builtin == BUILTIN_VPRINTF) {
+                                        /* printf's result: 0 characters written */
+                                        for (int i = 0; i < WARP && cl->nret; i++) {
+                                                if (m >> i & 1)
+                                                        memset(frame_param(L, frame, i) +
+                                                                       cl->ret_dst[0],
+                                                               0, 4);
+                                        }
+                                        break;
+                                }
                                 const struct ptx_func *callee = &mod->funcs[cl->callee];
                                 unsigned d = w->cur_depth + 1;
                                 if (c->warp_insns + nw >= c->next_check) {

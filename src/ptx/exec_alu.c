@@ -843,6 +843,111 @@ HOT void exec_int(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in,
                 COMMIT(uint32_t);
                 break;
         }
+        case OP_SAD:
+                switch (in->t) {
+                case T_U16:
+                        TRI(uint16_t, cc + (a < b ? b - a : a - b));
+                case T_S16:
+                        TRI(int16_t, (uint16_t)cc + (uint16_t)(a < b ? (uint16_t)b - (uint16_t)a
+                                                                     : (uint16_t)a - (uint16_t)b));
+                case T_U32:
+                        TRI(uint32_t, cc + (a < b ? b - a : a - b));
+                case T_S32:
+                        TRI(int32_t, (uint32_t)cc + (a < b ? (uint32_t)b - (uint32_t)a
+                                                           : (uint32_t)a - (uint32_t)b));
+                case T_U64:
+                        TRI(uint64_t, cc + (a < b ? b - a : a - b));
+                default:
+                        TRI(int64_t, (uint64_t)cc + (a < b ? (uint64_t)b - (uint64_t)a
+                                                           : (uint64_t)a - (uint64_t)b));
+                }
+                break;
+        case OP_BFIND: {
+                bool shiftamt = in->sub == 1, sgn = type_is_signed(in->t);
+                unsigned bits = type_size(in->t) * 8;
+                uint32_t R_[WARP];
+                for (int i = 0; i < WARP; i++) {
+                        uint64_t a = bits == 32 ? ((const uint32_t *)PTR(in->o[1]))[i]
+                                                : ((const uint64_t *)PTR(in->o[1]))[i];
+                        if (sgn && (a >> (bits - 1)) & 1)
+                                a = ~a & (bits == 32 ? 0xffffffffull : ~0ull);
+                        uint32_t pos = a ? 63u - (uint32_t)__builtin_clzll(a) : FULL;
+                        R_[i] = pos == FULL ? FULL : shiftamt ? bits - 1 - pos : pos;
+                }
+                COMMIT(uint32_t);
+                break;
+        }
+        case OP_FNS: {
+                const uint32_t *A_ = (const uint32_t *)PTR(in->o[1]);
+                const uint32_t *B_ = (const uint32_t *)PTR(in->o[2]);
+                const int32_t *C_ = (const int32_t *)PTR(in->o[3]);
+                uint32_t R_[WARP];
+                for (int i = 0; i < WARP; i++) {
+                        uint32_t mask = A_[i], base = B_[i] & 31, d = FULL;
+                        int32_t off = C_[i];
+                        if (off == 0) {
+                                d = (mask >> base & 1) ? base : FULL;
+                        } else {
+                                int64_t count = (off < 0 ? -(int64_t)off : off) - 1;
+                                int inc = off > 0 ? 1 : -1;
+                                for (int pos = (int)base; pos >= 0 && pos < 32; pos += inc) {
+                                        if (mask >> pos & 1) {
+                                                if (count == 0) {
+                                                        d = (uint32_t)pos;
+                                                        break;
+                                                }
+                                                count--;
+                                        }
+                                }
+                        }
+                        R_[i] = d;
+                }
+                COMMIT(uint32_t);
+                break;
+        }
+        case OP_DP4A: {
+                bool sa = type_is_signed(in->t), sb = type_is_signed(in->t2);
+                const uint32_t *A_ = (const uint32_t *)PTR(in->o[1]);
+                const uint32_t *B_ = (const uint32_t *)PTR(in->o[2]);
+                const uint32_t *C_ = (const uint32_t *)PTR(in->o[3]);
+                uint32_t R_[WARP];
+                for (int i = 0; i < WARP; i++) {
+                        uint32_t d = C_[i];
+                        for (int k = 0; k < 4; k++) {
+                                uint32_t bb = (B_[i] >> (8 * k)) & 0xff;
+                                int32_t vb = sb ? (int32_t)(int8_t)bb : (int32_t)bb;
+                                if (in->sub && (k < 2) != (in->sub == 1))
+                                        continue; /* dp2a uses half of b */
+                                int32_t va;
+                                if (in->sub) {
+                                        uint32_t ah = (A_[i] >> (16 * (k & 1))) & 0xffff;
+                                        va = sa ? (int32_t)(int16_t)ah : (int32_t)ah;
+                                } else {
+                                        uint32_t ab = (A_[i] >> (8 * k)) & 0xff;
+                                        va = sa ? (int32_t)(int8_t)ab : (int32_t)ab;
+                                }
+                                d += (uint32_t)((int64_t)va * vb);
+                        }
+                        R_[i] = d;
+                }
+                COMMIT(uint32_t);
+                break;
+        }
+        case OP_MUL24: {
+                bool sgn = in->t == T_S32, hi = in->sub == 1;
+                const uint32_t *A_ = (const uint32_t *)PTR(in->o[1]);
+                const uint32_t *B_ = (const uint32_t *)PTR(in->o[2]);
+                const uint32_t *C_ = in->o[3] != OPND_NONE ? (const uint32_t *)PTR(in->o[3]) : NULL;
+                uint32_t R_[WARP];
+                for (int i = 0; i < WARP; i++) {
+                        int64_t a = sgn ? (int64_t)((int32_t)(A_[i] << 8) >> 8) : A_[i] & 0xffffff;
+                        int64_t b = sgn ? (int64_t)((int32_t)(B_[i] << 8) >> 8) : B_[i] & 0xffffff;
+                        uint64_t t = (uint64_t)(a * b);
+                        R_[i] = (uint32_t)(hi ? t >> 16 : t) + (C_ ? C_[i] : 0);
+                }
+                COMMIT(uint32_t);
+                break;
+        }
         case OP_ADDSAT:
         case OP_SUBSAT: {
                 bool sub = in->op == OP_SUBSAT;

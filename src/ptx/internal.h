@@ -158,7 +158,12 @@ enum ptx_op {
         OP_LOP3,
         OP_ADDSAT,
         OP_SUBSAT,
-        OP_ADDC, /* add.cc / addc: carry in the warp's carry lanes; flags say which */
+        OP_SAD,   /* d = c + |a - b| */
+        OP_BFIND, /* d = most significant non-sign bit of a (sub 1: as a shift amount) */
+        OP_FNS,   /* d = position of the o[3]-th set bit of a from bit b */
+        OP_DP4A,  /* d = c + four byte products (t: a signed, t2: b signed; sub 1/2: dp2a lo/hi) */
+        OP_MUL24, /* d = 24-bit a * b, low (sub 0) or bits 47..16 (sub 1), + c for mad24 */
+        OP_ADDC,  /* add.cc / addc: carry in the warp's carry lanes; flags say which */
         OP_SUBC,
         OP_FFMA,
         OP_FDIV,
@@ -271,8 +276,16 @@ struct ptx_insn {
 };
 
 /* Where the arguments of one call go (formal parameter offsets of the callee). */
+/* Functions the CUDA runtime provides on a GPU, which the sim implements itself. */
+enum ptx_builtin {
+        BUILTIN_NONE = 0,
+        BUILTIN_ASSERTFAIL, /* __assertfail: a failed device assert, ends the launch (trap) */
+        BUILTIN_VPRINTF,    /* vprintf: device printf; the sim prints nothing and returns 0 */
+};
+
 struct ptx_call {
-        uint32_t callee; /* function index */
+        uint32_t builtin; /* enum ptx_builtin; callee is meaningless when set */
+        uint32_t callee;  /* function index */
         uint32_t nargs;
         uint32_t nret;
         uint32_t arg_src[16]; /* caller param-memory offsets */

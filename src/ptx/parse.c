@@ -1299,9 +1299,18 @@ static int link_module(struct parser *ps)
                 struct sym *s = sym_find(&ps->funcs, ps->call_names[i]);
                 struct ptx_call *c = &m->calls[i];
                 ps->lx.line = ps->call_lines[i];
-                if (!s || !m->funcs[s->off].defined)
+                if (!s || !m->funcs[s->off].defined) {
+                        if (strcmp(ps->call_names[i], "__assertfail") == 0) {
+                                c->builtin = BUILTIN_ASSERTFAIL;
+                                continue;
+                        }
+                        if (strcmp(ps->call_names[i], "vprintf") == 0 && c->nret <= 1) {
+                                c->builtin = BUILTIN_VPRINTF;
+                                continue;
+                        }
                         return perr(ps, PTX_EUNSUPPORTED, "call to undefined function '%s'",
                                     ps->call_names[i]);
+                }
                 struct ptx_func *callee = &m->funcs[s->off];
                 if (callee->is_entry)
                         return perr(ps, PTX_EUNSUPPORTED, "call to a kernel");

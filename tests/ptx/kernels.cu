@@ -301,3 +301,33 @@ extern "C" __global__ void half_math(const __half *a, const __half *b, __half *o
         out[8 * i + 6] = __high2half(r);
         out[8 * i + 7] = __hmin(x, y);
 }
+
+// More integer intrinsics (sad, fns, dp4a/dp2a, bfind via __ffs/__clzll, funnel shifts), a device
+// printf and an assert that holds; assert_fail's assert fails in one thread.
+#include <cassert>
+#include <cstdio>
+extern "C" __global__ void intrin(const unsigned *a, const unsigned *b, unsigned *out, int n)
+{
+        int i = blockIdx.x * blockDim.x + threadIdx.x;
+        if (i >= n)
+                return;
+        unsigned x = a[i], y = b[i];
+        assert(n > 0);
+        if (i == 0)
+                printf("intrin: n=%d x=%u\n", n, x);
+        out[8 * i + 0] = __sad((int)x, (int)y, 7u) + __usad(x, y, 1u);
+        out[8 * i + 1] = __fns(x, y & 31, (int)(y % 5) - 2);
+        out[8 * i + 2] = (unsigned)__dp4a((int)x, (int)y, 5) + __dp4a(x, y, 3u);
+        out[8 * i + 3] = (unsigned)__dp2a_lo((int)x, (int)y, 1) + __dp2a_hi(x, y, 2u);
+        out[8 * i + 4] = (unsigned)__ffs((int)x) + (unsigned)__ffsll((long long)y << 20);
+        out[8 * i + 5] = (unsigned)__clzll(((unsigned long long)x << 32) | y) + __popcll(x * 3ull);
+        out[8 * i + 6] = __funnelshift_l(x, y, i) ^ __funnelshift_rc(x, y, i);
+        out[8 * i + 7] = (unsigned)__mul24((int)x, (int)y) + __umul24(x, y);
+}
+
+extern "C" __global__ void assert_fail(int *p, int bad)
+{
+        int i = blockIdx.x * blockDim.x + threadIdx.x;
+        assert(i != bad);
+        p[i] = i;
+}

@@ -945,6 +945,108 @@ static void test_half_math(void **state)
         }
 }
 
+static uint32_t fns_ref(uint32_t mask, uint32_t base, int offset)
+{
+        if (offset == 0)
+                return (mask >> base & 1) ? base : 0xffffffffu;
+        int count = (offset < 0 ? -offset : offset) - 1, inc = offset > 0 ? 1 : -1;
+        for (int pos = (int)base; pos >= 0 && pos < 32; pos += inc) {
+                if (mask >> pos & 1) {
+                        if (count == 0)
+                                return (uint32_t)pos;
+                        count--;
+                }
+        }
+        return 0xffffffffu;
+}
+
+static uint32_t dp_ref(uint32_t a, uint32_t b, uint32_t c, bool sgn, int half)
+{
+        uint32_t d = c;
+        for (int k = 0; k < (half ? 2 : 4); k++) {
+                int bk = half == 2 ? k + 2 : k;
+                uint32_t bb = (b >> (8 * bk)) & 0xff;
+                int64_t vb = sgn ? (int8_t)bb : (int64_t)bb, va;
+                if (half) {
+                        uint32_t ah = (a >> (16 * k)) & 0xffff;
+                        va = sgn ? (int16_t)ah : (int64_t)ah;
+                } else {
+                        uint32_t ab = (a >> (8 * k)) & 0xff;
+                        va = sgn ? (int8_t)ab : (int64_t)ab;
+                }
+                d += (uint32_t)(va * vb);
+        }
+        return d;
+}
+
+static void test_intrin(void **state)
+{
+        (void)state;
+        enum { N = 256 };
+        static unsigned a[N], b[N];
+        reset_mem();
+        for (int i = 0; i < N; i++) {
+                a[i] = rnd32() ^ (rnd32() << 17);
+                b[i] = i % 9 == 0 ? 0 : rnd32() ^ (rnd32() << 15);
+        }
+        uint64_t pa = upload(a, sizeof(a)), pb = upload(b, sizeof(b));
+        uint64_t po = devmem_alloc(&dm, N * 8 * 4);
+        struct params p;
+        params_init(&p, kernel(IMG_FATBIN, "intrin"));
+        param_u64(&p, pa);
+        param_u64(&p, pb);
+        param_u64(&p, po);
+        param_i32(&p, N);
+        assert_int_equal(launch(p.k, &p, 2, 1, 128, 1, 0, NULL), 0);
+        const unsigned *o = devmem_ptr(&dm, po);
+        for (int i = 0; i < N; i++) {
+                uint32_t x = a[i], y = b[i];
+                int sx = (int)x, sy = (int)y;
+                uint32_t sad = 7u + (uint32_t)(sx < sy ? (int64_t)sy - sx : (int64_t)sx - sy);
+                sad += 1u + (x < y ? y - x : x - y);
+                uint64_t y20 = (uint64_t)y << 20, xy = (uint64_t)x << 32 | y;
+                uint64_t fv = (uint64_t)y << 32 | x;
+                uint32_t n = (uint32_t)i & 31, nc = (uint32_t)i > 32 ? 32 : (uint32_t)i;
+                int64_t m24 = (int64_t)((int32_t)(x << 8) >> 8) * ((int32_t)(y << 8) >> 8);
+                uint32_t want[8] = {
+                        sad,
+                        fns_ref(x, y & 31, (int)(y % 5) - 2),
+                        dp_ref(x, y, 5, true, 0) + dp_ref(x, y, 3, false, 0),
+                        dp_ref(x, y, 1, true, 1) + dp_ref(x, y, 2, false, 2),
+                        (uint32_t)(x ? __builtin_ctz(x) + 1 : 0) +
+                                (uint32_t)(y20 ? __builtin_ctzll(y20) + 1 : 0),
+                        (uint32_t)(xy ? __builtin_clzll(xy) : 64) +
+                                (uint32_t)__builtin_popcountll(x * 3ull),
+                        (uint32_t)((fv << n) >> 32) ^ (uint32_t)(fv >> nc),
+                        (uint32_t)m24 + (uint32_t)((uint64_t)(x & 0xffffff) * (y & 0xffffff)),
+                };
+                for (int k = 0; k < 8; k++) {
+                        if (o[8 * i + k] != want[k])
+                                fail_msg("intrin[%d].%d: x=%#x y=%#x got %#x want %#x", i, k, x, y,
+                                         o[8 * i + k], want[k]);
+                }
+        }
+}
+
+static void test_assert_fail(void **state)
+{
+        (void)state;
+        reset_mem();
+        uint64_t dp = devmem_alloc(&dm, 64 * 4);
+        struct params p;
+        struct ptx_launch_stats st;
+        params_init(&p, kernel(IMG_FATBIN, "assert_fail"));
+        param_u64(&p, dp);
+        param_i32(&p, -1);
+        assert_int_equal(launch(p.k, &p, 2, 1, 32, 1, 0, NULL), 0);
+        params_init(&p, kernel(IMG_FATBIN, "assert_fail"));
+        param_u64(&p, dp);
+        param_i32(&p, 37);
+        assert_int_equal(launch(p.k, &p, 2, 1, 32, 1, 0, &st), PTX_ETRAP);
+        assert_int_equal(st.fault_block[0], 1);
+        assert_int_equal(st.fault_thread[0], 5);
+}
+
 static void test_cubin_refused(void **state)
 {
         (void)state;
@@ -1005,6 +1107,8 @@ int main(void)
                 cmocka_unit_test(test_approx_math),
                 cmocka_unit_test(test_misc),
                 cmocka_unit_test(test_half_math),
+                cmocka_unit_test(test_intrin),
+                cmocka_unit_test(test_assert_fail),
                 cmocka_unit_test(test_cubin_refused),
                 cmocka_unit_test(test_fault_out_of_bounds),
         };
