@@ -1129,6 +1129,27 @@ static int dec_cvt(struct fctx *f, const struct opcode *oc, struct mods *m, stru
         if (m->ntypes != 2 || m->nother)
                 return unsupported(f, oc);
         unsigned dt = (unsigned)m->types[0], st = (unsigned)m->types[1];
+        if ((dt == T_F16X2 || dt == T_BF16X2) && st == T_F32 && nops == 3) {
+                /* cvt.rn.f16x2.f32 d, a, b: a to the upper half, b to the lower */
+                unsigned ht = dt == T_F16X2 ? T_F16 : T_BF16;
+                uint32_t sa, sb, lo = fn_reg_alloc(f->fn, T_U16), hi = fn_reg_alloc(f->fn, T_U16);
+                if (lo == OPND_NONE || hi == OPND_NONE)
+                        return -ENOMEM;
+                TRY(src(f, &ops[1], T_F32, &sa));
+                TRY(src(f, &ops[2], T_F32, &sb));
+                int rnd = m->rnd == RND_RZ ? RND_RZ : RND_RN;
+                TRY(emit_cvt(f, hi, ht, sa, T_F32, rnd));
+                TRY(emit_cvt(f, lo, ht, sb, T_F32, rnd));
+                TRY(dst(f, &ops[0], T_U32, &d, &fx));
+                struct ptx_insn *in = emit(f, OP_PACK, T_U16);
+                if (!in)
+                        return -ENOMEM;
+                in->o[0] = d;
+                in->o[1] = lo;
+                in->o[2] = hi;
+                in->vec = 2;
+                return dst_finish(f, &fx);
+        }
         if (dt == T_PRED || st == T_PRED || dt == T_F16X2 || dt == T_BF16X2 || st == T_F16X2 ||
             st == T_BF16X2 || dt == T_B128 || st == T_B128)
                 return unsupported(f, oc);
@@ -1207,7 +1228,9 @@ static int dec_ldst(struct fctx *f, const struct opcode *oc, struct mods *m, str
         TRY(one_type(f, oc, m, &t));
         TRY(check_rest(f, oc, m));
         TRY(need_ops(f, oc, nops, 2));
-        if (t == T_PRED || t == T_B128 || t == T_F16X2 || t == T_BF16X2)
+        if (t == T_F16X2 || t == T_BF16X2)
+                t = T_B32; /* packed halves move as 32-bit values */
+        if (t == T_PRED || t == T_B128)
                 return unsupported(f, oc);
         int space = m->space < 0 ? SP_GENERIC : m->space;
         unsigned vec = m->vec ? m->vec : 1;

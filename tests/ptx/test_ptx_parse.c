@@ -397,6 +397,8 @@ static const char misc_text[] =
             "st.global.v4.u32 [%rd1+48], {%r15, %r16, %r17, %r18};\n"
             "mov.b32 %r19, %f2;\n"
             "st.global.u32 [%rd1+64], %r19;\n"
+            "cvt.rn.f16x2.f32 %r19, %f1, %f4;\n"
+            "st.global.f16x2 [%rd1+68], %r19;\n"
             "ret;\n}\n";
 
 static void test_misc_ops(void **state)
@@ -430,6 +432,7 @@ static void test_misc_ops(void **state)
         assert_int_equal(o[14], 0xF0000000u ^ 0xfffffffbu ^ 0xfu);
         assert_int_equal(o[15], 9);           /* -5 > -10 and false */
         assert_int_equal(o[16], 0x3fc00000u); /* half back to float */
+        assert_int_equal(o[17], 0x3e00be00u); /* {1.5, -1.5} as half2 */
         ptx_module_free(mod);
 }
 
