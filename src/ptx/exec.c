@@ -128,6 +128,8 @@ static int check_budget(struct exec_ctx *c)
 
 static int frame_ensure(struct exec_ctx *c, struct warp *w, unsigned depth)
 {
+        if ((uint64_t)(depth + 1) * c->L->frame_size > WARP_STACK_MAX)
+                return PTX_ESTACK;
         while (w->nframes <= depth) {
                 uint8_t *f = aligned_alloc(64, c->L->frame_size);
                 if (!f)
@@ -676,9 +678,11 @@ resched:
                                         return flush_ret(c, nw, nt,
                                                          exec_fault(c, w, PTX_ESTACK, 0,
                                                                     __builtin_ctz(m), in));
-                                if (frame_ensure(c, w, d))
-                                        return flush_ret(c, nw, nt,
-                                                         exec_fault(c, w, -ENOMEM, 0, -1, in));
+                                r = frame_ensure(c, w, d);
+                                if (r)
+                                        return flush_ret(
+                                                c, nw, nt,
+                                                exec_fault(c, w, r, 0, __builtin_ctz(m), in));
                                 frame = w->frames[w->cur_depth]; /* stable: frames never move */
                                 uint8_t *nf = w->frames[d];
                                 uint32_t *ret_pc = (uint32_t *)nf;

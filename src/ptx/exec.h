@@ -14,6 +14,10 @@
 #define MAX_WARPS    32  /* 1024 threads */
 #define MAX_DEPTH    128 /* call depth */
 #define NUM_BARRIERS 16
+/* Memory a launch may take for register frames: per call depth of one warp, and per warp over
+ * all depths. They bound what a hostile module can make the engine allocate. */
+#define FRAME_MAX      (8u << 20)
+#define WARP_STACK_MAX (64u << 20)
 /* Frame header: per-lane return pc, return function and call index. */
 #define FRAME_HDR 512
 

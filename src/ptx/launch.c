@@ -232,6 +232,8 @@ VGPU_EXPORT int ptx_launch(const struct ptx_launch *l, struct ptx_launch_stats *
         L.shared_size = L.dyn_base + l->dynamic_shared;
         L.frame_size = FRAME_HDR + mod->max_frame + (size_t)WARP * mod->max_param +
                        (size_t)WARP * mod->max_local;
+        if (L.frame_size > FRAME_MAX)
+                return PTX_ELAUNCH; /* the kernel needs more registers than the sim allows */
         L.globals_base = mod->globals_base;
         L.globals = mod->globals;
         L.globals_size = mod->globals_size;
