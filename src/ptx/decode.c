@@ -265,7 +265,7 @@ static int src(struct fctx *f, const struct opnd *o, unsigned t, uint32_t *ret)
         case OK_INT:
                 if (t == T_F32) {
                         float v = (float)o->ival;
-                        uint32_t b;
+                        uint32_t b = OPND_NONE;
                         memcpy(&b, &v, 4);
                         bits = b;
                 } else if (t == T_F64) {
@@ -291,7 +291,7 @@ static int src(struct fctx *f, const struct opnd *o, unsigned t, uint32_t *ret)
                         double dv;
                         memcpy(&dv, &o->bits, 8);
                         float v = (float)dv;
-                        uint32_t b;
+                        uint32_t b = OPND_NONE;
                         memcpy(&b, &v, 4);
                         bits = b;
                 } else {
@@ -392,7 +392,7 @@ static int need_ops(struct fctx *f, const struct opcode *oc, unsigned nops, unsi
 static int simple(struct fctx *f, const struct opcode *oc, struct opnd *ops, unsigned nops, int op,
                   unsigned t, unsigned nsrc, struct ptx_insn **ret_in)
 {
-        uint32_t d, s[3];
+        uint32_t d = OPND_NONE, s[3];
         struct dstfix fx;
         TRY(need_ops(f, oc, nops, nsrc + 1));
         for (unsigned i = 0; i < nsrc; i++)
@@ -494,7 +494,7 @@ static int dec_half(struct fctx *f, const struct opcode *oc, struct mods *m, str
                         in->flags |= F_SAT;
                 TRY(emit_cvt(f, res[h], ht, r, wt, m->rnd == RND_RZ ? RND_RZ : RND_RN));
         }
-        uint32_t d;
+        uint32_t d = OPND_NONE;
         TRY(dst(f, &ops[0], x2 ? T_U32 : T_U16, &d, &fx));
         struct ptx_insn *in = emit(f, x2 ? OP_PACK : OP_MOV, T_U16);
         if (!in)
@@ -587,7 +587,7 @@ static int dec_arith(struct fctx *f, const struct opcode *oc, struct mods *m, st
                 unsigned wt = type_is_signed(t) ? t + 1 : uint_of_width(type_size(t) * 2);
                 if (type_size(t) > 4)
                         return unsupported(f, oc);
-                uint32_t d, s[3];
+                uint32_t d = OPND_NONE, s[3];
                 struct dstfix fx;
                 TRY(need_ops(f, oc, nops, nsrc + 1));
                 TRY(src(f, &ops[1], t, &s[0]));
@@ -679,7 +679,7 @@ static int dec_shift(struct fctx *f, const struct opcode *oc, struct mods *m, st
                      unsigned nops)
 {
         unsigned t = T_NONE;
-        uint32_t d, a, s;
+        uint32_t d = OPND_NONE, a = OPND_NONE, s = OPND_NONE;
         struct dstfix fx;
         TRY(one_type(f, oc, m, &t));
         TRY(check_rest(f, oc, m));
@@ -706,7 +706,7 @@ static int dec_bits(struct fctx *f, const struct opcode *oc, struct mods *m, str
 {
         const char *b = oc->base;
         unsigned t = T_NONE;
-        uint32_t d, s[4];
+        uint32_t d = OPND_NONE, s[4];
         struct dstfix fx;
         struct ptx_insn *in;
 
@@ -783,7 +783,7 @@ static int dec_bits(struct fctx *f, const struct opcode *oc, struct mods *m, str
         }
         if (strcmp(b, "bfind") == 0) {
                 bool shiftamt = take(m, ".shiftamt");
-                uint32_t a;
+                uint32_t a = OPND_NONE;
                 TRY(check_rest(f, oc, m));
                 TRY(need_ops(f, oc, nops, 2));
                 if (t >= T_B8 && t <= T_B64)
@@ -799,7 +799,7 @@ static int dec_bits(struct fctx *f, const struct opcode *oc, struct mods *m, str
                 return dst_finish(f, &fx);
         }
         if (strcmp(b, "fns") == 0) {
-                uint32_t a, bb, c;
+                uint32_t a = OPND_NONE, bb = OPND_NONE, c = OPND_NONE;
                 TRY(check_rest(f, oc, m));
                 TRY(need_ops(f, oc, nops, 4));
                 if (type_size(t) != 4)
@@ -908,7 +908,7 @@ static int dec_setp(struct fctx *f, const struct opcode *oc, struct mods *m, str
                     unsigned nops)
 {
         unsigned t = T_NONE;
-        uint32_t p, q = OPND_NONE, a, b, c = OPND_NONE;
+        uint32_t p = OPND_NONE, q = OPND_NONE, a = OPND_NONE, b = OPND_NONE, c = OPND_NONE;
         int bop = 0;
         struct dstfix fx;
 
@@ -958,7 +958,7 @@ static int dec_setp(struct fctx *f, const struct opcode *oc, struct mods *m, str
 static int dec_set(struct fctx *f, const struct opcode *oc, struct mods *m, struct opnd *ops,
                    unsigned nops)
 {
-        uint32_t d, a, b;
+        uint32_t d = OPND_NONE, a = OPND_NONE, b = OPND_NONE;
         struct dstfix fx;
         if (m->ntypes != 2 || m->cmp < 0 || m->nother)
                 return unsupported(f, oc);
@@ -986,7 +986,7 @@ static int dec_selp(struct fctx *f, const struct opcode *oc, struct mods *m, str
                     unsigned nops)
 {
         unsigned t = T_NONE;
-        uint32_t d, a, b, c;
+        uint32_t d = OPND_NONE, a = OPND_NONE, b = OPND_NONE, c = OPND_NONE;
         struct dstfix fx;
         if (strcmp(oc->base, "slct") == 0) {
                 if (m->ntypes != 2 || (m->types[1] != T_S32 && m->types[1] != T_F32))
@@ -1083,7 +1083,7 @@ static int dec_mov(struct fctx *f, const struct opcode *oc, struct mods *m, stru
                         }
                 }
                 if (pack) {
-                        uint32_t d;
+                        uint32_t d = OPND_NONE;
                         struct dstfix fx;
                         TRY(dst(f, &ops[0], ut, &d, &fx));
                         in = emit(f, OP_PACK, (int)et);
@@ -1095,7 +1095,7 @@ static int dec_mov(struct fctx *f, const struct opcode *oc, struct mods *m, stru
                         in->vec = v->nvec;
                         return dst_finish(f, &fx);
                 }
-                uint32_t a;
+                uint32_t a = OPND_NONE;
                 TRY(src(f, &ops[1], ut, &a));
                 in = emit(f, OP_UNPACK, (int)et);
                 if (!in)
@@ -1107,7 +1107,7 @@ static int dec_mov(struct fctx *f, const struct opcode *oc, struct mods *m, stru
                 return 0;
         }
         if (ops[1].kind == OK_SREG) {
-                uint32_t d;
+                uint32_t d = OPND_NONE;
                 struct dstfix fx;
                 TRY(dst(f, &ops[0], ut, &d, &fx));
                 struct ptx_insn *in = emit(f, OP_SREG, (int)ut);
@@ -1124,7 +1124,7 @@ static int dec_mov(struct fctx *f, const struct opcode *oc, struct mods *m, stru
 static int dec_cvt(struct fctx *f, const struct opcode *oc, struct mods *m, struct opnd *ops,
                    unsigned nops)
 {
-        uint32_t d, a;
+        uint32_t d = OPND_NONE, a = OPND_NONE;
         struct dstfix fx;
         if (m->ntypes != 2 || m->nother)
                 return unsupported(f, oc);
@@ -1211,7 +1211,7 @@ static int mem_address(struct fctx *f, struct ptx_insn *tmpl, const struct opnd 
                 tmpl->imm = (int64_t)v->offset + o->ival;
                 return 0;
         }
-        uint32_t r;
+        uint32_t r = OPND_NONE;
         TRY(sym_address(f, o->sym, 0, T_U64, &r));
         tmpl->o[4] = r;
         tmpl->sub2 = 8;
@@ -1400,7 +1400,7 @@ static int dec_cvta(struct fctx *f, const struct opcode *oc, struct mods *m, str
 static int dec_isspacep(struct fctx *f, const struct opcode *oc, struct mods *m, struct opnd *ops,
                         unsigned nops)
 {
-        uint32_t p, a;
+        uint32_t p = OPND_NONE, a = OPND_NONE;
         struct dstfix fx;
         TRY(check_rest(f, oc, m));
         TRY(need_ops(f, oc, nops, 2));
@@ -1420,7 +1420,7 @@ static int dec_isspacep(struct fctx *f, const struct opcode *oc, struct mods *m,
 static int dec_bar(struct fctx *f, const struct opcode *oc, struct mods *m, struct opnd *ops,
                    unsigned nops)
 {
-        uint32_t id, cnt = OPND_NONE, d = OPND_NONE, pr = OPND_NONE;
+        uint32_t id = OPND_NONE, cnt = OPND_NONE, d = OPND_NONE, pr = OPND_NONE;
         struct dstfix fx = {0};
         int red = 0;
         bool arrive = take(m, ".arrive");
@@ -1482,7 +1482,7 @@ static int dec_warp(struct fctx *f, const struct opcode *oc, struct mods *m, str
                 TRY(check_rest(f, oc, m));
                 if (mode < 0 || type_size(t) != 4 || (nops != 5 && nops != 4))
                         return unsupported(f, oc);
-                uint32_t d, a, bb, c;
+                uint32_t d = OPND_NONE, a = OPND_NONE, bb = OPND_NONE, c = OPND_NONE;
                 TRY(src(f, &ops[1], T_U32, &a));
                 TRY(src(f, &ops[2], T_U32, &bb));
                 TRY(src(f, &ops[3], T_U32, &c));
@@ -1514,7 +1514,7 @@ static int dec_warp(struct fctx *f, const struct opcode *oc, struct mods *m, str
                 if (mode < 0 || (mode == 3 ? type_size(t) != 4 : t != T_PRED) ||
                     (nops != 2 && nops != 3))
                         return unsupported(f, oc);
-                uint32_t d, p;
+                uint32_t d = OPND_NONE, p = OPND_NONE;
                 TRY(src(f, &ops[1], T_PRED, &p));
                 TRY(dst(f, &ops[0], mode == 3 ? T_U32 : T_PRED, &d, &fx));
                 in = emit(f, OP_VOTE, T_U32);
@@ -1534,7 +1534,7 @@ static int dec_warp(struct fctx *f, const struct opcode *oc, struct mods *m, str
                 if (mode < 0 || (type_size(t) != 4 && type_size(t) != 8) ||
                     (nops != 2 && nops != 3))
                         return unsupported(f, oc);
-                uint32_t d, a;
+                uint32_t d = OPND_NONE, a = OPND_NONE;
                 TRY(src(f, &ops[1], uint_of_width(type_size(t)), &a));
                 TRY(dst(f, &ops[0], T_U32, &d, &fx));
                 in = emit(f, OP_MATCH, (int)uint_of_width(type_size(t)));
@@ -1547,7 +1547,7 @@ static int dec_warp(struct fctx *f, const struct opcode *oc, struct mods *m, str
                 return dst_finish(f, &fx);
         }
         if (strcmp(b, "activemask") == 0) {
-                uint32_t d;
+                uint32_t d = OPND_NONE;
                 TRY(check_rest(f, oc, m));
                 TRY(need_ops(f, oc, nops, 1));
                 TRY(dst(f, &ops[0], T_U32, &d, &fx));
@@ -1567,7 +1567,7 @@ static int dec_testp(struct fctx *f, const struct opcode *oc, struct mods *m, st
                                             ".notanumber", ".normal",   ".subnormal"};
         int mode = -1;
         unsigned t = T_NONE;
-        uint32_t p, a;
+        uint32_t p = OPND_NONE, a = OPND_NONE;
         struct dstfix fx;
         for (int i = 0; i < 6 && mode < 0; i++) {
                 if (take(m, modes[i]))
