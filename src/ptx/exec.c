@@ -253,7 +253,7 @@ resched:
                                 if (in->t == T_S32) {
                                         const int32_t *A_ = (const int32_t *)PTR(in->o[1]);
                                         const int32_t *B_ = (const int32_t *)PTR(in->o[2]);
-                                        int64_t R_[WARP];
+                                        int64_t R_[WARP] __attribute__((aligned(32)));
                                         for (int i = 0; i < WARP; i++)
                                                 R_[i] = (int64_t)A_[i] * B_[i];
                                         COMMIT(int64_t);
@@ -366,7 +366,7 @@ resched:
                         }
                         case OP_SET: {
                                 uint32_t bits = exec_compare(in, 1, regs, consts);
-                                uint32_t R_[WARP];
+                                uint32_t R_[WARP] __attribute__((aligned(32)));
                                 for (int i = 0; i < WARP; i++)
                                         R_[i] = (bits >> i & 1)
                                                         ? (in->t2 == T_F32 ? 0x3f800000u : FULL)
@@ -443,7 +443,7 @@ resched:
                                                 (sr >= SREG_LANEMASK_EQ && sr <= SREG_LANEMASK_GE);
                                 if (in->t == T_U32 && sr <= SREG_TID_Z) {
                                         const uint32_t *A_ = w->tid[sr - SREG_TID_X];
-                                        uint32_t R_[WARP];
+                                        uint32_t R_[WARP] __attribute__((aligned(32)));
                                         memcpy(R_, A_, sizeof(R_));
                                         COMMIT(uint32_t);
                                         break;

@@ -162,7 +162,7 @@ HOT void exec_float(const struct ptx_insn *in, uint8_t *regs, const uint8_t *con
                 const float *A = (const float *)PTR(in->o[1]);
                 const float *B = in->o[2] != OPND_NONE ? (const float *)PTR(in->o[2]) : A;
                 const float *C = in->o[3] != OPND_NONE ? (const float *)PTR(in->o[3]) : A;
-                float R_[WARP];
+                float R_[WARP] __attribute__((aligned(32)));
                 for (int i = 0; i < WARP; i++)
                         R_[i] = (m >> i & 1) ? f32_lane(in, A[i], B[i], C[i]) : 0.0f;
                 COMMIT(float);
@@ -187,7 +187,7 @@ HOT void exec_float(const struct ptx_insn *in, uint8_t *regs, const uint8_t *con
         const double *A = (const double *)PTR(in->o[1]);
         const double *B = in->o[2] != OPND_NONE ? (const double *)PTR(in->o[2]) : A;
         const double *C = in->o[3] != OPND_NONE ? (const double *)PTR(in->o[3]) : A;
-        double R_[WARP];
+        double R_[WARP] __attribute__((aligned(32)));
         for (int i = 0; i < WARP; i++)
                 R_[i] = (m >> i & 1) ? f64_lane(in, A[i], B[i], C[i]) : 0.0;
         COMMIT(double);
@@ -447,7 +447,7 @@ HOT void exec_cvt(const struct ptx_insn *in, uint8_t *regs, const uint8_t *const
                 if (dw == 4 && sw == 8)
                         UN2(uint32_t, uint64_t);
         }
-        uint8_t R_[WARP * 8];
+        uint8_t R_[WARP * 8] __attribute__((aligned(32)));
         for (int i = 0; i < WARP; i++) {
                 if (m >> i & 1)
                         wr_bits(R_ + i * dw, dw, cvt_lane(in, rd_bits(A + (size_t)i * sw, sw)));
@@ -462,7 +462,7 @@ HOT void exec_cvt(const struct ptx_insn *in, uint8_t *regs, const uint8_t *const
         {                                                                                          \
                 const T *A_ = (const T *)PTR(in->o[1]);                                            \
                 const uint32_t *B_ = (const uint32_t *)PTR(in->o[2]);                              \
-                T R_[WARP];                                                                        \
+                T R_[WARP] __attribute__((aligned(32)));                                           \
                 for (int i = 0; i < WARP; i++) {                                                   \
                         T a = A_[i];                                                               \
                         uint32_t b = B_[i];                                                        \
@@ -475,7 +475,7 @@ HOT void exec_cvt(const struct ptx_insn *in, uint8_t *regs, const uint8_t *const
 #define UNX(TD, TS, EXPR)                                                                          \
         {                                                                                          \
                 const TS *A_ = (const TS *)PTR(in->o[1]);                                          \
-                TD R_[WARP];                                                                       \
+                TD R_[WARP] __attribute__((aligned(32)));                                          \
                 for (int i = 0; i < WARP; i++) {                                                   \
                         TS a = A_[i];                                                              \
                         R_[i] = (TD)(EXPR);                                                        \
@@ -488,7 +488,7 @@ HOT void exec_cvt(const struct ptx_insn *in, uint8_t *regs, const uint8_t *const
         {                                                                                          \
                 const TS *A_ = (const TS *)PTR(in->o[1]), *B_ = (const TS *)PTR(in->o[2]);         \
                 const TD *C_ = in->o[3] != OPND_NONE ? (const TD *)PTR(in->o[3]) : NULL;           \
-                TD R_[WARP];                                                                       \
+                TD R_[WARP] __attribute__((aligned(32)));                                          \
                 for (int i = 0; i < WARP; i++) {                                                   \
                         TD a = A_[i], b = B_[i], cc = C_ ? C_[i] : 0;                              \
                         R_[i] = (TD)(EXPR);                                                        \
@@ -781,7 +781,7 @@ HOT void exec_int(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in,
                         const uint64_t *A_ = (const uint64_t *)PTR(in->o[1]);
                         const uint32_t *B_ = (const uint32_t *)PTR(in->o[2]);
                         const uint32_t *C_ = (const uint32_t *)PTR(in->o[3]);
-                        uint64_t R_[WARP];
+                        uint64_t R_[WARP] __attribute__((aligned(32)));
                         for (int i = 0; i < WARP; i++)
                                 R_[i] = bfe_lane(A_[i], B_[i], C_[i], 64, in->t == T_S64);
                         COMMIT(uint64_t);
@@ -795,14 +795,14 @@ HOT void exec_int(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in,
                 if (in->t == T_U32) {
                         const uint32_t *A_ = (const uint32_t *)PTR(in->o[1]);
                         const uint32_t *B_ = (const uint32_t *)PTR(in->o[2]);
-                        uint32_t R_[WARP];
+                        uint32_t R_[WARP] __attribute__((aligned(32)));
                         for (int i = 0; i < WARP; i++)
                                 R_[i] = (uint32_t)bfi_lane(A_[i], B_[i], P_[i], L_[i], 32);
                         COMMIT(uint32_t);
                 } else {
                         const uint64_t *A_ = (const uint64_t *)PTR(in->o[1]);
                         const uint64_t *B_ = (const uint64_t *)PTR(in->o[2]);
-                        uint64_t R_[WARP];
+                        uint64_t R_[WARP] __attribute__((aligned(32)));
                         for (int i = 0; i < WARP; i++)
                                 R_[i] = bfi_lane(A_[i], B_[i], P_[i], L_[i], 64);
                         COMMIT(uint64_t);
@@ -816,7 +816,7 @@ HOT void exec_int(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in,
                 const uint32_t *A_ = (const uint32_t *)PTR(in->o[1]);
                 const uint32_t *B_ = (const uint32_t *)PTR(in->o[2]);
                 const uint32_t *C_ = (const uint32_t *)PTR(in->o[3]);
-                uint32_t R_[WARP];
+                uint32_t R_[WARP] __attribute__((aligned(32)));
                 for (int i = 0; i < WARP; i++) {
                         uint32_t n = wrap ? C_[i] & 31 : (C_[i] > 32 ? 32 : C_[i]);
                         uint64_t v = (uint64_t)B_[i] << 32 | A_[i];
@@ -830,7 +830,7 @@ HOT void exec_int(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in,
                 const uint32_t *A_ = (const uint32_t *)PTR(in->o[1]);
                 const uint32_t *B_ = (const uint32_t *)PTR(in->o[2]);
                 const uint32_t *C_ = (const uint32_t *)PTR(in->o[3]);
-                uint32_t R_[WARP];
+                uint32_t R_[WARP] __attribute__((aligned(32)));
                 for (int i = 0; i < WARP; i++) {
                         uint32_t a = A_[i], b = B_[i], cc = C_[i], r = 0;
                         for (int k = 0; k < 8; k++) {
@@ -865,7 +865,7 @@ HOT void exec_int(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in,
         case OP_BFIND: {
                 bool shiftamt = in->sub == 1, sgn = type_is_signed(in->t);
                 unsigned bits = type_size(in->t) * 8;
-                uint32_t R_[WARP];
+                uint32_t R_[WARP] __attribute__((aligned(32)));
                 for (int i = 0; i < WARP; i++) {
                         uint64_t a = bits == 32 ? ((const uint32_t *)PTR(in->o[1]))[i]
                                                 : ((const uint64_t *)PTR(in->o[1]))[i];
@@ -881,7 +881,7 @@ HOT void exec_int(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in,
                 const uint32_t *A_ = (const uint32_t *)PTR(in->o[1]);
                 const uint32_t *B_ = (const uint32_t *)PTR(in->o[2]);
                 const int32_t *C_ = (const int32_t *)PTR(in->o[3]);
-                uint32_t R_[WARP];
+                uint32_t R_[WARP] __attribute__((aligned(32)));
                 for (int i = 0; i < WARP; i++) {
                         uint32_t mask = A_[i], base = B_[i] & 31, d = FULL;
                         int32_t off = C_[i];
@@ -910,7 +910,7 @@ HOT void exec_int(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in,
                 const uint32_t *A_ = (const uint32_t *)PTR(in->o[1]);
                 const uint32_t *B_ = (const uint32_t *)PTR(in->o[2]);
                 const uint32_t *C_ = (const uint32_t *)PTR(in->o[3]);
-                uint32_t R_[WARP];
+                uint32_t R_[WARP] __attribute__((aligned(32)));
                 for (int i = 0; i < WARP; i++) {
                         uint32_t d = C_[i];
                         for (int k = 0; k < 4; k++) {
@@ -938,7 +938,7 @@ HOT void exec_int(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in,
                 const uint32_t *A_ = (const uint32_t *)PTR(in->o[1]);
                 const uint32_t *B_ = (const uint32_t *)PTR(in->o[2]);
                 const uint32_t *C_ = in->o[3] != OPND_NONE ? (const uint32_t *)PTR(in->o[3]) : NULL;
-                uint32_t R_[WARP];
+                uint32_t R_[WARP] __attribute__((aligned(32)));
                 for (int i = 0; i < WARP; i++) {
                         int64_t a = sgn ? (int64_t)((int32_t)(A_[i] << 8) >> 8) : A_[i] & 0xffffff;
                         int64_t b = sgn ? (int64_t)((int32_t)(B_[i] << 8) >> 8) : B_[i] & 0xffffff;
@@ -964,7 +964,7 @@ HOT void exec_int(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in,
                 if (type_size(in->t) == 4) {
                         const uint32_t *A_ = (const uint32_t *)PTR(in->o[1]);
                         const uint32_t *B_ = (const uint32_t *)PTR(in->o[2]);
-                        uint32_t R_[WARP];
+                        uint32_t R_[WARP] __attribute__((aligned(32)));
                         for (int i = 0; i < WARP; i++) {
                                 uint64_t ci = cin ? (w->carry >> i & 1) : 0;
                                 uint64_t r = sub ? (uint64_t)A_[i] - B_[i] - ci
@@ -976,7 +976,7 @@ HOT void exec_int(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in,
                 } else {
                         const uint64_t *A_ = (const uint64_t *)PTR(in->o[1]);
                         const uint64_t *B_ = (const uint64_t *)PTR(in->o[2]);
-                        uint64_t R_[WARP];
+                        uint64_t R_[WARP] __attribute__((aligned(32)));
                         for (int i = 0; i < WARP; i++) {
                                 unsigned __int128 ci = cin ? (w->carry >> i & 1) : 0;
                                 unsigned __int128 r = sub ? (unsigned __int128)A_[i] - B_[i] - ci
@@ -1003,7 +1003,7 @@ HOT void exec_warpop(const struct ptx_insn *in, uint8_t *regs, const uint8_t *co
                 const uint32_t *A = (const uint32_t *)PTR(in->o[2]);
                 const uint32_t *B = (const uint32_t *)PTR(in->o[3]);
                 const uint32_t *C = (const uint32_t *)PTR(in->o[4]);
-                uint32_t R_[WARP], pbits = 0;
+                uint32_t R_[WARP] __attribute__((aligned(32))), pbits = 0;
                 for (int i = 0; i < WARP; i++) {
                         int b = (int)(B[i] & 31);
                         int seg = (int)((C[i] >> 8) & 31), clamp = (int)(C[i] & 31);
@@ -1053,7 +1053,7 @@ HOT void exec_warpop(const struct ptx_insn *in, uint8_t *regs, const uint8_t *co
                 break;
         }
         case OP_MATCH: {
-                uint32_t R_[WARP];
+                uint32_t R_[WARP] __attribute__((aligned(32)));
                 bool all = true;
                 uint64_t first = 0;
                 bool have = false;
@@ -1086,7 +1086,7 @@ HOT void exec_warpop(const struct ptx_insn *in, uint8_t *regs, const uint8_t *co
                 break;
         }
         default: { /* OP_ACTIVEMASK */
-                uint32_t R_[WARP];
+                uint32_t R_[WARP] __attribute__((aligned(32)));
                 for (int i = 0; i < WARP; i++)
                         R_[i] = m;
                 COMMIT(uint32_t);

@@ -212,7 +212,7 @@ static inline uint8_t *coalesced(struct exec_ctx *c, int space, const uint64_t a
         return NULL;
 }
 
-/* Copy one register's worth of lanes; constant sizes let the compiler use vector moves. */
+/* Copy one register's worth of lanes between registers and device memory. */
 static inline void copy_lanes(void *dst, const void *src, unsigned sz)
 {
         switch (sz) {

@@ -48,11 +48,23 @@ static inline uint8_t *frame_local(const struct exec_launch *L, uint8_t *frame)
 
 #define PTR(o) ((o)&OPND_CONST ? consts + ((o) & ~OPND_CONST) : regs + (o))
 
+/*
+ * copy_lanes32 - copy n bytes (a multiple of 32) in 32-byte vectors. A plain memcpy of a register
+ * is expanded in 16-byte moves, whose loads stall on the 32-byte stores that produced them.
+ */
+typedef uint8_t lanes_v32 __attribute__((vector_size(32), may_alias, aligned(32)));
+
+static inline void copy_lanes32(void *dst, const void *src, size_t n)
+{
+        for (size_t k = 0; k < n; k += 32)
+                *(lanes_v32 *)((uint8_t *)dst + k) = *(const lanes_v32 *)((const uint8_t *)src + k);
+}
+
 #define COMMIT(T)                                                                                  \
         do {                                                                                       \
                 T *D_ = (T *)(regs + in->o[0]);                                                    \
                 if (m == FULL)                                                                     \
-                        memcpy(D_, R_, sizeof(R_));                                                \
+                        copy_lanes32(D_, R_, sizeof(R_));                                          \
                 else                                                                               \
                         for (int i = 0; i < WARP; i++)                                             \
                                 if (m >> i & 1)                                                    \
@@ -62,7 +74,7 @@ static inline uint8_t *frame_local(const struct exec_launch *L, uint8_t *frame)
 #define UN(T, EXPR)                                                                                \
         {                                                                                          \
                 const T *A_ = (const T *)PTR(in->o[1]);                                            \
-                T R_[WARP];                                                                        \
+                T R_[WARP] __attribute__((aligned(32)));                                           \
                 for (int i = 0; i < WARP; i++) {                                                   \
                         T a = A_[i];                                                               \
                         R_[i] = (T)(EXPR);                                                         \
@@ -74,7 +86,7 @@ static inline uint8_t *frame_local(const struct exec_launch *L, uint8_t *frame)
 #define BIN(T, EXPR)                                                                               \
         {                                                                                          \
                 const T *A_ = (const T *)PTR(in->o[1]), *B_ = (const T *)PTR(in->o[2]);            \
-                T R_[WARP];                                                                        \
+                T R_[WARP] __attribute__((aligned(32)));                                           \
                 for (int i = 0; i < WARP; i++) {                                                   \
                         T a = A_[i], b = B_[i];                                                    \
                         R_[i] = (T)(EXPR);                                                         \
@@ -87,7 +99,7 @@ static inline uint8_t *frame_local(const struct exec_launch *L, uint8_t *frame)
         {                                                                                          \
                 const T *A_ = (const T *)PTR(in->o[1]), *B_ = (const T *)PTR(in->o[2]);            \
                 const T *C_ = (const T *)PTR(in->o[3]);                                            \
-                T R_[WARP];                                                                        \
+                T R_[WARP] __attribute__((aligned(32)));                                           \
                 for (int i = 0; i < WARP; i++) {                                                   \
                         T a = A_[i], b = B_[i], cc = C_[i];                                        \
                         R_[i] = (T)(EXPR);                                                         \
