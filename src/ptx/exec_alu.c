@@ -386,10 +386,14 @@ static uint64_t cvt_lane(const struct ptx_insn *in, uint64_t s)
                 uint64_t iv = type_is_signed(st) ? (uint64_t)sext(s, sw)
                                                  : (sw == 8 ? s : s & ((1ull << 8 * sw) - 1));
                 int r = rnd ? rnd : RND_RN;
-                if (dt == T_F64)
-                        v = fpu_int_to_f64(iv, type_is_signed(st), r);
+                bool sg = type_is_signed(st);
+                if (r == RND_RN) /* the FPU's own mode: no switching */
+                        v = dt == T_F64 ? (sg ? (double)(int64_t)iv : (double)iv)
+                                        : (double)(sg ? (float)(int64_t)iv : (float)iv);
+                else if (dt == T_F64)
+                        v = fpu_int_to_f64(iv, sg, r);
                 else
-                        v = fpu_int_to_f32(iv, type_is_signed(st), r);
+                        v = fpu_int_to_f32(iv, sg, r);
         } else {
                 v = float_of(st, s);
                 if ((in->flags & F_FTZ) && st == T_F32 && fpclassify(v) == FP_SUBNORMAL)
@@ -418,6 +422,19 @@ static uint64_t cvt_lane(const struct ptx_insn *in, uint64_t s)
         }
 }
 
+/* Write the lanes of mask m of a register of width w from a 32-byte aligned temporary. */
+static inline void in_commit(uint8_t *d, const void *r, unsigned w, uint32_t m)
+{
+        if (m == FULL) {
+                copy_lanes32(d, r, (size_t)w * WARP);
+                return;
+        }
+        for (int i = 0; i < WARP; i++) {
+                if (m >> i & 1)
+                        memcpy(d + (size_t)i * w, (const uint8_t *)r + (size_t)i * w, w);
+        }
+}
+
 HOT void exec_cvt(const struct ptx_insn *in, uint8_t *regs, const uint8_t *consts, uint32_t m)
 {
         unsigned dt = in->t, st = in->t2;
@@ -428,12 +445,10 @@ HOT void exec_cvt(const struct ptx_insn *in, uint8_t *regs, const uint8_t *const
 #define UN2(TD, TS)                                                                                \
         do {                                                                                       \
                 const TS *A2_ = (const TS *)A;                                                     \
-                TD R2_[WARP], *D2_ = (TD *)D;                                                      \
+                TD R_[WARP] __attribute__((aligned(32)));                                          \
                 for (int i = 0; i < WARP; i++)                                                     \
-                        R2_[i] = (TD)A2_[i];                                                       \
-                for (int i = 0; i < WARP; i++)                                                     \
-                        if (m >> i & 1)                                                            \
-                                D2_[i] = R2_[i];                                                   \
+                        R_[i] = (TD)A2_[i];                                                        \
+                in_commit(D, R_, sizeof(TD), m);                                                   \
                 return;                                                                            \
         } while (0)
         /* the common integer widenings and narrowings, vectorised */
@@ -446,6 +461,32 @@ HOT void exec_cvt(const struct ptx_insn *in, uint8_t *regs, const uint8_t *const
                 }
                 if (dw == 4 && sw == 8)
                         UN2(uint32_t, uint64_t);
+                if (dw == 4 && sw == 2)
+                        UN2(uint32_t, uint16_t);
+                if (dw == 2 && sw == 4)
+                        UN2(uint16_t, uint32_t);
+        }
+        /* int to float at round-to-nearest, and float to int toward zero (PTX saturates) */
+        if (!(in->flags & (F_SAT | F_FTZ)) && !in->regw) {
+                if (dt == T_F32 && st == T_S32 && (in->sub == RND_RN || !in->sub))
+                        UN2(float, int32_t);
+                if (dt == T_F32 && st == T_U32 && (in->sub == RND_RN || !in->sub))
+                        UN2(float, uint32_t);
+                if (dt == T_F64 && st == T_F32)
+                        UN2(double, float);
+                if (dt == T_S32 && st == T_F32 && in->sub == RND_RZI) {
+                        const float *A2_ = (const float *)A;
+                        int32_t R_[WARP] __attribute__((aligned(32)));
+                        for (int i = 0; i < WARP; i++) {
+                                float v = A2_[i];
+                                R_[i] = v != v               ? 0
+                                        : v >= 2147483648.0f ? INT32_MAX
+                                        : v < -2147483648.0f ? INT32_MIN
+                                                             : (int32_t)v;
+                        }
+                        in_commit(D, R_, 4, m);
+                        return;
+                }
         }
         uint8_t R_[WARP * 8] __attribute__((aligned(32)));
         for (int i = 0; i < WARP; i++) {

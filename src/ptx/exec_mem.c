@@ -109,8 +109,8 @@ static uint8_t *mem_lane(struct exec_ctx *c, struct warp *w, int lane, int space
 
 /* ---- loads and stores ---- */
 
-HOT static void lane_addresses(const struct ptx_insn *in, const uint8_t *regs,
-                               const uint8_t *consts, uint64_t ad[WARP])
+static inline void lane_addresses(const struct ptx_insn *in, const uint8_t *regs,
+                                  const uint8_t *consts, uint64_t ad[WARP])
 {
         if (in->o[4] == OPND_NONE) {
                 for (int i = 0; i < WARP; i++)
@@ -145,8 +145,8 @@ static inline bool fits(const uint64_t ad[WARP], uint32_t m, uint64_t base, uint
         return !bad;
 }
 
-HOT static uint8_t *fast_base(struct exec_ctx *c, int space, const uint64_t ad[WARP], uint32_t m,
-                              unsigned total)
+static inline uint8_t *fast_base(struct exec_ctx *c, int space, const uint64_t ad[WARP], uint32_t m,
+                                 unsigned total)
 {
         if (total & (total - 1))
                 return NULL;
