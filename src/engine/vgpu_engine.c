@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -20,8 +21,12 @@
 
 #include "backend/backend.h"
 #include "common/log.h"
+#include "core/catalog.h"
+#include "engine/session.h"
+#include "ptx/ptx.h"
 
 #define ENGINE_MAX_CLIENTS 16
+#define ENGINE_MAX_GUESTS  64
 #define ENGINE_LINE_MAX    4096
 
 struct engine_client {
@@ -30,16 +35,29 @@ struct engine_client {
         char buf[ENGINE_LINE_MAX];
 };
 
+/* An attached guest: its socket (watched for hang-up) and its session. */
+struct engine_guest {
+        int fd;
+        struct session *s;
+};
+
 struct engine {
         const struct backend_ops *ops;
-        struct backend_fb fb;
+        struct vgpu_dev dev;
         const char *uuid;
         const char *type;
         const char *control;
+        const char *guest_path;
+        const struct gpu_model *model;
         uint32_t gpu_index;
+        uint64_t sm_count;
+        uint64_t owner_uid;
         int listen_fd;
+        int guest_fd;
         int sig_fd;
+        uint32_t next_session;
         struct engine_client clients[ENGINE_MAX_CLIENTS];
+        struct engine_guest guests[ENGINE_MAX_GUESTS];
         bool stopping;
 };
 
@@ -99,14 +117,24 @@ static void reply(int fd, json_t *msg)
         free(s);
 }
 
+static int guest_count(const struct engine *e)
+{
+        int n = 0;
+
+        for (int i = 0; i < ENGINE_MAX_GUESTS; i++)
+                n += e->guests[i].s != NULL;
+        return n;
+}
+
 static json_t *status_json(const struct engine *e)
 {
         return json_pack("{s:b, s:s, s:i, s:s, s:i, s:s, s:I, s:I, s:I, s:I, s:i}", "ok", 1, "uuid",
                          e->uuid, "pid", (int)getpid(), "type", e->type, "gpu_index",
                          (int)e->gpu_index, "backend", e->ops->name, "device_address",
-                         (json_int_t)e->fb.device_address, "fb_size", (json_int_t)e->fb.size,
-                         "fb_offset", (json_int_t)e->fb.phys_offset, "fb_resident",
-                         (json_int_t)e->ops->fb_resident(&e->fb), "guests", 0);
+                         (json_int_t)e->dev.fb.device_address, "fb_size",
+                         (json_int_t)e->dev.fb.size, "fb_offset", (json_int_t)e->dev.fb.phys_offset,
+                         "fb_resident", (json_int_t)e->ops->fb_resident(&e->dev.fb), "guests",
+                         guest_count(e));
 }
 
 /* One request line from vgpud. Anything malformed gets an error reply, never a crash. */
@@ -157,16 +185,145 @@ static void client_read(struct engine *e, struct engine_client *c)
         }
 }
 
+/* The vGPU as the guest driver describes it to programs. */
+static json_t *hello_json(const struct engine *e)
+{
+        char name[96];
+
+        snprintf(name, sizeof(name), "NVIDIA %s", e->type);
+        return json_pack("{s:b, s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:i, s:i, s:i, s:i, s:I}", "ok",
+                         1, "version", VGPU_PROTO_VERSION, "uuid", e->uuid, "type", e->type, "name",
+                         name, "model", e->model->id, "fb_size", (json_int_t)e->dev.fb.size,
+                         "device_address", (json_int_t)e->dev.fb.device_address, "sm_count",
+                         (int)e->sm_count, "cc_major", (int)e->model->cc_major, "cc_minor",
+                         (int)e->model->cc_minor, "gpu_index", (int)e->gpu_index, "channel_size",
+                         (json_int_t)chan_total_size());
+}
+
+/* Send one JSON line, with fd attached when fd >= 0. */
+static int send_json_fd(int sock, json_t *msg, int fd)
+{
+        char *text = json_dumps(msg, JSON_COMPACT);
+        char cbuf[CMSG_SPACE(sizeof(int))] = {0};
+        struct iovec iov;
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+        ssize_t n;
+
+        json_decref(msg);
+        if (!text)
+                return -ENOMEM;
+        iov = (struct iovec){.iov_base = text, .iov_len = strlen(text) + 1};
+        text[iov.iov_len - 1] = '\n';
+        if (fd >= 0) {
+                struct cmsghdr *cm;
+
+                mh.msg_control = cbuf;
+                mh.msg_controllen = sizeof(cbuf);
+                cm = CMSG_FIRSTHDR(&mh);
+                cm->cmsg_level = SOL_SOCKET;
+                cm->cmsg_type = SCM_RIGHTS;
+                cm->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+        }
+        n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+        free(text);
+        return n < 0 ? -errno : 0;
+}
+
+/*
+ * A guest connects: it must be the vGPU's owner (or root), and say hello. It gets the vGPU's
+ * description and its channel. The socket then stays open: its hang-up means the guest is gone.
+ */
+static void guest_accept(struct engine *e)
+{
+        int fd = accept4(e->guest_fd, NULL, NULL, SOCK_CLOEXEC);
+        struct ucred cred;
+        socklen_t clen = sizeof(cred);
+        struct timeval tv = {.tv_sec = 2};
+        char line[256];
+        ssize_t n;
+        int slot = -1, chan_fd, r;
+        json_t *hello;
+
+        if (fd < 0)
+                return;
+        for (int i = 0; i < ENGINE_MAX_GUESTS && slot < 0; i++) {
+                if (!e->guests[i].s)
+                        slot = i;
+        }
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
+            (cred.uid != 0 && cred.uid != e->owner_uid)) {
+                send_json_fd(fd,
+                             json_pack("{s:b, s:s}", "ok", 0, "error",
+                                       "this vGPU belongs to another user"),
+                             -1);
+                close(fd);
+                return;
+        }
+        if (slot < 0) {
+                send_json_fd(fd,
+                             json_pack("{s:b, s:s}", "ok", 0, "error",
+                                       "too many guests attached to this vGPU"),
+                             -1);
+                close(fd);
+                return;
+        }
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        n = recv(fd, line, sizeof(line) - 1, 0);
+        line[n > 0 ? n : 0] = '\0';
+        hello = json_loads(line, JSON_DISABLE_EOF_CHECK, NULL);
+        if (!hello || json_integer_value(json_object_get(hello, "version")) != VGPU_PROTO_VERSION) {
+                json_decref(hello);
+                send_json_fd(fd,
+                             json_pack("{s:b, s:s, s:i}", "ok", 0, "error",
+                                       "protocol version mismatch: update the guest driver",
+                                       "version", VGPU_PROTO_VERSION),
+                             -1);
+                close(fd);
+                return;
+        }
+        json_decref(hello);
+        r = session_new(&e->dev, ++e->next_session, cred.pid, cred.uid, &e->guests[slot].s,
+                        &chan_fd);
+        if (r < 0) {
+                send_json_fd(fd, json_pack("{s:b, s:s}", "ok", 0, "error", strerror(-r)), -1);
+                close(fd);
+                return;
+        }
+        if (send_json_fd(fd, hello_json(e), chan_fd) < 0) {
+                session_free(e->guests[slot].s);
+                e->guests[slot].s = NULL;
+                close(fd);
+                return;
+        }
+        e->guests[slot].fd = fd;
+        vgpu_log(VGPU_LOG_INFO, "vGPU %s: guest %d (uid %d) attached", e->uuid, (int)cred.pid,
+                 (int)cred.uid);
+}
+
+static void guest_gone(struct engine *e, int i)
+{
+        vgpu_log(VGPU_LOG_INFO, "vGPU %s: guest %d detached", e->uuid,
+                 (int)session_pid(e->guests[i].s));
+        session_free(e->guests[i].s);
+        close(e->guests[i].fd);
+        e->guests[i] = (struct engine_guest){.fd = -1};
+}
+
 static int serve(struct engine *e)
 {
         while (!e->stopping) {
-                struct pollfd pfd[ENGINE_MAX_CLIENTS + 2];
+                struct pollfd pfd[ENGINE_MAX_CLIENTS + ENGINE_MAX_GUESTS + 3];
                 nfds_t n = 0;
 
                 pfd[n++] = (struct pollfd){.fd = e->listen_fd, .events = POLLIN};
                 pfd[n++] = (struct pollfd){.fd = e->sig_fd, .events = POLLIN};
+                pfd[n++] = (struct pollfd){.fd = e->guest_fd, .events = POLLIN};
                 for (int i = 0; i < ENGINE_MAX_CLIENTS; i++)
                         pfd[n++] = (struct pollfd){.fd = e->clients[i].fd, .events = POLLIN};
+                for (int i = 0; i < ENGINE_MAX_GUESTS; i++)
+                        pfd[n++] = (struct pollfd){.fd = e->guests[i].s ? e->guests[i].fd : -1,
+                                                   .events = POLLIN};
                 if (poll(pfd, n, -1) < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -187,9 +344,20 @@ static int serve(struct engine *e)
                         else if (fd >= 0)
                                 e->clients[slot] = (struct engine_client){.fd = fd};
                 }
+                if (pfd[2].revents & POLLIN)
+                        guest_accept(e);
                 for (int i = 0; i < ENGINE_MAX_CLIENTS; i++) {
-                        if (e->clients[i].fd >= 0 && pfd[i + 2].revents)
+                        if (e->clients[i].fd >= 0 && pfd[i + 3].revents)
                                 client_read(e, &e->clients[i]);
+                }
+                for (int i = 0; i < ENGINE_MAX_GUESTS; i++) {
+                        char b[64];
+
+                        if (!e->guests[i].s || !pfd[i + 3 + ENGINE_MAX_CLIENTS].revents)
+                                continue;
+                        /* The guest says nothing after hello: readable means it hung up. */
+                        if (recv(e->guests[i].fd, b, sizeof(b), MSG_DONTWAIT) <= 0)
+                                guest_gone(e, i);
                 }
         }
         return 0;
@@ -199,7 +367,8 @@ static void usage(FILE *f)
 {
         fputs("usage: vgpu-engine --backend sim --uuid UUID --type NAME --gpu-index N\n"
               "                   --device-address A --fb-size BYTES --fb-offset BYTES\n"
-              "                   --control PATH [--ready-fd FD]\n",
+              "                   --control PATH --guest-socket PATH --model MODEL\n"
+              "                   [--sm-count N] [--owner-uid UID] [--ready-fd FD]\n",
               f);
 }
 
@@ -215,10 +384,15 @@ int main(int argc, char **argv)
                 {"fb-offset", required_argument, NULL, 'o'},
                 {"control", required_argument, NULL, 'c'},
                 {"ready-fd", required_argument, NULL, 'r'},
+                {"guest-socket", required_argument, NULL, 'G'},
+                {"model", required_argument, NULL, 'm'},
+                {"sm-count", required_argument, NULL, 'n'},
+                {"owner-uid", required_argument, NULL, 'O'},
                 {"help", no_argument, NULL, 'h'},
                 {NULL, 0, NULL, 0},
         };
-        struct engine e = {.listen_fd = -1, .sig_fd = -1};
+        struct engine e = {.listen_fd = -1, .sig_fd = -1, .guest_fd = -1};
+        const char *model = NULL;
         struct backend_fb_req req = {0};
         uint64_t gpu = 0, ready_fd = UINT64_MAX;
         const char *backend = "sim";
@@ -228,6 +402,8 @@ int main(int argc, char **argv)
         vgpu_log_init("vgpu-engine");
         for (int i = 0; i < ENGINE_MAX_CLIENTS; i++)
                 e.clients[i].fd = -1;
+        for (int i = 0; i < ENGINE_MAX_GUESTS; i++)
+                e.guests[i].fd = -1;
         while ((c = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
                 r = 0;
                 switch (c) {
@@ -258,6 +434,18 @@ int main(int argc, char **argv)
                 case 'r':
                         r = parse_u64(optarg, &ready_fd);
                         break;
+                case 'G':
+                        e.guest_path = optarg;
+                        break;
+                case 'm':
+                        model = optarg;
+                        break;
+                case 'n':
+                        r = parse_u64(optarg, &e.sm_count);
+                        break;
+                case 'O':
+                        r = parse_u64(optarg, &e.owner_uid);
+                        break;
                 case 'h':
                         usage(stdout);
                         return 0;
@@ -271,10 +459,18 @@ int main(int argc, char **argv)
                         return 2;
                 }
         }
-        if (!e.uuid || !e.type || !e.control || !req.size || gpu > UINT32_MAX) {
+        if (!e.uuid || !e.type || !e.control || !e.guest_path || !model || !req.size ||
+            gpu > UINT32_MAX) {
                 usage(stderr);
                 return 2;
         }
+        e.model = catalog_find_model(model);
+        if (!e.model) {
+                vgpu_log(VGPU_LOG_ERROR, "unknown GPU model '%s'", model);
+                return 2;
+        }
+        if (!e.sm_count)
+                e.sm_count = e.model->sm_count;
         e.ops = backend_find(backend);
         if (!e.ops) {
                 vgpu_log(VGPU_LOG_ERROR, "unknown backend '%s' (known: sim)", backend);
@@ -283,7 +479,7 @@ int main(int argc, char **argv)
         e.gpu_index = (uint32_t)gpu;
         req.vgpu_uuid = e.uuid;
         req.gpu_index = e.gpu_index;
-        r = e.ops->fb_reserve(&req, &e.fb);
+        r = e.ops->fb_reserve(&req, &e.dev.fb);
         if (r < 0) {
                 vgpu_log(VGPU_LOG_ERROR,
                          "vGPU %s: cannot reserve %" PRIu64 " bytes at 0x%" PRIx64 ": %s", e.uuid,
@@ -297,10 +493,29 @@ int main(int argc, char **argv)
         signal(SIGPIPE, SIG_IGN);
         e.sig_fd = signalfd(-1, &mask, SFD_CLOEXEC);
         e.listen_fd = listen_control(e.control);
-        if (e.listen_fd < 0 || e.sig_fd < 0) {
-                vgpu_log(VGPU_LOG_ERROR, "vGPU %s: control socket %s: %s", e.uuid, e.control,
-                         strerror(e.listen_fd < 0 ? -e.listen_fd : errno));
-                e.ops->fb_release(&e.fb);
+        e.guest_fd = listen_control(e.guest_path);
+        if (e.listen_fd < 0 || e.guest_fd < 0 || e.sig_fd < 0) {
+                vgpu_log(VGPU_LOG_ERROR, "vGPU %s: sockets %s, %s: %s", e.uuid, e.control,
+                         e.guest_path,
+                         strerror(e.listen_fd < 0  ? -e.listen_fd
+                                  : e.guest_fd < 0 ? -e.guest_fd
+                                                   : errno));
+                e.ops->fb_release(&e.dev.fb);
+                return 1;
+        }
+        /* Any user may connect; the engine admits only the vGPU's owner (and root). */
+        chmod(e.guest_path, 0666);
+        fbmem_init(&e.dev.mem, e.dev.fb.device_address, e.dev.fb.size);
+        e.dev.ops = e.ops;
+        e.dev.workers = 2;
+        if (getenv("VGPU_SIM_WORKERS"))
+                e.dev.workers = (unsigned)atoi(getenv("VGPU_SIM_WORKERS"));
+        if (e.dev.workers < 1 || e.dev.workers > 64)
+                e.dev.workers = 2;
+        r = ptx_pool_new(e.dev.workers, &e.dev.pool);
+        if (r < 0) {
+                vgpu_log(VGPU_LOG_ERROR, "vGPU %s: worker pool: %s", e.uuid, strerror(-r));
+                e.ops->fb_release(&e.dev.fb);
                 return 1;
         }
         if (ready_fd <= INT32_MAX) {
@@ -312,9 +527,16 @@ int main(int argc, char **argv)
                 close((int)ready_fd);
         }
         vgpu_log(VGPU_LOG_INFO, "vGPU %s (%s) holds %" PRIu64 " bytes at 0x%" PRIx64, e.uuid,
-                 e.type, e.fb.size, e.fb.device_address);
+                 e.type, e.dev.fb.size, e.dev.fb.device_address);
         r = serve(&e);
-        e.ops->fb_release(&e.fb);
+        for (int i = 0; i < ENGINE_MAX_GUESTS; i++) {
+                if (e.guests[i].s)
+                        guest_gone(&e, i);
+        }
+        ptx_pool_free(e.dev.pool);
+        fbmem_destroy(&e.dev.mem);
+        e.ops->fb_release(&e.dev.fb);
         unlink(e.control);
+        unlink(e.guest_path);
         return r < 0 ? 1 : 0;
 }

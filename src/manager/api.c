@@ -127,20 +127,25 @@ static json_t *gpu_json(const struct manager *m, const struct mgr_gpu *g)
 static json_t *vgpu_json(const struct manager *m, const struct mgr_vgpu *v, int guests)
 {
         const struct mgr_gpu *g = &m->gpus[v->gpu];
+        char guest[256];
+        json_t *o;
 
-        return json_pack("{s:s, s:i, s:s, s:s, s:i, s:s, s:i, s:o, s:I, s:I, s:I, s:I, s:I, s:s, "
-                         "s:i, s:i, s:s}",
-                         "uuid", v->uuid, "gpu", (int)v->gpu, "gpu_uuid", g->uuid, "type",
-                         v->type->name, "type_id", (int)v->type->id, "class",
-                         v->type->cls == CATALOG_MIG ? "mig-backed" : "time-sliced", "placement",
-                         (int)v->place.placement, "gpu_instance",
-                         v->place.gi ? json_integer(v->place.gi) : json_null(), "device_address",
-                         (json_int_t)v->device_address, "fb_offset", (json_int_t)v->place.fb_offset,
-                         "fb_size", (json_int_t)v->place.fb_size, "fb_mib",
-                         (json_int_t)(v->place.fb_size / CATALOG_MIB), "owner_uid",
-                         (json_int_t)v->owner_uid, "state", manager_state_name(v->state),
-                         "engine_pid", (int)v->engine_pid, "guests", guests, "created_at",
-                         v->created_at);
+        manager_guest_socket(m, v, guest, sizeof(guest));
+        o = json_pack("{s:s, s:i, s:s, s:s, s:i, s:s, s:i, s:o, s:I, s:I, s:I, s:I, s:I, s:s, "
+                      "s:i, s:i, s:s}",
+                      "uuid", v->uuid, "gpu", (int)v->gpu, "gpu_uuid", g->uuid, "type",
+                      v->type->name, "type_id", (int)v->type->id, "class",
+                      v->type->cls == CATALOG_MIG ? "mig-backed" : "time-sliced", "placement",
+                      (int)v->place.placement, "gpu_instance",
+                      v->place.gi ? json_integer(v->place.gi) : json_null(), "device_address",
+                      (json_int_t)v->device_address, "fb_offset", (json_int_t)v->place.fb_offset,
+                      "fb_size", (json_int_t)v->place.fb_size, "fb_mib",
+                      (json_int_t)(v->place.fb_size / CATALOG_MIB), "owner_uid",
+                      (json_int_t)v->owner_uid, "state", manager_state_name(v->state), "engine_pid",
+                      (int)v->engine_pid, "guests", guests, "created_at", v->created_at);
+        if (o)
+                json_object_set_new(o, "guest_socket", json_string(guest));
+        return o;
 }
 
 /* ---- request parsing ---------------------------------------------------------------------- */

@@ -85,27 +85,16 @@ static void reap(pid_t pid)
 int engine_spawn(const struct engine_spec *spec, int timeout_ms, pid_t *ret_pid, char *err,
                  size_t len)
 {
-        char a_gpu[16], a_addr[32], a_size[32], a_off[32];
-        char *argv[] = {(char *)spec->engine_path,
-                        "--backend",
-                        (char *)spec->backend,
-                        "--uuid",
-                        (char *)spec->uuid,
-                        "--type",
-                        (char *)spec->type,
-                        "--gpu-index",
-                        a_gpu,
-                        "--device-address",
-                        a_addr,
-                        "--fb-size",
-                        a_size,
-                        "--fb-offset",
-                        a_off,
-                        "--control",
-                        (char *)spec->control,
-                        "--ready-fd",
-                        "3",
-                        NULL};
+        char a_gpu[16], a_addr[32], a_size[32], a_off[32], a_sm[16], a_uid[32];
+        /* clang-format off */
+        char *argv[] = {(char *)spec->engine_path, "--backend", (char *)spec->backend,
+                        "--uuid", (char *)spec->uuid, "--type", (char *)spec->type,
+                        "--gpu-index", a_gpu, "--device-address", a_addr, "--fb-size", a_size,
+                        "--fb-offset", a_off, "--control", (char *)spec->control,
+                        "--guest-socket", (char *)spec->guest_socket, "--model",
+                        (char *)spec->model, "--sm-count", a_sm, "--owner-uid", a_uid,
+                        "--ready-fd", "3", NULL};
+        /* clang-format on */
         int pipefd[2], logfd;
         int64_t deadline = now_ms() + timeout_ms;
         char line[64] = "";
@@ -116,6 +105,8 @@ int engine_spawn(const struct engine_spec *spec, int timeout_ms, pid_t *ret_pid,
         snprintf(a_addr, sizeof(a_addr), "0x%" PRIx64, spec->device_address);
         snprintf(a_size, sizeof(a_size), "%" PRIu64, spec->fb_size);
         snprintf(a_off, sizeof(a_off), "%" PRIu64, spec->fb_offset);
+        snprintf(a_sm, sizeof(a_sm), "%" PRIu32, spec->sm_count);
+        snprintf(a_uid, sizeof(a_uid), "%" PRId64, spec->owner_uid);
         logfd = open(spec->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
         if (logfd < 0) {
                 snprintf(err, len, "engine log %s: %s", spec->log_path, strerror(errno));

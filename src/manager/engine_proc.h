@@ -18,8 +18,12 @@ struct engine_spec {
         const char *backend;     /* "sim" */
         const char *uuid;
         const char *type;
-        const char *control;  /* its control socket path */
-        const char *log_path; /* its stdout and stderr go here (appended) */
+        const char *control;      /* its control socket path */
+        const char *guest_socket; /* where guests attach */
+        const char *model;        /* catalog id of the physical GPU */
+        uint32_t sm_count;        /* SMs the vGPU presents */
+        int64_t owner_uid;        /* the only uid (besides root) that may attach */
+        const char *log_path;     /* its stdout and stderr go here (appended) */
         uint32_t gpu_index;
         uint64_t device_address;
         uint64_t fb_size;

@@ -191,15 +191,32 @@ static int unpersist_vgpu(struct manager *m, const struct mgr_vgpu *v, bool impl
         return 0;
 }
 
+/* The SMs a vGPU presents: its GPU instance's for MIG, else the whole GPU's (time-sliced). */
+static uint32_t vgpu_sm_count(const struct manager *m, const struct mgr_vgpu *v)
+{
+        const struct mgr_gpu *g = &m->gpus[v->gpu];
+        const struct layout_gi *gi = v->place.gi ? layout_find_gi(&g->layout, v->place.gi) : NULL;
+
+        if (!gi)
+                return g->model->sm_count;
+        if (gi->profile->sm_count)
+                return gi->profile->sm_count;
+        return g->model->sm_count * gi->profile->compute_slices / g->model->mig_compute_slices;
+}
+
 static int start_engine(struct manager *m, struct mgr_vgpu *v, char *err, size_t len)
 {
-        char control[256], log[256];
+        char control[256], log[256], guest[256];
         struct engine_spec spec = {
                 .engine_path = m->engine_path,
                 .backend = m->backend,
                 .uuid = v->uuid,
                 .type = v->type->name,
                 .control = control,
+                .guest_socket = guest,
+                .model = m->gpus[v->gpu].model->id,
+                .sm_count = vgpu_sm_count(m, v),
+                .owner_uid = v->owner_uid,
                 .log_path = log,
                 .gpu_index = v->gpu,
                 .device_address = v->device_address,
@@ -214,6 +231,7 @@ static int start_engine(struct manager *m, struct mgr_vgpu *v, char *err, size_t
         }
         engine_path(m, v->uuid, "sock", control, sizeof(control));
         engine_path(m, v->uuid, "log", log, sizeof(log));
+        engine_path(m, v->uuid, "guest", guest, sizeof(guest));
         r = engine_spawn(&spec, ENGINE_START_MS, &v->engine_pid, err, len);
         if (r < 0) {
                 vgpu_log(VGPU_LOG_ERROR, "vGPU %s: engine did not start: %s", v->uuid, err);
@@ -233,6 +251,8 @@ static void stop_engine(struct manager *m, const char *uuid, pid_t pid)
         engine_stop(path, pid, ENGINE_STOP_MS);
         unlink(path);
         engine_path(m, uuid, "log", path, sizeof(path));
+        unlink(path);
+        engine_path(m, uuid, "guest", path, sizeof(path));
         unlink(path);
 }
 
@@ -325,6 +345,11 @@ err_row:
 err_layout:
         layout_destroy(&g->layout, v.handle);
         return r;
+}
+
+void manager_guest_socket(const struct manager *m, const struct mgr_vgpu *v, char *buf, size_t len)
+{
+        engine_path(m, v->uuid, "guest", buf, len);
 }
 
 int manager_vgpu_guests_locked(struct manager *m, const struct mgr_vgpu *v)
@@ -805,8 +830,10 @@ int manager_new(const struct manager_config *cfg, struct manager **ret)
                 goto err;
         }
         snprintf(path, sizeof(path), "%s/engines", cfg->state_dir);
-        if ((mkdir(cfg->state_dir, 0750) < 0 && errno != EEXIST) ||
-            (mkdir(path, 0750) < 0 && errno != EEXIST)) {
+        /* Guests of any uid reach their engines' sockets in DIR/engines (the engine admits
+         * only the vGPU's owner), so both directories are searchable by all. */
+        if ((mkdir(cfg->state_dir, 0755) < 0 && errno != EEXIST) ||
+            (mkdir(path, 0755) < 0 && errno != EEXIST)) {
                 r = -errno;
                 vgpu_log(VGPU_LOG_ERROR, "%s: %s", path, strerror(errno));
                 goto err;

@@ -123,6 +123,9 @@ int manager_gi_create_locked(struct manager *m, struct mgr_gpu *g, const struct 
                              int64_t start, struct layout_gi *ret);
 int manager_gi_destroy_locked(struct manager *m, struct mgr_gpu *g, uint32_t gi);
 
+/* manager_guest_socket - where guests of v attach (DIR/engines/UUID.guest). */
+void manager_guest_socket(const struct manager *m, const struct mgr_vgpu *v, char *buf, size_t len);
+
 /* manager_vgpu_guests_locked - guests attached to v, as its engine reports (0 if unknown). */
 int manager_vgpu_guests_locked(struct manager *m, const struct mgr_vgpu *v);
 

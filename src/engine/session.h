@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A session: one attached guest process of a vGPU. It owns the shared channel with the guest, a
+ * thread that executes the guest's commands in order, and the guest's contexts, modules and
+ * functions (handles the guest cannot forge: index, kind and generation are all checked).
+ */
+#ifndef VGPU_ENGINE_SESSION_H
+#define VGPU_ENGINE_SESSION_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "backend/backend.h"
+#include "common/chan.h"
+#include "engine/fbmem.h"
+
+struct ptx_pool;
+
+/* What every session of one engine shares: the vGPU's framebuffer and its allocator. */
+struct vgpu_dev {
+        const struct backend_ops *ops;
+        struct backend_fb fb;
+        struct fbmem mem;
+        struct ptx_pool *pool;
+        unsigned workers;
+};
+
+struct session;
+
+/*
+ * session_new - set up a session for a guest (pid, uid) on dev: create and lay out its channel
+ * (a memfd the guest maps; *ret_fd is it, to pass to the guest) and start its thread.
+ * Returns 0 and *ret, or a negative errno.
+ */
+int session_new(struct vgpu_dev *dev, uint32_t id, pid_t pid, uid_t uid, struct session **ret,
+                int *ret_fd);
+
+/*
+ * session_free - stop the session's thread (the command it is running finishes first) and free
+ * everything the guest had: contexts, modules, device memory. NULL does nothing.
+ */
+void session_free(struct session *s);
+
+/* session_pid - the guest process of s. */
+pid_t session_pid(const struct session *s);
+
+#endif

@@ -1,0 +1,399 @@
+// SPDX-License-Identifier: Apache-2.0
+// Attaching to vGPUs and talking to their engines: discovery through vgpud's API, the hello on
+// the engine's guest socket (which hands over the shared channel), and the call machinery on the
+// ring: pushes, waits that spin briefly and then sleep on a futex, and the staging chunks.
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "common/http_client.h"
+#include "guest/guest.h"
+#include "ptx/ptx.h"
+
+#define SPIN_NS 30000
+
+struct gdev *guest_devs[GUEST_MAX_DEVICES];
+int guest_ndevs;
+
+CUresult guest_result(int err)
+{
+        switch (err) {
+        case 0:
+                return CUDA_SUCCESS;
+        case -EINVAL:
+        case -EFAULT:
+        case -E2BIG:
+        case PTX_ELAUNCH:
+                return CUDA_ERROR_INVALID_VALUE;
+        case -ENOMEM:
+                return CUDA_ERROR_OUT_OF_MEMORY;
+        case -EBADF:
+                return CUDA_ERROR_INVALID_HANDLE;
+        case -ENOTSUP:
+        case -ENOSYS:
+                return CUDA_ERROR_NOT_SUPPORTED;
+        case -EPIPE:
+        case -ECONNRESET:
+                return CUDA_ERROR_DEVICE_UNAVAILABLE;
+        case PTX_EFORMAT:
+        case PTX_EDECOMPRESS:
+                return CUDA_ERROR_INVALID_IMAGE;
+        case PTX_ENOPTX:
+                return CUDA_ERROR_NO_BINARY_FOR_GPU;
+        case PTX_EPARSE:
+        case PTX_EUNSUPPORTED:
+                return CUDA_ERROR_INVALID_PTX;
+        case PTX_ENOTFOUND:
+                return CUDA_ERROR_NOT_FOUND;
+        case PTX_EILLEGAL_ADDRESS:
+                return CUDA_ERROR_ILLEGAL_ADDRESS;
+        case PTX_EMISALIGNED:
+                return CUDA_ERROR_MISALIGNED_ADDRESS;
+        case PTX_ETRAP:
+                return CUDA_ERROR_ASSERT;
+        case PTX_ETIMEOUT:
+                return CUDA_ERROR_LAUNCH_TIMEOUT;
+        case PTX_ESTACK:
+                return CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES;
+        case PTX_EILLEGAL_INSN:
+                return CUDA_ERROR_ILLEGAL_INSTRUCTION;
+        case PTX_ECANCELED:
+                return CUDA_ERROR_LAUNCH_FAILED;
+        default:
+                return CUDA_ERROR_UNKNOWN;
+        }
+}
+
+CUresult guest_unsupported(const char *name)
+{
+        vgpu_log(VGPU_LOG_DEBUG, "%s is not supported by the vgpu guest driver", name);
+        return CUDA_ERROR_NOT_SUPPORTED;
+}
+
+struct gdev *guest_dev(CUdevice d)
+{
+        return d >= 0 && d < guest_ndevs ? guest_devs[d] : NULL;
+}
+
+struct gdev *guest_device_of(uint64_t p)
+{
+        for (int i = 0; i < guest_ndevs; i++) {
+                struct gdev *d = guest_devs[i];
+
+                if (p >= d->device_address && p - d->device_address < d->fb_size)
+                        return d;
+        }
+        return NULL;
+}
+
+/* ---- the ring ----------------------------------------------------------------------------- */
+
+static bool engine_gone(struct gdev *d)
+{
+        struct pollfd p = {.fd = d->sock, .events = POLLIN};
+
+        if (d->dead || __atomic_load_n(&d->v.ctl->engine_dead, __ATOMIC_ACQUIRE))
+                return d->dead = true;
+        if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLIN)))
+                d->dead = true;
+        return d->dead;
+}
+
+bool guest_done(struct gdev *d, uint64_t seq)
+{
+        return __atomic_load_n(&d->v.ctl->done_seq, __ATOMIC_ACQUIRE) >= seq;
+}
+
+CUresult guest_wait(struct gdev *d, uint64_t seq)
+{
+        struct vgpu_chan_ctl *ctl = d->v.ctl;
+        uint64_t until = chan_now_ns() + SPIN_NS;
+
+        while (!guest_done(d, seq)) {
+                uint32_t val;
+
+                if (chan_now_ns() < until) {
+                        __builtin_ia32_pause();
+                        continue;
+                }
+                if (engine_gone(d))
+                        return CUDA_ERROR_DEVICE_UNAVAILABLE;
+                val = __atomic_load_n(&ctl->done_futex, __ATOMIC_SEQ_CST);
+                __atomic_store_n(&ctl->guest_sleeping, 1, __ATOMIC_SEQ_CST);
+                __atomic_thread_fence(__ATOMIC_SEQ_CST);
+                if (!guest_done(d, seq))
+                        chan_futex_wait(&ctl->done_futex, val, 100);
+                __atomic_store_n(&ctl->guest_sleeping, 0, __ATOMIC_SEQ_CST);
+        }
+        return CUDA_SUCCESS;
+}
+
+CUresult guest_push_locked(struct gdev *d, uint16_t op, const void *req, uint32_t req_len,
+                           const void *tail, uint32_t tail_len, uint64_t *ret_seq)
+{
+        struct vgpu_chan_ctl *ctl = d->v.ctl;
+        uint64_t seq = d->seq + 1;
+        int r;
+
+        if (d->dead)
+                return CUDA_ERROR_DEVICE_UNAVAILABLE;
+        while ((r = chan_push(&d->v, op, seq, req, req_len, tail, tail_len)) == -EAGAIN) {
+                /* The ring is full: the engine frees room as it finishes commands. */
+                CUresult w = guest_wait(d, __atomic_load_n(&ctl->done_seq, __ATOMIC_ACQUIRE) + 1);
+
+                if (w != CUDA_SUCCESS)
+                        return w;
+        }
+        if (r < 0)
+                return CUDA_ERROR_INVALID_VALUE;
+        d->seq = seq;
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&ctl->engine_sleeping, __ATOMIC_SEQ_CST)) {
+                __atomic_add_fetch(&ctl->head_futex, 1, __ATOMIC_SEQ_CST);
+                chan_futex_wake(&ctl->head_futex);
+        }
+        *ret_seq = seq;
+        return CUDA_SUCCESS;
+}
+
+CUresult guest_call(struct gdev *d, uint16_t op, const void *req, uint32_t req_len,
+                    const void *tail, uint32_t tail_len, void *rep, uint32_t rep_cap)
+{
+        struct vgpu_chan_ctl *ctl = d->v.ctl;
+        uint64_t seq;
+        CUresult r;
+
+        pthread_mutex_lock(&d->lock);
+        r = guest_push_locked(d, op, req, req_len, tail, tail_len, &seq);
+        if (r == CUDA_SUCCESS)
+                r = guest_wait(d, seq);
+        if (r == CUDA_SUCCESS) {
+                uint32_t len = ctl->reply_len;
+
+                if (__atomic_load_n(&ctl->reply_seq, __ATOMIC_ACQUIRE) != seq ||
+                    len > d->v.reply_size) {
+                        r = CUDA_ERROR_UNKNOWN;
+                } else {
+                        if (rep)
+                                memcpy(rep, d->v.reply, len < rep_cap ? len : rep_cap);
+                        r = guest_result(ctl->reply_result);
+                }
+        }
+        pthread_mutex_unlock(&d->lock);
+        return r;
+}
+
+uint64_t guest_stage_chunk_size(const struct gdev *d)
+{
+        return d->v.stage_size / VGPU_STAGE_CHUNKS;
+}
+
+CUresult guest_stage_chunk_locked(struct gdev *d, unsigned *ret_idx, uint64_t *ret_off)
+{
+        unsigned i = d->stage_next;
+        CUresult r = guest_wait(d, d->stage_seq[i]);
+
+        if (r != CUDA_SUCCESS)
+                return r;
+        d->stage_next = (i + 1) % VGPU_STAGE_CHUNKS;
+        *ret_idx = i;
+        *ret_off = (uint64_t)i * guest_stage_chunk_size(d);
+        return CUDA_SUCCESS;
+}
+
+/* ---- attaching ---------------------------------------------------------------------------- */
+
+static const char *vgpud_socket(void)
+{
+        const char *s = getenv("VGPU_SOCKET");
+
+        return s && *s ? s : "/run/vgpu/vgpud.sock";
+}
+
+/* Say hello on the engine's guest socket; get the description and the channel's memfd. */
+static int hello(const char *path, json_t **ret_info, int *ret_fd, int *ret_sock)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        static const char msg[] = "{\"hello\":1,\"version\":1}\n";
+        char buf[4096], cbuf[CMSG_SPACE(sizeof(int))];
+        struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf) - 1};
+        struct msghdr mh = {.msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = cbuf,
+                            .msg_controllen = sizeof(cbuf)};
+        struct timeval tv = {.tv_sec = 10};
+        struct cmsghdr *cm;
+        json_t *info;
+        ssize_t n;
+        int sock, fd = -1;
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, path);
+        sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (sock < 0)
+                return -errno;
+        setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        if (connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+            send(sock, msg, sizeof(msg) - 1, MSG_NOSIGNAL) < 0) {
+                int r = -errno;
+
+                close(sock);
+                return r;
+        }
+        n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+        if (n <= 0) {
+                close(sock);
+                return -EPROTO;
+        }
+        buf[n] = '\0';
+        for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+                if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+                        memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+        }
+        info = json_loads(buf, JSON_DISABLE_EOF_CHECK, NULL);
+        if (!info || !json_is_true(json_object_get(info, "ok")) || fd < 0) {
+                vgpu_log(VGPU_LOG_WARN, "engine at %s refused: %s", path,
+                         info ? json_string_value(json_object_get(info, "error")) : buf);
+                json_decref(info);
+                if (fd >= 0)
+                        close(fd);
+                close(sock);
+                return -EACCES;
+        }
+        *ret_info = info;
+        *ret_fd = fd;
+        *ret_sock = sock;
+        return 0;
+}
+
+static void copy_str(char *dst, size_t len, json_t *o, const char *key)
+{
+        const char *v = json_string_value(json_object_get(o, key));
+
+        snprintf(dst, len, "%s", v ? v : "");
+}
+
+/* Attach the vGPU uuid (its vgpud description is vg) as the next device. */
+static int attach_one(json_t *vg, const char *pci_bus_id)
+{
+        const char *guest = json_string_value(json_object_get(vg, "guest_socket"));
+        struct gdev *d;
+        json_t *info;
+        void *base;
+        int fd, sock, r;
+        uint64_t size;
+
+        if (!guest || guest_ndevs >= GUEST_MAX_DEVICES)
+                return -EINVAL;
+        r = hello(guest, &info, &fd, &sock);
+        if (r < 0)
+                return r;
+        d = calloc(1, sizeof(*d));
+        size = (uint64_t)json_integer_value(json_object_get(info, "channel_size"));
+        base = d && size ? mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+        close(fd);
+        if (base == MAP_FAILED || chan_open(base, size, &d->v) < 0) {
+                if (base != MAP_FAILED)
+                        munmap(base, size);
+                free(d);
+                json_decref(info);
+                close(sock);
+                return -EPROTO;
+        }
+        d->ordinal = guest_ndevs;
+        d->sock = sock;
+        pthread_mutex_init(&d->lock, NULL);
+        copy_str(d->uuid, sizeof(d->uuid), info, "uuid");
+        copy_str(d->name, sizeof(d->name), info, "name");
+        copy_str(d->type, sizeof(d->type), info, "type");
+        copy_str(d->model, sizeof(d->model), info, "model");
+        snprintf(d->pci_bus_id, sizeof(d->pci_bus_id), "%s", pci_bus_id);
+        d->fb_size = (uint64_t)json_integer_value(json_object_get(info, "fb_size"));
+        d->device_address = (uint64_t)json_integer_value(json_object_get(info, "device_address"));
+        d->sm_count = (int)json_integer_value(json_object_get(info, "sm_count"));
+        d->cc_major = (int)json_integer_value(json_object_get(info, "cc_major"));
+        d->cc_minor = (int)json_integer_value(json_object_get(info, "cc_minor"));
+        d->gpu_index = (int)json_integer_value(json_object_get(info, "gpu_index"));
+        json_decref(info);
+        /* Unified addressing: keep the vGPU's device range out of this process's host memory. */
+        if (d->fb_size && mmap((void *)(uintptr_t)d->device_address, d->fb_size, PROT_NONE,
+                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
+                               -1, 0) == MAP_FAILED)
+                vgpu_log(VGPU_LOG_WARN, "vGPU %s: its device range is already in use here",
+                         d->uuid);
+        guest_devs[guest_ndevs++] = d;
+        return 0;
+}
+
+static int attach_uuid(const char *sock, const char *uuid)
+{
+        char path[128], esc[96];
+        json_t *vg = NULL, *gpu = NULL;
+        int status = 0, r;
+
+        if (http_escape(uuid, esc, sizeof(esc)) < 0)
+                return -EINVAL;
+        snprintf(path, sizeof(path), "/v1/vgpus/%s", esc);
+        r = http_call(sock, "GET", path, NULL, &status, &vg);
+        if (r < 0 || status != 200 || !json_is_object(vg)) {
+                vgpu_log(VGPU_LOG_WARN, "vGPU %s: %s", uuid,
+                         r < 0 ? strerror(-r) : "vgpud does not know it");
+                json_decref(vg);
+                return r < 0 ? r : -ENOENT;
+        }
+        snprintf(path, sizeof(path), "/v1/gpus/%d",
+                 (int)json_integer_value(json_object_get(vg, "gpu")));
+        http_call(sock, "GET", path, NULL, &status, &gpu);
+        r = attach_one(vg, json_string_value(json_object_get(gpu, "pci_bus_id"))
+                                   ? json_string_value(json_object_get(gpu, "pci_bus_id"))
+                                   : "00000000:00:00.0");
+        if (r < 0)
+                vgpu_log(VGPU_LOG_WARN, "vGPU %s: cannot attach: %s", uuid, strerror(-r));
+        json_decref(gpu);
+        json_decref(vg);
+        return r;
+}
+
+CUresult guest_attach_all(void)
+{
+        const char *sock = vgpud_socket();
+        const char *list = getenv("VGPU_UUID");
+
+        vgpu_log_init("libcuda(vgpu)");
+        if (list && *list) {
+                char buf[1024], *save = NULL;
+
+                snprintf(buf, sizeof(buf), "%s", list);
+                for (char *u = strtok_r(buf, ",", &save); u; u = strtok_r(NULL, ",", &save))
+                        attach_uuid(sock, u);
+        } else {
+                json_t *all = NULL, *v;
+                int status = 0;
+                size_t i;
+
+                if (http_call(sock, "GET", "/v1/vgpus", NULL, &status, &all) == 0 &&
+                    status == 200) {
+                        json_array_foreach(json_object_get(all, "vgpus"), i, v)
+                        {
+                                const char *u = json_string_value(json_object_get(v, "uuid"));
+
+                                if (u && json_integer_value(json_object_get(v, "owner_uid")) ==
+                                                 (json_int_t)getuid())
+                                        attach_uuid(sock, u);
+                        }
+                } else {
+                        vgpu_log(VGPU_LOG_WARN, "cannot reach vgpud at %s (VGPU_SOCKET)", sock);
+                }
+                json_decref(all);
+        }
+        return guest_ndevs ? CUDA_SUCCESS : CUDA_ERROR_NO_DEVICE;
+}

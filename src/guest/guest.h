@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The guest driver's internals: the vGPUs a process attached (one CUdevice each), their shared
+ * channels to the engines, and the objects behind CUcontext, CUstream, CUevent, CUmodule,
+ * CUfunction. Every handle a program passes in is checked (magic and owner) before use.
+ */
+#ifndef VGPU_GUEST_GUEST_H
+#define VGPU_GUEST_GUEST_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cuda.h>
+
+#include "common/chan.h"
+#include "common/log.h"
+
+#define GUEST_MAX_DEVICES 16
+#define GUEST_CTX_STACK   32
+
+enum guest_magic {
+        MAGIC_CTX = 0x43747856,    /* "VxtC" */
+        MAGIC_STREAM = 0x53747256, /* "VrtS" */
+        MAGIC_EVENT = 0x45767456,
+        MAGIC_MODULE = 0x4d6f6456,
+        MAGIC_FUNC = 0x46756e56,
+        MAGIC_LIBRARY = 0x4c696256,
+        MAGIC_KERNEL = 0x4b726e56,
+        MAGIC_DEAD = 0x44656164,
+};
+
+/* One attached vGPU: a CUdevice. */
+struct gdev {
+        int ordinal;
+        char uuid[40];
+        char name[128];
+        char type[64];
+        char model[32];
+        char pci_bus_id[32];
+        uint64_t fb_size;
+        uint64_t device_address;
+        int sm_count;
+        int cc_major, cc_minor;
+        int gpu_index;
+        int sock; /* kept open: the engine sees us go when it closes */
+        struct chan_view v;
+        pthread_mutex_t lock; /* serialises the ring, the staging area and sync calls */
+        uint64_t seq;         /* last seq pushed */
+        uint64_t stage_seq[VGPU_STAGE_CHUNKS];
+        unsigned stage_next;
+        uint8_t event_used[VGPU_EVENT_SLOTS];
+        struct gctx *primary;
+        int primary_refs;
+        unsigned primary_flags;
+        bool dead;
+};
+
+struct gctx {
+        uint32_t magic;
+        struct gdev *dev;
+        uint64_t handle;
+        bool primary;
+        unsigned flags;
+        uint64_t last_seq; /* the last command this context pushed */
+        size_t limits[CU_LIMIT_MAX];
+        int sticky; /* CUresult of a fault seen by this context */
+};
+
+struct gstream {
+        uint32_t magic;
+        struct gctx *ctx;
+        unsigned flags;
+        int priority;
+        uint64_t last_seq;
+};
+
+struct gevent {
+        uint32_t magic;
+        struct gctx *ctx;
+        unsigned flags;
+        uint32_t slot;
+        uint64_t seq; /* 0: never recorded */
+};
+
+struct gmodule {
+        uint32_t magic;
+        struct gctx *ctx;
+        uint64_t handle;
+};
+
+struct gfunc {
+        uint32_t magic;
+        struct gmodule *mod;
+        uint64_t handle;
+        uint32_t n_params;
+        uint32_t param_size;
+        uint32_t static_shared;
+        uint32_t max_threads;
+        uint32_t max_dynamic_shared; /* cuFuncSetAttribute */
+        struct vgpu_param_info *params;
+        char name[256];
+};
+
+/* ---- the process's state ------------------------------------------------------------------ */
+
+extern struct gdev *guest_devs[GUEST_MAX_DEVICES];
+extern int guest_ndevs;
+
+/* guest_ensure_init - CUDA_SUCCESS once cuInit succeeded, else CUDA_ERROR_NOT_INITIALIZED. */
+CUresult guest_ensure_init(void);
+
+/* guest_dev - the device of an ordinal, or NULL. */
+struct gdev *guest_dev(CUdevice d);
+
+/* guest_current - the calling thread's current context, or NULL. */
+struct gctx *guest_current(void);
+void guest_set_current(struct gctx *c);
+
+/*
+ * guest_ctx_get - the context to use for a call: ctx if given and valid, else the current one.
+ * Returns CUDA_SUCCESS and *ret, or INVALID_CONTEXT.
+ */
+CUresult guest_ctx_get(CUcontext ctx, struct gctx **ret);
+
+/* guest_stream_ctx - the context of a stream (NULL: the current context's default stream). */
+CUresult guest_stream_get(CUstream s, struct gctx **ret_ctx, struct gstream **ret_stream);
+
+/* ---- calls to the engine (conn.c) ---------------------------------------------------------- */
+
+/* guest_result - the one place an engine or local error code becomes a CUresult. */
+CUresult guest_result(int err);
+
+/*
+ * guest_call - a synchronous call: push op with req (and tail), wait for its completion, copy
+ * up to rep_cap bytes of the reply into rep. Returns the call's CUresult. Takes dev->lock.
+ */
+CUresult guest_call(struct gdev *d, uint16_t op, const void *req, uint32_t req_len,
+                    const void *tail, uint32_t tail_len, void *rep, uint32_t rep_cap);
+
+/*
+ * guest_push_locked - queue an asynchronous command; *ret_seq is its sequence number. The caller
+ * holds dev->lock. Returns CUDA_SUCCESS or an error when the engine is gone.
+ */
+CUresult guest_push_locked(struct gdev *d, uint16_t op, const void *req, uint32_t req_len,
+                           const void *tail, uint32_t tail_len, uint64_t *ret_seq);
+
+/* guest_wait - wait until every command up to seq is finished. CUresult. */
+CUresult guest_wait(struct gdev *d, uint64_t seq);
+
+/* guest_done - whether every command up to seq is finished (no waiting). */
+bool guest_done(struct gdev *d, uint64_t seq);
+
+/*
+ * guest_stage_chunk_locked - a staging chunk free for reuse (waits for the engine if needed):
+ * its index and offset. The caller records the seq of the command using it in stage_seq.
+ */
+CUresult guest_stage_chunk_locked(struct gdev *d, unsigned *ret_idx, uint64_t *ret_off);
+
+/* guest_stage_chunk_size - bytes in one staging chunk. */
+uint64_t guest_stage_chunk_size(const struct gdev *d);
+
+/* guest_attach_all - find and attach the vGPUs (cuInit). CUresult. */
+CUresult guest_attach_all(void);
+
+/* guest_unsupported - log the name of an unimplemented call; CUDA_ERROR_NOT_SUPPORTED. */
+CUresult guest_unsupported(const char *name);
+
+/* ---- helpers shared by the API files ------------------------------------------------------- */
+
+/* guest_copy_htod - copy len bytes from host src to device dst through staging. */
+CUresult guest_copy_htod(struct gctx *c, CUdeviceptr dst, const void *src, size_t len, bool sync,
+                         struct gstream *st);
+/* guest_copy_dtoh - copy len bytes from device src to host dst (always waits). */
+CUresult guest_copy_dtoh(struct gctx *c, void *dst, CUdeviceptr src, size_t len,
+                         struct gstream *st);
+/* guest_ctx_sync - wait for a context's work and collect its errors. */
+CUresult guest_ctx_sync(struct gctx *c);
+/* guest_note_seq - record that stream st (NULL: default) of c pushed seq. */
+void guest_note_seq(struct gctx *c, struct gstream *st, uint64_t seq);
+/* guest_is_device_ptr - whether p lies in one of the attached vGPUs' device ranges. */
+struct gdev *guest_device_of(uint64_t p);
+
+#endif
