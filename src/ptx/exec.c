@@ -230,6 +230,32 @@ resched:
                                 exec_int(c, w, in, regs, consts, m);
                                 break;
                         case OP_MOV:
+                                if (in->t == T_U32) {
+                                        UN(uint32_t, a);
+                                }
+                                if (in->t == T_U64) {
+                                        UN(uint64_t, a);
+                                }
+                                exec_int(c, w, in, regs, consts, m);
+                                break;
+                        case OP_AND:
+                                if (type_size(in->t) == 4) {
+                                        BIN(uint32_t, a & b);
+                                }
+                                exec_int(c, w, in, regs, consts, m);
+                                break;
+                        case OP_SHL:
+                                if (type_size(in->t) == 4) {
+                                        const uint32_t *A_ = (const uint32_t *)PTR(in->o[1]);
+                                        const uint32_t *B_ = (const uint32_t *)PTR(in->o[2]);
+                                        uint32_t R_[WARP] __attribute__((aligned(32)));
+                                        for (int i = 0; i < WARP; i++)
+                                                R_[i] = B_[i] >= 32 ? 0 : A_[i] << B_[i];
+                                        COMMIT(uint32_t);
+                                        break;
+                                }
+                                exec_int(c, w, in, regs, consts, m);
+                                break;
                         case OP_SUB:
                         case OP_MUL:
                         case OP_MIN:
@@ -283,12 +309,10 @@ resched:
                         case OP_MADWIDE:
                         case OP_DIV:
                         case OP_REM:
-                        case OP_AND:
                         case OP_OR:
                         case OP_XOR:
                         case OP_NOT:
                         case OP_CNOT:
-                        case OP_SHL:
                         case OP_SHR:
                         case OP_POPC:
                         case OP_CLZ:
