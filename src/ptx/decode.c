@@ -214,6 +214,10 @@ static int sym_address(struct fctx *f, const char *name, int64_t disp, unsigned 
         } else if (s && s->kind == SYM_KPARAM) {
                 space = SP_KPARAM;
                 off = s->off;
+        } else if (f->funcs && sym_find(f->funcs, name) && type_size(type) == 8) {
+                /* a function's address: a constant */
+                *ret = fn_const(f->fn, type, PTX_FUNC_BASE + 16ull * sym_find(f->funcs, name)->off);
+                return *ret == OPND_NONE ? -ENOMEM : 0;
         } else {
                 return fctx_error(f, PTX_EPARSE, "unknown symbol '%s'", name);
         }

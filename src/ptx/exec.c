@@ -663,7 +663,9 @@ resched:
                                                 memcpy(frame_param(L, caller, i) + cl->ret_dst[k],
                                                        frame_param(L, frame, i) +
                                                                fn->rets[k].offset,
-                                                       fn->rets[k].size);
+                                                       fn->rets[k].size < cl->ret_size[k]
+                                                               ? fn->rets[k].size
+                                                               : cl->ret_size[k]);
                                         w->key[i] = lane_key(w->cur_depth - 1, ret_fn[i],
                                                              ret_pc[i] + 1);
                                 }
@@ -687,7 +689,6 @@ resched:
                                         }
                                         break;
                                 }
-                                const struct ptx_func *callee = &mod->funcs[cl->callee];
                                 unsigned d = w->cur_depth + 1;
                                 if (c->warp_insns + nw >= c->next_check) {
                                         c->warp_insns += nw;
@@ -710,18 +711,48 @@ resched:
                                 frame = w->frames[w->cur_depth]; /* stable: frames never move */
                                 uint8_t *nf = w->frames[d];
                                 uint32_t *ret_pc = (uint32_t *)nf;
+                                const uint64_t *target =
+                                        cl->indirect != OPND_NONE
+                                                ? (const uint64_t *)(regs + cl->indirect)
+                                                : NULL;
+                                /* each lane's callee: the call's, or the function its register
+                                 * points to, checked against the call's shape */
+                                uint32_t callees[WARP];
                                 for (int i = 0; i < WARP; i++) {
                                         if (!(m >> i & 1))
                                                 continue;
+                                        uint32_t fi = cl->callee;
+                                        if (target) {
+                                                uint64_t off = target[i] - PTX_FUNC_BASE;
+                                                fi = (uint32_t)(off / 16);
+                                                if (off % 16 || off / 16 >= mod->nfuncs ||
+                                                    !mod->funcs[fi].defined ||
+                                                    mod->funcs[fi].is_entry ||
+                                                    mod->funcs[fi].nparams != cl->nargs ||
+                                                    mod->funcs[fi].nrets != cl->nret)
+                                                        return flush_ret(
+                                                                c, nw, nt,
+                                                                exec_fault(c, w,
+                                                                           PTX_EILLEGAL_ADDRESS,
+                                                                           target[i], i, in));
+                                        }
+                                        callees[i] = fi;
+                                }
+                                for (int i = 0; i < WARP; i++) {
+                                        if (!(m >> i & 1))
+                                                continue;
+                                        const struct ptx_func *callee = &mod->funcs[callees[i]];
                                         for (unsigned k = 0; k < cl->nargs; k++)
                                                 memcpy(frame_param(L, nf, i) +
                                                                callee->params[k].offset,
                                                        frame_param(L, frame, i) + cl->arg_src[k],
-                                                       cl->arg_size[k]);
+                                                       cl->arg_size[k] < callee->params[k].size
+                                                               ? cl->arg_size[k]
+                                                               : callee->params[k].size);
                                         ret_pc[i] = pc;
                                         ret_pc[WARP + i] = w->cur_fn;
                                         ret_pc[2 * WARP + i] = (uint32_t)in->imm;
-                                        w->key[i] = lane_key(d, cl->callee, 0);
+                                        w->key[i] = lane_key(d, callees[i], 0);
                                 }
                                 warp_park(w, mask & ~m, pc + 1);
                                 w->cur_mask = 0;

@@ -283,14 +283,20 @@ enum ptx_builtin {
         BUILTIN_VPRINTF,    /* vprintf: device printf; the sim prints nothing and returns 0 */
 };
 
+/* Function "addresses" (function pointers, indirect calls): this base + 16 * function index,
+ * outside any memory window. */
+#define PTX_FUNC_BASE 0xfa00000000000000ull
+
 struct ptx_call {
-        uint32_t builtin; /* enum ptx_builtin; callee is meaningless when set */
-        uint32_t callee;  /* function index */
+        uint32_t builtin;  /* enum ptx_builtin; callee is meaningless when set */
+        uint32_t callee;   /* function index */
+        uint32_t indirect; /* register (64-bit) holding the callee's address, or OPND_NONE */
         uint32_t nargs;
         uint32_t nret;
         uint32_t arg_src[16]; /* caller param-memory offsets */
         uint32_t arg_size[16];
-        uint32_t ret_dst[4]; /* caller param-memory offsets receiving the results */
+        uint32_t ret_dst[4];  /* caller param-memory offsets receiving the results */
+        uint32_t ret_size[4]; /* and their sizes (a callee's larger results are cut) */
 };
 
 struct ptx_param {

@@ -226,6 +226,13 @@ static int parse_init_value(struct parser *ps, int type, uint8_t *dst)
                 } else {
                         memcpy(&v, &dv, 8);
                 }
+        } else if (!(t[0] >= '0' && t[0] <= '9')) {
+                /* a function's name: its address (function pointer tables) */
+                struct sym *fs = sym_find(&ps->funcs, t);
+                if (!fs || neg || w != 8)
+                        return perr(ps, PTX_EUNSUPPORTED,
+                                    "initialiser '%s' (numbers and functions only)", t);
+                v = PTX_FUNC_BASE + 16ull * fs->off;
         } else {
                 if (parse_uint(t, &v))
                         return perr(ps, PTX_EUNSUPPORTED, "initialiser '%s' (only numbers)", t);
@@ -861,8 +868,18 @@ static int parse_call(struct parser *ps, struct fctx *f, uint32_t guard, bool gu
                 if (expect(ps, ","))
                         return PTX_EPARSE;
         }
-        if (lx->kind != TK_WORD || lx->tok[0] == '%')
-                return perr(ps, PTX_EUNSUPPORTED, "indirect call through '%s'", lx->tok);
+        uint32_t indirect = OPND_NONE;
+        if (lx->kind != TK_WORD)
+                return perr(ps, PTX_EPARSE, "bad call target '%s'", lx->tok);
+        struct sym *rs = sym_find(&f->syms, lx->tok);
+        if (rs && rs->kind == SYM_REG) {
+                /* call through a register: a function pointer */
+                if (type_size(rs->type) != 8)
+                        return perr(ps, PTX_EPARSE, "call through a narrow register");
+                indirect = rs->off;
+        } else if (lx->tok[0] == '%') {
+                return perr(ps, PTX_EPARSE, "unknown register '%s'", lx->tok);
+        }
         snprintf(callee, sizeof(callee), "%s", lx->tok);
         lex_next(lx);
         if (tok_is(lx, ",")) {
@@ -880,8 +897,13 @@ static int parse_call(struct parser *ps, struct fctx *f, uint32_t guard, bool gu
                                 return perr(ps, PTX_EPARSE, "bad call argument list");
                 }
                 lex_next(lx);
-                if (tok_is(lx, ","))
-                        return perr(ps, PTX_EUNSUPPORTED, "indirect call prototypes");
+        }
+        if (tok_is(lx, ",")) {
+                /* the prototype (or a list of possible targets) of an indirect call */
+                lex_next(lx);
+                if (indirect == OPND_NONE || lx->kind != TK_WORD)
+                        return perr(ps, PTX_EPARSE, "bad call: prototype after a direct target");
+                lex_next(lx);
         }
         if (expect(ps, ";"))
                 return PTX_EPARSE;
@@ -909,6 +931,7 @@ static int parse_call(struct parser *ps, struct fctx *f, uint32_t guard, bool gu
         m->ncalls++;
         c->nargs = nargs;
         c->nret = nret;
+        c->indirect = indirect;
         for (unsigned i = 0; i < nargs; i++) {
                 struct sym *s = sym_find(&f->syms, args[i]);
                 if (!s || s->kind != SYM_FPARAM)
@@ -923,6 +946,7 @@ static int parse_call(struct parser *ps, struct fctx *f, uint32_t guard, bool gu
                         return perr(ps, PTX_EUNSUPPORTED, "call result '%s' is not a .param",
                                     rets[i]);
                 c->ret_dst[i] = s->off;
+                c->ret_size[i] = s->size;
         }
         struct ptx_insn *in = fn_emit(f->fn);
         if (!in)
@@ -1024,6 +1048,8 @@ static int parse_body(struct parser *ps, struct fctx *f)
                 } else if (tok_is(lx, ".shared")) {
                         lex_next(lx);
                         r = parse_module_var(ps, SP_SHARED, false);
+                } else if (tok_is(lx, ".callprototype")) {
+                        skip_statement(ps); /* a label names it; calls do not need it */
                 } else if (tok_is(lx, ".pragma") || tok_is(lx, ".loc") || tok_is(lx, ".maxnreg") ||
                            tok_is(lx, ".maxntid") || tok_is(lx, ".reqntid") ||
                            tok_is(lx, ".minnctapersm") || tok_is(lx, ".file")) {
@@ -1168,6 +1194,7 @@ static int parse_function(struct parser *ps, bool entry)
                          .fn_index = index,
                          .err = ps->err,
                          .vars = &ps->vars,
+                         .funcs = &ps->funcs,
                          .errlen = ps->errlen,
                          .line = lx->line};
         for (unsigned i = 0; i < fn->nparams && !r; i++) {
@@ -1299,6 +1326,8 @@ static int link_module(struct parser *ps)
                 struct sym *s = sym_find(&ps->funcs, ps->call_names[i]);
                 struct ptx_call *c = &m->calls[i];
                 ps->lx.line = ps->call_lines[i];
+                if (c->indirect != OPND_NONE)
+                        continue; /* checked per lane when it runs */
                 if (!s || !m->funcs[s->off].defined) {
                         if (strcmp(ps->call_names[i], "__assertfail") == 0) {
                                 c->builtin = BUILTIN_ASSERTFAIL;

@@ -71,7 +71,8 @@ struct fctx {
         struct ptx_func *fn;
         unsigned fn_index;
         struct symtab syms;
-        struct symtab *vars; /* module variables: off is the index in mod->vars */
+        struct symtab *vars;  /* module variables: off is the index in mod->vars */
+        struct symtab *funcs; /* functions: off is the index in mod->funcs */
         struct shadow *shadows;
         unsigned nshadows, capshadows;
         unsigned depth; /* { } nesting inside the body */

@@ -331,3 +331,56 @@ extern "C" __global__ void assert_fail(int *p, int bad)
         assert(i != bad);
         p[i] = i;
 }
+
+// Function pointers: a table of device functions in a module variable, called through a
+// register (an indirect call with a prototype), different callees in one warp; then a switch.
+typedef int (*binop_t)(int, int);
+__device__ __noinline__ int op_add(int a, int b)
+{
+        return a + b;
+}
+__device__ __noinline__ int op_mul(int a, int b)
+{
+        return a * b;
+}
+__device__ __noinline__ int op_sub(int a, int b)
+{
+        return a - b;
+}
+__device__ binop_t binops[3] = {op_add, op_mul, op_sub};
+
+extern "C" __global__ void fptr(const int *in, int *out, int n)
+{
+        int i = blockIdx.x * blockDim.x + threadIdx.x;
+        if (i >= n)
+                return;
+        int v = in[i];
+        binop_t f = binops[(unsigned)v % 3];
+        int r = f(v, i);
+        switch (v & 7) {
+        case 0:
+                r += 11;
+                break;
+        case 1:
+                r += 23;
+                break;
+        case 2:
+                r *= 3;
+                break;
+        case 3:
+                r -= 7;
+                break;
+        case 4:
+                r ^= 5;
+                break;
+        case 5:
+                r += 101;
+                break;
+        case 6:
+                r <<= 1;
+                break;
+        default:
+                break;
+        }
+        out[i] = r;
+}

@@ -1047,6 +1047,56 @@ static void test_assert_fail(void **state)
         assert_int_equal(st.fault_thread[0], 5);
 }
 
+static void test_fptr(void **state)
+{
+        (void)state;
+        enum { N = 500 };
+        static int in[N];
+        for (int img = 0; img < NIMG; img++) {
+                reset_mem();
+                for (int i = 0; i < N; i++)
+                        in[i] = (int)(rnd32() % 10000);
+                uint64_t din = upload(in, sizeof(in)), dout = devmem_alloc(&dm, sizeof(in));
+                struct params p;
+                params_init(&p, kernel(img, "fptr"));
+                param_u64(&p, din);
+                param_u64(&p, dout);
+                param_i32(&p, N);
+                assert_int_equal(launch(p.k, &p, (N + 127) / 128, 1, 128, 1, 0, NULL), 0);
+                const int *out = devmem_ptr(&dm, dout);
+                for (int i = 0; i < N; i++) {
+                        int v = in[i], k = (unsigned)v % 3;
+                        int r = k == 0 ? v + i : k == 1 ? v * i : v - i;
+                        switch (v & 7) {
+                        case 0:
+                                r += 11;
+                                break;
+                        case 1:
+                                r += 23;
+                                break;
+                        case 2:
+                                r *= 3;
+                                break;
+                        case 3:
+                                r -= 7;
+                                break;
+                        case 4:
+                                r ^= 5;
+                                break;
+                        case 5:
+                                r += 101;
+                                break;
+                        case 6:
+                                r = (int)((unsigned)r << 1);
+                                break;
+                        default:
+                                break;
+                        }
+                        assert_int_equal(out[i], r);
+                }
+        }
+}
+
 static void test_cubin_refused(void **state)
 {
         (void)state;
@@ -1088,29 +1138,18 @@ static void test_fault_out_of_bounds(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_param_layout),
-                cmocka_unit_test(test_vec_add),
-                cmocka_unit_test(test_saxpy),
-                cmocka_unit_test(test_block_reduce),
-                cmocka_unit_test(test_warp_reduce),
-                cmocka_unit_test(test_warp_vote),
-                cmocka_unit_test(test_matmul),
-                cmocka_unit_test(test_histogram),
-                cmocka_unit_test(test_collatz),
-                cmocka_unit_test(test_recursive),
-                cmocka_unit_test(test_fp_edge),
-                cmocka_unit_test(test_ptr64),
-                cmocka_unit_test(test_dyn_shared),
-                cmocka_unit_test(test_globals),
-                cmocka_unit_test(test_bound_globals),
-                cmocka_unit_test(test_intops),
-                cmocka_unit_test(test_approx_math),
-                cmocka_unit_test(test_misc),
-                cmocka_unit_test(test_half_math),
-                cmocka_unit_test(test_intrin),
-                cmocka_unit_test(test_assert_fail),
-                cmocka_unit_test(test_cubin_refused),
-                cmocka_unit_test(test_fault_out_of_bounds),
+                cmocka_unit_test(test_param_layout),  cmocka_unit_test(test_vec_add),
+                cmocka_unit_test(test_saxpy),         cmocka_unit_test(test_block_reduce),
+                cmocka_unit_test(test_warp_reduce),   cmocka_unit_test(test_warp_vote),
+                cmocka_unit_test(test_matmul),        cmocka_unit_test(test_histogram),
+                cmocka_unit_test(test_collatz),       cmocka_unit_test(test_recursive),
+                cmocka_unit_test(test_fp_edge),       cmocka_unit_test(test_ptr64),
+                cmocka_unit_test(test_dyn_shared),    cmocka_unit_test(test_globals),
+                cmocka_unit_test(test_bound_globals), cmocka_unit_test(test_intops),
+                cmocka_unit_test(test_approx_math),   cmocka_unit_test(test_misc),
+                cmocka_unit_test(test_half_math),     cmocka_unit_test(test_intrin),
+                cmocka_unit_test(test_assert_fail),   cmocka_unit_test(test_fptr),
+                cmocka_unit_test(test_cubin_refused), cmocka_unit_test(test_fault_out_of_bounds),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

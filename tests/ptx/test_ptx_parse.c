@@ -308,6 +308,11 @@ static const char fault_text[] =
             "ld.local.u32 %r1, [%rd1+4096];\nret;\n}\n"
             ".visible .entry sharedoob(.param .u64 out)\n{\n.reg .b32 %r<3>;\n"
             "mov.u32 %r1, 100000;\nld.shared.u32 %r2, [%r1];\nret;\n}\n"
+            ".visible .entry badcall(.param .u64 out)\n{\n.reg .b64 %rd<2>;\n.reg .b32 %r<3>;\n"
+            "mov.u64 %rd1, 12345;\nmov.u32 %r1, 1;\n"
+            "{\n.param .b32 p0;\nst.param.b32 [p0], %r1;\n.param .b32 r0;\n"
+            "proto : .callprototype (.param .b32 _) _ (.param .b32 _);\n"
+            "call (r0), %rd1, (p0), proto;\nld.param.b32 %r2, [r0];\n}\nret;\n}\n"
             ".visible .entry badbar(.param .u64 out)\n{\n.reg .b32 %r<2>;\n.reg .pred %p<2>;\n"
             "mov.u32 %r1, %tid.x;\nsetp.eq.u32 %p1, %r1, 0;\n@%p1 bra $SKIP;\n"
             "bar.sync 1, 64;\n$SKIP:\nbar.sync 0;\nret;\n}\n";
@@ -327,6 +332,8 @@ static void test_faults(void **state)
         assert_int_equal(run1(mod, "localoob", 0, 1, 32, 0, &st), PTX_EILLEGAL_ADDRESS);
         assert_int_equal(run1(mod, "sharedoob", 0, 1, 32, 0, &st), PTX_EILLEGAL_ADDRESS);
         assert_int_equal(run1(mod, "badbar", 0, 1, 64, 0, &st), PTX_ETIMEOUT);
+        assert_int_equal(run1(mod, "badcall", 0, 1, 32, 0, &st), PTX_EILLEGAL_ADDRESS);
+        assert_int_equal(st.fault_addr, 12345);
 
         /* a canceled launch stops */
         const struct ptx_kernel *k;
