@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // The HTTP/1.1 client behind vgpuctl: build one request, send it over a non-blocking socket under
 // one deadline, then read and check the reply as it arrives (status line, headers, a body framed by
-// Content-Length, chunked encoding or end of stream) and parse the body as JSON.
+// Content-Length, chunked encoding or end of stream) and parse the body as JSON. The bytes go over
+// a Unix socket, or TCP with TLS through OpenSSL on the same non-blocking socket.
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -15,6 +20,10 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "common/http_client.h"
 #include "common/log.h"
@@ -28,6 +37,13 @@ struct http_head {
         long long content_length; /* -1: none */
         bool chunked;
         bool json_type; /* Content-Type absent or application/json (or +json) */
+};
+
+/* One connection: a socket, with a TLS session over it when the target asks for TLS. */
+struct http_conn {
+        int fd;
+        SSL_CTX *ctx;
+        SSL *ssl;
 };
 
 /* The reply as it is being read: raw bytes, where parsing stands, the de-chunked body. */
@@ -119,8 +135,8 @@ int http_escape(const char *s, char *buf, size_t len)
 }
 
 /* Build the request bytes; *ret_req is malloc'd. */
-static int build_request(const char *method, const char *path, json_t *body, char **ret_req,
-                         size_t *ret_len)
+static int build_request(const char *method, const char *path, json_t *body, const char *bearer,
+                         char **ret_req, size_t *ret_len)
 {
         char *json = NULL, *req;
         size_t json_len = 0, cap;
@@ -132,7 +148,7 @@ static int build_request(const char *method, const char *path, json_t *body, cha
                         return -ENOMEM;
                 json_len = strlen(json);
         }
-        cap = strlen(method) + strlen(path) + json_len + 256;
+        cap = strlen(method) + strlen(path) + json_len + (bearer ? strlen(bearer) : 0) + 288;
         req = malloc(cap);
         if (!req) {
                 free(json);
@@ -142,6 +158,8 @@ static int build_request(const char *method, const char *path, json_t *body, cha
                      "%s %s HTTP/1.1\r\nHost: localhost\r\nUser-Agent: vgpu-http/1\r\n"
                      "Accept: application/json\r\nConnection: close\r\n",
                      method, path);
+        if (bearer)
+                n += snprintf(req + n, cap - (size_t)n, "Authorization: Bearer %s\r\n", bearer);
         if (body || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0)
                 n += snprintf(req + n, cap - (size_t)n, "%sContent-Length: %zu\r\n",
                               body ? "Content-Type: application/json\r\n" : "", json_len);
@@ -210,11 +228,67 @@ static int wait_fd(int fd, short events, int64_t deadline)
         }
 }
 
-static int send_all(int fd, const char *buf, size_t len, int64_t deadline)
+/*
+ * One TLS call's outcome: >0 bytes, or after SSL_get_error the events to wait for (0), the end of
+ * the stream (1), or a negative errno.
+ */
+static int tls_wait_events(SSL *ssl, int ret, short *events)
 {
+        int e = SSL_get_error(ssl, ret);
+
+        switch (e) {
+        case SSL_ERROR_WANT_READ:
+                *events = POLLIN;
+                return 0;
+        case SSL_ERROR_WANT_WRITE:
+                *events = POLLOUT;
+                return 0;
+        case SSL_ERROR_ZERO_RETURN:
+                return 1;
+        case SSL_ERROR_SYSCALL:
+                if (errno == EINTR) {
+                        *events = POLLIN | POLLOUT;
+                        return 0;
+                }
+                return errno ? -errno : -ECONNRESET;
+        default:
+                vgpu_log(VGPU_LOG_DEBUG, "http: TLS: %s",
+                         ERR_reason_error_string(ERR_peek_last_error())
+                                 ? ERR_reason_error_string(ERR_peek_last_error())
+                                 : "error");
+                ERR_clear_error();
+                return -ECONNRESET;
+        }
+}
+
+static int send_all(const struct http_conn *c, const char *buf, size_t len, int64_t deadline)
+{
+        int fd = c->fd;
+
         while (len) {
-                ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+                ssize_t n;
                 int r;
+
+                if (c->ssl) {
+                        short ev = POLLOUT;
+                        int w = SSL_write(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+
+                        if (w > 0) {
+                                buf += w;
+                                len -= (size_t)w;
+                                continue;
+                        }
+                        r = tls_wait_events(c->ssl, w, &ev);
+                        if (r < 0)
+                                return r;
+                        if (r == 1)
+                                return -EPIPE;
+                        r = wait_fd(fd, ev, deadline);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                n = send(fd, buf, len, MSG_NOSIGNAL);
 
                 if (n > 0) {
                         buf += n;
@@ -498,8 +572,11 @@ static int reader_step(struct http_reader *rd, const char *method, bool eof)
 }
 
 /* Read until the response is complete. Returns 0 or a negative errno. */
-static int read_response(int fd, struct http_reader *rd, const char *method, int64_t deadline)
+static int read_response(const struct http_conn *c, struct http_reader *rd, const char *method,
+                         int64_t deadline)
 {
+        int fd = c->fd;
+
         for (;;) {
                 ssize_t n;
                 int r;
@@ -517,6 +594,37 @@ static int read_response(int fd, struct http_reader *rd, const char *method, int
                                 return -ENOMEM;
                         rd->raw = b;
                         rd->raw_cap = cap;
+                }
+                if (c->ssl) {
+                        size_t room = rd->raw_cap - rd->raw_len;
+                        short ev = POLLIN;
+                        int got = SSL_read(c->ssl, rd->raw + rd->raw_len,
+                                           room > INT32_MAX ? INT32_MAX : (int)room);
+
+                        if (got > 0) {
+                                n = got;
+                        } else {
+                                r = tls_wait_events(c->ssl, got, &ev);
+                                if (r == 0) {
+                                        r = wait_fd(fd, ev, deadline);
+                                        if (r < 0)
+                                                return r;
+                                        continue;
+                                }
+                                if (r < 0) {
+                                        if (reader_step(rd, method, true) == 1)
+                                                return 0;
+                                        return r;
+                                }
+                                n = 0; /* the end of the stream */
+                        }
+                        rd->raw_len += (size_t)n;
+                        r = reader_step(rd, method, n == 0);
+                        if (r < 0)
+                                return r;
+                        if (r == 1)
+                                return 0;
+                        continue;
                 }
                 n = recv(fd, rd->raw + rd->raw_len, rd->raw_cap - rd->raw_len, 0);
                 if (n < 0 && errno == EINTR)
@@ -582,38 +690,189 @@ static int reader_body(const struct http_reader *rd, const char *method, json_t 
         return 0;
 }
 
+/* A bearer token goes into a header line: visible ASCII only. NULL is fine. */
+static bool valid_bearer(const char *b)
+{
+        if (!b)
+                return true;
+        if (!*b || strlen(b) > 4096)
+                return false;
+        for (; *b; b++) {
+                if ((unsigned char)*b <= 0x20 || (unsigned char)*b >= 0x7f)
+                        return false;
+        }
+        return true;
+}
+
+/* Connect a non-blocking TCP socket to host:port before the deadline. Returns the fd or -errno. */
+static int connect_tcp(const char *host, unsigned short port, int64_t deadline)
+{
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+        struct addrinfo *res = NULL, *ai;
+        char serv[8];
+        int err = -EHOSTUNREACH;
+
+        snprintf(serv, sizeof(serv), "%u", (unsigned)port);
+        if (getaddrinfo(host, serv, &hints, &res) != 0)
+                return -EHOSTUNREACH;
+        for (ai = res; ai; ai = ai->ai_next) {
+                int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                                ai->ai_protocol);
+                int one = 1, soerr = 0, r;
+                socklen_t slen = sizeof(soerr);
+
+                if (fd < 0) {
+                        err = -errno;
+                        continue;
+                }
+                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+                if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+                        freeaddrinfo(res);
+                        return fd;
+                }
+                if (errno != EINPROGRESS) {
+                        err = -errno;
+                        close(fd);
+                        continue;
+                }
+                r = wait_fd(fd, POLLOUT, deadline);
+                if (r == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &slen) == 0 && !soerr) {
+                        freeaddrinfo(res);
+                        return fd;
+                }
+                err = r < 0 ? r : -(soerr ? soerr : EIO);
+                close(fd);
+                if (err == -ETIMEDOUT)
+                        break;
+        }
+        freeaddrinfo(res);
+        return err;
+}
+
+static void conn_close(struct http_conn *c)
+{
+        if (c->ssl) {
+                SSL_shutdown(c->ssl); /* best effort: the socket is non-blocking */
+                SSL_free(c->ssl);
+        }
+        SSL_CTX_free(c->ctx);
+        if (c->fd >= 0)
+                close(c->fd);
+        c->ssl = NULL;
+        c->ctx = NULL;
+        c->fd = -1;
+}
+
+/* TCP, then a TLS handshake that checks the server's certificate and name. Fills *c. */
+static int connect_tls(const struct http_target *t, int64_t deadline, struct http_conn *c)
+{
+        struct in6_addr a6;
+        struct in_addr a4;
+        bool is_ip =
+                inet_pton(AF_INET, t->host, &a4) == 1 || inet_pton(AF_INET6, t->host, &a6) == 1;
+        int r;
+
+        c->ctx = SSL_CTX_new(TLS_client_method());
+        if (!c->ctx)
+                return -ENOMEM;
+        SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
+        SSL_CTX_set_options(c->ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+        SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
+        if (SSL_CTX_load_verify_locations(c->ctx, t->ca_file, NULL) != 1) {
+                ERR_clear_error();
+                vgpu_log(VGPU_LOG_DEBUG, "http: cannot load certificates from %s", t->ca_file);
+                r = -EBADF;
+                goto err;
+        }
+        c->fd = connect_tcp(t->host, t->port, deadline);
+        if (c->fd < 0) {
+                r = c->fd;
+                goto err;
+        }
+        c->ssl = SSL_new(c->ctx);
+        if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) {
+                r = -ENOMEM;
+                goto err;
+        }
+        if (is_ip) {
+                if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), t->host) != 1) {
+                        r = -EINVAL;
+                        goto err;
+                }
+        } else if (SSL_set_tlsext_host_name(c->ssl, t->host) != 1 ||
+                   SSL_set1_host(c->ssl, t->host) != 1) {
+                r = -EINVAL;
+                goto err;
+        }
+        for (;;) {
+                short ev = POLLIN;
+                int h = SSL_connect(c->ssl);
+
+                if (h == 1)
+                        return 0;
+                if (SSL_get_verify_result(c->ssl) != X509_V_OK) {
+                        vgpu_log(VGPU_LOG_DEBUG, "http: %s's certificate: %s", t->host,
+                                 X509_verify_cert_error_string(SSL_get_verify_result(c->ssl)));
+                        ERR_clear_error();
+                        r = -EKEYREJECTED;
+                        goto err;
+                }
+                r = tls_wait_events(c->ssl, h, &ev);
+                if (r != 0) {
+                        r = r == 1 || r == -ECONNRESET ? -ECONNABORTED : r;
+                        goto err;
+                }
+                r = wait_fd(c->fd, ev, deadline);
+                if (r < 0)
+                        goto err;
+        }
+err:
+        ERR_clear_error();
+        conn_close(c);
+        return r;
+}
+
 int http_request(const struct http_target *target, const char *method, const char *path,
                  json_t *body, int *ret_status, json_t **ret_body)
 {
         struct http_reader rd = {0};
+        struct http_conn conn = {.fd = -1};
         int64_t deadline;
         char *req = NULL;
         size_t req_len = 0;
         json_t *doc = NULL;
-        int fd, r, wr;
+        int r, wr;
 
         if (!target || !method || !path || !ret_status || !ret_body || !valid_method(method) ||
-            !valid_path(path) || target->kind != HTTP_TARGET_UNIX)
+            !valid_path(path) || !valid_bearer(target->bearer))
+                return -EINVAL;
+        if (target->kind != HTTP_TARGET_UNIX &&
+            (target->kind != HTTP_TARGET_TLS || !target->host || !*target->host || !target->port ||
+             !target->ca_file))
                 return -EINVAL;
         deadline = now_ms() + (target->timeout_ms > 0 ? target->timeout_ms : HTTP_TIMEOUT_MS);
-        r = build_request(method, path, body, &req, &req_len);
+        r = build_request(method, path, body, target->bearer, &req, &req_len);
         if (r < 0)
                 return r;
-        fd = connect_unix(target->path, deadline);
-        if (fd < 0) {
-                r = fd;
-                vgpu_log(VGPU_LOG_DEBUG, "http: connect %s: %s", target->path, strerror(-r));
+        if (target->kind == HTTP_TARGET_TLS)
+                r = connect_tls(target, deadline, &conn);
+        else
+                r = conn.fd = connect_unix(target->path, deadline);
+        if (r < 0) {
+                vgpu_log(VGPU_LOG_DEBUG, "http: connect %s: %s",
+                         target->kind == HTTP_TARGET_TLS ? target->host : target->path,
+                         strerror(-r));
                 goto err_connect;
         }
         /* A server may answer and close before reading all of a request it refuses (413): read
          * its reply even when sending failed.
          */
-        wr = send_all(fd, req, req_len, deadline);
+        wr = send_all(&conn, req, req_len, deadline);
         if (wr == -ETIMEDOUT) {
                 r = wr;
                 goto err_io;
         }
-        r = read_response(fd, &rd, method, deadline);
+        r = read_response(&conn, &rd, method, deadline);
         if (r < 0) {
                 if (wr < 0)
                         r = wr;
@@ -629,7 +888,7 @@ int http_request(const struct http_target *target, const char *method, const cha
         *ret_body = doc;
         r = 0;
 err_io:
-        close(fd);
+        conn_close(&conn);
 err_connect:
         free(rd.raw);
         free(rd.body);

@@ -2,8 +2,8 @@
 /*
  * A small HTTP/1.1 client for vgpud's control API: one request per connection (Connection: close),
  * JSON bodies (jansson), a deadline on the whole exchange. Every byte the server sends is checked;
- * a bad response is an error (-EPROTO), never a crash. Unix sockets now; TCP fits struct
- * http_target later.
+ * a bad response is an error (-EPROTO), never a crash. Over a Unix socket, or TCP with TLS
+ * (OpenSSL, the server's certificate checked against a CA file and the host name).
  */
 #ifndef VGPU_COMMON_HTTP_CLIENT_H
 #define VGPU_COMMON_HTTP_CLIENT_H
@@ -21,7 +21,7 @@
 
 enum http_target_kind {
         HTTP_TARGET_UNIX = 0, /* a Unix stream socket at path */
-        /* HTTP_TARGET_TCP: host and port, later (DESIGN.md: optionally TCP with TLS). */
+        HTTP_TARGET_TLS = 1,  /* TCP to host:port, TLS (1.2 or later) verified against ca_file */
 };
 
 /* Where a request goes. The strings belong to the caller and must outlive the call. */
@@ -29,6 +29,14 @@ struct http_target {
         enum http_target_kind kind;
         const char *path; /* HTTP_TARGET_UNIX: the socket's path */
         int timeout_ms;   /* deadline of the whole exchange; <= 0: HTTP_TIMEOUT_MS */
+        /* HTTP_TARGET_TLS: the server's name or address (checked against its certificate), its
+         * port, and a PEM file of the certificates to trust (a CA, or the server's self-signed
+         * certificate itself).
+         */
+        const char *host;
+        unsigned short port;
+        const char *ca_file;
+        const char *bearer; /* when not NULL: sent as "Authorization: Bearer <bearer>" */
 };
 
 /*
@@ -42,8 +50,11 @@ struct http_target {
  * -ENAMETOOLONG (socket path too long), -ENOENT / -ECONNREFUSED / -EACCES (cannot connect: no
  * socket, nobody listening, no permission), -ETIMEDOUT (deadline passed), -EPROTO (the response
  * is not valid HTTP/1.x or its body not JSON), -EMSGSIZE (response over the limits above),
- * -ECONNRESET, -ENOMEM, or another errno of socket I/O. Details go to the debug log. Thread-safe;
- * never raises SIGPIPE.
+ * -ECONNRESET, -ENOMEM, or another errno of socket I/O. With TLS also: -EHOSTUNREACH (the host
+ * name does not resolve), -EBADF (ca_file cannot be read or holds no certificate),
+ * -EKEYREJECTED (the server's certificate does not verify against ca_file or does not name
+ * host), -ECONNABORTED (the TLS handshake failed otherwise). Details go to the debug log.
+ * Thread-safe; never raises SIGPIPE.
  */
 int http_request(const struct http_target *target, const char *method, const char *path,
                  json_t *body, int *ret_status, json_t **ret_body);

@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// http_server: libmicrohttpd on a Unix socket we bind ourselves (so we own its mode and group),
-// request bodies bounded and collected, peer credentials from SO_PEERCRED, JSON replies.
+// http_server: libmicrohttpd on a Unix socket we bind ourselves (so we own its mode and group) and
+// optionally on a TCP socket with TLS, request bodies bounded and collected, peer credentials from
+// SO_PEERCRED, JSON replies. One mutex keeps handlers one at a time across both listeners.
+#include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,9 +21,14 @@
 #include "common/log.h"
 
 struct http_server {
-        struct MHD_Daemon *mhd;
+        struct MHD_Daemon *mhd; /* the Unix socket's daemon, or NULL */
         int fd;
         char *path;
+        bool bound;                 /* path is our socket, to unlink at the end */
+        struct MHD_Daemon *mhd_tls; /* the TCP+TLS daemon, or NULL */
+        int tcp_fd;
+        unsigned short tcp_port;
+        pthread_mutex_t lock; /* held around each handler call */
         http_handler_fn handler;
         void *ctx;
 };
@@ -34,6 +43,11 @@ struct conn_state {
 static const char *conn_query(const struct http_request *req, const char *key)
 {
         return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static const char *conn_header(const struct http_request *req, const char *name)
+{
+        return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
 static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_response *r)
@@ -124,9 +138,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req.body = cs->body ? cs->body : "";
         req.body_len = cs->len;
         req.query = conn_query;
+        req.header = conn_header;
         req.conn = conn;
+        req.tls = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON)->daemon == s->mhd_tls &&
+                  s->mhd_tls;
         ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        if (ci) {
+        if (ci && !req.tls) {
                 struct ucred cred;
                 socklen_t clen = sizeof(cred);
 
@@ -137,7 +154,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                         req.pid = cred.pid;
                 }
         }
+        pthread_mutex_lock(&s->lock);
         s->handler(s->ctx, &req, &resp);
+        pthread_mutex_unlock(&s->lock);
         if (!resp.status)
                 resp.status = 500;
         return send_response(conn, &resp);
@@ -180,74 +199,149 @@ static int clear_stale(const char *path)
         return unlink(path) < 0 ? -errno : 0;
 }
 
-int http_server_new(const struct http_server_config *cfg, http_handler_fn handler, void *ctx,
-                    struct http_server **ret)
+/* Bind and listen on the Unix socket of cfg; fills s->fd and s->path. */
+static int listen_unix(struct http_server *s, const struct http_server_config *cfg)
 {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        struct http_server *s;
         int r;
 
         if (strlen(cfg->unix_path) >= sizeof(sa.sun_path))
                 return -ENAMETOOLONG;
-        s = calloc(1, sizeof(*s));
-        if (!s)
-                return -ENOMEM;
-        s->handler = handler;
-        s->ctx = ctx;
         s->path = strdup(cfg->unix_path);
-        if (!s->path) {
-                r = -ENOMEM;
-                goto err_free;
-        }
+        if (!s->path)
+                return -ENOMEM;
         r = clear_stale(cfg->unix_path);
         if (r < 0)
-                goto err_free;
+                return r;
         s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (s->fd < 0) {
-                r = -errno;
-                goto err_free;
-        }
+        if (s->fd < 0)
+                return -errno;
         strcpy(sa.sun_path, cfg->unix_path);
-        if (bind(s->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-                r = -errno;
-                goto err_close;
-        }
+        if (bind(s->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+                return -errno;
+        s->bound = true;
         if (chmod(cfg->unix_path, cfg->unix_mode) < 0 ||
             (cfg->unix_gid != (gid_t)-1 && chown(cfg->unix_path, (uid_t)-1, cfg->unix_gid) < 0) ||
             listen(s->fd, 128) < 0) {
                 r = -errno;
-                goto err_unlink;
+                unlink(cfg->unix_path);
+                s->bound = false;
+                return r;
         }
-        s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
-                                  on_request, s, MHD_OPTION_LISTEN_SOCKET, s->fd,
-                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
-                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned int)512, MHD_OPTION_END);
-        if (!s->mhd) {
-                r = -EIO;
-                goto err_unlink;
+        return 0;
+}
+
+/* Bind and listen on cfg's TCP address; fills s->tcp_fd and s->tcp_port. */
+static int listen_tcp(struct http_server *s, const struct http_server_config *cfg)
+{
+        struct sockaddr_storage ss = {0};
+        struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+        socklen_t len;
+        int one = 1;
+
+        if (inet_pton(AF_INET, cfg->tcp_addr, &a4->sin_addr) == 1) {
+                a4->sin_family = AF_INET;
+                a4->sin_port = htons(cfg->tcp_port);
+                len = sizeof(*a4);
+        } else if (inet_pton(AF_INET6, cfg->tcp_addr, &a6->sin6_addr) == 1) {
+                a6->sin6_family = AF_INET6;
+                a6->sin6_port = htons(cfg->tcp_port);
+                len = sizeof(*a6);
+        } else {
+                return -EINVAL;
+        }
+        s->tcp_fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (s->tcp_fd < 0)
+                return -errno;
+        setsockopt(s->tcp_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(s->tcp_fd, (struct sockaddr *)&ss, len) < 0 || listen(s->tcp_fd, 128) < 0)
+                return -errno;
+        if (getsockname(s->tcp_fd, (struct sockaddr *)&ss, &len) < 0)
+                return -errno;
+        s->tcp_port = ntohs(ss.ss_family == AF_INET ? a4->sin_port : a6->sin6_port);
+        return 0;
+}
+
+int http_server_new(const struct http_server_config *cfg, http_handler_fn handler, void *ctx,
+                    struct http_server **ret)
+{
+        struct http_server *s;
+        int r;
+
+        if (!cfg->unix_path && !cfg->tcp_addr)
+                return -EINVAL;
+        if (cfg->tcp_addr && (!cfg->tls_cert_pem || !cfg->tls_key_pem))
+                return -EINVAL;
+        if (cfg->tcp_addr && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+                return -ENOTSUP;
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->fd = -1;
+        s->tcp_fd = -1;
+        s->handler = handler;
+        s->ctx = ctx;
+        pthread_mutex_init(&s->lock, NULL);
+        if (cfg->unix_path) {
+                r = listen_unix(s, cfg);
+                if (r < 0)
+                        goto err;
+                s->mhd = MHD_start_daemon(
+                        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL, on_request,
+                        s, MHD_OPTION_LISTEN_SOCKET, s->fd, MHD_OPTION_NOTIFY_COMPLETED,
+                        on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
+                        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)512, MHD_OPTION_END);
+                if (!s->mhd) {
+                        r = -EIO;
+                        goto err;
+                }
+        }
+        if (cfg->tcp_addr) {
+                r = listen_tcp(s, cfg);
+                if (r < 0)
+                        goto err;
+                s->mhd_tls = MHD_start_daemon(
+                        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_TLS, 0, NULL, NULL,
+                        on_request, s, MHD_OPTION_LISTEN_SOCKET, s->tcp_fd,
+                        MHD_OPTION_HTTPS_MEM_KEY, cfg->tls_key_pem, MHD_OPTION_HTTPS_MEM_CERT,
+                        cfg->tls_cert_pem, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
+                        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)512, MHD_OPTION_END);
+                if (!s->mhd_tls) {
+                        r = -EIO;
+                        goto err;
+                }
         }
         *ret = s;
         return 0;
 
-err_unlink:
-        unlink(cfg->unix_path);
-err_close:
-        close(s->fd);
-err_free:
-        free(s->path);
-        free(s);
+err:
+        http_server_free(s);
         return r;
+}
+
+unsigned short http_server_tcp_port(const struct http_server *s)
+{
+        return s && s->mhd_tls ? s->tcp_port : 0;
 }
 
 void http_server_free(struct http_server *s)
 {
         if (!s)
                 return;
-        MHD_stop_daemon(s->mhd);
-        close(s->fd);
-        unlink(s->path);
+        if (s->mhd)
+                MHD_stop_daemon(s->mhd);
+        if (s->mhd_tls)
+                MHD_stop_daemon(s->mhd_tls);
+        if (s->fd >= 0)
+                close(s->fd);
+        if (s->bound)
+                unlink(s->path);
+        if (s->tcp_fd >= 0)
+                close(s->tcp_fd);
         free(s->path);
+        pthread_mutex_destroy(&s->lock);
         free(s);
 }
 

@@ -34,5 +34,7 @@ int ctl_list(int argc, char **argv, const struct ctl_opts *opts);
 int ctl_query(int argc, char **argv, const struct ctl_opts *opts);
 /* mig [--gpu ID] -lgip|-lgipp|-lgi|-cgi PROFILE[,..] [--start S]|-dgi ID: GPU instances. */
 int ctl_mig(int argc, char **argv, const struct ctl_opts *opts);
+/* license [--server S|--url U --ca C] status|pools|leases|pool-create|verify: vgpu-licensed. */
+int ctl_license(int argc, char **argv, const struct ctl_opts *opts);
 
 #endif

@@ -27,6 +27,7 @@ static const struct {
         {"query", ctl_query, "vGPU details, as `nvidia-smi vgpu -q` [UUID]"},
         {"mig", ctl_mig,
          "GPU instances: [--gpu ID] -lgip | -lgipp | -lgi | -cgi PROFILE [--start S] | -dgi ID"},
+        {"license", ctl_license, "the license server: status | pools | leases | verify (--help)"},
 };
 
 static void usage(FILE *f)
