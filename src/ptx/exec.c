@@ -680,12 +680,25 @@ resched:
                                                          exec_fault(c, w, PTX_ETRAP, 0,
                                                                     __builtin_ctz(m), in));
                                 if (cl->builtin == BUILTIN_VPRINTF) {
-                                        /* printf's result: 0 characters written */
-                                        for (int i = 0; i < WARP && cl->nret; i++) {
-                                                if (m >> i & 1)
-                                                        memset(frame_param(L, frame, i) +
+                                        /* each lane prints, in lane order; the result is the
+                                         * number of arguments, as CUDA's printf returns */
+                                        for (int i = 0; i < WARP; i++) {
+                                                if (!(m >> i & 1))
+                                                        continue;
+                                                uint64_t a[2] = {0, 0};
+                                                for (unsigned k = 0; k < 2 && k < cl->nargs; k++)
+                                                        memcpy(&a[k],
+                                                               frame_param(L, frame, i) +
+                                                                       cl->arg_src[k],
+                                                               cl->arg_size[k] < 8 ? cl->arg_size[k]
+                                                                                   : 8);
+                                                int np = exec_vprintf(c, w, i, a[0], a[1], in);
+                                                if (np < 0)
+                                                        return flush_ret(c, nw, nt, c->fault);
+                                                if (cl->nret && cl->ret_size[0] >= 4)
+                                                        memcpy(frame_param(L, frame, i) +
                                                                        cl->ret_dst[0],
-                                                               0, 4);
+                                                               &np, 4);
                                         }
                                         break;
                                 }

@@ -114,6 +114,21 @@ int exec_st(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in, uint8
 int exec_atom(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in, uint8_t *regs,
               const uint8_t *consts, uint32_t m);
 
+/*
+ * exec_read - copy up to len bytes from the generic address addr as lane sees it into buf,
+ * stopping after a NUL when stop_at_nul. Returns the bytes copied, or -1 after a fault.
+ */
+long exec_read(struct exec_ctx *c, struct warp *w, int lane, uint64_t addr, void *buf, size_t len,
+               bool stop_at_nul, const struct ptx_insn *in);
+
+/*
+ * exec_vprintf - the device printf of lane: format fmt (a generic address) with the argument
+ * buffer args (generic address, arguments at their natural alignment) and hand the text to the
+ * launch's print callback. Returns the number of arguments, or -1 after a fault.
+ */
+int exec_vprintf(struct exec_ctx *c, struct warp *w, int lane, uint64_t fmt, uint64_t args,
+                 const struct ptx_insn *in);
+
 /* exec_fault - record the first fault of ctx (lane -1: none in particular); returns code. */
 int exec_fault(struct exec_ctx *c, struct warp *w, int code, uint64_t addr, int lane,
                const struct ptx_insn *in);

@@ -107,6 +107,21 @@ static uint8_t *mem_lane(struct exec_ctx *c, struct warp *w, int lane, int space
         return p;
 }
 
+long exec_read(struct exec_ctx *c, struct warp *w, int lane, uint64_t addr, void *buf, size_t len,
+               bool stop_at_nul, const struct ptx_insn *in)
+{
+        uint8_t *out = buf;
+        for (size_t i = 0; i < len; i++) {
+                uint8_t *p = mem_lane(c, w, lane, SP_GENERIC, addr + i, 1, false, in);
+                if (!p)
+                        return -1;
+                out[i] = *p;
+                if (stop_at_nul && !*p)
+                        return (long)i + 1;
+        }
+        return (long)len;
+}
+
 /* ---- loads and stores ---- */
 
 static inline void lane_addresses(const struct ptx_insn *in, const uint8_t *regs,

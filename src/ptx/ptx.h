@@ -162,6 +162,12 @@ int ptx_pool_new(unsigned workers, struct ptx_pool **ret_pool);
 /* ptx_pool_free - stop and join the workers; NULL does nothing. No launch may be running. */
 void ptx_pool_free(struct ptx_pool *pool);
 
+/*
+ * ptx_print_fn - where device printf output goes: one call per printf, with its formatted text
+ * (not NUL-terminated, at most 4096 bytes). Called from any worker thread, concurrently.
+ */
+typedef void (*ptx_print_fn)(void *ctx, const char *text, size_t len);
+
 /* What a launch runs. Unused fields must be zero. */
 struct ptx_launch {
         const struct ptx_kernel *kernel;
@@ -176,6 +182,8 @@ struct ptx_launch {
         unsigned workers;        /* use at most this many of the pool's workers; 0: all */
         uint64_t work_budget;    /* warp-instructions before PTX_ETIMEOUT; 0: unlimited */
         const volatile int *cancel; /* when not NULL and set nonzero, the launch stops soon */
+        ptx_print_fn print;         /* device printf output; NULL discards it */
+        void *print_ctx;            /* passed to print */
 };
 
 /* What a launch did; filled in success and failure alike. */

@@ -384,3 +384,12 @@ extern "C" __global__ void fptr(const int *in, int *out, int n)
         }
         out[i] = r;
 }
+
+// Device printf with the common conversions; thread i prints one line.
+extern "C" __global__ void printer(int n)
+{
+        int i = threadIdx.x;
+        if (i < n)
+                printf("t%d %5.2f %s %c %lld %x %-3u|\n", i, 1.5f * i, i & 1 ? "odd" : "even",
+                       'A' + i, (long long)i << 40, i * 255, (unsigned)i);
+}

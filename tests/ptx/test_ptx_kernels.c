@@ -1097,6 +1097,47 @@ static void test_fptr(void **state)
         }
 }
 
+static char printed[8192];
+static size_t nprinted;
+
+static void capture(void *ctx, const char *text, size_t len)
+{
+        (void)ctx;
+        /* one worker runs this launch: no lock needed */
+        if (nprinted + len < sizeof(printed)) {
+                memcpy(printed + nprinted, text, len);
+                nprinted += len;
+        }
+}
+
+static void test_printf(void **state)
+{
+        (void)state;
+        const struct ptx_kernel *k = kernel(IMG_FATBIN, "printer");
+        int32_t n = 5;
+        struct ptx_launch l = {.kernel = k,
+                               .grid = {1, 1, 1},
+                               .block = {8, 1, 1},
+                               .params = &n,
+                               .params_size = 4,
+                               .mem = devmem_map,
+                               .mem_ctx = &dm,
+                               .print = capture};
+        nprinted = 0;
+        assert_int_equal(ptx_launch(&l, NULL), 0);
+        printed[nprinted] = 0;
+        char want[2048];
+        size_t w = 0;
+        for (int i = 0; i < n; i++)
+                w += (size_t)snprintf(want + w, sizeof(want) - w, "t%d %5.2f %s %c %lld %x %-3u|\n",
+                                      i, 1.5 * i, i & 1 ? "odd" : "even", 'A' + i,
+                                      (long long)i << 40, i * 255, (unsigned)i);
+        assert_string_equal(printed, want);
+        /* without a callback the output is dropped */
+        l.print = NULL;
+        assert_int_equal(ptx_launch(&l, NULL), 0);
+}
+
 static void test_cubin_refused(void **state)
 {
         (void)state;
@@ -1138,18 +1179,31 @@ static void test_fault_out_of_bounds(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_param_layout),  cmocka_unit_test(test_vec_add),
-                cmocka_unit_test(test_saxpy),         cmocka_unit_test(test_block_reduce),
-                cmocka_unit_test(test_warp_reduce),   cmocka_unit_test(test_warp_vote),
-                cmocka_unit_test(test_matmul),        cmocka_unit_test(test_histogram),
-                cmocka_unit_test(test_collatz),       cmocka_unit_test(test_recursive),
-                cmocka_unit_test(test_fp_edge),       cmocka_unit_test(test_ptr64),
-                cmocka_unit_test(test_dyn_shared),    cmocka_unit_test(test_globals),
-                cmocka_unit_test(test_bound_globals), cmocka_unit_test(test_intops),
-                cmocka_unit_test(test_approx_math),   cmocka_unit_test(test_misc),
-                cmocka_unit_test(test_half_math),     cmocka_unit_test(test_intrin),
-                cmocka_unit_test(test_assert_fail),   cmocka_unit_test(test_fptr),
-                cmocka_unit_test(test_cubin_refused), cmocka_unit_test(test_fault_out_of_bounds),
+                cmocka_unit_test(test_param_layout),
+                cmocka_unit_test(test_vec_add),
+                cmocka_unit_test(test_saxpy),
+                cmocka_unit_test(test_block_reduce),
+                cmocka_unit_test(test_warp_reduce),
+                cmocka_unit_test(test_warp_vote),
+                cmocka_unit_test(test_matmul),
+                cmocka_unit_test(test_histogram),
+                cmocka_unit_test(test_collatz),
+                cmocka_unit_test(test_recursive),
+                cmocka_unit_test(test_fp_edge),
+                cmocka_unit_test(test_ptr64),
+                cmocka_unit_test(test_dyn_shared),
+                cmocka_unit_test(test_globals),
+                cmocka_unit_test(test_bound_globals),
+                cmocka_unit_test(test_intops),
+                cmocka_unit_test(test_approx_math),
+                cmocka_unit_test(test_misc),
+                cmocka_unit_test(test_half_math),
+                cmocka_unit_test(test_intrin),
+                cmocka_unit_test(test_assert_fail),
+                cmocka_unit_test(test_fptr),
+                cmocka_unit_test(test_printf),
+                cmocka_unit_test(test_cubin_refused),
+                cmocka_unit_test(test_fault_out_of_bounds),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
