@@ -140,8 +140,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req.query = conn_query;
         req.header = conn_header;
         req.conn = conn;
-        req.tls = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON)->daemon == s->mhd_tls &&
-                  s->mhd_tls;
+        ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
+        req.tls = s->mhd_tls && ci && ci->daemon == s->mhd_tls;
         ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         if (ci && !req.tls) {
                 struct ucred cred;
@@ -330,16 +330,17 @@ void http_server_free(struct http_server *s)
 {
         if (!s)
                 return;
+        /* A daemon closes the listening socket it was given; close only those it never got. */
         if (s->mhd)
                 MHD_stop_daemon(s->mhd);
+        else if (s->fd >= 0)
+                close(s->fd);
         if (s->mhd_tls)
                 MHD_stop_daemon(s->mhd_tls);
-        if (s->fd >= 0)
-                close(s->fd);
+        else if (s->tcp_fd >= 0)
+                close(s->tcp_fd);
         if (s->bound)
                 unlink(s->path);
-        if (s->tcp_fd >= 0)
-                close(s->tcp_fd);
         free(s->path);
         pthread_mutex_destroy(&s->lock);
         free(s);
