@@ -246,10 +246,55 @@ static inline void copy_lanes(void *dst, const void *src, unsigned sz)
         }
 }
 
+/*
+ * Shared memory through a 32-bit address register (ld.shared [%r+imm]), the commonest access of
+ * tiled kernels: checked and gathered with 32-bit lanes. NULL when the fast path does not apply
+ * or some lane is out of range (the slow path then reports the fault).
+ */
+static inline const uint32_t *shared32(struct exec_ctx *c, const struct ptx_insn *in,
+                                       const uint8_t *regs, const uint8_t *consts, uint32_t m,
+                                       unsigned sz, uint32_t off[WARP], bool *ret_contig)
+{
+        if (in->t2 != SP_SHARED || in->sub2 != 4 || in->o[4] == OPND_NONE || m != FULL ||
+            c->L->shared_size < sz)
+                return NULL;
+        const uint32_t *A = (const uint32_t *)PTR(in->o[4]);
+        uint32_t imm = (uint32_t)in->imm, limit = (uint32_t)(c->L->shared_size - sz), bad = 0;
+        uint32_t spread = 0, a0 = A[0] + imm;
+        for (int i = 0; i < WARP; i++) {
+                uint32_t a = A[i] + imm;
+                off[i] = a;
+                bad |= (uint32_t)(a > limit) | (a & (sz - 1));
+                spread |= a ^ (a0 + (uint32_t)i * sz);
+        }
+        if (bad)
+                return NULL;
+        *ret_contig = !spread;
+        return off;
+}
+
 HOT int exec_ld(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in, uint8_t *regs,
                 const uint8_t *consts, uint32_t m)
 {
         unsigned sz = type_size(in->t), vec = in->vec, rw = in->regw;
+        uint32_t off[WARP];
+        bool contig = false;
+        if (sz == rw && vec == 1 && (sz == 4 || sz == 8) &&
+            shared32(c, in, regs, consts, m, sz, off, &contig)) {
+                const uint8_t *sh = c->shared;
+                if (contig)
+                        copy_lanes(regs + in->o[0], sh + off[0], sz);
+                else if (sz == 4) {
+                        uint32_t *D = (uint32_t *)(regs + in->o[0]);
+                        for (int i = 0; i < WARP; i++)
+                                memcpy(&D[i], sh + off[i], 4);
+                } else {
+                        uint64_t *D = (uint64_t *)(regs + in->o[0]);
+                        for (int i = 0; i < WARP; i++)
+                                memcpy(&D[i], sh + off[i], 8);
+                }
+                return 0;
+        }
         uint64_t ad[WARP];
         lane_addresses(in, regs, consts, ad);
         if (sz == rw && vec == 1) {
@@ -294,6 +339,26 @@ HOT int exec_st(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in, u
                 const uint8_t *consts, uint32_t m)
 {
         unsigned sz = type_size(in->t), vec = in->vec, rw = in->regw;
+        uint32_t off[WARP];
+        bool contig = false;
+        if (sz == rw && vec == 1 && (sz == 4 || sz == 8) &&
+            shared32(c, in, regs, consts, m, sz, off, &contig)) {
+                uint8_t *sh = c->shared;
+                /* in lane order: when lanes collide the highest lane's value stays, as on a GPU
+                 * (which lane wins is undefined there) */
+                if (contig) {
+                        copy_lanes(sh + off[0], PTR(in->o[0]), sz);
+                } else if (sz == 4) {
+                        const uint32_t *S = (const uint32_t *)PTR(in->o[0]);
+                        for (int i = 0; i < WARP; i++)
+                                memcpy(sh + off[i], &S[i], 4);
+                } else {
+                        const uint64_t *S = (const uint64_t *)PTR(in->o[0]);
+                        for (int i = 0; i < WARP; i++)
+                                memcpy(sh + off[i], &S[i], 8);
+                }
+                return 0;
+        }
         uint64_t ad[WARP];
         lane_addresses(in, regs, consts, ad);
         if (sz == rw && vec == 1 && in->t2 != SP_CONST) {
