@@ -2,7 +2,8 @@
 // The HTTP/1.1 client behind vgpuctl: build one request, send it over a non-blocking socket under
 // one deadline, then read and check the reply as it arrives (status line, headers, a body framed by
 // Content-Length, chunked encoding or end of stream) and parse the body as JSON. The bytes go over
-// a Unix socket, or TCP with TLS through OpenSSL on the same non-blocking socket.
+// a Unix socket, or TCP with TLS through the target's TLS ops (common/http_tls.h) on the same
+// non-blocking socket, so that only the programs that speak TLS link a TLS library.
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -21,11 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
-
 #include "common/http_client.h"
+#include "common/http_tls.h"
 #include "common/log.h"
 
 /* Raw bytes kept while reading: headers, body and chunk framing around it. */
@@ -42,8 +40,8 @@ struct http_head {
 /* One connection: a socket, with a TLS session over it when the target asks for TLS. */
 struct http_conn {
         int fd;
-        SSL_CTX *ctx;
-        SSL *ssl;
+        const struct http_tls_ops *tls;
+        struct http_tls_session *sess; /* NULL: plain socket */
 };
 
 /* The reply as it is being read: raw bytes, where parsing stands, the de-chunked body. */
@@ -228,39 +226,6 @@ static int wait_fd(int fd, short events, int64_t deadline)
         }
 }
 
-/*
- * One TLS call's outcome: >0 bytes, or after SSL_get_error the events to wait for (0), the end of
- * the stream (1), or a negative errno.
- */
-static int tls_wait_events(SSL *ssl, int ret, short *events)
-{
-        int e = SSL_get_error(ssl, ret);
-
-        switch (e) {
-        case SSL_ERROR_WANT_READ:
-                *events = POLLIN;
-                return 0;
-        case SSL_ERROR_WANT_WRITE:
-                *events = POLLOUT;
-                return 0;
-        case SSL_ERROR_ZERO_RETURN:
-                return 1;
-        case SSL_ERROR_SYSCALL:
-                if (errno == EINTR) {
-                        *events = POLLIN | POLLOUT;
-                        return 0;
-                }
-                return errno ? -errno : -ECONNRESET;
-        default:
-                vgpu_log(VGPU_LOG_DEBUG, "http: TLS: %s",
-                         ERR_reason_error_string(ERR_peek_last_error())
-                                 ? ERR_reason_error_string(ERR_peek_last_error())
-                                 : "error");
-                ERR_clear_error();
-                return -ECONNRESET;
-        }
-}
-
 static int send_all(const struct http_conn *c, const char *buf, size_t len, int64_t deadline)
 {
         int fd = c->fd;
@@ -269,20 +234,19 @@ static int send_all(const struct http_conn *c, const char *buf, size_t len, int6
                 ssize_t n;
                 int r;
 
-                if (c->ssl) {
+                if (c->sess) {
                         short ev = POLLOUT;
-                        int w = SSL_write(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+                        long w = c->tls->send(c->sess, buf, len, &ev);
 
                         if (w > 0) {
                                 buf += w;
                                 len -= (size_t)w;
                                 continue;
                         }
-                        r = tls_wait_events(c->ssl, w, &ev);
-                        if (r < 0)
-                                return r;
-                        if (r == 1)
+                        if (w == 0)
                                 return -EPIPE;
+                        if (w != -EAGAIN)
+                                return (int)w;
                         r = wait_fd(fd, ev, deadline);
                         if (r < 0)
                                 return r;
@@ -595,29 +559,23 @@ static int read_response(const struct http_conn *c, struct http_reader *rd, cons
                         rd->raw = b;
                         rd->raw_cap = cap;
                 }
-                if (c->ssl) {
-                        size_t room = rd->raw_cap - rd->raw_len;
+                if (c->sess) {
                         short ev = POLLIN;
-                        int got = SSL_read(c->ssl, rd->raw + rd->raw_len,
-                                           room > INT32_MAX ? INT32_MAX : (int)room);
+                        long got = c->tls->recv(c->sess, rd->raw + rd->raw_len,
+                                                rd->raw_cap - rd->raw_len, &ev);
 
-                        if (got > 0) {
-                                n = got;
-                        } else {
-                                r = tls_wait_events(c->ssl, got, &ev);
-                                if (r == 0) {
-                                        r = wait_fd(fd, ev, deadline);
-                                        if (r < 0)
-                                                return r;
-                                        continue;
-                                }
-                                if (r < 0) {
-                                        if (reader_step(rd, method, true) == 1)
-                                                return 0;
+                        if (got == -EAGAIN) {
+                                r = wait_fd(fd, ev, deadline);
+                                if (r < 0)
                                         return r;
-                                }
-                                n = 0; /* the end of the stream */
+                                continue;
                         }
+                        if (got < 0) {
+                                if (reader_step(rd, method, true) == 1)
+                                        return 0;
+                                return (int)got;
+                        }
+                        n = got; /* 0: the end of the stream */
                         rd->raw_len += (size_t)n;
                         r = reader_step(rd, method, n == 0);
                         if (r < 0)
@@ -751,84 +709,26 @@ static int connect_tcp(const char *host, unsigned short port, int64_t deadline)
 
 static void conn_close(struct http_conn *c)
 {
-        if (c->ssl) {
-                SSL_shutdown(c->ssl); /* best effort: the socket is non-blocking */
-                SSL_free(c->ssl);
-        }
-        SSL_CTX_free(c->ctx);
+        if (c->sess)
+                c->tls->end(c->sess); /* a best-effort close_notify: the socket is non-blocking */
         if (c->fd >= 0)
                 close(c->fd);
-        c->ssl = NULL;
-        c->ctx = NULL;
+        c->sess = NULL;
         c->fd = -1;
 }
 
-/* TCP, then a TLS handshake that checks the server's certificate and name. Fills *c. */
+/* TCP, then the TLS handshake of the target's TLS ops. Fills *c. */
 static int connect_tls(const struct http_target *t, int64_t deadline, struct http_conn *c)
 {
-        struct in6_addr a6;
-        struct in_addr a4;
-        bool is_ip =
-                inet_pton(AF_INET, t->host, &a4) == 1 || inet_pton(AF_INET6, t->host, &a6) == 1;
         int r;
 
-        c->ctx = SSL_CTX_new(TLS_client_method());
-        if (!c->ctx)
-                return -ENOMEM;
-        SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
-        SSL_CTX_set_options(c->ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
-        SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
-        if (SSL_CTX_load_verify_locations(c->ctx, t->ca_file, NULL) != 1) {
-                ERR_clear_error();
-                vgpu_log(VGPU_LOG_DEBUG, "http: cannot load certificates from %s", t->ca_file);
-                r = -EBADF;
-                goto err;
-        }
         c->fd = connect_tcp(t->host, t->port, deadline);
-        if (c->fd < 0) {
-                r = c->fd;
-                goto err;
-        }
-        c->ssl = SSL_new(c->ctx);
-        if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) {
-                r = -ENOMEM;
-                goto err;
-        }
-        if (is_ip) {
-                if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), t->host) != 1) {
-                        r = -EINVAL;
-                        goto err;
-                }
-        } else if (SSL_set_tlsext_host_name(c->ssl, t->host) != 1 ||
-                   SSL_set1_host(c->ssl, t->host) != 1) {
-                r = -EINVAL;
-                goto err;
-        }
-        for (;;) {
-                short ev = POLLIN;
-                int h = SSL_connect(c->ssl);
-
-                if (h == 1)
-                        return 0;
-                if (SSL_get_verify_result(c->ssl) != X509_V_OK) {
-                        vgpu_log(VGPU_LOG_DEBUG, "http: %s's certificate: %s", t->host,
-                                 X509_verify_cert_error_string(SSL_get_verify_result(c->ssl)));
-                        ERR_clear_error();
-                        r = -EKEYREJECTED;
-                        goto err;
-                }
-                r = tls_wait_events(c->ssl, h, &ev);
-                if (r != 0) {
-                        r = r == 1 || r == -ECONNRESET ? -ECONNABORTED : r;
-                        goto err;
-                }
-                r = wait_fd(c->fd, ev, deadline);
-                if (r < 0)
-                        goto err;
-        }
-err:
-        ERR_clear_error();
-        conn_close(c);
+        if (c->fd < 0)
+                return c->fd;
+        c->tls = t->tls;
+        r = t->tls->start(c->fd, t->host, t->ca_file, deadline, &c->sess);
+        if (r < 0)
+                conn_close(c);
         return r;
 }
 
@@ -848,7 +748,7 @@ int http_request(const struct http_target *target, const char *method, const cha
                 return -EINVAL;
         if (target->kind != HTTP_TARGET_UNIX &&
             (target->kind != HTTP_TARGET_TLS || !target->host || !*target->host || !target->port ||
-             !target->ca_file))
+             !target->ca_file || !target->tls))
                 return -EINVAL;
         deadline = now_ms() + (target->timeout_ms > 0 ? target->timeout_ms : HTTP_TIMEOUT_MS);
         r = build_request(method, path, body, target->bearer, &req, &req_len);

@@ -2,8 +2,9 @@
 /*
  * A small HTTP/1.1 client for vgpud's control API: one request per connection (Connection: close),
  * JSON bodies (jansson), a deadline on the whole exchange. Every byte the server sends is checked;
- * a bad response is an error (-EPROTO), never a crash. Over a Unix socket, or TCP with TLS
- * (OpenSSL, the server's certificate checked against a CA file and the host name).
+ * a bad response is an error (-EPROTO), never a crash. Over a Unix socket, or TCP with TLS through
+ * a TLS implementation the caller names (common/http_tls.h: OpenSSL, the server's certificate
+ * checked against a CA file and the host name), so programs without TLS link no TLS library.
  */
 #ifndef VGPU_COMMON_HTTP_CLIENT_H
 #define VGPU_COMMON_HTTP_CLIENT_H
@@ -24,6 +25,8 @@ enum http_target_kind {
         HTTP_TARGET_TLS = 1,  /* TCP to host:port, TLS (1.2 or later) verified against ca_file */
 };
 
+struct http_tls_ops; /* common/http_tls.h */
+
 /* Where a request goes. The strings belong to the caller and must outlive the call. */
 struct http_target {
         enum http_target_kind kind;
@@ -36,6 +39,7 @@ struct http_target {
         const char *host;
         unsigned short port;
         const char *ca_file;
+        const struct http_tls_ops *tls; /* HTTP_TARGET_TLS: &http_tls_openssl (vgpu_http_tls) */
         const char *bearer; /* when not NULL: sent as "Authorization: Bearer <bearer>" */
 };
 

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "common/http_client.h"
+#include "common/http_tls.h"
 #include "ctl/ctl.h"
 #include "ctl/out.h"
 #include "license/lease.h"
@@ -85,6 +86,7 @@ static int parse_url(const char *url, struct lic_opts *lo)
         lo->target.kind = HTTP_TARGET_TLS;
         lo->target.host = lo->host;
         lo->target.port = (unsigned short)port;
+        lo->target.tls = &http_tls_openssl;
         return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "common/http_client.h"
+#include "common/http_tls.h"
 #include "common/log.h"
 #include "license/license_client.h"
 
@@ -70,6 +71,7 @@ int license_client_new(const struct license_client_config *cfg, struct license_c
                 c->target.host = c->host;
                 c->target.port = cfg->port;
                 c->target.ca_file = c->ca_file;
+                c->target.tls = &http_tls_openssl;
                 r = c->host && c->ca_file ? 0 : -ENOMEM;
         }
         if (r == 0)

@@ -17,6 +17,7 @@
 
 #include "common/http_client.h"
 #include "common/http_server.h"
+#include "common/http_tls.h"
 #include "license/grace.h"
 #include "license/license_api.h"
 #include "license/license_client.h"
@@ -237,6 +238,7 @@ static void test_admin_token_over_tls(void **state)
                                 .host = "127.0.0.1",
                                 .port = http_server_tcp_port(s.http),
                                 .ca_file = ca,
+                                .tls = &http_tls_openssl,
                                 .timeout_ms = 5000};
         assert_int_equal(http_request(&t, "GET", "/v1/leases", NULL, &status, &doc), 0);
         assert_int_equal(status, 401);
