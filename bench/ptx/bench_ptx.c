@@ -16,6 +16,9 @@
 
 #ifdef PTX_BENCH_KERNELS
 
+#ifndef PTX_BENCH_BUILD
+#define PTX_BENCH_BUILD "unknown"
+#endif
 #define REPS 5
 
 static double now(void)
@@ -241,8 +244,9 @@ int main(int argc, char **argv)
                 }
                 n++;
         }
-        printf("one worker thread; C = the same loop built with the project's flags, "
-               "C-vec = built -O3 for AVX2/FMA\n");
+        printf("one worker thread; C = the same loop built with the project's flags (%s build), "
+               "C-vec = built -O3 for AVX2/FMA\n",
+               PTX_BENCH_BUILD);
         printf("%-13s %9s %9s %9s %13s %12s %8s %9s\n", "kernel", "sim ms", "C ms", "C-vec ms",
                "thread-insns", "Minsn/s/core", "sim/C", "sim/C-vec");
         for (unsigned i = 0; i < n; i++) {
