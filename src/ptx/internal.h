@@ -318,6 +318,9 @@ struct ptx_func {
         uint32_t kparam_bytes; /* .entry: size of the launch parameter buffer */
         uint32_t local_bytes;  /* per-thread .local memory */
         uint32_t frame_bytes;  /* register frame size (per warp), param/local excluded */
+        uint32_t maxntid;      /* .maxntid: most threads per block (product), 0: none */
+        uint32_t reqntid[3];   /* .reqntid: the block shape required, 0s: none */
+        uint32_t nregs;        /* registers declared (for cuFuncGetAttribute) */
         struct ptx_insn *insns;
         unsigned ninsns;
         unsigned cap_insns;

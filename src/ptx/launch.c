@@ -209,6 +209,11 @@ static int launch_check(const struct ptx_launch *l)
                 return PTX_ELAUNCH;
         if (fn->kparam_bytes && (!l->params || l->params_size < fn->kparam_bytes))
                 return PTX_ELAUNCH;
+        if (fn->maxntid && threads > fn->maxntid)
+                return PTX_ELAUNCH;
+        if (fn->reqntid[0] && (l->block[0] != fn->reqntid[0] || l->block[1] != fn->reqntid[1] ||
+                               l->block[2] != fn->reqntid[2]))
+                return PTX_ELAUNCH;
         return 0;
 }
 

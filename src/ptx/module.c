@@ -175,6 +175,30 @@ VGPU_EXPORT size_t ptx_kernel_static_shared(const struct ptx_kernel *k)
         return k->mod->shared_bytes;
 }
 
+VGPU_EXPORT int ptx_kernel_get_attrs(const struct ptx_kernel *k, struct ptx_kernel_attrs *ret_attrs)
+{
+        const struct ptx_func *fn = kfunc(k);
+        const struct ptx_module *m = k->mod;
+        struct ptx_kernel_attrs a = {
+                .max_threads = 1024,
+                .static_shared = m->shared_bytes,
+                .local_bytes = fn->local_bytes,
+                .param_bytes = fn->kparam_bytes,
+                .num_regs = fn->nregs,
+                .ptx_version = m->version_major * 10 + m->version_minor,
+                .sm = m->sm,
+        };
+        if (fn->maxntid && fn->maxntid < a.max_threads)
+                a.max_threads = fn->maxntid;
+        if (fn->reqntid[0]) {
+                uint32_t req = fn->reqntid[0] * fn->reqntid[1] * fn->reqntid[2];
+                if (req < a.max_threads)
+                        a.max_threads = req;
+        }
+        *ret_attrs = a;
+        return 0;
+}
+
 VGPU_EXPORT int ptx_module_global(const struct ptx_module *mod, const char *name,
                                   uint64_t *ret_addr, size_t *ret_size, void **ret_host)
 {

@@ -750,6 +750,7 @@ static int declare_regs(struct parser *ps, struct fctx *f)
                                 return perr(ps, PTX_EUNSUPPORTED, "too many registers");
                         if (scope_declare(f, name, &s))
                                 return -ENOMEM;
+                        f->fn->nregs++;
                         s->kind = SYM_REG;
                         s->type = (uint8_t)d.type;
                         s->off = off;
@@ -1129,14 +1130,29 @@ static int parse_function(struct parser *ps, bool entry)
                 if (r)
                         goto out;
         }
+        uint32_t maxntid = 0, reqntid[3] = {0, 0, 0};
         while (lx->kind == TK_WORD && lx->tok[0] == '.') {
                 /* performance directives: .maxntid 256, 1, 1 / .noreturn / .pragma "..." */
+                bool is_max = tok_is(lx, ".maxntid"), is_req = tok_is(lx, ".reqntid");
+                uint64_t dims[3] = {1, 1, 1};
+                unsigned nd = 0;
                 lex_next(lx);
-                while (lx->kind == TK_WORD && lx->tok[0] != '.')
+                for (;;) {
+                        uint64_t v;
+                        if (lx->kind != TK_WORD || lx->tok[0] == '.')
+                                break;
+                        if (nd < 3 && !parse_uint(lx->tok, &v) && v && v <= 1024)
+                                dims[nd++] = v;
                         lex_next(lx);
-                while (tok_is(lx, ",")) {
+                        if (!tok_is(lx, ","))
+                                break;
                         lex_next(lx);
-                        lex_next(lx);
+                }
+                if (is_max && nd)
+                        maxntid = (uint32_t)(dims[0] * dims[1] * dims[2]);
+                if (is_req && nd) {
+                        for (int k = 0; k < 3; k++)
+                                reqntid[k] = (uint32_t)dims[k];
                 }
                 if (lx->kind == TK_STRING)
                         lex_next(lx);
@@ -1175,6 +1191,8 @@ static int parse_function(struct parser *ps, bool entry)
         free(fn->rets);
         fn->is_entry = entry;
         fn->defined = true;
+        fn->maxntid = maxntid;
+        memcpy(fn->reqntid, reqntid, sizeof(reqntid));
         fn->params = params;
         fn->nparams = nparams;
         fn->rets = rets;

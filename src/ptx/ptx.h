@@ -103,6 +103,20 @@ size_t ptx_kernel_param_size(const struct ptx_kernel *k);
 /* ptx_kernel_static_shared - bytes of static .shared memory the kernel uses. */
 size_t ptx_kernel_static_shared(const struct ptx_kernel *k);
 
+/* What cuFuncGetAttribute reports, as far as the sim knows it. */
+struct ptx_kernel_attrs {
+        unsigned max_threads; /* per block: 1024, or less by .maxntid / .reqntid */
+        size_t static_shared; /* bytes of static shared memory */
+        size_t local_bytes;   /* bytes of local memory per thread (the kernel's own frame) */
+        size_t param_bytes;   /* bytes of the parameter buffer */
+        unsigned num_regs;    /* PTX registers the kernel declares */
+        unsigned ptx_version; /* e.g. 90 for PTX ISA 9.0 */
+        unsigned sm;          /* the .target, e.g. 75 */
+};
+
+/* ptx_kernel_get_attrs - fill *ret_attrs for kernel k. Always succeeds (returns 0). */
+int ptx_kernel_get_attrs(const struct ptx_kernel *k, struct ptx_kernel_attrs *ret_attrs);
+
 /*
  * Module variables (.global and .const, with their initialisers) live in device memory, as on a
  * GPU. By default the module keeps them in storage of its own, at device addresses from
@@ -202,7 +216,8 @@ struct ptx_launch_stats {
  * workers; each block runs its warps of 32 threads. The first fault ends the launch: blocks not
  * yet started are skipped and its code is returned (PTX_EILLEGAL_ADDRESS, PTX_EMISALIGNED,
  * PTX_ETRAP, PTX_ETIMEOUT, PTX_ESTACK, PTX_EILLEGAL_INSN, PTX_ECANCELED); PTX_ELAUNCH for a bad
- * configuration, -ENOMEM. Writes done before a fault stay done, as on a GPU. ret_stats may be NULL.
+ * configuration (including a block larger than the kernel's .maxntid or other than its
+ * .reqntid), -ENOMEM. Writes done before a fault stay done, as on a GPU. ret_stats may be NULL.
  * warp_insns is the same in every run of a deterministic kernel whatever the worker count.
  */
 int ptx_launch(const struct ptx_launch *launch, struct ptx_launch_stats *ret_stats);

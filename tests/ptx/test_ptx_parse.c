@@ -531,6 +531,40 @@ static void test_spaces(void **state)
         ptx_module_free(mod);
 }
 
+static void test_launch_bounds(void **state)
+{
+        (void)state;
+        static const char text[] = HDR ".visible .entry lb(.param .u64 out)\n.maxntid 64, 1, 1\n"
+                                       "{\n.reg .b32 %r<5>;\nret;\n}\n"
+                                       ".visible .entry rq(.param .u64 out) .reqntid 32, 2\n"
+                                       "{\nret;\n}\n";
+        struct ptx_module *mod = must_load(text);
+        const struct ptx_kernel *k;
+        struct ptx_kernel_attrs a;
+        assert_int_equal(ptx_module_get_kernel(mod, "lb", &k), 0);
+        assert_int_equal(ptx_kernel_get_attrs(k, &a), 0);
+        assert_int_equal(a.max_threads, 64);
+        assert_int_equal(a.num_regs, 5);
+        assert_int_equal(a.param_bytes, 8);
+        assert_int_equal(a.ptx_version, 90);
+        assert_int_equal(a.sm, 75);
+        dm.used = 0;
+        assert_int_equal(run1(mod, "lb", 0, 1, 64, 0, NULL), 0);
+        assert_int_equal(run1(mod, "lb", 0, 1, 65, 0, NULL), PTX_ELAUNCH);
+        assert_int_equal(ptx_module_get_kernel(mod, "rq", &k), 0);
+        assert_int_equal(ptx_kernel_get_attrs(k, &a), 0);
+        assert_int_equal(a.max_threads, 64);
+        assert_int_equal(run1(mod, "rq", 0, 1, 64, 0, NULL), PTX_ELAUNCH); /* 64 x 1, not 32 x 2 */
+        uint64_t out = 0;
+        struct ptx_launch l = {.kernel = k,
+                               .grid = {1, 1, 1},
+                               .block = {32, 2, 1},
+                               .params = &out,
+                               .params_size = 8};
+        assert_int_equal(ptx_launch(&l, NULL), 0);
+        ptx_module_free(mod);
+}
+
 static void test_strerror(void **state)
 {
         (void)state;
@@ -555,6 +589,7 @@ int main(void)
                 cmocka_unit_test(test_faults),
                 cmocka_unit_test(test_misc_ops),
                 cmocka_unit_test(test_spaces),
+                cmocka_unit_test(test_launch_bounds),
                 cmocka_unit_test(test_strerror),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
