@@ -115,4 +115,61 @@ struct ptx_insn *fn_emit(struct ptx_func *fn);
 int decode_insn(struct fctx *f, const struct opcode *oc, struct opnd *ops, unsigned nops,
                 uint32_t guard, bool guard_neg);
 
+/* ---- between the module parser (parse.c) and the body parser (parse_body.c) ---- */
+
+/* The parser: tokens, the module being built, module-scope names, unresolved calls. */
+struct parser {
+        struct lexer lx;
+        struct ptx_module *mod;
+        struct symtab vars; /* module variables and functions: off = index, kind unused */
+        struct symtab funcs;
+        char *err;
+        size_t errlen;
+        /* unresolved calls: (call index, callee name) */
+        char **call_names;
+        uint32_t *call_lines;
+};
+
+/* Declaration attributes: [.align N] [.ptr] [.space] .type name [N] */
+struct decl {
+        uint32_t align;
+        int type;
+        char name[NAME_MAX_LEN];
+        bool is_array;
+        bool unsized;
+        uint64_t count;
+        uint32_t range; /* name<N> */
+};
+
+/* parse_err - format "line N: ..." into the caller's error buffer; returns code. */
+int parse_err(struct parser *ps, int code, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+/* parse_expect - consume the token s, or fail with PTX_EPARSE. */
+int parse_expect(struct parser *ps, const char *s);
+
+/* parse_skip_statement - skip to just after the next ';'. */
+void parse_skip_statement(struct parser *ps);
+
+/* parse_type_word - the T_* of a type modifier (".u32"), or -1. */
+int parse_type_word(const char *w);
+
+/* parse_uint - a C integer literal (decimal, 0x, 0 octal); 0 or -1. */
+int parse_uint(const char *s, uint64_t *ret);
+
+/* parse_decl - [.align N] [.ptr ...] .type name [<N>] [[N]...] into *d. 0 or PTX_E*. */
+int parse_decl(struct parser *ps, struct decl *d);
+
+/* parse_module_var - a .global/.const/.shared variable after its space keyword. 0 or PTX_E*. */
+int parse_module_var(struct parser *ps, int space, bool is_extern);
+
+/*
+ * parse_body - a function body from '{' to its '}' into f->fn: declarations, scopes, labels,
+ * statements (decoded by decode_insn); labels resolved at the end. 0, PTX_E* or -ENOMEM.
+ */
+int parse_body(struct parser *ps, struct fctx *f);
+
+/* fctx_free - release what a function context owns (names, shadows, fixups). */
+void fctx_free(struct fctx *f);
+
 #endif
