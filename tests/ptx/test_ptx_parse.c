@@ -3,6 +3,7 @@
 // instruction, parameter layout, the fatbin reader on good and broken images, warp semantics
 // (divergence, shuffles, votes, barrier reductions), and faults that end a launch with an error.
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -565,6 +566,91 @@ static void test_launch_bounds(void **state)
         ptx_module_free(mod);
 }
 
+/* Three separate regions (more than the two-region cache), each behind the callback. */
+static uint32_t region_buf[3][256];
+static _Atomic int region_calls;
+
+static int three_regions(void *ctx, uint64_t addr, uint64_t len, struct ptx_mem_region *ret)
+{
+        (void)ctx;
+        region_calls++;
+        for (int r = 0; r < 3; r++) {
+                uint64_t base = 0x100000000ull * (uint64_t)(r + 1);
+                if (addr >= base && addr - base <= sizeof(region_buf[r]) &&
+                    sizeof(region_buf[r]) - (addr - base) >= len) {
+                        ret->base = base;
+                        ret->size = sizeof(region_buf[r]);
+                        ret->host = region_buf[r];
+                        return 0;
+                }
+        }
+        return -1;
+}
+
+static const char add3_text[] =
+        HDR ".visible .entry add3(.param .u64 a, .param .u64 b, .param .u64 c)\n{\n"
+            ".reg .b32 %r<5>;\n.reg .b64 %rd<8>;\n"
+            "ld.param.u64 %rd1, [a];\nld.param.u64 %rd2, [b];\nld.param.u64 %rd3, [c];\n"
+            "mov.u32 %r1, %tid.x;\nmul.wide.u32 %rd4, %r1, 4;\n"
+            "add.s64 %rd5, %rd1, %rd4;\nadd.s64 %rd6, %rd2, %rd4;\nadd.s64 %rd7, %rd3, %rd4;\n"
+            "ld.global.u32 %r2, [%rd5];\nld.global.u32 %r3, [%rd6];\n"
+            "add.s32 %r4, %r2, %r3;\nst.global.u32 [%rd7], %r4;\nret;\n}\n";
+
+static void *launch_thread(void *arg)
+{
+        for (int r = 0; r < 20; r++) {
+                if (ptx_launch(arg, NULL) != 0)
+                        return arg;
+        }
+        return NULL;
+}
+
+static void test_regions_and_pool(void **state)
+{
+        (void)state;
+        struct ptx_module *mod = must_load(add3_text);
+        const struct ptx_kernel *k;
+        struct ptx_pool *pool;
+        assert_int_equal(ptx_module_get_kernel(mod, "add3", &k), 0);
+        assert_int_equal(ptx_pool_new(3, &pool), 0);
+        for (int i = 0; i < 256; i++) {
+                region_buf[0][i] = (uint32_t)i;
+                region_buf[1][i] = (uint32_t)(1000 * i);
+                region_buf[2][i] = 0;
+        }
+        uint64_t params[3] = {0x100000000ull, 0x200000000ull, 0x300000000ull};
+        struct ptx_launch l = {.kernel = k,
+                               .grid = {1, 1, 1},
+                               .block = {256, 1, 1},
+                               .params = params,
+                               .params_size = sizeof(params),
+                               .mem = three_regions,
+                               .pool = pool,
+                               .workers = 8};
+        assert_int_equal(ptx_launch(&l, NULL), 0);
+        for (int i = 0; i < 256; i++)
+                assert_int_equal(region_buf[2][i], (uint32_t)(1001 * i));
+        assert_true(region_calls >= 3);
+        /* one past the end of the third region faults */
+        params[2] = 0x300000000ull + 4;
+        assert_int_equal(ptx_launch(&l, NULL), PTX_EILLEGAL_ADDRESS);
+        /* launches from several threads share the pool, one after another */
+        params[2] = 0x300000000ull;
+        memset(region_buf[2], 0, sizeof(region_buf[2]));
+        pthread_t th[3];
+        for (int t = 0; t < 3; t++)
+                assert_int_equal(pthread_create(&th[t], NULL, launch_thread, &l), 0);
+        for (int t = 0; t < 3; t++) {
+                void *res;
+                pthread_join(th[t], &res);
+                assert_null(res);
+        }
+        for (int i = 0; i < 256; i++)
+                assert_int_equal(region_buf[2][i], (uint32_t)(1001 * i));
+        ptx_pool_free(pool);
+        ptx_module_free(mod);
+}
+
 static void test_strerror(void **state)
 {
         (void)state;
@@ -590,6 +676,7 @@ int main(void)
                 cmocka_unit_test(test_misc_ops),
                 cmocka_unit_test(test_spaces),
                 cmocka_unit_test(test_launch_bounds),
+                cmocka_unit_test(test_regions_and_pool),
                 cmocka_unit_test(test_strerror),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
