@@ -20,7 +20,7 @@
  * lane loops are 256 bits wide. Not under the sanitizers, whose runtimes dislike ifuncs.
  */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
-        !defined(__SANITIZE_ADDRESS__)
+        !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 #define HOT __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define HOT
