@@ -87,8 +87,7 @@ int license_client_new(const struct license_client_config *cfg, struct license_c
 bool license_client_unreachable(int err)
 {
         switch (err) {
-        case -ENOENT: /* no socket: ambiguous with NO_POOL, so only from http_request below */
-        case -ECONNREFUSED:
+        case -ECONNREFUSED: /* also no socket at all: call() turns that -ENOENT into this */
         case -ECONNRESET:
         case -ECONNABORTED:
         case -ETIMEDOUT:
