@@ -167,7 +167,7 @@ HOT static int warp_run(struct exec_ctx *c, struct warp *w)
 {
         struct exec_launch *L = c->L;
         const struct ptx_module *mod = L->mod;
-        uint64_t nw = 0, nt = 0;
+        uint64_t nw = 0, nt = 0, entry = c->warp_insns;
 
 resched:
         /* the counters live in locals between groups: one store per group, not per instruction */
@@ -616,6 +616,9 @@ resched:
                                 break;
                         case OP_BRA: {
                                 uint32_t tgt = (uint32_t)in->imm;
+                                /* a warp that loops long gives the others a turn, so that a warp
+                                 * spinning on a flag another warp sets still finishes */
+                                bool yield = tgt <= pc && c->warp_insns + nw - entry >= YIELD_INSNS;
                                 if (tgt <= pc && c->warp_insns + nw >= c->next_check) {
                                         c->warp_insns += nw;
                                         c->thread_insns += nt;
@@ -627,9 +630,11 @@ resched:
                                 }
                                 if (m == mask) {
                                         pc = tgt;
-                                        if (tgt > stop) {
+                                        if (tgt > stop || yield) {
                                                 warp_park(w, mask, pc);
                                                 w->cur_mask = 0;
+                                                if (yield)
+                                                        return flush_ret(c, nw, nt, 0);
                                                 goto resched;
                                         }
                                         continue;
@@ -637,6 +642,8 @@ resched:
                                 warp_park(w, m, tgt);
                                 warp_park(w, mask & ~m, pc + 1);
                                 w->cur_mask = 0;
+                                if (yield)
+                                        return flush_ret(c, nw, nt, 0);
                                 goto resched;
                         }
                         case OP_EXIT:
@@ -910,10 +917,15 @@ int exec_block(struct exec_ctx *c, uint64_t block)
                         }
                 }
                 uint32_t live = 0, waiting = 0;
+                bool runnable = false;
                 for (uint32_t wi = 0; wi < L->nwarps; wi++) {
-                        live += (uint32_t)__builtin_popcount(c->warps[wi].live);
-                        waiting += (uint32_t)__builtin_popcount(c->warps[wi].waiting);
+                        const struct warp *w = &c->warps[wi];
+                        live += (uint32_t)__builtin_popcount(w->live);
+                        waiting += (uint32_t)__builtin_popcount(w->waiting);
+                        runnable |= (w->live & ~w->waiting) != 0;
                 }
+                if (runnable)
+                        continue; /* a warp yielded: another round */
                 if (!waiting)
                         return 0;
                 bool released = false;

@@ -14,6 +14,8 @@
 #define MAX_WARPS    32  /* 1024 threads */
 #define MAX_DEPTH    128 /* call depth */
 #define NUM_BARRIERS 16
+/* Warp-instructions a warp runs before a looping branch hands the turn to the block's next warp. */
+#define YIELD_INSNS 8192
 /* Memory a launch may take for register frames: per call depth of one warp, and per warp over
  * all depths. They bound what a hostile module can make the engine allocate. */
 #define FRAME_MAX      (8u << 20)

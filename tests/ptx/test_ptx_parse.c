@@ -651,6 +651,41 @@ static void test_regions_and_pool(void **state)
         ptx_module_free(mod);
 }
 
+/* Warp 0 spins on a shared flag that warp 1 sets after a loop of its own: warps take turns. */
+static const char spin_text[] =
+        HDR ".visible .entry spinwait(.param .u64 out)\n{\n"
+            ".shared .align 4 .b8 flag[4];\n"
+            ".reg .pred %p<4>;\n.reg .b32 %r<5>;\n.reg .b64 %rd<4>;\n"
+            "mov.u32 %r1, %tid.x;\n"
+            "setp.lt.u32 %p1, %r1, 32;\n"
+            "@%p1 bra $WAIT;\n"
+            "mov.u32 %r2, 0;\n"
+            "$LOOP:\nadd.s32 %r2, %r2, 1;\nsetp.lt.u32 %p2, %r2, 100;\n@%p2 bra $LOOP;\n"
+            "st.volatile.shared.u32 [flag], %r2;\n"
+            "bra.uni $DONE;\n"
+            "$WAIT:\nld.volatile.shared.u32 %r3, [flag];\nsetp.eq.u32 %p3, %r3, 0;\n"
+            "@%p3 bra $WAIT;\n"
+            "ld.param.u64 %rd1, [out];\nmul.wide.u32 %rd2, %r1, 4;\nadd.s64 %rd3, %rd1, %rd2;\n"
+            "st.global.u32 [%rd3], %r3;\n"
+            "$DONE:\nret;\n}\n";
+
+static void test_spin_wait(void **state)
+{
+        (void)state;
+        struct ptx_module *mod = must_load(spin_text);
+        dm.used = 0;
+        uint64_t out = devmem_alloc(&dm, 32 * 4);
+        struct ptx_launch_stats st1, st2;
+        assert_int_equal(run1(mod, "spinwait", out, 2, 64, 10000000, &st1), 0);
+        const uint32_t *o = devmem_ptr(&dm, out);
+        for (int i = 0; i < 32; i++)
+                assert_int_equal(o[i], 100);
+        /* the turns are taken at fixed instruction counts: the work is the same every time */
+        assert_int_equal(run1(mod, "spinwait", out, 2, 64, 10000000, &st2), 0);
+        assert_int_equal(st1.warp_insns, st2.warp_insns);
+        ptx_module_free(mod);
+}
+
 static void test_strerror(void **state)
 {
         (void)state;
@@ -677,6 +712,7 @@ int main(void)
                 cmocka_unit_test(test_spaces),
                 cmocka_unit_test(test_launch_bounds),
                 cmocka_unit_test(test_regions_and_pool),
+                cmocka_unit_test(test_spin_wait),
                 cmocka_unit_test(test_strerror),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
