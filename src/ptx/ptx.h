@@ -194,7 +194,8 @@ struct ptx_launch {
         void *mem_ctx;           /* passed to mem */
         struct ptx_pool *pool;   /* workers; NULL runs every block on the calling thread */
         unsigned workers;        /* use at most this many of the pool's workers; 0: all */
-        uint64_t work_budget;    /* warp-instructions before PTX_ETIMEOUT; 0: unlimited */
+        uint64_t work_budget;    /* warp-instructions before PTX_ETIMEOUT; 0: unlimited (a
+                                    kernel that never ends then runs until canceled) */
         const volatile int *cancel; /* when not NULL and set nonzero, the launch stops soon */
         ptx_print_fn print;         /* device printf output; NULL discards it */
         void *print_ctx;            /* passed to print */
