@@ -473,6 +473,58 @@ int dec_fmath(struct fctx *f, const struct opcode *oc, struct mods *m, struct op
         return 0;
 }
 
+/*
+ * setp on halves: widen to f32 (exact, so comparisons keep their result) and compare there. The
+ * packed x2 form writes the low halves' result to p and the high halves' to q.
+ */
+static int dec_setp_half(struct fctx *f, const struct opcode *oc, struct mods *m, struct opnd *ops,
+                         unsigned nops, unsigned t)
+{
+        bool x2 = t == T_F16X2 || t == T_BF16X2;
+        unsigned ht = (t == T_F16 || t == T_F16X2) ? T_F16 : T_BF16;
+        uint32_t s[2], halves[2][2];
+        struct dstfix fx;
+
+        TRY(dec_check_rest(f, oc, m));
+        if (nops != 3 || (x2 && ops[0].reg2 == OPND_NONE) ||
+            (ops[0].reg2 != OPND_NONE && ops[0].type2 != T_PRED))
+                return dec_unsupported(f, oc);
+        for (unsigned i = 0; i < 2; i++) {
+                TRY(dec_src(f, &ops[1 + i], x2 ? T_U32 : T_U16, &s[i]));
+                halves[i][0] = s[i];
+                if (!x2)
+                        continue;
+                halves[i][0] = fn_reg_alloc(f->fn, T_U16);
+                halves[i][1] = fn_reg_alloc(f->fn, T_U16);
+                struct ptx_insn *in = dec_emit(f, OP_UNPACK, T_U16);
+                if (!in || halves[i][0] == OPND_NONE || halves[i][1] == OPND_NONE)
+                        return -ENOMEM;
+                in->o[0] = halves[i][0];
+                in->o[1] = halves[i][1];
+                in->o[4] = s[i];
+                in->vec = 2;
+        }
+        uint32_t dsts[2];
+        TRY(dec_dst(f, &ops[0], T_PRED, &dsts[0], &fx));
+        dsts[1] = ops[0].reg2;
+        for (unsigned h = 0; h < (x2 ? 2u : 1u); h++) {
+                uint32_t w0 = fn_reg_alloc(f->fn, T_F32), w1 = fn_reg_alloc(f->fn, T_F32);
+                if (w0 == OPND_NONE || w1 == OPND_NONE)
+                        return -ENOMEM;
+                TRY(dec_emit_cvt(f, w0, T_F32, halves[0][h], ht, 0));
+                TRY(dec_emit_cvt(f, w1, T_F32, halves[1][h], ht, 0));
+                struct ptx_insn *in = dec_emit(f, OP_SETP, T_F32);
+                if (!in)
+                        return -ENOMEM;
+                in->sub = (uint8_t)m->cmp;
+                in->o[0] = dsts[h];
+                in->o[1] = x2 ? OPND_NONE : ops[0].reg2;
+                in->o[2] = w0;
+                in->o[3] = w1;
+        }
+        return 0;
+}
+
 int dec_setp(struct fctx *f, const struct opcode *oc, struct mods *m, struct opnd *ops,
              unsigned nops)
 {
@@ -482,6 +534,8 @@ int dec_setp(struct fctx *f, const struct opcode *oc, struct mods *m, struct opn
         struct dstfix fx;
 
         TRY(dec_one_type(f, oc, m, &t));
+        if (m->cmp >= 0 && dec_is_f16ish(t) && !(m->cmp >= CMP_LO && m->cmp <= CMP_HS))
+                return dec_setp_half(f, oc, m, ops, nops, t);
         if (m->cmp < 0 || t == T_PRED || dec_is_f16ish(t))
                 return dec_unsupported(f, oc);
         if (dec_take(m, ".and"))
@@ -524,6 +578,80 @@ int dec_setp(struct fctx *f, const struct opcode *oc, struct mods *m, struct opn
         return 0;
 }
 
+/*
+ * set on halves: per half, compare in f32 and select "true" (1.0 in a float destination's format,
+ * all ones in an integer one) or 0; packed x2 sources give one 16-bit result per half.
+ */
+static int dec_set_half(struct fctx *f, const struct opcode *oc, struct opnd *ops, unsigned nops,
+                        int cmp, unsigned dt, unsigned st)
+{
+        bool x2 = st == T_F16X2 || st == T_BF16X2;
+        unsigned ht = (st == T_F16 || st == T_F16X2) ? T_F16 : T_BF16;
+        unsigned dw = type_size(dt);
+        uint32_t s[2], halves[2][2], res[2], d;
+        struct dstfix fx;
+
+        TRY(dec_need_ops(f, oc, nops, 3));
+        if (dt == T_PRED || (x2 ? dw != 4 : (dw != 2 && dw != 4)))
+                return dec_unsupported(f, oc);
+        for (unsigned i = 0; i < 2; i++) {
+                TRY(dec_src(f, &ops[1 + i], x2 ? T_U32 : T_U16, &s[i]));
+                halves[i][0] = s[i];
+                if (!x2)
+                        continue;
+                halves[i][0] = fn_reg_alloc(f->fn, T_U16);
+                halves[i][1] = fn_reg_alloc(f->fn, T_U16);
+                struct ptx_insn *in = dec_emit(f, OP_UNPACK, T_U16);
+                if (!in || halves[i][0] == OPND_NONE || halves[i][1] == OPND_NONE)
+                        return -ENOMEM;
+                in->o[0] = halves[i][0];
+                in->o[1] = halves[i][1];
+                in->o[4] = s[i];
+                in->vec = 2;
+        }
+        /* the "true" value of one result (a half's worth, or the whole scalar destination) */
+        unsigned rt = x2 ? T_U16 : dec_uint_of_width(dw);
+        uint64_t one = dt == T_F16 || dt == T_F16X2     ? 0x3c00u
+                       : dt == T_BF16 || dt == T_BF16X2 ? 0x3f80u
+                       : dt == T_F32                    ? 0x3f800000u
+                                                        : (x2 ? 0xffffu : ~0ull);
+        for (unsigned h = 0; h < (x2 ? 2u : 1u); h++) {
+                uint32_t w0 = fn_reg_alloc(f->fn, T_F32), w1 = fn_reg_alloc(f->fn, T_F32);
+                uint32_t p = fn_reg_alloc(f->fn, T_PRED);
+                res[h] = fn_reg_alloc(f->fn, rt);
+                if (w0 == OPND_NONE || w1 == OPND_NONE || p == OPND_NONE || res[h] == OPND_NONE)
+                        return -ENOMEM;
+                TRY(dec_emit_cvt(f, w0, T_F32, halves[0][h], ht, 0));
+                TRY(dec_emit_cvt(f, w1, T_F32, halves[1][h], ht, 0));
+                struct ptx_insn *in = dec_emit(f, OP_SETP, T_F32);
+                if (!in)
+                        return -ENOMEM;
+                in->sub = (uint8_t)cmp;
+                in->o[0] = p;
+                in->o[2] = w0;
+                in->o[3] = w1;
+                uint32_t t1 = fn_const(f->fn, rt, one), t0 = fn_const(f->fn, rt, 0);
+                in = dec_emit(f, OP_SELP, (int)rt);
+                if (!in || t1 == OPND_NONE || t0 == OPND_NONE)
+                        return -ENOMEM;
+                in->o[0] = res[h];
+                in->o[1] = t1;
+                in->o[2] = t0;
+                in->o[3] = p;
+        }
+        TRY(dec_dst(f, &ops[0], dec_uint_of_width(dw), &d, &fx));
+        struct ptx_insn *in = dec_emit(f, x2 ? OP_PACK : OP_MOV, (int)(x2 ? T_U16 : rt));
+        if (!in)
+                return -ENOMEM;
+        in->o[0] = d;
+        in->o[1] = res[0];
+        if (x2) {
+                in->o[2] = res[1];
+                in->vec = 2;
+        }
+        return dec_dst_finish(f, &fx);
+}
+
 int dec_set(struct fctx *f, const struct opcode *oc, struct mods *m, struct opnd *ops,
             unsigned nops)
 {
@@ -532,6 +660,8 @@ int dec_set(struct fctx *f, const struct opcode *oc, struct mods *m, struct opnd
         if (m->ntypes != 2 || m->cmp < 0 || m->nother)
                 return dec_unsupported(f, oc);
         unsigned dt = (unsigned)m->types[0], st = (unsigned)m->types[1];
+        if (dec_is_f16ish(st) && !(m->cmp >= CMP_LO && m->cmp <= CMP_HS))
+                return dec_set_half(f, oc, ops, nops, m->cmp, dt, st);
         if ((dt != T_U32 && dt != T_S32 && dt != T_F32) || dec_is_f16ish(st) || st == T_PRED)
                 return dec_unsupported(f, oc);
         if (st >= T_B8 && st <= T_B64)

@@ -393,3 +393,15 @@ extern "C" __global__ void printer(int n)
                 printf("t%d %5.2f %s %c %lld %x %-3u|\n", i, 1.5f * i, i & 1 ? "odd" : "even",
                        'A' + i, (long long)i << 40, i * 255, (unsigned)i);
 }
+
+// Half comparisons (setp.f16 and set.f16x2 in cuda_fp16's inline assembly).
+extern "C" __global__ void half_cmp(const __half *a, const __half *b, int *out, int n)
+{
+        int i = blockIdx.x * blockDim.x + threadIdx.x;
+        if (i >= n)
+                return;
+        __half x = a[i], y = b[i];
+        __half2 p = __halves2half2(x, y), q = __halves2half2(y, x);
+        out[i] = __hlt(x, y) + 2 * __hge(x, y) + 4 * __heq(x, y) + 8 * __hbgt2(p, q) +
+                 16 * __hisnan(x) + 32 * __hbeq2(p, p);
+}

@@ -1138,6 +1138,37 @@ static void test_printf(void **state)
         assert_int_equal(ptx_launch(&l, NULL), 0);
 }
 
+static void test_half_cmp(void **state)
+{
+        (void)state;
+        enum { N = 300 };
+        static uint16_t a[N], b[N];
+        reset_mem();
+        for (int i = 0; i < N; i++) {
+                a[i] = float_to_half(rndf());
+                b[i] = i % 5 == 0 ? a[i] : float_to_half(rndf());
+        }
+        a[7] = 0x7e00; /* NaN */
+        b[9] = 0x7e00;
+        uint64_t da = upload(a, sizeof(a)), db = upload(b, sizeof(b));
+        uint64_t dout = devmem_alloc(&dm, N * 4);
+        struct params p;
+        params_init(&p, kernel(IMG_FATBIN, "half_cmp"));
+        param_u64(&p, da);
+        param_u64(&p, db);
+        param_u64(&p, dout);
+        param_i32(&p, N);
+        assert_int_equal(launch(p.k, &p, 3, 1, 128, 1, 0, NULL), 0);
+        const int *o = devmem_ptr(&dm, dout);
+        for (int i = 0; i < N; i++) {
+                float x = half_to_float(a[i]), y = half_to_float(b[i]);
+                int want = (x < y) + 2 * (x >= y) + 4 * (x == y) + 8 * (x > y && y > x) +
+                           16 * (isnan(x) ? 1 : 0) + 32 * (x == x && y == y);
+                if (o[i] != want)
+                        fail_msg("half_cmp[%d]: x=%g y=%g got %d want %d", i, x, y, o[i], want);
+        }
+}
+
 static void test_cubin_refused(void **state)
 {
         (void)state;
@@ -1179,31 +1210,19 @@ static void test_fault_out_of_bounds(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_param_layout),
-                cmocka_unit_test(test_vec_add),
-                cmocka_unit_test(test_saxpy),
-                cmocka_unit_test(test_block_reduce),
-                cmocka_unit_test(test_warp_reduce),
-                cmocka_unit_test(test_warp_vote),
-                cmocka_unit_test(test_matmul),
-                cmocka_unit_test(test_histogram),
-                cmocka_unit_test(test_collatz),
-                cmocka_unit_test(test_recursive),
-                cmocka_unit_test(test_fp_edge),
-                cmocka_unit_test(test_ptr64),
-                cmocka_unit_test(test_dyn_shared),
-                cmocka_unit_test(test_globals),
-                cmocka_unit_test(test_bound_globals),
-                cmocka_unit_test(test_intops),
-                cmocka_unit_test(test_approx_math),
-                cmocka_unit_test(test_misc),
-                cmocka_unit_test(test_half_math),
-                cmocka_unit_test(test_intrin),
-                cmocka_unit_test(test_assert_fail),
-                cmocka_unit_test(test_fptr),
-                cmocka_unit_test(test_printf),
-                cmocka_unit_test(test_cubin_refused),
-                cmocka_unit_test(test_fault_out_of_bounds),
+                cmocka_unit_test(test_param_layout),  cmocka_unit_test(test_vec_add),
+                cmocka_unit_test(test_saxpy),         cmocka_unit_test(test_block_reduce),
+                cmocka_unit_test(test_warp_reduce),   cmocka_unit_test(test_warp_vote),
+                cmocka_unit_test(test_matmul),        cmocka_unit_test(test_histogram),
+                cmocka_unit_test(test_collatz),       cmocka_unit_test(test_recursive),
+                cmocka_unit_test(test_fp_edge),       cmocka_unit_test(test_ptr64),
+                cmocka_unit_test(test_dyn_shared),    cmocka_unit_test(test_globals),
+                cmocka_unit_test(test_bound_globals), cmocka_unit_test(test_intops),
+                cmocka_unit_test(test_approx_math),   cmocka_unit_test(test_misc),
+                cmocka_unit_test(test_half_math),     cmocka_unit_test(test_intrin),
+                cmocka_unit_test(test_assert_fail),   cmocka_unit_test(test_fptr),
+                cmocka_unit_test(test_printf),        cmocka_unit_test(test_half_cmp),
+                cmocka_unit_test(test_cubin_refused), cmocka_unit_test(test_fault_out_of_bounds),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
