@@ -212,17 +212,22 @@ static bool name_member(json_t *o, const char *key, struct http_response *resp, 
         return true;
 }
 
+/* Whether the Authorization header is "Bearer <token>" (compared in constant time). */
+static bool bearer_is(const char *auth, const char *token)
+{
+        size_t want = token ? strlen(token) : 0;
+
+        return auth && token && strncmp(auth, "Bearer ", 7) == 0 && strlen(auth + 7) == want &&
+               CRYPTO_memcmp(auth + 7, token, want) == 0;
+}
+
 static bool is_admin(const struct license_api *api, const struct http_request *req,
                      struct http_response *resp)
 {
         const char *auth = req->header ? req->header(req, "Authorization") : NULL;
 
         if (auth) {
-                size_t want = api->admin_token ? strlen(api->admin_token) : 0;
-
-                if (strncmp(auth, "Bearer ", 7) == 0 && api->admin_token &&
-                    strlen(auth + 7) == want &&
-                    CRYPTO_memcmp(auth + 7, api->admin_token, want) == 0)
+                if (bearer_is(auth, api->admin_token))
                         return true;
                 fail(resp, "FORBIDDEN", "the admin token is not valid");
                 return false;
@@ -232,6 +237,27 @@ static bool is_admin(const struct license_api *api, const struct http_request *r
         fail(resp, "UNAUTHORIZED",
              "this needs the admin token (Authorization: Bearer TOKEN, from "
              "the server's admin-token file) or the server's user");
+        return false;
+}
+
+/*
+ * Lease requests, renewals and releases: open on the Unix socket (its mode decides who reaches
+ * it); over TCP they need the client token (or the admin token) when the server has one.
+ */
+static bool is_client(const struct license_api *api, const struct http_request *req,
+                      struct http_response *resp)
+{
+        const char *auth = req->header ? req->header(req, "Authorization") : NULL;
+
+        if (!req->tls || !api->client_token || bearer_is(auth, api->client_token) ||
+            bearer_is(auth, api->admin_token))
+                return true;
+        if (auth)
+                fail(resp, "FORBIDDEN", "the client token is not valid");
+        else
+                fail(resp, "UNAUTHORIZED",
+                     "leases over TCP need the client token (Authorization: Bearer TOKEN, from "
+                     "the server's client-token file)");
         return false;
 }
 
@@ -366,6 +392,8 @@ static void post_lease(struct license_api *api, const struct http_request *req, 
         json_t *o;
         int r;
 
+        if (!is_client(api, req, resp))
+                return;
         o = body_object(req, resp, fields, false);
         if (!o)
                 return;
@@ -427,6 +455,8 @@ static void lease_one(struct license_api *api, const struct http_request *req, c
         json_t *o;
         int r;
 
+        if (!is_client(api, req, resp))
+                return;
         if (!id_ok(id)) {
                 fail(resp, "NO_SUCH_LEASE", "no lease has that ID (lease IDs are UUIDs)");
                 return;

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * license_api: vgpu-licensed's HTTP/JSON API (docs/licensing.md), as one http_server handler over
- * a license_store: pools (create is for the admin), leases (request, renew, release; listing is
- * for the admin), health. Errors are {"error": {"code", "message"}}; HTTP statuses are decided in
- * this module only.
+ * a license_store: pools (create is for the admin), leases (request, renew, release: over TCP
+ * with the client token; listing is for the admin), health. Errors are {"error": {"code",
+ * "message"}}; HTTP statuses are decided in this module only.
  */
 #ifndef VGPU_LICENSE_LICENSE_API_H
 #define VGPU_LICENSE_LICENSE_API_H
@@ -26,12 +26,13 @@ struct license_api {
         struct license_store *store;
         const struct lease_key *key; /* the signing key (private) */
         const char *version;
-        const char *admin_token; /* Bearer token of the admin; NULL: none accepted */
-        uid_t admin_uid;         /* a Unix-socket peer with this uid, or root, is admin too */
-        int64_t lease_length;    /* seconds */
-        double renew_fraction;   /* told to clients: renew after this fraction of the time left */
-        const char *clock_file;  /* test-only: the time is read from this file (see below) */
-        char public_key[64];     /* the signing key's public half, base64url (for /v1/health) */
+        const char *admin_token;  /* Bearer token of the admin; NULL: none accepted */
+        const char *client_token; /* Bearer token for leases over TCP; NULL: not needed */
+        uid_t admin_uid;          /* a Unix-socket peer with this uid, or root, is admin too */
+        int64_t lease_length;     /* seconds */
+        double renew_fraction;    /* told to clients: renew after this fraction of the time left */
+        const char *clock_file;   /* test-only: the time is read from this file (see below) */
+        char public_key[64];      /* the signing key's public half, base64url (for /v1/health) */
 };
 
 /*

@@ -18,7 +18,7 @@
 
 struct license_client {
         struct http_target target;
-        char *socket_path, *host, *ca_file;
+        char *socket_path, *host, *ca_file, *token;
         struct lease_key *key;
         char feature[LEASE_NAME_MAX];
         char client_host[LEASE_NAME_MAX];
@@ -32,6 +32,7 @@ void license_client_free(struct license_client *c)
         free(c->socket_path);
         free(c->host);
         free(c->ca_file);
+        free(c->token);
         free(c);
 }
 
@@ -73,6 +74,11 @@ int license_client_new(const struct license_client_config *cfg, struct license_c
                 c->target.ca_file = c->ca_file;
                 c->target.tls = &http_tls_openssl;
                 r = c->host && c->ca_file ? 0 : -ENOMEM;
+                if (r == 0 && cfg->client_token) {
+                        c->token = strdup(cfg->client_token);
+                        c->target.bearer = c->token;
+                        r = c->token ? 0 : -ENOMEM;
+                }
         }
         if (r == 0)
                 r = lease_key_load(cfg->public_key_file, false, &c->key);
@@ -111,6 +117,7 @@ static int refusal(int status, json_t *doc)
                 {"NO_SEATS", -ENOSPC},       {"NO_POOL", -ENOENT},
                 {"NO_SUCH_LEASE", -ENOENT},  {"LEASE_EXPIRED", -EKEYEXPIRED},
                 {"LEASE_RELEASED", -ESTALE}, {"BAD_REQUEST", -EINVAL},
+                {"UNAUTHORIZED", -EPERM},    {"FORBIDDEN", -EPERM},
         };
         const char *code = NULL, *msg = NULL;
 

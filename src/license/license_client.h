@@ -29,7 +29,8 @@ struct license_client_config {
         const char *socket_path;     /* the server's Unix socket; NULL: TCP+TLS below */
         const char *host;            /* TCP+TLS: the server's name or address, */
         unsigned short port;         /* its port, */
-        const char *ca_file;         /* and the PEM file its certificate must verify against */
+        const char *ca_file;         /* the PEM file its certificate must verify against, */
+        const char *client_token;    /* and the server's client-token (NULL: none sent) */
         const char *public_key_file; /* the server's lease-signing.pub (required) */
         const char *feature;         /* NULL: LICENSE_DEFAULT_FEATURE */
         const char *client_host;     /* this host's name in leases; NULL: gethostname() */
@@ -55,8 +56,9 @@ void license_client_free(struct license_client *c);
  * -ENOSPC (no free seat), -ENOENT (the server has no pool of the feature), -EKEYREJECTED (the
  * lease does not verify with the public key: a forged reply or the wrong key), -EBADMSG (the
  * reply is not a lease), -EKEYEXPIRED (expired on arrival: clocks apart), -EINVAL (bad
- * vgpu_uuid or refused as a bad request), a transport error of http_request (see
- * license_client_unreachable), or -EPROTO (any other refusal). *ret untouched on failure.
+ * vgpu_uuid or refused as a bad request), -EPERM (over TCP without the right client token), a
+ * transport error of http_request (see license_client_unreachable), or -EPROTO (any other
+ * refusal). *ret untouched on failure.
  */
 int license_client_request(struct license_client *c, const char *vgpu_uuid, int64_t now,
                            struct lease *ret);

@@ -105,7 +105,7 @@ static int serve(const char *dir, const char *socket_path, char *listen, struct 
 {
         struct http_server_config cfg = {
                 .unix_path = socket_path, .unix_mode = 0666, .unix_gid = (gid_t)-1};
-        char path[PATH_MAX], *token = NULL, *cert = NULL, *tkey = NULL;
+        char path[PATH_MAX], *token = NULL, *ctoken = NULL, *cert = NULL, *tkey = NULL;
         struct lease_key *key = NULL;
         struct license_store *store = NULL;
         struct http_server *srv = NULL;
@@ -132,6 +132,16 @@ static int serve(const char *dir, const char *socket_path, char *listen, struct 
                 goto out;
         }
         token[strcspn(token, "\r\n")] = '\0';
+        r = read_text(dir, LICENSED_CLIENT_TOKEN, &ctoken);
+        if (r < 0 && r != -ENOENT) {
+                vgpu_log(VGPU_LOG_ERROR, "%s/%s: %s", dir, LICENSED_CLIENT_TOKEN, strerror(-r));
+                goto out;
+        }
+        if (ctoken)
+                ctoken[strcspn(ctoken, "\r\n")] = '\0';
+        else if (listen)
+                vgpu_log(VGPU_LOG_WARN, "no %s/%s: anyone who reaches the TCP port may take leases",
+                         dir, LICENSED_CLIENT_TOKEN);
         if (listen) {
                 r = parse_listen(listen, &cfg.tcp_addr, &cfg.tcp_port);
                 if (r < 0) {
@@ -160,6 +170,7 @@ static int serve(const char *dir, const char *socket_path, char *listen, struct 
         api->store = store;
         api->key = key;
         api->admin_token = token;
+        api->client_token = ctoken;
         api->admin_uid = getuid();
         r = lease_key_public_b64(key, api->public_key, sizeof(api->public_key));
         if (r < 0)
@@ -195,6 +206,7 @@ out:
         if (token)
                 memset(token, 0, strlen(token));
         free(token);
+        free(ctoken);
         free(cert);
         free(tkey);
         if (lock_fd >= 0)
@@ -285,9 +297,9 @@ int main(int argc, char **argv)
                 r = licensed_init(init, hostname);
                 if (r < 0)
                         return 1;
-                printf("initialised %s: %s, %s, %s, %s, %s\n", init, LICENSED_SIGNING_KEY,
-                       LICENSED_SIGNING_PUB, LICENSED_ADMIN_TOKEN, LICENSED_TLS_KEY,
-                       LICENSED_TLS_CERT);
+                printf("initialised %s: %s, %s, %s, %s, %s, %s\n", init, LICENSED_SIGNING_KEY,
+                       LICENSED_SIGNING_PUB, LICENSED_ADMIN_TOKEN, LICENSED_CLIENT_TOKEN,
+                       LICENSED_TLS_KEY, LICENSED_TLS_CERT);
                 return 0;
         }
         if (api.clock_file) {

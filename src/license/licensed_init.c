@@ -34,6 +34,23 @@ static int write_file(const char *path, const char *text, mode_t mode)
         return r;
 }
 
+/* A new random token in a 0600 file. */
+static int write_token(const char *path)
+{
+        unsigned char raw[32];
+        char token[64];
+        int r;
+
+        if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw) ||
+            lease_b64url_encode(raw, sizeof(raw), token, sizeof(token)) < 0)
+                return -EIO;
+        strcat(token, "\n");
+        r = write_file(path, token, 0600);
+        if (r < 0)
+                vgpu_log(VGPU_LOG_ERROR, "writing %s: %s", path, strerror(-r));
+        return r;
+}
+
 static int add_ext(X509 *cert, int nid, const char *value)
 {
         X509V3_CTX ctx;
@@ -124,9 +141,8 @@ static void path_in(char *buf, const char *dir, const char *file)
 
 int licensed_init(const char *dir, const char *hostname)
 {
-        char priv[PATH_MAX], pub[PATH_MAX], tok[PATH_MAX], tkey[PATH_MAX], tcrt[PATH_MAX];
-        char host[256], token[64];
-        unsigned char raw[32];
+        char priv[PATH_MAX], pub[PATH_MAX], tok[PATH_MAX], ctok[PATH_MAX], tkey[PATH_MAX];
+        char tcrt[PATH_MAX], host[256];
         struct lease_key *key = NULL;
         int r;
 
@@ -138,6 +154,7 @@ int licensed_init(const char *dir, const char *hostname)
         path_in(priv, dir, LICENSED_SIGNING_KEY);
         path_in(pub, dir, LICENSED_SIGNING_PUB);
         path_in(tok, dir, LICENSED_ADMIN_TOKEN);
+        path_in(ctok, dir, LICENSED_CLIENT_TOKEN);
         path_in(tkey, dir, LICENSED_TLS_KEY);
         path_in(tcrt, dir, LICENSED_TLS_CERT);
         if (access(priv, F_OK) == 0) {
@@ -159,15 +176,11 @@ int licensed_init(const char *dir, const char *hostname)
                 vgpu_log(VGPU_LOG_ERROR, "writing the signing key in %s: %s", dir, strerror(-r));
                 return r;
         }
-        if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw) ||
-            lease_b64url_encode(raw, sizeof(raw), token, sizeof(token)) < 0)
-                return -EIO;
-        strcat(token, "\n");
-        r = write_file(tok, token, 0600);
-        if (r < 0) {
-                vgpu_log(VGPU_LOG_ERROR, "writing %s: %s", tok, strerror(-r));
+        r = write_token(tok);
+        if (r == 0)
+                r = write_token(ctok);
+        if (r < 0)
                 return r;
-        }
         r = make_cert(tkey, tcrt, hostname);
         if (r < 0) {
                 vgpu_log(VGPU_LOG_ERROR, "making the TLS certificate in %s: %s", dir, strerror(-r));

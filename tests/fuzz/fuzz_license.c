@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // libFuzzer target for vgpu-licensed's request handlers: an input is "C\nMETHOD\nPATH\nBODY", where
-// C picks the caller (0: anonymous over TLS, 1: the server's user on the socket, 2: the admin
-// token, 3: a wrong token), routed through license_api_handle on a store in /dev/shm with one pool.
-// Every request must get a well-formed response (status 200-599, a JSON object or no body).
+// C picks the caller (C % 5 = 0: anonymous over TLS, 1: the server's user on the socket, 2: the
+// admin token, 3: a wrong token, 4: the client token), routed through license_api_handle on a store
+// in /dev/shm with one pool. Every request must get a well-formed response (status 200-599, a JSON
+// object or no body).
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,8 +18,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static struct license_api api = {
-        .version = "fuzz", .admin_token = "fuzz-admin", .lease_length = 1, .renew_fraction = 0.15};
+static struct license_api api = {.version = "fuzz",
+                                 .admin_token = "fuzz-admin",
+                                 .client_token = "fuzz-client",
+                                 .lease_length = 1,
+                                 .renew_fraction = 0.15};
 
 struct fuzz_req {
         struct http_request req;
@@ -75,7 +79,8 @@ static void setup(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-        static const char *const auths[] = {NULL, NULL, "Bearer fuzz-admin", "Bearer nope"};
+        static const char *const auths[] = {NULL, NULL, "Bearer fuzz-admin", "Bearer nope",
+                                            "Bearer fuzz-client"};
         struct http_response resp = {0};
         struct fuzz_req fr = {0};
         char *buf, *method, *path, *body, *nl, *q;
@@ -85,7 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 setup();
         if (size < 2)
                 return 0;
-        who = data[0] & 3;
+        who = data[0] % 5u;
         buf = malloc(size);
         if (!buf)
                 return 0;

@@ -16,8 +16,9 @@ T0 = 1795600000
 
 
 def expect_error(srv, status, code, method, path, body=None, raw=None, tls=False, headers=None,
-                 admin=False):
-    st, doc = srv.call(method, path, body=body, raw=raw, tls=tls, headers=headers, admin=admin)
+                 admin=False, client=True):
+    st, doc = srv.call(method, path, body=body, raw=raw, tls=tls, headers=headers, admin=admin,
+                       client=client)
     check(st == status, "%s %s %r: status %d, want %d: %r" % (method, path, raw or body, st,
                                                              status, doc))
     check(isinstance(doc, dict) and doc["error"]["code"] == code and doc["error"]["message"],
@@ -107,8 +108,17 @@ def test_bad_requests(srv):
     for status, code, body in admin_cases:
         expect_error(srv, status, code, "POST", "/v1/pools", body=body, tls=True, admin=True)
     # Admin routes over TLS need the token; the wrong one is refused.
-    expect_error(srv, 401, "UNAUTHORIZED", "POST", "/v1/pools", body=pool, tls=True)
-    expect_error(srv, 401, "UNAUTHORIZED", "GET", "/v1/leases", tls=True)
+    expect_error(srv, 401, "UNAUTHORIZED", "POST", "/v1/pools", body=pool, tls=True, client=False)
+    expect_error(srv, 403, "FORBIDDEN", "POST", "/v1/pools", body=pool, tls=True)  # client token
+    # Leases over TCP need the client token (the Unix socket's mode guards it there).
+    lease = {"feature": "vgpu-compute", "vgpu_uuid": "x", "host": "h"}
+    expect_error(srv, 401, "UNAUTHORIZED", "POST", "/v1/leases", body=lease, tls=True,
+                 client=False)
+    expect_error(srv, 403, "FORBIDDEN", "POST", "/v1/leases", body=lease, tls=True,
+                 headers={"Authorization": "Bearer nope"})
+    expect_error(srv, 401, "UNAUTHORIZED", "DELETE", "/v1/leases/%s" % ("0" * 36), tls=True,
+                 client=False)
+    expect_error(srv, 401, "UNAUTHORIZED", "GET", "/v1/leases", tls=True, client=False)
     expect_error(srv, 403, "FORBIDDEN", "GET", "/v1/leases", tls=True,
                  headers={"Authorization": "Bearer nope"})
     expect_error(srv, 403, "FORBIDDEN", "GET", "/v1/leases", tls=True,
@@ -117,7 +127,7 @@ def test_bad_requests(srv):
     check(st == 413 and doc["error"]["code"] == "PAYLOAD_TOO_LARGE", "413: %r" % ((st, doc),))
     st, doc = srv.call("GET", "/v1/health", tls=True)
     check(st == 200 and doc["status"] == "ok", "the server still answers after all that")
-    print("bad requests: %d refused with clear errors" % (len(cases) + len(admin_cases) + 5))
+    print("bad requests: %d refused with clear errors" % (len(cases) + len(admin_cases) + 9))
 
 
 def b64d(s):

@@ -54,6 +54,8 @@ class Licensed:
         assert out.returncode == 0, out.stderr
         with open(os.path.join(self.dir, "admin-token")) as f:
             self.token = f.read().strip()
+        with open(os.path.join(self.dir, "client-token")) as f:
+            self.client_token = f.read().strip()
         self.cert = os.path.join(self.dir, "tls.crt")
         self.pub = os.path.join(self.dir, "lease-signing.pub")
         self.proc = None
@@ -104,12 +106,16 @@ class Licensed:
                                                timeout=timeout)
         return UnixConnection(self.sock, timeout=timeout)
 
-    def call(self, method, path, body=None, raw=None, tls=False, admin=False, headers=None):
-        """Returns (status, parsed JSON or None)."""
+    def call(self, method, path, body=None, raw=None, tls=False, admin=False, headers=None,
+             client=True):
+        """Returns (status, parsed JSON or None). Over TLS the client token goes along unless
+        admin (the admin token instead), headers or client=False say otherwise."""
         c = self.conn(tls)
         h = dict(headers or {})
         if admin:
             h["Authorization"] = "Bearer " + self.token
+        elif tls and client and "Authorization" not in h:
+            h["Authorization"] = "Bearer " + self.client_token
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         c.request(method, path, body=data, headers=h)
         r = c.getresponse()

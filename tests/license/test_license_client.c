@@ -90,6 +90,12 @@ static void test_forged_server_and_tls(void **state)
         r = license_client_request(c, "vgpu-t", T0, &l);
         assert_int_equal(r, -EKEYREJECTED);
         license_client_free(c);
+        /* Over TCP a lease needs the client token. */
+        s.api.client_token = "another-secret";
+        c = ts_client(&s, &s, true);
+        assert_int_equal(license_client_request(c, "vgpu-t", T0, &l), -EPERM);
+        license_client_free(c);
+        s.api.client_token = TS_CLIENT_TOKEN;
         ts_stop(&evil);
         /* An unreachable server is told apart from a refusal. */
         c = ts_client(&s, &s, false);

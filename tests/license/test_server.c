@@ -96,6 +96,7 @@ void ts_start(struct test_server *s, const char *name, int64_t lease_len)
                                       .key = s->key,
                                       .version = "test",
                                       .admin_uid = getuid(),
+                                      .client_token = TS_CLIENT_TOKEN,
                                       .lease_length = lease_len,
                                       .renew_fraction = 0.15,
                                       .clock_file = s->clock};
@@ -134,6 +135,7 @@ struct license_client *ts_client(struct test_server *s, const struct test_server
                                             .port = s->http ? http_server_tcp_port(s->http) : 1,
                                             .ca_file = ca,
                                             .public_key_file = pub,
+                                            .client_token = TS_CLIENT_TOKEN,
                                             .client_host = "node-1",
                                             .timeout_ms = 5000};
         assert_int_equal(license_client_new(&cfg, &c), 0);

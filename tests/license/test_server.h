@@ -15,7 +15,8 @@
 #include "license/license_client.h"
 #include "license/license_store.h"
 
-#define TS_T0 1795600000
+#define TS_T0           1795600000
+#define TS_CLIENT_TOKEN "client-secret"
 
 struct test_server {
         char dir[96], sock[128], clock[128], srv_dir[128];
