@@ -14,6 +14,8 @@
 
 #define PAGE 4096u
 
+_Static_assert(sizeof(struct vgpu_chan_ctl) <= PAGE, "the counters fit their page");
+
 static uint64_t align_up(uint64_t v, uint64_t a)
 {
         return (v + a - 1) & ~(a - 1);

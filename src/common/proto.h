@@ -19,6 +19,7 @@
 #define VGPU_STAGE_SIZE   (32u << 20)
 #define VGPU_STAGE_CHUNKS 8 /* the staging area is used as this many chunks in turn */
 #define VGPU_EVENT_SLOTS  4096
+#define VGPU_HOST_SLOTS   256 /* host functions pending at once */
 
 /* Limits checked on both sides. */
 #define VGPU_MAX_PARAMS      256
@@ -71,12 +72,14 @@ struct vgpu_chan_ctl {
         uint32_t engine_sleeping;        /* engine: 1 while it sleeps on head_futex */
         uint32_t head_futex;             /* guest bumps it (and wakes) after a push */
         _Alignas(64) uint64_t done_seq;  /* engine: every command up to this seq is finished */
-        uint32_t guest_sleeping;         /* guest: 1 while it sleeps on done_futex */
+        uint32_t guest_sleeping;         /* guest: how many of its threads sleep on done_futex */
         uint32_t done_futex;             /* engine bumps it (and wakes) after finishing one */
         _Alignas(64) uint64_t reply_seq; /* the seq the reply area answers */
         int32_t reply_result;            /* CUresult of that synchronous call */
         uint32_t reply_len;              /* bytes of reply payload */
         uint32_t engine_dead;            /* engine: the channel is closed (corrupt ring, exit) */
+        /* Host functions: the guest sets a slot to 1 once its function has run (HOST_WAIT). */
+        _Alignas(64) uint32_t host_release[VGPU_HOST_SLOTS];
 };
 
 /* An event's slot: the engine writes when the stream reached it. */

@@ -610,6 +610,25 @@ static int op_event_record(struct session *s, const void *req, uint32_t len, voi
         return 0;
 }
 
+/*
+ * A host function's place in the queue: everything after it waits until the guest, having run
+ * the function, releases the slot. Waits in slices so that a stopping session is not held.
+ */
+static int op_host_wait(struct session *s, const void *req, uint32_t len, void *rep,
+                        uint32_t *rep_len)
+{
+        const struct vgpu_req_event *q = req;
+        uint32_t *flag;
+
+        (void)len, (void)rep, (void)rep_len;
+        if (q->slot >= VGPU_HOST_SLOTS)
+                return -EINVAL;
+        flag = &s->v.ctl->host_release[q->slot];
+        while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE) && !s->stop)
+                chan_futex_wait(flag, 0, 100);
+        return 0;
+}
+
 typedef int (*op_fn)(struct session *s, const void *req, uint32_t len, void *rep,
                      uint32_t *rep_len);
 
@@ -626,7 +645,8 @@ static void finish(struct session *s, const struct vgpu_msg *m, const struct vgp
 {
         struct vgpu_chan_ctl *ctl = s->v.ctl;
 
-        if (ci && (ci->flags & VGPU_CALL_SYNC)) {
+        /* Unknown ops get an error reply too: a guest may be waiting for one. */
+        if (!ci || (ci->flags & VGPU_CALL_SYNC)) {
                 memcpy(s->v.reply, rep, rep_len);
                 ctl->reply_len = rep_len;
                 ctl->reply_result = r;

@@ -43,14 +43,14 @@ static CUresult ctx_new(struct gdev *d, unsigned flags, bool primary, struct gct
 {
         struct vgpu_req_ctx_create q = {.flags = flags};
         struct vgpu_rep_handle r = {0};
-        struct gctx *c = calloc(1, sizeof(*c));
+        struct gctx *c = guest_alloc(sizeof(*c));
         CUresult e;
 
         if (!c)
                 return CUDA_ERROR_OUT_OF_MEMORY;
         e = guest_call(d, VGPU_OP_CTX_CREATE, &q, sizeof(q), NULL, 0, &r, sizeof(r));
         if (e != CUDA_SUCCESS) {
-                free(c);
+                guest_unalloc(c);
                 return e;
         }
         c->magic = MAGIC_CTX;
@@ -74,11 +74,15 @@ static void ctx_delete(struct gctx *c)
 
         guest_call(c->dev, VGPU_OP_CTX_DESTROY, &q, sizeof(q), NULL, 0, NULL, 0);
         c->magic = MAGIC_DEAD;
-        /* Left allocated: a stale CUcontext must fail its magic check, not touch freed memory. */
+        /* Left allocated: a stale CUcontext must fail its magic check, not touch freed memory.
+         * It leaves this thread's stack, as destroying the current context pops it. */
+        int out = 0;
+
         for (int i = 0; i < ctx_depth; i++) {
-                if (ctx_stack[i] == c)
-                        ctx_stack[i] = NULL;
+                if (ctx_stack[i] != c)
+                        ctx_stack[out++] = ctx_stack[i];
         }
+        ctx_depth = out;
 }
 
 CUresult CUDAAPI cuCtxCreate(CUcontext *pctx, CUctxCreateParams *params, unsigned int flags,

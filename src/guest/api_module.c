@@ -69,7 +69,7 @@ static CUresult load_image(struct gctx *c, const void *image, size_t len, struct
 
         if (!len || len > d->v.stage_size)
                 return CUDA_ERROR_INVALID_IMAGE;
-        m = calloc(1, sizeof(*m));
+        m = guest_alloc(sizeof(*m));
         if (!m)
                 return CUDA_ERROR_OUT_OF_MEMORY;
         /* The whole staging area: wait for all work that may still use it. */
@@ -85,7 +85,7 @@ static CUresult load_image(struct gctx *c, const void *image, size_t len, struct
                 rep.log[sizeof(rep.log) - 1] = '\0';
                 if (rep.log[0])
                         vgpu_log(VGPU_LOG_WARN, "module load: %s", rep.log);
-                free(m);
+                guest_unalloc(m);
                 return r;
         }
         m->magic = MAGIC_MODULE;
@@ -195,7 +195,7 @@ static CUresult get_function(struct gmodule *m, const char *name, struct gfunc *
                 return CUDA_ERROR_NOT_FOUND;
         q = calloc(1, sizeof(*q));
         rep = calloc(1, sizeof(*rep));
-        f = calloc(1, sizeof(*f));
+        f = guest_alloc(sizeof(*f));
         if (!q || !rep || !f) {
                 r = CUDA_ERROR_OUT_OF_MEMORY;
                 goto out;
@@ -238,7 +238,7 @@ static CUresult get_function(struct gmodule *m, const char *name, struct gfunc *
         *ret = f;
         f = NULL;
 out:
-        free(f);
+        guest_unalloc(f);
         free(q);
         free(rep);
         return r;
@@ -343,6 +343,8 @@ CUresult CUDAAPI cuFuncGetAttribute(int *pi, CUfunction_attribute attrib, CUfunc
                 *pi = -1;
                 break;
         default:
+                if ((int)attrib < 0 || attrib >= CU_FUNC_ATTRIBUTE_MAX)
+                        return CUDA_ERROR_INVALID_VALUE;
                 *pi = 0;
                 break;
         }
@@ -429,24 +431,31 @@ CUresult CUDAAPI cuLibraryLoadData(CUlibrary *library, const void *code, CUjit_o
 
         (void)jitOptions, (void)jitOptionsValues, (void)numJitOptions, (void)libraryOptions;
         (void)libraryOptionValues, (void)numLibraryOptions;
+        if (r == CUDA_ERROR_INVALID_CONTEXT) {
+                /* Libraries need no current context: device 0's primary context holds it. */
+                CUcontext pc;
+
+                r = cuDevicePrimaryCtxRetain(&pc, 0);
+                c = (struct gctx *)pc;
+        }
         if (r != CUDA_SUCCESS)
                 return r;
         if (!library || !code)
                 return CUDA_ERROR_INVALID_VALUE;
-        l = calloc(1, sizeof(*l));
+        l = guest_alloc(sizeof(*l));
         if (!l)
                 return CUDA_ERROR_OUT_OF_MEMORY;
         l->len = image_size(code, &start);
         l->image = l->len ? malloc(l->len) : NULL;
         if (!l->image) {
-                free(l);
+                guest_unalloc(l);
                 return CUDA_ERROR_INVALID_IMAGE;
         }
         memcpy(l->image, start, l->len);
         r = load_image(c, l->image, l->len, &l->mod);
         if (r != CUDA_SUCCESS) {
                 free(l->image);
-                free(l);
+                guest_unalloc(l);
                 return r;
         }
         l->magic = MAGIC_LIBRARY;
@@ -477,12 +486,12 @@ CUresult CUDAAPI cuLibraryGetKernel(CUkernel *pKernel, CUlibrary library, const 
                 return CUDA_ERROR_INVALID_VALUE;
         if (!l || l->magic != MAGIC_LIBRARY)
                 return CUDA_ERROR_INVALID_HANDLE;
-        k = calloc(1, sizeof(*k));
+        k = guest_alloc(sizeof(*k));
         if (!k)
                 return CUDA_ERROR_OUT_OF_MEMORY;
         r = get_function(l->mod, name, &k->func);
         if (r != CUDA_SUCCESS) {
-                free(k);
+                guest_unalloc(k);
                 return r;
         }
         k->magic = MAGIC_KERNEL;
@@ -565,6 +574,8 @@ static CUresult launch(struct gfunc *f, const unsigned grid[3], const unsigned b
         if (!grid[0] || !grid[1] || !grid[2] || !threads || threads > 1024 || block[0] > 1024 ||
             block[1] > 1024 || block[2] > 64 || grid[0] > 2147483647u || grid[1] > 65535 ||
             grid[2] > 65535 || shared > f->max_dynamic_shared)
+                return CUDA_ERROR_INVALID_VALUE;
+        if (kernelParams && extra)
                 return CUDA_ERROR_INVALID_VALUE;
         if (c->sticky)
                 return (CUresult)c->sticky;

@@ -40,7 +40,7 @@ CUresult CUDAAPI cuStreamCreateWithPriority(CUstream *phStream, unsigned int fla
                 return r;
         if (!phStream || (flags & ~(unsigned)CU_STREAM_NON_BLOCKING))
                 return CUDA_ERROR_INVALID_VALUE;
-        s = calloc(1, sizeof(*s));
+        s = guest_alloc(sizeof(*s));
         if (!s)
                 return CUDA_ERROR_OUT_OF_MEMORY;
         s->magic = MAGIC_STREAM;
@@ -140,11 +140,105 @@ CUresult CUDAAPI cuStreamGetCtx(CUstream hStream, CUcontext *pctx)
 }
 
 /*
- * A host function runs after everything queued before it, and nothing queued after it starts
- * before it returns. It runs here, on the caller's thread, once the stream has drained.
+ * Host functions. cuLaunchHostFunc queues a HOST_WAIT command and returns; the device's
+ * host-function thread waits until everything before that command is finished (the engine then
+ * waits at it), runs the function, and releases the engine. So the function runs after the work
+ * before it, and nothing after it starts before it returns, as on a GPU.
  */
+static void *host_thread(void *arg)
+{
+        struct gdev *d = arg;
+
+        for (;;) {
+                struct host_job *j;
+
+                pthread_mutex_lock(&d->host_lock);
+                while (!d->host_head)
+                        pthread_cond_wait(&d->host_cond, &d->host_lock);
+                j = d->host_head;
+                d->host_head = j->next;
+                if (!d->host_head)
+                        d->host_tail = NULL;
+                pthread_mutex_unlock(&d->host_lock);
+
+                guest_wait(d, j->seq - 1);
+                j->run(j);
+                __atomic_store_n(&d->v.ctl->host_release[j->slot], 1, __ATOMIC_RELEASE);
+                chan_futex_wake(&d->v.ctl->host_release[j->slot]);
+                guest_wait(d, j->seq);
+                pthread_mutex_lock(&d->host_lock);
+                d->host_used[j->slot] = 0;
+                pthread_cond_broadcast(&d->host_cond);
+                pthread_mutex_unlock(&d->host_lock);
+                free(j);
+        }
+        return NULL;
+}
+
+static void run_hostfn(struct host_job *j)
+{
+        j->fn(j->user);
+}
+
+static void run_callback(struct host_job *j)
+{
+        j->cb(j->stream, CUDA_SUCCESS, j->user);
+}
+
+static CUresult queue_host_job(struct gctx *c, struct gstream *st, struct host_job *j)
+{
+        struct gdev *d = c->dev;
+        struct vgpu_req_event q = {.ctx = c->handle};
+        int slot = -1;
+        CUresult r;
+
+        pthread_mutex_lock(&d->host_lock);
+        if (!d->host_thread) {
+                pthread_t th;
+
+                if (pthread_create(&th, NULL, host_thread, d) != 0) {
+                        pthread_mutex_unlock(&d->host_lock);
+                        free(j);
+                        return CUDA_ERROR_OUT_OF_MEMORY;
+                }
+                pthread_detach(th);
+                d->host_thread = true;
+        }
+        while (slot < 0) {
+                for (int i = 0; i < VGPU_HOST_SLOTS && slot < 0; i++) {
+                        if (!d->host_used[i])
+                                slot = i;
+                }
+                if (slot < 0)
+                        pthread_cond_wait(&d->host_cond, &d->host_lock);
+        }
+        d->host_used[slot] = 1;
+        __atomic_store_n(&d->v.ctl->host_release[slot], 0, __ATOMIC_RELEASE);
+        q.slot = (uint32_t)slot;
+        pthread_mutex_lock(&d->lock);
+        r = guest_push_locked(d, VGPU_OP_HOST_WAIT, &q, sizeof(q), NULL, 0, &j->seq);
+        pthread_mutex_unlock(&d->lock);
+        if (r != CUDA_SUCCESS) {
+                d->host_used[slot] = 0;
+                pthread_mutex_unlock(&d->host_lock);
+                free(j);
+                return r;
+        }
+        j->slot = (uint32_t)slot;
+        if (d->host_tail)
+                d->host_tail->next = j;
+        else
+                d->host_head = j;
+        d->host_tail = j;
+        pthread_cond_broadcast(&d->host_cond);
+        pthread_mutex_unlock(&d->host_lock);
+        guest_note_seq(c, st, j->seq);
+        return CUDA_SUCCESS;
+}
+
 CUresult CUDAAPI cuLaunchHostFunc(CUstream hStream, CUhostFn fn, void *userData)
 {
+        struct host_job *j;
         struct gctx *c;
         struct gstream *s;
         CUresult r = guest_stream_get(hStream, &c, &s);
@@ -153,15 +247,17 @@ CUresult CUDAAPI cuLaunchHostFunc(CUstream hStream, CUhostFn fn, void *userData)
                 return r;
         if (!fn)
                 return CUDA_ERROR_INVALID_VALUE;
-        r = guest_wait(c->dev, s ? s->last_seq : c->last_seq);
-        if (r == CUDA_SUCCESS)
-                fn(userData);
-        return r;
+        j = calloc(1, sizeof(*j));
+        if (!j)
+                return CUDA_ERROR_OUT_OF_MEMORY;
+        *j = (struct host_job){.run = run_hostfn, .fn = fn, .user = userData};
+        return queue_host_job(c, s, j);
 }
 
 CUresult CUDAAPI cuStreamAddCallback(CUstream hStream, CUstreamCallback callback, void *userData,
                                      unsigned int flags)
 {
+        struct host_job *j;
         struct gctx *c;
         struct gstream *s;
         CUresult r = guest_stream_get(hStream, &c, &s);
@@ -170,9 +266,12 @@ CUresult CUDAAPI cuStreamAddCallback(CUstream hStream, CUstreamCallback callback
                 return r;
         if (!callback || flags)
                 return CUDA_ERROR_INVALID_VALUE;
-        r = guest_wait(c->dev, s ? s->last_seq : c->last_seq);
-        callback(hStream, r == CUDA_SUCCESS ? (CUresult)c->sticky : r, userData);
-        return CUDA_SUCCESS;
+        j = calloc(1, sizeof(*j));
+        if (!j)
+                return CUDA_ERROR_OUT_OF_MEMORY;
+        *j = (struct host_job){
+                .run = run_callback, .cb = callback, .stream = hStream, .user = userData};
+        return queue_host_job(c, s, j);
 }
 
 /* ---- events ------------------------------------------------------------------------------- */
@@ -206,7 +305,7 @@ CUresult CUDAAPI cuEventCreate(CUevent *phEvent, unsigned int Flags)
         pthread_mutex_unlock(&d->lock);
         if (slot < 0)
                 return CUDA_ERROR_OUT_OF_MEMORY;
-        e = calloc(1, sizeof(*e));
+        e = guest_alloc(sizeof(*e));
         if (!e) {
                 d->event_used[slot] = 0;
                 return CUDA_ERROR_OUT_OF_MEMORY;

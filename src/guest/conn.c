@@ -58,7 +58,8 @@ CUresult guest_result(int err)
         case PTX_EMISALIGNED:
                 return CUDA_ERROR_MISALIGNED_ADDRESS;
         case PTX_ETRAP:
-                return CUDA_ERROR_ASSERT;
+                /* A trap ends the kernel as "unspecified launch failure" on a GPU. */
+                return CUDA_ERROR_LAUNCH_FAILED;
         case PTX_ETIMEOUT:
                 return CUDA_ERROR_LAUNCH_TIMEOUT;
         case PTX_ESTACK:
@@ -70,6 +71,49 @@ CUresult guest_result(int err)
         default:
                 return CUDA_ERROR_UNKNOWN;
         }
+}
+
+static void **objects;
+static size_t n_objects, cap_objects;
+static pthread_mutex_t objects_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void *guest_alloc(size_t size)
+{
+        void *p = calloc(1, size);
+
+        if (!p)
+                return NULL;
+        pthread_mutex_lock(&objects_lock);
+        if (n_objects == cap_objects) {
+                size_t cap = cap_objects ? cap_objects * 2 : 256;
+                void **no = realloc(objects, cap * sizeof(*no));
+
+                if (!no) {
+                        pthread_mutex_unlock(&objects_lock);
+                        free(p);
+                        return NULL;
+                }
+                objects = no;
+                cap_objects = cap;
+        }
+        objects[n_objects++] = p;
+        pthread_mutex_unlock(&objects_lock);
+        return p;
+}
+
+void guest_unalloc(void *p)
+{
+        if (!p)
+                return;
+        pthread_mutex_lock(&objects_lock);
+        for (size_t i = n_objects; i-- > 0;) {
+                if (objects[i] == p) {
+                        objects[i] = objects[--n_objects];
+                        break;
+                }
+        }
+        pthread_mutex_unlock(&objects_lock);
+        free(p);
 }
 
 CUresult guest_unsupported(const char *name)
@@ -126,12 +170,12 @@ CUresult guest_wait(struct gdev *d, uint64_t seq)
                 }
                 if (engine_gone(d))
                         return CUDA_ERROR_DEVICE_UNAVAILABLE;
+                /* A count, not a flag: several threads of this process may sleep at once. */
                 val = __atomic_load_n(&ctl->done_futex, __ATOMIC_SEQ_CST);
-                __atomic_store_n(&ctl->guest_sleeping, 1, __ATOMIC_SEQ_CST);
-                __atomic_thread_fence(__ATOMIC_SEQ_CST);
+                __atomic_add_fetch(&ctl->guest_sleeping, 1, __ATOMIC_SEQ_CST);
                 if (!guest_done(d, seq))
                         chan_futex_wait(&ctl->done_futex, val, 100);
-                __atomic_store_n(&ctl->guest_sleeping, 0, __ATOMIC_SEQ_CST);
+                __atomic_sub_fetch(&ctl->guest_sleeping, 1, __ATOMIC_SEQ_CST);
         }
         return CUDA_SUCCESS;
 }
@@ -171,8 +215,12 @@ CUresult guest_call(struct gdev *d, uint16_t op, const void *req, uint32_t req_l
         uint64_t seq;
         CUresult r;
 
+        /* The ring's lock is not held while waiting: a host function the engine waits for may
+         * need to queue work of its own thread's making. */
+        pthread_mutex_lock(&d->call_lock);
         pthread_mutex_lock(&d->lock);
         r = guest_push_locked(d, op, req, req_len, tail, tail_len, &seq);
+        pthread_mutex_unlock(&d->lock);
         if (r == CUDA_SUCCESS)
                 r = guest_wait(d, seq);
         if (r == CUDA_SUCCESS) {
@@ -187,7 +235,7 @@ CUresult guest_call(struct gdev *d, uint16_t op, const void *req, uint32_t req_l
                         r = guest_result(ctl->reply_result);
                 }
         }
-        pthread_mutex_unlock(&d->lock);
+        pthread_mutex_unlock(&d->call_lock);
         return r;
 }
 
@@ -298,6 +346,12 @@ static int attach_one(json_t *vg, const char *pci_bus_id)
         if (r < 0)
                 return r;
         d = calloc(1, sizeof(*d));
+        if (!d) {
+                json_decref(info);
+                close(fd);
+                close(sock);
+                return -ENOMEM;
+        }
         size = (uint64_t)json_integer_value(json_object_get(info, "channel_size"));
         base = d && size ? mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
         close(fd);
@@ -312,6 +366,9 @@ static int attach_one(json_t *vg, const char *pci_bus_id)
         d->ordinal = guest_ndevs;
         d->sock = sock;
         pthread_mutex_init(&d->lock, NULL);
+        pthread_mutex_init(&d->call_lock, NULL);
+        pthread_mutex_init(&d->host_lock, NULL);
+        pthread_cond_init(&d->host_cond, NULL);
         copy_str(d->uuid, sizeof(d->uuid), info, "uuid");
         copy_str(d->name, sizeof(d->name), info, "name");
         copy_str(d->type, sizeof(d->type), info, "type");

@@ -45,15 +45,33 @@ struct gdev {
         int gpu_index;
         int sock; /* kept open: the engine sees us go when it closes */
         struct chan_view v;
-        pthread_mutex_t lock; /* serialises the ring, the staging area and sync calls */
-        uint64_t seq;         /* last seq pushed */
+        pthread_mutex_t lock;      /* serialises the ring and the staging area */
+        pthread_mutex_t call_lock; /* one synchronous call in flight (the reply area) */
+        pthread_mutex_t host_lock; /* the host-function queue and slots; never held with lock */
+        uint64_t seq;              /* last seq pushed */
         uint64_t stage_seq[VGPU_STAGE_CHUNKS];
         unsigned stage_next;
         uint8_t event_used[VGPU_EVENT_SLOTS];
+        uint8_t host_used[VGPU_HOST_SLOTS];
+        struct host_job *host_head, *host_tail; /* host functions waiting for their turn */
+        pthread_cond_t host_cond;
+        bool host_thread;
         struct gctx *primary;
         int primary_refs;
         unsigned primary_flags;
         bool dead;
+};
+
+/* A host function queued on a stream: run by the device's host-function thread. */
+struct host_job {
+        struct host_job *next;
+        void (*run)(struct host_job *job);
+        CUhostFn fn;
+        CUstreamCallback cb;
+        CUstream stream;
+        void *user;
+        uint32_t slot;
+        uint64_t seq; /* its HOST_WAIT command */
 };
 
 struct gctx {
@@ -162,6 +180,17 @@ uint64_t guest_stage_chunk_size(const struct gdev *d);
 
 /* guest_attach_all - find and attach the vGPUs (cuInit). CUresult. */
 CUresult guest_attach_all(void);
+
+/*
+ * guest_alloc - zeroed memory for an object behind a handle (context, stream, event, module,
+ * function, library, kernel). Such objects belong to the driver for the process's life: a
+ * destroyed handle is marked dead, not freed, so a stale handle fails its check instead of
+ * touching freed memory; the registry keeps them all reachable. NULL when out of memory.
+ */
+void *guest_alloc(size_t size);
+
+/* guest_unalloc - free an object guest_alloc made that never became a handle. NULL: nothing. */
+void guest_unalloc(void *p);
 
 /* guest_unsupported - log the name of an unimplemented call; CUDA_ERROR_NOT_SUPPORTED. */
 CUresult guest_unsupported(const char *name);

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Runs every guest test program and example in a vGPU: starts vgpud on the sim (one H100-80GB) in a
+# temp dir, creates an H100-20C, runs each program with vgpu's libcuda.so.1, destroys the vGPU and
+# stops vgpud. Needs $VGPU_BUILD; exits 77 when the guest driver or the programs are not built.
+# Usage: run_guest_tests.sh [PROGRAM...]  (names under tests/guest/ or examples/; default: all)
+set -u
+
+build=${VGPU_BUILD:?set VGPU_BUILD to the build directory}
+lib="$build/lib/libcuda.so.1"
+vgpud="$build/bin/vgpud"
+ctl="$build/bin/vgpuctl"
+vtype=${VGPU_GUEST_TYPE:-H100-20C}
+limit=${VGPU_GUEST_TIMEOUT:-600}
+
+# What vgpu's sim data plane is known not to do yet (docs/dataplane.md, "Known gaps"); the checks
+# still run and print GAP, and one that starts passing fails the run until it is taken off here.
+#  - one in-order queue per guest: a stream held by a host function holds the guest's other
+#    streams, so the legacy stream cannot complete past a gated CU_STREAM_NON_BLOCKING stream;
+#  - the PTX interpreter reports the module's static shared memory for every kernel, and drops
+#    .maxntid (__launch_bounds__).
+export VGPU_KNOWN_GAPS=${VGPU_KNOWN_GAPS-"the NULL stream does not wait for a CU_STREAM_NON_BLOCKING stream;add_one SHARED_SIZE_BYTES;__launch_bounds__(128);cuOccupancyMaxPotentialBlockSize(bounded)"}
+
+skip() { echo "SKIP: $*"; exit 77; }
+[ -e "$lib" ] || skip "$lib does not exist yet (the guest driver is not built)"
+[ -x "$vgpud" ] || skip "$vgpud does not exist"
+[ -x "$ctl" ] || skip "$ctl does not exist"
+
+tests=(test_device test_context test_memory test_module_launch test_streams_events test_errors
+       test_multiprocess)
+examples=("saxpy" "matmul" "reduction" "streams" "longrun --seconds 1")
+programs=()
+for t in "${tests[@]}"; do programs+=("$build/tests/guest/$t"); done
+for e in "${examples[@]}"; do programs+=("$build/examples/$e"); done
+if [ $# -gt 0 ]; then
+        programs=()
+        for name in "$@"; do
+                if [ -x "$build/tests/guest/${name%% *}" ]; then
+                        programs+=("$build/tests/guest/$name")
+                else
+                        programs+=("$build/examples/$name")
+                fi
+        done
+fi
+for p in "${programs[@]}"; do
+        [ -x "${p%% *}" ] || skip "${p%% *} is not built (is the CUDA toolkit installed?)"
+done
+
+tmp=$(mktemp -d)
+sock="$tmp/vgpud.sock"
+vgpud_pid=""
+uuid=""
+cleanup() {
+        if [ -n "$uuid" ]; then
+                "$ctl" --socket "$sock" destroy "$uuid" >/dev/null 2>&1 ||
+                        "$ctl" --socket "$sock" destroy "$uuid" --force >/dev/null 2>&1
+        fi
+        if [ -n "$vgpud_pid" ] && kill -0 "$vgpud_pid" 2>/dev/null; then
+                kill -TERM "$vgpud_pid" 2>/dev/null
+                for _ in $(seq 100); do
+                        kill -0 "$vgpud_pid" 2>/dev/null || break
+                        sleep 0.1
+                done
+                kill -KILL "$vgpud_pid" 2>/dev/null
+                wait "$vgpud_pid" 2>/dev/null
+        fi
+        rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+"$vgpud" --sim-gpus H100-80GB --state "$tmp/state" --socket "$sock" --foreground \
+        >"$tmp/vgpud.out" 2>"$tmp/vgpud.err" &
+vgpud_pid=$!
+for _ in $(seq 300); do
+        grep -q '^READY' "$tmp/vgpud.out" 2>/dev/null && break
+        kill -0 "$vgpud_pid" 2>/dev/null || break
+        sleep 0.1
+done
+if ! grep -q '^READY' "$tmp/vgpud.out" 2>/dev/null; then
+        echo "FAIL: vgpud did not say READY within 30 s"
+        sed 's/^/  vgpud: /' "$tmp/vgpud.err" "$tmp/vgpud.out"
+        exit 1
+fi
+
+if ! uuid=$("$ctl" --socket "$sock" create --gpu 0 --type "$vtype" 2>"$tmp/create.err"); then
+        echo "FAIL: vgpuctl create --gpu 0 --type $vtype"
+        sed 's/^/  vgpuctl: /' "$tmp/create.err"
+        uuid=""
+        exit 1
+fi
+uuid=$(printf '%s\n' "$uuid" | tail -n 1 | tr -d '[:space:]')
+echo "vGPU $uuid ($vtype) on vgpud pid $vgpud_pid"
+
+passed=0
+failed=0
+failures=()
+for p in "${programs[@]}"; do
+        name=$(basename "${p%% *}")
+        echo "=== $name"
+        # shellcheck disable=SC2086 # $p carries the program's arguments
+        LD_LIBRARY_PATH="$build/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" VGPU_SOCKET="$sock" \
+                VGPU_UUID="$uuid" timeout "$limit" $p
+        rc=$?
+        if [ $rc -eq 0 ]; then
+                passed=$((passed + 1))
+        else
+                echo "=== $name FAILED (exit status $rc)"
+                failed=$((failed + 1))
+                failures+=("$name")
+        fi
+done
+
+if ! "$ctl" --socket "$sock" destroy "$uuid" >"$tmp/destroy.out" 2>&1; then
+        echo "FAIL: vgpuctl destroy $uuid"
+        sed 's/^/  vgpuctl: /' "$tmp/destroy.out"
+        failed=$((failed + 1))
+        failures+=("destroy")
+else
+        uuid=""
+fi
+if ! kill -0 "$vgpud_pid" 2>/dev/null; then
+        echo "FAIL: vgpud died during the run"
+        sed 's/^/  vgpud: /' "$tmp/vgpud.err"
+        failed=$((failed + 1))
+        failures+=("vgpud")
+fi
+
+echo "guest programs: $passed passed, $failed failed${failures[*]:+ (${failures[*]})}"
+[ $failed -eq 0 ]
