@@ -96,11 +96,60 @@ def test_kill9(srv):
           % (cycle + 1, len(acked)))
 
 
+def test_kill9_full(srv):
+    """Clients race for the last seats of a small pool while the server is killed: never more
+    leases than seats, and in the end exactly as many."""
+    seats = 15
+    srv.pool("small", seats, feature="small")
+    stop = threading.Event()
+    counter = [0]
+    lock = threading.Lock()
+
+    def client(k):
+        while not stop.is_set():
+            with lock:
+                counter[0] += 1
+                n = counter[0]
+            try:
+                srv.request("small-%d" % n, feature="small", tls=(k % 2 == 0))
+            except Exception:
+                time.sleep(0.002)
+
+    for cycle in range(3):
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        time.sleep(0.02 + 0.03 * cycle)
+        srv.kill()
+        stop.set()
+        for t in threads:
+            t.join()
+        stop.clear()
+        srv.start()
+        active = [l for l in srv.leases() if l["feature"] == "small"]
+        check(len(active) <= seats, "kill9 full: %d leases for %d seats" % (len(active), seats))
+        check(len({l["vgpu_uuid"] for l in active}) == len(active), "kill9 full: duplicates")
+    # Fill up what is left: exactly `seats` in the end, the next one refused.
+    n = 0
+    while True:
+        st, doc = srv.request("small-fill-%d" % n, feature="small")
+        if st != 201:
+            check(st == 409 and doc["error"]["code"] == "NO_SEATS", "fill: %r" % ((st, doc),))
+            break
+        n += 1
+    active = [l for l in srv.leases() if l["feature"] == "small"]
+    st, pool = srv.call("GET", "/v1/pools/small")
+    check(len(active) == seats and pool["leased"] == seats and pool["free"] == 0,
+          "kill9 full: %d active, pool %r" % (len(active), pool))
+    print("kill9 on a full pool: %d seats, never over-issued across 3 kill -9 cycles" % seats)
+
+
 def main():
     srv = Licensed().start()
     try:
         test_race(srv)
         test_kill9(srv)
+        test_kill9_full(srv)
         srv.stop()
     except BaseException:
         print(srv.read_log()[-3000:])
