@@ -188,11 +188,12 @@ static int serve(const char *dir, const char *socket_path, char *listen, struct 
                          cfg.tcp_addr ? cfg.tcp_addr : "", strerror(-r));
                 goto out;
         }
-        vgpu_log(VGPU_LOG_INFO, "serving %s%s%s%s", socket_path ? socket_path : "",
-                 cfg.tcp_addr ? " and https://" : "", cfg.tcp_addr ? cfg.tcp_addr : "",
-                 cfg.tcp_addr ? "" : "");
+        if (socket_path)
+                vgpu_log(VGPU_LOG_INFO, "serving on %s", socket_path);
         if (cfg.tcp_addr)
-                vgpu_log(VGPU_LOG_INFO, "TLS port %u", http_server_tcp_port(srv));
+                vgpu_log(VGPU_LOG_INFO, "serving https on %s%s%s:%u",
+                         strchr(cfg.tcp_addr, ':') ? "[" : "", cfg.tcp_addr,
+                         strchr(cfg.tcp_addr, ':') ? "]" : "", http_server_tcp_port(srv));
         printf("READY\n");
         fflush(stdout);
         while (sigwait(&mask, &sig) != 0)
