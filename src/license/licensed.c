@@ -296,8 +296,17 @@ int main(int argc, char **argv)
         }
         if (init) {
                 r = licensed_init(init, hostname);
-                if (r < 0)
+                if (r == -EEXIST) {
+                        vgpu_log(VGPU_LOG_ERROR,
+                                 "%s is initialised already (%s exists); keeping it", init,
+                                 LICENSED_SIGNING_KEY);
                         return 1;
+                }
+                if (r < 0) {
+                        vgpu_log(VGPU_LOG_ERROR, "cannot initialise %s: %s (--verbose says more)",
+                                 init, strerror(-r));
+                        return 1;
+                }
                 printf("initialised %s: %s, %s, %s, %s, %s, %s\n", init, LICENSED_SIGNING_KEY,
                        LICENSED_SIGNING_PUB, LICENSED_ADMIN_TOKEN, LICENSED_CLIENT_TOKEN,
                        LICENSED_TLS_KEY, LICENSED_TLS_CERT);

@@ -47,7 +47,7 @@ static int write_token(const char *path)
         strcat(token, "\n");
         r = write_file(path, token, 0600);
         if (r < 0)
-                vgpu_log(VGPU_LOG_ERROR, "writing %s: %s", path, strerror(-r));
+                vgpu_log(VGPU_LOG_DEBUG, "writing %s: %s", path, strerror(-r));
         return r;
 }
 
@@ -148,7 +148,7 @@ int licensed_init(const char *dir, const char *hostname)
 
         if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
                 r = -errno;
-                vgpu_log(VGPU_LOG_ERROR, "cannot create %s: %s", dir, strerror(errno));
+                vgpu_log(VGPU_LOG_DEBUG, "cannot create %s: %s", dir, strerror(errno));
                 return r;
         }
         path_in(priv, dir, LICENSED_SIGNING_KEY);
@@ -158,7 +158,7 @@ int licensed_init(const char *dir, const char *hostname)
         path_in(tkey, dir, LICENSED_TLS_KEY);
         path_in(tcrt, dir, LICENSED_TLS_CERT);
         if (access(priv, F_OK) == 0) {
-                vgpu_log(VGPU_LOG_ERROR, "%s is initialised already (%s exists); keeping it", dir,
+                vgpu_log(VGPU_LOG_DEBUG, "%s is initialised already (%s exists); keeping it", dir,
                          priv);
                 return -EEXIST;
         }
@@ -173,7 +173,7 @@ int licensed_init(const char *dir, const char *hostname)
                 r = lease_key_write(key, priv, pub);
         lease_key_free(key);
         if (r < 0) {
-                vgpu_log(VGPU_LOG_ERROR, "writing the signing key in %s: %s", dir, strerror(-r));
+                vgpu_log(VGPU_LOG_DEBUG, "writing the signing key in %s: %s", dir, strerror(-r));
                 return r;
         }
         r = write_token(tok);
@@ -183,7 +183,7 @@ int licensed_init(const char *dir, const char *hostname)
                 return r;
         r = make_cert(tkey, tcrt, hostname);
         if (r < 0) {
-                vgpu_log(VGPU_LOG_ERROR, "making the TLS certificate in %s: %s", dir, strerror(-r));
+                vgpu_log(VGPU_LOG_DEBUG, "making the TLS certificate in %s: %s", dir, strerror(-r));
                 return r;
         }
         return 0;

@@ -21,7 +21,7 @@
  * 256 random bits in base64url). The TLS
  * certificate names localhost, 127.0.0.1, ::1 and hostname (NULL: this machine's name), and is
  * valid for 10 years. Refuses with -EEXIST, changing nothing, when dir already holds a signing
- * key. Returns 0 or a negative errno (what failed is logged).
+ * key. Returns 0 or a negative errno (what failed is logged at debug).
  */
 int licensed_init(const char *dir, const char *hostname);
 
