@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Benchmark of vgpu-licensed's request path: lease grants per second (each a durable SQLite
 // transaction, fsync'd) and renewals, against a GET /v1/health baseline measured in the same run on
-// the same in-process server and Unix socket; plus offline lease verification per second.
+// the same in-process server and Unix socket; the same GET over TCP+TLS (a handshake per request);
+// and offline lease verification per second.
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -12,14 +13,20 @@
 
 #include "common/http_client.h"
 #include "common/http_server.h"
+#include "common/http_tls.h"
 #include "common/log.h"
 #include "license/lease.h"
 #include "license/license_api.h"
 #include "license/license_store.h"
+#include "license/licensed_init.h"
 
 #define THREADS 4
 
 static struct http_target target = {.kind = HTTP_TARGET_UNIX, .timeout_ms = 30000};
+static struct http_target tls_target = {.kind = HTTP_TARGET_TLS,
+                                        .host = "127.0.0.1",
+                                        .tls = &http_tls_openssl,
+                                        .timeout_ms = 30000};
 static char lease_ids[THREADS][4096][LEASE_ID_MAX];
 
 static double now_s(void)
@@ -30,7 +37,7 @@ static double now_s(void)
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-enum op { OP_GET, OP_GRANT, OP_RENEW };
+enum op { OP_GET, OP_GRANT, OP_RENEW, OP_TLS_GET };
 
 struct worker {
         int idx, n;
@@ -47,8 +54,9 @@ static void *work(void *arg)
                 json_t *body = NULL, *doc = NULL;
                 int status = 0, r;
 
-                if (w->op == OP_GET) {
-                        r = http_request(&target, "GET", "/v1/health", NULL, &status, &doc);
+                if (w->op == OP_GET || w->op == OP_TLS_GET) {
+                        r = http_request(w->op == OP_GET ? &target : &tls_target, "GET",
+                                         "/v1/health", NULL, &status, &doc);
                 } else if (w->op == OP_GRANT) {
                         char uuid[64];
 
@@ -69,6 +77,19 @@ static void *work(void *arg)
                 json_decref(doc);
         }
         return NULL;
+}
+
+static char *slurp(const char *dir, const char *file)
+{
+        char path[256], *buf = calloc(1, 65536);
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/%s", dir, file);
+        f = fopen(path, "re");
+        if (!f || !buf || fread(buf, 1, 65535, f) == 0)
+                exit(1);
+        fclose(f);
+        return buf;
 }
 
 /* n requests of op spread over THREADS clients; returns requests per second. */
@@ -120,13 +141,14 @@ static double verify_rate(struct lease_key *key)
 int main(int argc, char **argv)
 {
         char dir[] = "/tmp/vgpu-bench-license-XXXXXX", path[128], sock[128], cmd[160];
+        char srv_dir[128], ca[192], *cert, *tkey;
         int n = argc > 1 ? atoi(argv[1]) : 2000;
         struct license_pool pool = {.name = "bench", .feature = "vgpu-compute", .seats = 1000000};
         struct license_api api = {.version = "bench", .lease_length = 3600, .renew_fraction = 0.15};
         struct license_store *store;
         struct lease_key *key;
         struct http_server *srv;
-        double get, grant, renew, verify;
+        double get, grant, renew, verify, tls_get;
 
         vgpu_log_init("bench_license");
         if (n < THREADS || n / THREADS > 4096)
@@ -135,6 +157,12 @@ int main(int argc, char **argv)
                 return 1;
         snprintf(path, sizeof(path), "%s/licensed.db", dir);
         snprintf(sock, sizeof(sock), "%s/licensed.sock", dir);
+        snprintf(srv_dir, sizeof(srv_dir), "%s/srv", dir);
+        snprintf(ca, sizeof(ca), "%s/%s", srv_dir, LICENSED_TLS_CERT);
+        if (licensed_init(srv_dir, "localhost") < 0)
+                return 1;
+        cert = slurp(srv_dir, LICENSED_TLS_CERT);
+        tkey = slurp(srv_dir, LICENSED_TLS_KEY);
         if (license_store_open(path, &store) < 0 ||
             license_store_pool_create(store, &pool, (int64_t)time(NULL)) < 0)
                 return 1;
@@ -144,16 +172,22 @@ int main(int argc, char **argv)
         lease_key_public_b64(key, api.public_key, sizeof(api.public_key));
         if (http_server_new(&(struct http_server_config){.unix_path = sock,
                                                          .unix_mode = 0600,
-                                                         .unix_gid = (gid_t)-1},
+                                                         .unix_gid = (gid_t)-1,
+                                                         .tcp_addr = "127.0.0.1",
+                                                         .tls_cert_pem = cert,
+                                                         .tls_key_pem = tkey},
                             license_api_handle, &api, &srv) < 0)
                 return 1;
         target.path = sock;
+        tls_target.port = http_server_tcp_port(srv);
+        tls_target.ca_file = ca;
         printf("vgpu-licensed request path, %d clients on a Unix socket, state in %s\n", THREADS,
                dir);
         printf("%-34s %8s %12s %14s\n", "operation", "requests", "time", "rate");
         get = run(OP_GET, n, "GET /v1/health (baseline)");
         grant = run(OP_GRANT, n, "POST /v1/leases (grant, fsync'd)");
         renew = run(OP_RENEW, n, "POST /v1/leases/ID/renew");
+        tls_get = run(OP_TLS_GET, n / 4, "GET /v1/health over TLS (handshake)");
         verify = verify_rate(key);
         printf("%-34s %8d %10s %14.0f /s\n", "lease_verify (offline, 1 core)", 20000, "", verify);
         printf("BENCH license_get_per_s %.0f req/s\n", get);
@@ -161,10 +195,14 @@ int main(int argc, char **argv)
         printf("BENCH license_renew_per_s %.0f req/s\n", renew);
         printf("BENCH license_grant_vs_get_ratio %.3f x\n", grant / get);
         printf("BENCH license_renew_vs_get_ratio %.3f x\n", renew / get);
+        printf("BENCH license_tls_get_per_s %.0f req/s\n", tls_get);
+        printf("BENCH license_tls_get_vs_get_ratio %.3f x\n", tls_get / get);
         printf("BENCH license_verify_per_s %.0f ops/s\n", verify);
         http_server_free(srv);
         license_store_close(store);
         lease_key_free(key);
+        free(cert);
+        free(tkey);
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
         return system(cmd) == 0 ? 0 : 1;
 }
