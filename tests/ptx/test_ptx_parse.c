@@ -3,6 +3,8 @@
 // instruction, parameter layout, the fatbin reader on good and broken images, warp semantics
 // (divergence, shuffles, votes, barrier reductions), and faults that end a launch with an error.
 #include <errno.h>
+#include <fenv.h>
+#include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -686,6 +688,143 @@ static void test_spin_wait(void **state)
         ptx_module_free(mod);
 }
 
+/* cvt with every rounding modifier, against the C library under the same rounding mode. */
+static const char cvt_text[] =
+        HDR ".visible .entry cvts(.param .u64 in, .param .u64 out)\n{\n"
+            ".reg .b32 %r<16>;\n.reg .f32 %f<12>;\n.reg .f64 %fd<2>;\n.reg .b64 %rd<6>;\n"
+            ".reg .b16 %rs<3>;\n"
+            "ld.param.u64 %rd1, [in];\nld.param.u64 %rd2, [out];\n"
+            "mov.u32 %r1, %tid.x;\nmul.wide.u32 %rd3, %r1, 8;\nadd.s64 %rd4, %rd1, %rd3;\n"
+            "ld.global.f64 %fd1, [%rd4];\n"
+            "cvt.rn.f32.f64 %f1, %fd1;\ncvt.rz.f32.f64 %f2, %fd1;\n"
+            "cvt.rm.f32.f64 %f3, %fd1;\ncvt.rp.f32.f64 %f4, %fd1;\n"
+            "cvt.rni.s32.f64 %r2, %fd1;\ncvt.rzi.s32.f64 %r3, %fd1;\n"
+            "cvt.rmi.s32.f64 %r4, %fd1;\ncvt.rpi.s32.f64 %r5, %fd1;\n"
+            "cvt.rni.f32.f32 %f5, %f1;\ncvt.sat.f32.f32 %f6, %f1;\n"
+            "cvt.rzi.u32.f64 %r6, %fd1;\n"
+            "cvt.rz.f32.s32 %f7, %r3;\ncvt.rn.f32.s32 %f8, %r3;\n"
+            "cvt.rn.f16.f32 %rs1, %f1;\ncvt.rz.f16.f32 %rs2, %f1;\n"
+            "cvt.u32.u16 %r7, %rs1;\ncvt.u32.u16 %r8, %rs2;\n"
+            "mov.b32 %r9, %f1;\nmov.b32 %r10, %f2;\nmov.b32 %r11, %f3;\nmov.b32 %r12, %f4;\n"
+            "mov.b32 %r13, %f5;\nmov.b32 %r14, %f6;\nmov.b32 %r15, %f7;\n"
+            "mul.wide.u32 %rd3, %r1, 64;\nadd.s64 %rd5, %rd2, %rd3;\n"
+            "st.global.v4.u32 [%rd5], {%r9, %r10, %r11, %r12};\n"
+            "st.global.v4.u32 [%rd5+16], {%r2, %r3, %r4, %r5};\n"
+            "st.global.v4.u32 [%rd5+32], {%r13, %r14, %r6, %r15};\n"
+            "mov.b32 %r9, %f8;\n"
+            "st.global.v4.u32 [%rd5+48], {%r7, %r8, %r9, %r1};\n"
+            "ret;\n}\n";
+
+static uint32_t f32_bits(float f)
+{
+        uint32_t b;
+        memcpy(&b, &f, 4);
+        return b;
+}
+
+static float narrow(double v, int mode)
+{
+        volatile double vv = v;
+        fesetround(mode);
+        volatile float r = (float)vv;
+        fesetround(FE_TONEAREST);
+        return r;
+}
+
+static int32_t sat32(double v)
+{
+        return isnan(v)             ? 0
+               : v >= 2147483647.0  ? INT32_MAX
+               : v <= -2147483648.0 ? INT32_MIN
+                                    : (int32_t)v;
+}
+
+static void test_cvt_rounding(void **state)
+{
+        (void)state;
+        enum { N = 64 };
+        double in[N];
+        static const double special[] = {
+                0.5,       1.5,          2.5,           -0.5,        -1.5,     -2.5,      1e300,
+                -1e300,    3e9,          -3e9,          1e-320,      0.0,      -0.0,      0.1,
+                1.0 / 3.0, 16777217.0,   16777219.0,    NAN,         INFINITY, -INFINITY, 65519.0,
+                65520.0,   2147483647.5, -2147483648.5, 4294967296.0};
+        const int ns = (int)(sizeof(special) / sizeof(special[0]));
+        uint64_t x = 12345;
+        for (int i = 0; i < N; i++) {
+                x = x * 6364136223846793005ull + 1442695040888963407ull;
+                in[i] = i < ns ? special[i]
+                               : ((double)(int64_t)(x >> 11) / 9007199254740992.0) * 1e6;
+        }
+        struct ptx_module *mod = must_load(cvt_text);
+        dm.used = 0;
+        uint64_t din = devmem_alloc(&dm, sizeof(in)), dout = devmem_alloc(&dm, N * 64);
+        memcpy(devmem_ptr(&dm, din), in, sizeof(in));
+        const struct ptx_kernel *k;
+        assert_int_equal(ptx_module_get_kernel(mod, "cvts", &k), 0);
+        uint64_t params[2] = {din, dout};
+        struct ptx_launch l = {.kernel = k,
+                               .grid = {1, 1, 1},
+                               .block = {N, 1, 1},
+                               .params = params,
+                               .params_size = sizeof(params),
+                               .mem = devmem_map,
+                               .mem_ctx = &dm};
+        assert_int_equal(ptx_launch(&l, NULL), 0);
+        const uint32_t *o = devmem_ptr(&dm, dout);
+        for (int i = 0; i < N; i++) {
+                double v = in[i];
+                const uint32_t *r = o + 16 * i;
+                float rn = narrow(v, FE_TONEAREST);
+                int32_t rz = sat32(trunc(v));
+                uint32_t want[15] = {
+                        f32_bits(rn),
+                        f32_bits(narrow(v, FE_TOWARDZERO)),
+                        f32_bits(narrow(v, FE_DOWNWARD)),
+                        f32_bits(narrow(v, FE_UPWARD)),
+                        (uint32_t)sat32(nearbyint(v)),
+                        (uint32_t)rz,
+                        (uint32_t)sat32(floor(v)),
+                        (uint32_t)sat32(ceil(v)),
+                        f32_bits(nearbyintf(rn)),
+                        f32_bits(isnan(rn) ? 0.0f
+                                 : rn < 0  ? 0.0f
+                                 : rn > 1  ? 1.0f
+                                           : rn),
+                        isnan(v) || v <= 0  ? 0u
+                        : v >= 4294967295.0 ? 0xffffffffu
+                                            : (uint32_t)v,
+                        0, /* cvt.rz.f32.s32: checked below */
+                        0,
+                        0,
+                        f32_bits((float)rz),
+                };
+                volatile int32_t vz = rz;
+                fesetround(FE_TOWARDZERO);
+                volatile float fz = (float)vz;
+                fesetround(FE_TONEAREST);
+                want[11] = f32_bits(fz);
+                for (int j = 0; j < 11; j++) {
+                        if (isnan(v) && (j < 4 || j == 8) && (r[j] & 0x7fffffffu) > 0x7f800000u)
+                                continue; /* any NaN */
+                        if (r[j] != want[j])
+                                fail_msg("cvt[%d] %a: result %d got %#x want %#x", i, v, j, r[j],
+                                         want[j]);
+                }
+                assert_int_equal(r[11], want[11]);
+                assert_int_equal(r[14], want[14]);
+                /* halves: rn is within half an ulp, rz never larger in magnitude */
+                uint32_t hrn = r[12], hrz = r[13];
+                if (!isnan(rn)) {
+                        assert_true((hrz & 0x7fff) <= (hrn & 0x7fff) || (hrn & 0x7fff) == 0x7c00 ||
+                                    (hrz & 0x7fff) - (hrn & 0x7fff) == 0);
+                        assert_true((hrn & 0x7fff) - (hrz & 0x7fff) <= 1 ||
+                                    (hrn & 0x7fff) == 0x7c00);
+                }
+        }
+        ptx_module_free(mod);
+}
+
 static void test_strerror(void **state)
 {
         (void)state;
@@ -713,6 +852,7 @@ int main(void)
                 cmocka_unit_test(test_launch_bounds),
                 cmocka_unit_test(test_regions_and_pool),
                 cmocka_unit_test(test_spin_wait),
+                cmocka_unit_test(test_cvt_rounding),
                 cmocka_unit_test(test_strerror),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
