@@ -56,7 +56,8 @@ struct ptx_kernel;
  * not), a fatbinary preceded inline by nvcc's 0x466243B1 wrapper, NUL-terminated or sized PTX
  * text, or a cubin (ELF; it carries no PTX and is refused with PTX_ENOPTX). size bounds every
  * read. The image is not kept. On success *ret_mod owns everything it needs; free it with
- * ptx_module_free. On failure returns a PTX_E* code or -ENOMEM, and, when errmsg is not NULL,
+ * ptx_module_free. On failure returns a PTX_E* code, -ENOMEM, or -EINVAL (no image), leaves
+ * *ret_mod untouched, and, when errmsg is not NULL,
  * writes a NUL-terminated message naming the line and instruction into errmsg[0..errmsg_len).
  * Thread-safe (no shared state).
  */
@@ -100,7 +101,11 @@ int ptx_kernel_param_info(const struct ptx_kernel *k, unsigned index, size_t *re
 /* ptx_kernel_param_size - total size in bytes of the kernel's parameter buffer. */
 size_t ptx_kernel_param_size(const struct ptx_kernel *k);
 
-/* ptx_kernel_static_shared - bytes of static .shared memory the kernel uses. */
+/*
+ * ptx_kernel_static_shared - bytes of static .shared memory each block of the kernel gets: the
+ * module's .shared variables, laid out together for all its kernels (dynamic shared memory
+ * follows them, 16-byte aligned).
+ */
 size_t ptx_kernel_static_shared(const struct ptx_kernel *k);
 
 /* What cuFuncGetAttribute reports, as far as the sim knows it. */
