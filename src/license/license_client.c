@@ -227,6 +227,32 @@ int license_client_renew(struct license_client *c, const struct lease *held, int
         return r;
 }
 
+int license_client_check(struct license_client *c, int64_t *ret_server_time)
+{
+        char mine[64];
+        const char *theirs = NULL;
+        json_int_t t = -1;
+        json_t *doc = NULL;
+        int status, r;
+
+        r = lease_key_public_b64(c->key, mine, sizeof(mine));
+        if (r < 0)
+                return r;
+        r = call(c, "GET", "/v1/health", NULL, &status, &doc);
+        if (r < 0)
+                return r;
+        if (status != 200)
+                r = refusal(status, doc);
+        else if (json_unpack(doc, "{s:s, s:I}", "public_key", &theirs, "time", &t) < 0 || t < 0)
+                r = -EBADMSG;
+        else if (strcmp(theirs, mine) != 0)
+                r = -EKEYREJECTED;
+        else
+                *ret_server_time = (int64_t)t;
+        json_decref(doc);
+        return r;
+}
+
 int license_client_release(struct license_client *c, const struct lease *held)
 {
         char path[128];

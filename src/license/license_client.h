@@ -86,6 +86,14 @@ int license_client_verify(const struct license_client *c, const char *token, con
                           int64_t now, struct lease *ret);
 
 /*
+ * license_client_check - ask the server for its health and check that it signs with the key this
+ * client trusts (a misconfiguration found at start rather than at the first lease). Returns 0 and
+ * the server's clock in *ret_server_time (to warn about skew), or -EKEYREJECTED (another key),
+ * -EBADMSG (not vgpu-licensed's health reply), a transport error, or -EPROTO.
+ */
+int license_client_check(struct license_client *c, int64_t *ret_server_time);
+
+/*
  * license_client_unreachable - whether err (from the calls above) means the server could not be
  * reached or did not answer, as opposed to an answer; feeds grace_input.server_reachable.
  */

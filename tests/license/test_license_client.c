@@ -77,8 +77,17 @@ static void test_forged_server_and_tls(void **state)
         ts_start(&evil, "evil", 1000);
         ts_add_pool(&s, 2);
         ts_add_pool(&evil, 2);
-        /* A server with another key (a forger, or a misconfigured client): its leases fail. */
+        /* A server with another key (a forger, or a misconfigured client): found by the check,
+         * and its leases fail.
+         */
+        int64_t server_time = 0;
+
+        c = ts_client(&s, &s, false);
+        assert_int_equal(license_client_check(c, &server_time), 0);
+        assert_int_equal(server_time, T0);
+        license_client_free(c);
         c = ts_client(&evil, &s, false);
+        assert_int_equal(license_client_check(c, &server_time), -EKEYREJECTED);
         assert_int_equal(license_client_request(c, "vgpu-a", T0, &l), -EKEYREJECTED);
         license_client_free(c);
         /* TLS with the server's certificate as CA works; with another server's it is refused. */
