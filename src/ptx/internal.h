@@ -177,8 +177,6 @@ enum ptx_op {
         OP_TANH,
         OP_COPYSIGN,
         OP_TESTP,
-        OP_FLUSH,
-        OP_SATF,
         OP_SETP, /* o[0] (o[1]) preds = a cmp b (boolop with c) */
         OP_SET,  /* d (int/float) = a cmp b */
         OP_SELP, /* d = c ? a : b */
@@ -220,7 +218,6 @@ enum ptx_op {
 #define F_CIN    0x10 /* reads carry */
 #define F_SIGNX  0x20 /* ld/cvt: sign-extend into the register */
 #define F_GUARDN 0x40 /* guard predicate negated */
-#define F_NOUNI  0x80
 
 /* Special registers for OP_SREG (imm). */
 enum ptx_sreg {
