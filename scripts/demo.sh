@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# `make demo`: vgpu as an operator sees it today. Starts vgpud on the sim backend (two simulated
-# GPUs, state in a temporary directory), carves vGPUs in equal-size, mixed-size and MIG modes with
-# vgpuctl, shows them the way nvidia-smi would, and cleans up.
+# `make demo`: vgpu in under a minute. Starts vgpud on the sim backend (an H100 80GB and an A100
+# 40GB, state in a temporary directory), carves the H100 into 2 x H100-20C and 4 x H100-10C in
+# mixed-size mode, runs the CUDA examples in those vGPUs at once through vgpu's libcuda.so.1,
+# shows them with vgpuctl while they run, carves the A100 with MIG, and cleans up.
 set -euo pipefail
 build=${BUILD:-build}
 bin="$build/bin"
@@ -14,7 +15,7 @@ cleanup() {
         if [ -n "$pid" ]; then
                 for u in $("$bin/vgpuctl" --json list 2>/dev/null |
                            python3 -c 'import json,sys; [print(v["uuid"]) for v in json.load(sys.stdin)["vgpus"]]' 2>/dev/null); do
-                        "$bin/vgpuctl" destroy "$u" >/dev/null 2>&1 || true
+                        "$bin/vgpuctl" destroy --force "$u" >/dev/null 2>&1 || true
                 done
                 kill "$pid" 2>/dev/null || true
                 wait "$pid" 2>/dev/null || true
@@ -23,33 +24,56 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "${*:2}"; "${@:2}"; }
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+step() { say "$1"; printf '$ %s\n' "${*:2}"; "${@:2}"; }
 
 step "GPU models vgpu knows" "$bin/vgpuctl" models
-step "H100 80GB MIG profiles (nvidia-smi mig -lgip layout)" "$bin/vgpuctl" types --model H100-80GB --mig
 
-printf '\n\033[1m== starting vgpud (sim backend: an H100 80GB and an A100 40GB)\033[0m\n'
+say "starting vgpud (sim backend: an H100 80GB and an A100 40GB)"
 "$bin/vgpud" --backend sim --sim-gpus H100-80GB,A100-40GB --state "$tmp/state" \
         --socket "$VGPU_SOCKET" --foreground >"$tmp/vgpud.out" 2>"$tmp/vgpud.log" &
 pid=$!
 for _ in $(seq 100); do grep -qx READY "$tmp/vgpud.out" 2>/dev/null && break; sleep 0.05; done
 grep -qx READY "$tmp/vgpud.out" || { cat "$tmp/vgpud.log"; exit 1; }
+"$bin/vgpuctl" gpus
 
-step "the physical GPUs" "$bin/vgpuctl" gpus
 step "GPU 0 in mixed-size mode" "$bin/vgpuctl" mode --gpu 0 heterogeneous
-step "an H100-40C" "$bin/vgpuctl" create --gpu 0 --type H100-40C
-step "an H100-20C" "$bin/vgpuctl" create --gpu 0 --type H100-20C
-step "two H100-10C" bash -c "'$bin/vgpuctl' create --gpu 0 --type H100-10C && '$bin/vgpuctl' create --gpu 0 --type H100-10C"
-step "the GPU is full: one more is refused, with the reason" bash -c "'$bin/vgpuctl' create --gpu 0 --type H100-5C || true"
+say "2 x H100-20C and 4 x H100-10C"
+uuids=()
+for t in H100-20C H100-20C H100-10C H100-10C H100-10C H100-10C; do
+        uuids+=("$("$bin/vgpuctl" create --gpu 0 --type "$t")")
+        echo "  $t ${uuids[-1]}"
+done
+step "the GPU is full now: one more is refused, with the reason" \
+        bash -c "'$bin/vgpuctl' create --gpu 0 --type H100-5C || true"
+
+if [ -x "$build/examples/saxpy" ] && [ -e "$build/lib/libcuda.so.1" ]; then
+        say "running the CUDA examples in the six vGPUs at once (vgpu's libcuda.so.1, PTX on the sim)"
+        progs=("saxpy" "matmul" "reduction" "streams" "longrun --seconds 4" "saxpy --n 200000")
+        for i in "${!progs[@]}"; do
+                read -r -a cmd <<<"${progs[$i]}"
+                LD_LIBRARY_PATH="$build/lib" VGPU_UUID="${uuids[$i]}" \
+                        "$build/examples/${cmd[0]}" "${cmd[@]:1}" >"$tmp/run$i.log" 2>&1 &
+                runs+=($!)
+        done
+        sleep 1.5
+        step "while they run: the vGPUs and their guests (nvidia-smi vgpu layout)" "$bin/vgpuctl" list
+        step "one of them in detail (nvidia-smi vgpu -q layout)" \
+                bash -c "'$bin/vgpuctl' query '${uuids[4]}' | head -n 24"
+        ok=0
+        for i in "${!runs[@]}"; do
+                if wait "${runs[$i]}"; then ok=$((ok + 1)); fi
+                printf '  %-22s in %s: %s\n' "${progs[$i]}" "${uuids[$i]:0:8}" \
+                        "$(grep -E 'PASS|FAIL' "$tmp/run$i.log" | tail -n 1)"
+        done
+        say "$ok of ${#runs[@]} programs passed"
+else
+        say "(the CUDA examples are not built here: no CUDA toolkit; skipping the workload part)"
+fi
+
 step "GPU 1 in MIG mode" "$bin/vgpuctl" mode --gpu 1 mig
 step "a 3g.20gb GPU instance" "$bin/vgpuctl" mig --gpu 1 -cgi 3g.20gb
-step "four time-sliced A100-5C inside it" bash -c "for i in 1 2 3 4; do '$bin/vgpuctl' create --gpu 1 --type A100-5C --gpu-instance 1; done"
-step "a MIG-backed A100-2-10C (its GPU instance is made for it)" "$bin/vgpuctl" create --gpu 1 --type A100-2-10C
-step "GPU instances" "$bin/vgpuctl" mig --gpu 1 -lgi
-step "the vGPUs (nvidia-smi vgpu layout)" "$bin/vgpuctl" list
-step "what is still creatable on GPU 1" "$bin/vgpuctl" types -c --gpu 1
-printf '\nEach vGPU is held by its own engine process, which reserved its framebuffer at creation:\n'
-for p in $(pgrep -f -- "--control $tmp/state"); do
-        tr '\0' ' ' </proc/"$p"/cmdline | sed -E "s|^.*--uuid ([^ ]+) --type ([^ ]+) .*--device-address ([^ ]+) --fb-size ([^ ]+).*|  engine $p: vGPU \1 \2, framebuffer \4 bytes at \3|"
-        echo
-done
+step "four time-sliced A100-5C inside it" bash -c "for i in 1 2 3 4; do '$bin/vgpuctl' create --gpu 1 --type A100-5C --gpu-instance 1 >/dev/null; done; echo created"
+step "and a MIG-backed A100-2-10C (its GPU instance is made for it)" "$bin/vgpuctl" create --gpu 1 --type A100-2-10C
+step "GPU instances (nvidia-smi mig -lgi layout)" "$bin/vgpuctl" mig --gpu 1 -lgi
+step "all vGPUs" "$bin/vgpuctl" list
