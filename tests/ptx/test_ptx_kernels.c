@@ -411,10 +411,23 @@ static void test_collatz(void **state)
         param_u64(&p, din);
         param_u64(&p, dout);
         param_i32(&p, N);
-        assert_int_equal(launch(p.k, &p, (N + 95) / 96, 1, 96, 1, 0, NULL), 0);
+        struct ptx_launch_stats s1, s2;
+        assert_int_equal(launch(p.k, &p, (N + 95) / 96, 1, 96, 1, 0, &s1), 0);
         const unsigned *out = devmem_ptr(&dm, dout);
         for (int i = 0; i < N; i++)
                 assert_int_equal(out[i], collatz_ref(in[i]));
+        /* divergent work counts the same on one worker as on two */
+        struct ptx_launch l = {.kernel = p.k,
+                               .grid = {(N + 95) / 96, 1, 1},
+                               .block = {96, 1, 1},
+                               .params = p.buf,
+                               .params_size = sizeof(p.buf),
+                               .mem = devmem_map,
+                               .mem_ctx = &dm};
+        assert_int_equal(ptx_launch(&l, &s2), 0);
+        assert_int_equal(s1.warp_insns, s2.warp_insns);
+        assert_int_equal(s1.thread_insns, s2.thread_insns);
+        assert_true(s1.thread_insns < s1.warp_insns * 32); /* lanes really diverged */
 }
 
 static int fib_ref(int n)
