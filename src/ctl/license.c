@@ -37,7 +37,8 @@ static void license_usage(FILE *f)
               "                             check a lease offline with the server's public key\n"
               "server: --server, else $VGPU_LICENSE_SOCKET, else " LICENSE_SOCKET_DEFAULT "\n"
               "admin: the server's user over its socket, or --token-file (the server's "
-              "admin-token)\n",
+              "admin-token)\n"
+              "over --url, pools and status need --token-file too: client-token or admin-token\n",
               f);
 }
 

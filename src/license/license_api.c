@@ -241,8 +241,9 @@ static bool is_admin(const struct license_api *api, const struct http_request *r
 }
 
 /*
- * Lease requests, renewals and releases: open on the Unix socket (its mode decides who reaches
- * it); over TCP they need the client token (or the admin token) when the server has one.
+ * Leases (request, renew, release, look up) and pool listings: open on the Unix socket (its mode
+ * decides who reaches it); over TCP they need the client token (or the admin token) when the
+ * server has one.
  */
 static bool is_client(const struct license_api *api, const struct http_request *req,
                       struct http_response *resp)
@@ -256,7 +257,7 @@ static bool is_client(const struct license_api *api, const struct http_request *
                 fail(resp, "FORBIDDEN", "the client token is not valid");
         else
                 fail(resp, "UNAUTHORIZED",
-                     "leases over TCP need the client token (Authorization: Bearer TOKEN, from "
+                     "over TCP this needs the client token (Authorization: Bearer TOKEN, from "
                      "the server's client-token file)");
         return false;
 }
@@ -555,15 +556,16 @@ void license_api_handle(void *ctx, const struct http_request *req, struct http_r
         } else if (strcmp(segs[1], "pools") == 0 && n == 2) {
                 if (!method_is(req, "GET POST", resp))
                         return;
-                if (strcmp(req->method, "GET") == 0)
-                        get_pools(api, now, resp);
-                else
+                if (strcmp(req->method, "GET") == 0) {
+                        if (is_client(api, req, resp))
+                                get_pools(api, now, resp);
+                } else
                         post_pool(api, req, now, resp);
         } else if (strcmp(segs[1], "pools") == 0 && n == 3) {
                 struct license_pool p;
                 int r;
 
-                if (!method_is(req, "GET", resp))
+                if (!method_is(req, "GET", resp) || !is_client(api, req, resp))
                         return;
                 r = license_store_pool_get(api->store, segs[2], now, &p);
                 if (r == -ENOENT)

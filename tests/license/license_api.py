@@ -201,7 +201,14 @@ def test_vgpuctl(srv):
           "--json pools")
     url = ["--url", "https://localhost:%d" % srv.port, "--ca", srv.cert]
     out = subprocess.run([VGPUCTL, "license"] + url + ["pools"], capture_output=True, text=True)
+    check(out.returncode == 1 and "client token" in out.stderr, "pools over TLS, no token")
+    ctok = os.path.join(srv.dir, "client-token")
+    out = subprocess.run([VGPUCTL, "license"] + url + ["--token-file", ctok, "pools"],
+                         capture_output=True, text=True)
     check(out.returncode == 0 and "main" in out.stdout, "pools over TLS: %r" % out.stderr)
+    out = subprocess.run([VGPUCTL, "license"] + url + ["--token-file", ctok, "status"],
+                         capture_output=True, text=True)
+    check(out.returncode == 0 and "Free" in out.stdout, "status over TLS: %r" % out.stderr)
     out = subprocess.run([VGPUCTL, "license"] + url + ["leases"], capture_output=True, text=True)
     check(out.returncode == 1 and "admin token" in out.stderr, "leases over TLS, no token")
     tokf = os.path.join(srv.dir, "admin-token")
@@ -215,7 +222,7 @@ def test_vgpuctl(srv):
     other = Licensed()
     try:
         out = subprocess.run([VGPUCTL, "license", "--url", "https://localhost:%d" % srv.port,
-                              "--ca", other.cert, "pools"], capture_output=True, text=True)
+                              "--ca", other.cert, "status"], capture_output=True, text=True)
         check(out.returncode == 1 and "does not verify" in out.stderr,
               "wrong CA: %r" % out.stderr)
     finally:
