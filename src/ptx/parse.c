@@ -80,6 +80,16 @@ static void parse_skip_block(struct parser *ps)
         }
 }
 
+/* parse_skip_line - skip the rest of the current line (.loc and .file end at the newline). */
+void parse_skip_line(struct parser *ps)
+{
+        uint32_t line = ps->lx.line;
+        while (ps->lx.kind != TK_EOF && ps->lx.line == line && !tok_is(&ps->lx, ";"))
+                lex_next(&ps->lx);
+        if (ps->lx.line == line && tok_is(&ps->lx, ";"))
+                lex_next(&ps->lx);
+}
+
 void parse_skip_statement(struct parser *ps)
 {
         while (ps->lx.kind != TK_EOF && !tok_is(&ps->lx, ";"))
@@ -599,8 +609,8 @@ static int parse_module(struct parser *ps)
                         lex_next(lx);
                         continue;
                 }
-                if (tok_is(lx, ".file")) {
-                        parse_skip_statement(ps);
+                if (tok_is(lx, ".file") || tok_is(lx, ".loc")) {
+                        parse_skip_line(ps);
                         continue;
                 }
                 if (tok_is(lx, ".section")) {

@@ -148,6 +148,9 @@ int parse_err(struct parser *ps, int code, const char *fmt, ...)
 /* parse_expect - consume the token s, or fail with PTX_EPARSE. */
 int parse_expect(struct parser *ps, const char *s);
 
+/* parse_skip_line - skip to the end of the current line (and its ';' if it has one). */
+void parse_skip_line(struct parser *ps);
+
 /* parse_skip_statement - skip to just after the next ';'. */
 void parse_skip_statement(struct parser *ps);
 

@@ -631,9 +631,11 @@ int parse_body(struct parser *ps, struct fctx *f)
                         r = parse_module_var(ps, SP_SHARED, false);
                 } else if (tok_is(lx, ".callprototype")) {
                         parse_skip_statement(ps); /* a label names it; calls do not need it */
-                } else if (tok_is(lx, ".pragma") || tok_is(lx, ".loc") || tok_is(lx, ".maxnreg") ||
+                } else if (tok_is(lx, ".loc") || tok_is(lx, ".file")) {
+                        parse_skip_line(ps); /* debug line info: no ';', ends at the newline */
+                } else if (tok_is(lx, ".pragma") || tok_is(lx, ".maxnreg") ||
                            tok_is(lx, ".maxntid") || tok_is(lx, ".reqntid") ||
-                           tok_is(lx, ".minnctapersm") || tok_is(lx, ".file")) {
+                           tok_is(lx, ".minnctapersm")) {
                         parse_skip_statement(ps);
                 } else if (lx->kind == TK_WORD && lex_peek(lx, &next) == TK_PUNCT &&
                            strcmp(next, ":") == 0) {

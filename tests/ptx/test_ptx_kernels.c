@@ -21,8 +21,9 @@
 
 #ifdef PTX_KERNEL_DIR
 
-enum { IMG_FATBIN, IMG_FATBIN_NC, IMG_PTX, NIMG };
-static const char *const img_names[NIMG] = {"kernels.fatbin", "kernels_nc.fatbin", "kernels.ptx"};
+enum { IMG_FATBIN, IMG_FATBIN_NC, IMG_PTX, IMG_LINEINFO, IMG_DEBUG, NIMG };
+static const char *const img_names[NIMG] = {"kernels.fatbin", "kernels_nc.fatbin", "kernels.ptx",
+                                            "kernels_lineinfo.fatbin", "kernels_debug.ptx"};
 
 static struct ptx_module *mods[NIMG];
 static struct ptx_pool *pool;
@@ -124,9 +125,14 @@ static void param_i32(struct params *p, int32_t v)
         param(p, &v, 4);
 }
 
+/* When set, every test runs its kernels from this image instead of the one it names. */
+static int img_override = -1;
+
 static const struct ptx_kernel *kernel(int img, const char *name)
 {
         const struct ptx_kernel *k = NULL;
+        if (img_override >= 0)
+                img = img_override;
         assert_int_equal(ptx_module_get_kernel(mods[img], name, &k), 0);
         return k;
 }
@@ -227,8 +233,8 @@ static void test_saxpy(void **state)
         param_u64(&p, dy);
         assert_int_equal(launch(p.k, &p, 48, 1, 128, 1, 0, NULL), 0);
         const float *r = devmem_ptr(&dm, dy);
-        for (int i = 0; i < N; i++)
-                assert_true(r[i] == fmaf(a, x[i], y[i]));
+        for (int i = 0; i < N; i++) /* fused, or not in a -G build */
+                assert_true(r[i] == fmaf(a, x[i], y[i]) || r[i] == a * x[i] + y[i]);
 }
 
 static void test_block_reduce(void **state)
@@ -557,6 +563,8 @@ static void test_fp_edge(void **state)
                 double wd[4] = {fma(d, 3.0, (double)x), d / (double)y, sqrt(fabs(d)),
                                 (double)(float)d};
                 for (int k = 0; k < 4; k++) {
+                        if (k == 0 && same_d(rd[4 * i], d * 3.0 + (double)x))
+                                continue; /* not contracted into an fma (-G) */
                         if (!same_d(rd[4 * i + k], wd[k]))
                                 fail_msg("fp_edge[%d].d%d: got %a want %a", i, k, rd[4 * i + k],
                                          wd[k]);
@@ -857,15 +865,16 @@ static void test_misc(void **state)
                 sum += (unsigned long long)(in[i] & 0xff);
         }
         for (int i = 0; i < N; i++) {
-                int b = i / 128, cnt = 0, any = 0;
+                int b = i / 128, cnt = 0, any = 0, all = 1;
                 for (int t = b * 128; t < (b + 1) * 128; t++) {
                         cnt += in[t] > 0;
                         any |= in[t] > 900;
+                        all &= in[t] > -1000;
                 }
                 int k = in[i] & 15;
                 int sel = in[(i + k) % N] * (k + pr.a);
-                int want =
-                        sel + cnt * 3 + 5 + any * 7 + (int)(pr.b % 1000) + (int)pr.c[i % 3] + 1 + 1;
+                int want = sel + cnt * 3 + all * 5 + any * 7 + (int)(pr.b % 1000) +
+                           (int)pr.c[i % 3] + 1 + 1;
                 if (out[i] != want)
                         fail_msg("misc[%d]: got %d want %d", i, out[i], want);
         }
@@ -1182,6 +1191,24 @@ static void test_half_cmp(void **state)
         }
 }
 
+/* The single-image tests again on the -lineinfo and the -G (unoptimised debug) builds. */
+static void test_other_builds(void **state)
+{
+        static void (*const tests[])(void **) = {
+                test_saxpy,  test_block_reduce, test_warp_reduce, test_warp_vote,
+                test_matmul, test_histogram,    test_collatz,     test_fp_edge,
+                test_ptr64,  test_dyn_shared,   test_intops,      test_approx_math,
+                test_misc,   test_half_math,    test_intrin,      test_half_cmp,
+                test_printf, test_assert_fail,
+        };
+        for (int img = IMG_LINEINFO; img <= IMG_DEBUG; img++) {
+                img_override = img;
+                for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
+                        tests[i](state);
+        }
+        img_override = -1;
+}
+
 static void test_cubin_refused(void **state)
 {
         (void)state;
@@ -1223,19 +1250,33 @@ static void test_fault_out_of_bounds(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_param_layout),  cmocka_unit_test(test_vec_add),
-                cmocka_unit_test(test_saxpy),         cmocka_unit_test(test_block_reduce),
-                cmocka_unit_test(test_warp_reduce),   cmocka_unit_test(test_warp_vote),
-                cmocka_unit_test(test_matmul),        cmocka_unit_test(test_histogram),
-                cmocka_unit_test(test_collatz),       cmocka_unit_test(test_recursive),
-                cmocka_unit_test(test_fp_edge),       cmocka_unit_test(test_ptr64),
-                cmocka_unit_test(test_dyn_shared),    cmocka_unit_test(test_globals),
-                cmocka_unit_test(test_bound_globals), cmocka_unit_test(test_intops),
-                cmocka_unit_test(test_approx_math),   cmocka_unit_test(test_misc),
-                cmocka_unit_test(test_half_math),     cmocka_unit_test(test_intrin),
-                cmocka_unit_test(test_assert_fail),   cmocka_unit_test(test_fptr),
-                cmocka_unit_test(test_printf),        cmocka_unit_test(test_half_cmp),
-                cmocka_unit_test(test_cubin_refused), cmocka_unit_test(test_fault_out_of_bounds),
+                cmocka_unit_test(test_param_layout),
+                cmocka_unit_test(test_vec_add),
+                cmocka_unit_test(test_saxpy),
+                cmocka_unit_test(test_block_reduce),
+                cmocka_unit_test(test_warp_reduce),
+                cmocka_unit_test(test_warp_vote),
+                cmocka_unit_test(test_matmul),
+                cmocka_unit_test(test_histogram),
+                cmocka_unit_test(test_collatz),
+                cmocka_unit_test(test_recursive),
+                cmocka_unit_test(test_fp_edge),
+                cmocka_unit_test(test_ptr64),
+                cmocka_unit_test(test_dyn_shared),
+                cmocka_unit_test(test_globals),
+                cmocka_unit_test(test_bound_globals),
+                cmocka_unit_test(test_intops),
+                cmocka_unit_test(test_approx_math),
+                cmocka_unit_test(test_misc),
+                cmocka_unit_test(test_half_math),
+                cmocka_unit_test(test_intrin),
+                cmocka_unit_test(test_assert_fail),
+                cmocka_unit_test(test_fptr),
+                cmocka_unit_test(test_printf),
+                cmocka_unit_test(test_half_cmp),
+                cmocka_unit_test(test_other_builds),
+                cmocka_unit_test(test_cubin_refused),
+                cmocka_unit_test(test_fault_out_of_bounds),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
