@@ -21,9 +21,10 @@
 
 #ifdef PTX_KERNEL_DIR
 
-enum { IMG_FATBIN, IMG_FATBIN_NC, IMG_PTX, IMG_LINEINFO, IMG_DEBUG, NIMG };
-static const char *const img_names[NIMG] = {"kernels.fatbin", "kernels_nc.fatbin", "kernels.ptx",
-                                            "kernels_lineinfo.fatbin", "kernels_debug.ptx"};
+enum { IMG_FATBIN, IMG_FATBIN_NC, IMG_PTX, IMG_LINEINFO, IMG_DEBUG, IMG_SM90, IMG_FASTMATH, NIMG };
+static const char *const img_names[NIMG] = {
+        "kernels.fatbin",    "kernels_nc.fatbin", "kernels.ptx",         "kernels_lineinfo.fatbin",
+        "kernels_debug.ptx", "kernels_sm90.ptx",  "kernels_fastmath.ptx"};
 
 static struct ptx_module *mods[NIMG];
 static struct ptx_pool *pool;
@@ -1191,7 +1192,8 @@ static void test_half_cmp(void **state)
         }
 }
 
-/* The single-image tests again on the -lineinfo and the -G (unoptimised debug) builds. */
+/* The single-image tests again on the -lineinfo, -G (unoptimised debug), sm_90 and fast-math
+ * builds. */
 static void test_other_builds(void **state)
 {
         static void (*const tests[])(void **) = {
@@ -1201,11 +1203,20 @@ static void test_other_builds(void **state)
                 test_misc,   test_half_math,    test_intrin,      test_half_cmp,
                 test_printf, test_assert_fail,
         };
-        for (int img = IMG_LINEINFO; img <= IMG_DEBUG; img++) {
+        /* fast math changes float results: only the tests whose results stay exact */
+        static void (*const exact[])(void **) = {
+                test_saxpy,   test_block_reduce, test_warp_vote,   test_histogram,
+                test_collatz, test_ptr64,        test_dyn_shared,  test_intops,
+                test_intrin,  test_printf,       test_assert_fail,
+        };
+        for (int img = IMG_LINEINFO; img <= IMG_SM90; img++) {
                 img_override = img;
                 for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
                         tests[i](state);
         }
+        img_override = IMG_FASTMATH;
+        for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
+                exact[i](state);
         img_override = -1;
 }
 
