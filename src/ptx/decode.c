@@ -103,7 +103,7 @@ static void mods_scan(const struct opcode *oc, struct mods *m)
                         m->vec = 4;
                 else if (strcmp(w, ".ftz") == 0)
                         m->ftz = true;
-                else if (strcmp(w, ".sat") == 0 || strcmp(w, ".satfinite") == 0)
+                else if (strcmp(w, ".sat") == 0) /* .satfinite is not this: unsupported */
                         m->sat = true;
                 else if (strcmp(w, ".approx") == 0)
                         m->approx = true;
@@ -484,8 +484,22 @@ int decode_insn(struct fctx *f, const struct opcode *oc, struct opnd *ops, unsig
         } else if (strcmp(b, "bar") == 0 || strcmp(b, "barrier") == 0) {
                 r = dec_bar(f, oc, &m, ops, nops);
         } else if (strcmp(b, "shfl") == 0 || strcmp(b, "vote") == 0 || strcmp(b, "match") == 0 ||
-                   strcmp(b, "activemask") == 0) {
+                   strcmp(b, "activemask") == 0 || strcmp(b, "redux") == 0 ||
+                   strcmp(b, "elect") == 0) {
                 r = dec_warp(f, oc, &m, ops, nops);
+        } else if (strcmp(b, "createpolicy") == 0) {
+                /* an L2 cache policy for later loads' hints, which the sim ignores: 0 */
+                uint32_t d = OPND_NONE;
+                struct dstfix fx;
+                r = nops >= 1 ? dec_dst(f, &ops[0], T_U64, &d, &fx) : dec_unsupported(f, oc);
+                struct ptx_insn *in = r ? NULL : dec_emit(f, OP_MOV, T_U64);
+                if (!r && !in)
+                        r = -ENOMEM;
+                if (!r) {
+                        in->o[0] = d;
+                        in->o[1] = fn_const(f->fn, T_U64, 0);
+                        r = in->o[1] == OPND_NONE ? -ENOMEM : dec_dst_finish(f, &fx);
+                }
         } else if (strcmp(b, "testp") == 0) {
                 r = dec_testp(f, oc, &m, ops, nops);
         } else if (strcmp(b, "bra") == 0 || strcmp(b, "ret") == 0 || strcmp(b, "exit") == 0 ||

@@ -370,6 +370,53 @@ int dec_warp(struct fctx *f, const struct opcode *oc, struct mods *m, struct opn
                 in->o[2] = a;
                 return dec_dst_finish(f, &fx);
         }
+        if (strcmp(b, "redux") == 0) {
+                static const char *const names[] = {".add", ".min", ".max", ".and", ".or", ".xor"};
+                static const int aops[] = {ATOM_ADD, ATOM_MIN, ATOM_MAX,
+                                           ATOM_AND, ATOM_OR,  ATOM_XOR};
+                int aop = -1;
+                unsigned t = T_NONE;
+                for (int i = 0; i < 6 && aop < 0; i++) {
+                        if (dec_take(m, names[i]))
+                                aop = aops[i];
+                }
+                TRY(dec_one_type(f, oc, m, &t));
+                TRY(dec_check_rest(f, oc, m));
+                if (aop < 0 || type_size(t) != 4 || type_is_float(t) || (nops != 2 && nops != 3))
+                        return dec_unsupported(f, oc);
+                unsigned vt = t >= T_B8 && t <= T_B64 ? T_U32 : t;
+                uint32_t d = OPND_NONE, a = OPND_NONE;
+                TRY(dec_src(f, &ops[1], vt, &a));
+                TRY(dec_dst(f, &ops[0], vt, &d, &fx));
+                in = dec_emit(f, OP_REDUX, (int)vt);
+                if (!in)
+                        return -ENOMEM;
+                in->sub = (uint8_t)aop;
+                in->o[0] = d;
+                in->o[1] = a;
+                return dec_dst_finish(f, &fx);
+        }
+        if (strcmp(b, "elect") == 0) {
+                uint32_t d = OPND_NONE;
+                TRY(dec_check_rest(f, oc, m));
+                if (nops != 2 && nops != 1)
+                        return dec_unsupported(f, oc);
+                if (ops[0].kind == OK_SINK) {
+                        d = fn_reg_alloc(f->fn, T_U32);
+                        if (d == OPND_NONE)
+                                return -ENOMEM;
+                } else {
+                        TRY(dec_dst(f, &ops[0], T_U32, &d, &fx));
+                }
+                if (ops[0].reg2 != OPND_NONE && ops[0].type2 != T_PRED)
+                        return dec_unsupported(f, oc);
+                in = dec_emit(f, OP_ELECT, T_U32);
+                if (!in)
+                        return -ENOMEM;
+                in->o[0] = d;
+                in->o[1] = ops[0].reg2;
+                return ops[0].kind == OK_SINK ? 0 : dec_dst_finish(f, &fx);
+        }
         if (strcmp(b, "activemask") == 0) {
                 uint32_t d = OPND_NONE;
                 TRY(dec_check_rest(f, oc, m));

@@ -612,6 +612,8 @@ resched:
                         case OP_VOTE:
                         case OP_MATCH:
                         case OP_ACTIVEMASK:
+                        case OP_REDUX:
+                        case OP_ELECT:
                                 exec_warpop(in, regs, consts, m);
                                 break;
                         case OP_BRA: {

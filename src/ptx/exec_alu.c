@@ -635,6 +635,59 @@ HOT void exec_warpop(const struct ptx_insn *in, uint8_t *regs, const uint8_t *co
                 COMMIT(uint32_t);
                 break;
         }
+        case OP_REDUX: {
+                const uint32_t *A = (const uint32_t *)PTR(in->o[1]);
+                bool sgn = in->t == T_S32;
+                uint32_t acc = 0;
+                bool first = true;
+                for (int i = 0; i < WARP; i++) {
+                        if (!(m >> i & 1))
+                                continue;
+                        uint32_t v = A[i];
+                        if (first) {
+                                acc = v;
+                                first = false;
+                                continue;
+                        }
+                        switch (in->sub) {
+                        case ATOM_ADD:
+                                acc += v;
+                                break;
+                        case ATOM_MIN:
+                                acc = sgn ? ((int32_t)v < (int32_t)acc ? v : acc)
+                                          : (v < acc ? v : acc);
+                                break;
+                        case ATOM_MAX:
+                                acc = sgn ? ((int32_t)v > (int32_t)acc ? v : acc)
+                                          : (v > acc ? v : acc);
+                                break;
+                        case ATOM_AND:
+                                acc &= v;
+                                break;
+                        case ATOM_OR:
+                                acc |= v;
+                                break;
+                        default:
+                                acc ^= v;
+                                break;
+                        }
+                }
+                uint32_t R_[WARP] __attribute__((aligned(32)));
+                for (int i = 0; i < WARP; i++)
+                        R_[i] = acc;
+                COMMIT(uint32_t);
+                break;
+        }
+        case OP_ELECT: {
+                uint32_t leader = (uint32_t)__builtin_ctz(m);
+                uint32_t R_[WARP] __attribute__((aligned(32)));
+                for (int i = 0; i < WARP; i++)
+                        R_[i] = leader;
+                COMMIT(uint32_t);
+                if (in->o[1] != OPND_NONE)
+                        pwrite(regs, in->o[1], 1u << leader, m);
+                break;
+        }
         default: { /* OP_ACTIVEMASK */
                 uint32_t R_[WARP] __attribute__((aligned(32)));
                 for (int i = 0; i < WARP; i++)

@@ -206,6 +206,8 @@ enum ptx_op {
         OP_VOTE,
         OP_MATCH,
         OP_ACTIVEMASK,
+        OP_REDUX, /* d = op over the active lanes' a (sub: ATOM_ADD/MIN/MAX/AND/OR/XOR) */
+        OP_ELECT, /* d = the lowest active lane, p = (lane == d) */
         OP_WARPSYNC,
         OP_COUNT
 };

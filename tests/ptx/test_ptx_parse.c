@@ -825,6 +825,40 @@ static void test_cvt_rounding(void **state)
         ptx_module_free(mod);
 }
 
+/* sm_80/sm_90 warp operations: redux.sync over all lanes and over the even ones, elect.sync. */
+static const char redux_text[] =
+        HDR ".visible .entry redux(.param .u64 out)\n{\n"
+            ".reg .pred %p<4>;\n.reg .b32 %r<10>;\n.reg .b64 %rd<4>;\n"
+            "ld.param.u64 %rd1, [out];\nmov.u32 %r1, %tid.x;\n"
+            "mov.u32 %r5, 0;\nmov.u32 %r6, 0;\nmov.u32 %r7, 0;\n"
+            "redux.sync.add.u32 %r2, %r1, -1;\nredux.sync.max.s32 %r3, %r1, -1;\n"
+            "and.b32 %r4, %r1, 1;\nsetp.eq.u32 %p1, %r4, 1;\n@%p1 bra $SKIP;\n"
+            "redux.sync.or.b32 %r5, %r1, 0x55555555;\n"
+            "elect.sync %r6|%p2, 0x55555555;\nselp.u32 %r7, 1, 0, %p2;\n"
+            "$SKIP:\n"
+            "mul.wide.u32 %rd2, %r1, 32;\nadd.s64 %rd3, %rd1, %rd2;\n"
+            "st.global.v4.u32 [%rd3], {%r2, %r3, %r5, %r6};\nst.global.u32 [%rd3+16], %r7;\n"
+            "ret;\n}\n";
+
+static void test_redux_elect(void **state)
+{
+        (void)state;
+        struct ptx_module *mod = must_load(redux_text);
+        dm.used = 0;
+        uint64_t out = devmem_alloc(&dm, 32 * 32);
+        assert_int_equal(run1(mod, "redux", out, 1, 32, 0, NULL), 0);
+        const uint32_t *o = devmem_ptr(&dm, out);
+        for (uint32_t t = 0; t < 32; t++) {
+                const uint32_t *r = o + t * 8;
+                assert_int_equal(r[0], 496);
+                assert_int_equal(r[1], 31);
+                assert_int_equal(r[2], t & 1 ? 0 : 30);
+                assert_int_equal(r[3], 0);
+                assert_int_equal(r[4], t == 0 ? 1 : 0);
+        }
+        ptx_module_free(mod);
+}
+
 static void test_strerror(void **state)
 {
         (void)state;
@@ -853,6 +887,7 @@ int main(void)
                 cmocka_unit_test(test_regions_and_pool),
                 cmocka_unit_test(test_spin_wait),
                 cmocka_unit_test(test_cvt_rounding),
+                cmocka_unit_test(test_redux_elect),
                 cmocka_unit_test(test_strerror),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
