@@ -161,18 +161,24 @@ static inline bool fits(const uint64_t ad[WARP], uint32_t m, uint64_t base, uint
 }
 
 static inline uint8_t *fast_base(struct exec_ctx *c, int space, const uint64_t ad[WARP], uint32_t m,
-                                 unsigned total)
+                                 unsigned total, uint64_t *ret_base)
 {
         if (total & (total - 1))
                 return NULL;
-        if (space == SP_SHARED)
+        if (space == SP_SHARED) {
+                *ret_base = 0;
                 return fits(ad, m, 0, c->L->shared_size, total) ? c->shared : NULL;
+        }
         if (space != SP_GLOBAL && space != SP_GENERIC && space != SP_CONST)
                 return NULL;
         for (int k = 0; k < 2; k++) {
                 const struct ptx_mem_region *r = &c->cache[k];
-                if ((r->base & (total - 1)) == 0 && fits(ad, m, r->base, r->size, total))
-                        return (uint8_t *)r->host - r->base;
+                if ((r->base & (total - 1)) == 0 && fits(ad, m, r->base, r->size, total)) {
+                        /* host address of lane i: host + (ad[i] - base), never host - base,
+                         * which may point nowhere */
+                        *ret_base = r->base;
+                        return r->host;
+                }
         }
         return NULL;
 }
@@ -182,11 +188,12 @@ static inline uint8_t *fast_base(struct exec_ctx *c, int space, const uint64_t a
                 T *D_ = (T *)(regs + in->o[v]);                                                    \
                 if (m == FULL) {                                                                   \
                         for (int i = 0; i < WARP; i++)                                             \
-                                memcpy(&D_[i], base + ad[i] + v * sizeof(T), sizeof(T));           \
+                                memcpy(&D_[i], base + (ad[i] - rbase) + v * sizeof(T), sizeof(T)); \
                 } else {                                                                           \
                         for (int i = 0; i < WARP; i++)                                             \
                                 if (m >> i & 1)                                                    \
-                                        memcpy(&D_[i], base + ad[i] + v * sizeof(T), sizeof(T));   \
+                                        memcpy(&D_[i], base + (ad[i] - rbase) + v * sizeof(T),     \
+                                               sizeof(T));                                         \
                 }                                                                                  \
         }                                                                                          \
         return 0
@@ -196,7 +203,7 @@ static inline uint8_t *fast_base(struct exec_ctx *c, int space, const uint64_t a
                 const T *S_ = (const T *)PTR(in->o[v]);                                            \
                 for (int i = 0; i < WARP; i++)                                                     \
                         if (m >> i & 1)                                                            \
-                                memcpy(base + ad[i] + v * sizeof(T), &S_[i], sizeof(T));           \
+                                memcpy(base + (ad[i] - rbase) + v * sizeof(T), &S_[i], sizeof(T)); \
         }                                                                                          \
         return 0
 
@@ -305,7 +312,8 @@ HOT int exec_ld(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in, u
                 }
         }
         if (sz == rw) {
-                uint8_t *base = fast_base(c, in->t2, ad, m, sz * vec);
+                uint64_t rbase = 0;
+                uint8_t *base = fast_base(c, in->t2, ad, m, sz * vec, &rbase);
                 if (base) {
                         switch (sz) {
                         case 1:
@@ -369,7 +377,8 @@ HOT int exec_st(struct exec_ctx *c, struct warp *w, const struct ptx_insn *in, u
                 }
         }
         if (sz == rw && in->t2 != SP_CONST) {
-                uint8_t *base = fast_base(c, in->t2, ad, m, sz * vec);
+                uint64_t rbase = 0;
+                uint8_t *base = fast_base(c, in->t2, ad, m, sz * vec, &rbase);
                 if (base) {
                         switch (sz) {
                         case 1:

@@ -405,3 +405,37 @@ extern "C" __global__ void half_cmp(const __half *a, const __half *b, int *out, 
         out[i] = __hlt(x, y) + 2 * __hge(x, y) + 4 * __heq(x, y) + 8 * __hbgt2(p, q) +
                  16 * __hisnan(x) + 32 * __hbeq2(p, p);
 }
+
+// Cooperative groups and templates: a block-wide reduction through thread_block and a 32-thread
+// tile, a templated kernel instantiated for two types, atomicAdd on double.
+#include <cooperative_groups.h>
+#include <cooperative_groups/reduce.h>
+namespace cg = cooperative_groups;
+
+template <typename T> __device__ T square(T v)
+{
+        return v * v;
+}
+
+template <typename T> __global__ void sum_squares(const T *in, double *out, int n)
+{
+        cg::thread_block block = cg::this_thread_block();
+        cg::thread_block_tile<32> tile = cg::tiled_partition<32>(block);
+        __shared__ double partial[32];
+        int i = blockIdx.x * blockDim.x + threadIdx.x;
+        double v = i < n ? (double)square(in[i]) : 0.0;
+        v = cg::reduce(tile, v, cg::plus<double>());
+        if (tile.thread_rank() == 0)
+                partial[tile.meta_group_rank()] = v;
+        block.sync();
+        if (tile.meta_group_rank() == 0) {
+                double w = tile.thread_rank() < tile.meta_group_size() ? partial[tile.thread_rank()]
+                                                                        : 0.0;
+                w = cg::reduce(tile, w, cg::plus<double>());
+                if (tile.thread_rank() == 0)
+                        atomicAdd(out, w);
+        }
+}
+
+template __global__ void sum_squares<int>(const int *, double *, int);
+template __global__ void sum_squares<float>(const float *, double *, int);

@@ -816,7 +816,7 @@ static void test_approx_math(void **state)
                         {r[4], 1.0f / v, 0},
                         {r[5], 1.0f / sqrtf(fabsf(v) + 1.0f), 1e-6f},
                         {r[6], tanhf(v), 1e-6f},
-                        {r[7], v, fabsf(v) * 0x1p-11f},
+                        {r[7], v, fmaxf(fabsf(v) * 0x1p-11f, 0x1p-25f)}, /* subnormal halves */
                         {r[8], v, fabsf(v) * 0x1p-8f},
                         {r[9], v / 3.0f, fabsf(v) * 1e-6f},
                 };
@@ -1192,16 +1192,50 @@ static void test_half_cmp(void **state)
         }
 }
 
+static void test_cg_templates(void **state)
+{
+        (void)state;
+        enum { N = 3000 };
+        static int vi[N];
+        static float vf[N];
+        double want_i = 0, want_f = 0;
+        reset_mem();
+        for (int i = 0; i < N; i++) {
+                vi[i] = (int)(rnd32() % 201) - 100;
+                vf[i] = (float)((int)(rnd32() % 41) - 20) * 0.5f;
+                want_i += (double)(vi[i] * vi[i]);
+                want_f += (double)(vf[i] * vf[i]);
+        }
+        uint64_t di = upload(vi, sizeof(vi)), df = upload(vf, sizeof(vf));
+        double zero[2] = {0, 0};
+        uint64_t dout = upload(zero, sizeof(zero));
+        struct params p;
+        params_init(&p, kernel(IMG_FATBIN, "_Z11sum_squaresIiEvPKT_Pdi"));
+        param_u64(&p, di);
+        param_u64(&p, dout);
+        param_i32(&p, N);
+        assert_int_equal(launch(p.k, &p, (N + 255) / 256, 1, 256, 1, 0, NULL), 0);
+        params_init(&p, kernel(IMG_FATBIN, "_Z11sum_squaresIfEvPKT_Pdi"));
+        param_u64(&p, df);
+        param_u64(&p, dout + 8);
+        param_i32(&p, N);
+        assert_int_equal(launch(p.k, &p, (N + 127) / 128, 1, 128, 1, 0, NULL), 0);
+        const double *o = devmem_ptr(&dm, dout);
+        /* sums of small integers and quarters: exact in any order */
+        assert_true(o[0] == want_i);
+        assert_true(o[1] == want_f);
+}
+
 /* The single-image tests again on the -lineinfo, -G (unoptimised debug), sm_90 and fast-math
  * builds. */
 static void test_other_builds(void **state)
 {
         static void (*const tests[])(void **) = {
-                test_saxpy,  test_block_reduce, test_warp_reduce, test_warp_vote,
-                test_matmul, test_histogram,    test_collatz,     test_fp_edge,
-                test_ptr64,  test_dyn_shared,   test_intops,      test_approx_math,
-                test_misc,   test_half_math,    test_intrin,      test_half_cmp,
-                test_printf, test_assert_fail,
+                test_saxpy,  test_block_reduce, test_warp_reduce,  test_warp_vote,
+                test_matmul, test_histogram,    test_collatz,      test_fp_edge,
+                test_ptr64,  test_dyn_shared,   test_intops,       test_approx_math,
+                test_misc,   test_half_math,    test_intrin,       test_half_cmp,
+                test_printf, test_assert_fail,  test_cg_templates,
         };
         /* fast math changes float results: only the tests whose results stay exact */
         static void (*const exact[])(void **) = {
@@ -1261,33 +1295,20 @@ static void test_fault_out_of_bounds(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_param_layout),
-                cmocka_unit_test(test_vec_add),
-                cmocka_unit_test(test_saxpy),
-                cmocka_unit_test(test_block_reduce),
-                cmocka_unit_test(test_warp_reduce),
-                cmocka_unit_test(test_warp_vote),
-                cmocka_unit_test(test_matmul),
-                cmocka_unit_test(test_histogram),
-                cmocka_unit_test(test_collatz),
-                cmocka_unit_test(test_recursive),
-                cmocka_unit_test(test_fp_edge),
-                cmocka_unit_test(test_ptr64),
-                cmocka_unit_test(test_dyn_shared),
-                cmocka_unit_test(test_globals),
-                cmocka_unit_test(test_bound_globals),
-                cmocka_unit_test(test_intops),
-                cmocka_unit_test(test_approx_math),
-                cmocka_unit_test(test_misc),
-                cmocka_unit_test(test_half_math),
-                cmocka_unit_test(test_intrin),
-                cmocka_unit_test(test_assert_fail),
-                cmocka_unit_test(test_fptr),
-                cmocka_unit_test(test_printf),
-                cmocka_unit_test(test_half_cmp),
-                cmocka_unit_test(test_other_builds),
-                cmocka_unit_test(test_cubin_refused),
-                cmocka_unit_test(test_fault_out_of_bounds),
+                cmocka_unit_test(test_param_layout),  cmocka_unit_test(test_vec_add),
+                cmocka_unit_test(test_saxpy),         cmocka_unit_test(test_block_reduce),
+                cmocka_unit_test(test_warp_reduce),   cmocka_unit_test(test_warp_vote),
+                cmocka_unit_test(test_matmul),        cmocka_unit_test(test_histogram),
+                cmocka_unit_test(test_collatz),       cmocka_unit_test(test_recursive),
+                cmocka_unit_test(test_fp_edge),       cmocka_unit_test(test_ptr64),
+                cmocka_unit_test(test_dyn_shared),    cmocka_unit_test(test_globals),
+                cmocka_unit_test(test_bound_globals), cmocka_unit_test(test_intops),
+                cmocka_unit_test(test_approx_math),   cmocka_unit_test(test_misc),
+                cmocka_unit_test(test_half_math),     cmocka_unit_test(test_intrin),
+                cmocka_unit_test(test_assert_fail),   cmocka_unit_test(test_fptr),
+                cmocka_unit_test(test_printf),        cmocka_unit_test(test_half_cmp),
+                cmocka_unit_test(test_cg_templates),  cmocka_unit_test(test_other_builds),
+                cmocka_unit_test(test_cubin_refused), cmocka_unit_test(test_fault_out_of_bounds),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
