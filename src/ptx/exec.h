@@ -30,7 +30,7 @@ struct exec_launch {
         unsigned kfn_index;
         const uint8_t *params;
         uint32_t nthreads, nwarps;
-        uint64_t nblocks;
+        uint64_t nblocks;     /* one past the last block (linear index) this launch runs */
         uint64_t shared_size; /* static + dynamic */
         uint64_t dyn_base;    /* offset of the dynamic shared memory */
         size_t frame_size;    /* bytes of one call-depth frame of a warp */

@@ -233,6 +233,13 @@ VGPU_EXPORT int ptx_launch(const struct ptx_launch *l, struct ptx_launch_stats *
         L.nthreads = l->block[0] * l->block[1] * l->block[2];
         L.nwarps = (L.nthreads + WARP - 1) / WARP;
         L.nblocks = (uint64_t)l->grid[0] * l->grid[1] * l->grid[2];
+        if (l->block_count) {
+                if (l->first_block >= L.nblocks || l->block_count > L.nblocks - l->first_block)
+                        return PTX_ELAUNCH;
+                L.nblocks = l->first_block + l->block_count;
+        } else if (l->first_block) {
+                return PTX_ELAUNCH;
+        }
         L.dyn_base = (mod->shared_bytes + 15) & ~15ull;
         L.shared_size = L.dyn_base + l->dynamic_shared;
         L.frame_size = FRAME_HDR + mod->max_frame + (size_t)WARP * mod->max_param +
@@ -242,7 +249,7 @@ VGPU_EXPORT int ptx_launch(const struct ptx_launch *l, struct ptx_launch_stats *
         L.globals_base = mod->globals_base;
         L.globals = mod->globals;
         L.globals_size = mod->globals_size;
-        atomic_init(&L.next_block, 0);
+        atomic_init(&L.next_block, l->first_block);
         atomic_init(&L.fault, 0);
         atomic_init(&L.work, 0);
         pthread_mutex_init(&L.lock, NULL);
@@ -252,8 +259,8 @@ VGPU_EXPORT int ptx_launch(const struct ptx_launch *l, struct ptx_launch_stats *
                 run_blocks(&L);
         } else {
                 unsigned n = l->workers && l->workers < p->n ? l->workers : p->n;
-                if ((uint64_t)n > L.nblocks)
-                        n = (unsigned)L.nblocks;
+                if ((uint64_t)n > L.nblocks - l->first_block)
+                        n = (unsigned)(L.nblocks - l->first_block);
                 pthread_mutex_lock(&p->launch_lock);
                 pthread_mutex_lock(&p->lock);
                 p->job = &L;

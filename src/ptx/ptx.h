@@ -204,6 +204,14 @@ struct ptx_launch {
         const volatile int *cancel; /* when not NULL and set nonzero, the launch stops soon */
         ptx_print_fn print;         /* device printf output; NULL discards it */
         void *print_ctx;            /* passed to print */
+        /*
+         * Run only blocks first_block .. first_block + block_count - 1 of the grid (in linear
+         * order, x fastest); block_count 0: the whole grid. The engine can run one launch as
+         * several slices, between which its scheduler may run other work: blocks of a grid do
+         * not wait for each other, so the result is that of one launch.
+         */
+        uint64_t first_block;
+        uint64_t block_count;
 };
 
 /* What a launch did; filled in success and failure alike. */

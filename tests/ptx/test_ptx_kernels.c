@@ -278,6 +278,29 @@ static void test_block_reduce(void **state)
         l.workers = 1;
         assert_int_equal(ptx_launch(&l, &s2), 0);
         assert_int_equal(s1.warp_insns, s2.warp_insns);
+        /* the same grid as three slices of blocks: same results, same work in total */
+        memset(devmem_ptr(&dm, dout), 0, B * 4);
+        uint64_t work = 0;
+        uint64_t cuts[4] = {0, 5, 6, B};
+        for (int sl = 0; sl < 3; sl++) {
+                l.first_block = cuts[sl];
+                l.block_count = cuts[sl + 1] - cuts[sl];
+                assert_int_equal(ptx_launch(&l, &s2), 0);
+                work += s2.warp_insns;
+        }
+        assert_int_equal(work, s1.warp_insns);
+        for (int b = 0; b < B; b++) {
+                int sum = 0;
+                for (int i = b * 256; i < N && i < (b + 1) * 256; i++)
+                        sum += in[i];
+                assert_int_equal(out[b], sum);
+        }
+        l.first_block = B;
+        l.block_count = 1;
+        assert_int_equal(ptx_launch(&l, NULL), PTX_ELAUNCH);
+        l.first_block = 1;
+        l.block_count = 0;
+        assert_int_equal(ptx_launch(&l, NULL), PTX_ELAUNCH);
 }
 
 static void test_warp_reduce(void **state)
