@@ -494,7 +494,12 @@ static int op_module_function(struct session *s, const void *req, uint32_t len, 
         r->n_params = n;
         r->param_size = (uint32_t)ptx_kernel_param_size(k);
         r->static_shared = (uint32_t)ptx_kernel_static_shared(k);
-        r->max_threads = 1024;
+        {
+                struct ptx_kernel_attrs a;
+
+                ptx_kernel_get_attrs(k, &a);
+                r->max_threads = a.max_threads; /* 1024, or less by __launch_bounds__ */
+        }
         for (uint32_t i = 0; i < n; i++) {
                 size_t off, size;
 

@@ -571,9 +571,9 @@ static CUresult launch(struct gfunc *f, const unsigned grid[3], const unsigned b
         if (f->mod->ctx != c)
                 return CUDA_ERROR_INVALID_HANDLE;
         threads = (uint64_t)block[0] * block[1] * block[2];
-        if (!grid[0] || !grid[1] || !grid[2] || !threads || threads > 1024 || block[0] > 1024 ||
-            block[1] > 1024 || block[2] > 64 || grid[0] > 2147483647u || grid[1] > 65535 ||
-            grid[2] > 65535 || shared > f->max_dynamic_shared)
+        if (!grid[0] || !grid[1] || !grid[2] || !threads || threads > f->max_threads ||
+            block[0] > 1024 || block[1] > 1024 || block[2] > 64 || grid[0] > 2147483647u ||
+            grid[1] > 65535 || grid[2] > 65535 || shared > f->max_dynamic_shared)
                 return CUDA_ERROR_INVALID_VALUE;
         if (kernelParams && extra)
                 return CUDA_ERROR_INVALID_VALUE;

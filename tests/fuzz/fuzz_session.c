@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: Apache-2.0
+// libFuzzer target for the engine's side of the guest channel: an input is bytes for the staging
+// area then a sequence of commands, pushed into a real session's ring as a hostile guest would.
+// The session must answer or close the channel, never crash, and never touch memory outside its
+// vGPU's framebuffer (ASan watches). A session that closed its channel is replaced.
+//
+// Input: u16 staging length S, S bytes of staging, then records of u16 op, u16 length, payload.
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "common/chan.h"
+#include "common/log.h"
+#include "engine/session.h"
+#include "ptx/ptx.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define FB_SIZE (64u << 20)
+#define FB_ADDR UINT64_C(0x300000000000)
+
+static struct vgpu_dev dev;
+static struct session *sess;
+static struct chan_view view;
+static uint64_t seq;
+
+static void open_session(void)
+{
+        static uint32_t id;
+        void *base;
+        int fd;
+
+        if (session_new(&dev, ++id, getpid(), 0, &sess, &fd) < 0)
+                abort();
+        base = mmap(NULL, chan_total_size(), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (base == MAP_FAILED || chan_open(base, chan_total_size(), &view) < 0)
+                abort();
+        seq = 0;
+}
+
+static void close_session(void)
+{
+        munmap(view.base, view.size);
+        session_free(sess);
+        sess = NULL;
+}
+
+static void teardown(void)
+{
+        if (sess)
+                close_session();
+}
+
+static void setup(void)
+{
+        struct backend_fb_req req = {
+                .vgpu_uuid = "fuzz", .device_address = FB_ADDR, .size = FB_SIZE};
+
+        vgpu_log_set_level(VGPU_LOG_ERROR);
+        dev.ops = &backend_sim_ops;
+        if (dev.ops->fb_reserve(&req, &dev.fb) < 0 || ptx_pool_new(1, &dev.pool) < 0)
+                abort();
+        dev.workers = 1;
+        fbmem_init(&dev.mem, dev.fb.device_address, dev.fb.size);
+        open_session();
+        atexit(teardown); /* joins the session's thread, which holds buffers of its own */
+}
+
+/* Push one record and wait until the session finished it or closed the channel. */
+static void run(uint16_t op, const uint8_t *p, uint16_t len)
+{
+        struct vgpu_chan_ctl *ctl = view.ctl;
+
+        if (chan_push(&view, op, ++seq, p, len, NULL, 0) < 0)
+                return;
+        __atomic_add_fetch(&ctl->head_futex, 1, __ATOMIC_SEQ_CST);
+        chan_futex_wake(&ctl->head_futex);
+        while (__atomic_load_n(&ctl->done_seq, __ATOMIC_ACQUIRE) < seq &&
+               !__atomic_load_n(&ctl->engine_dead, __ATOMIC_ACQUIRE)) {
+                uint32_t val = __atomic_load_n(&ctl->done_futex, __ATOMIC_SEQ_CST);
+
+                __atomic_add_fetch(&ctl->guest_sleeping, 1, __ATOMIC_SEQ_CST);
+                if (__atomic_load_n(&ctl->done_seq, __ATOMIC_ACQUIRE) < seq)
+                        chan_futex_wait(&ctl->done_futex, val, 10);
+                __atomic_sub_fetch(&ctl->guest_sleeping, 1, __ATOMIC_SEQ_CST);
+        }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+        size_t off = 2;
+        uint16_t slen;
+
+        if (!sess)
+                setup();
+        if (size < 2)
+                return 0;
+        memcpy(&slen, data, 2);
+        if (slen > size - 2)
+                slen = (uint16_t)(size - 2);
+        memcpy(view.stage, data + 2, slen);
+        off += slen;
+        while (off + 4 <= size && !view.ctl->engine_dead) {
+                uint16_t op, len;
+
+                memcpy(&op, data + off, 2);
+                memcpy(&len, data + off + 2, 2);
+                off += 4;
+                if (len > size - off)
+                        len = (uint16_t)(size - off);
+                /* Host waits would wait for a release nobody gives: skip them. */
+                if (op != VGPU_OP_HOST_WAIT)
+                        run(op, data + off, len);
+                off += len;
+        }
+        /* Each input starts from a fresh guest: the last one's objects and memory go. */
+        close_session();
+        open_session();
+        return 0;
+}
