@@ -230,9 +230,10 @@ static CUresult queue_host_job(struct gctx *c, struct gstream *st, struct host_j
         else
                 d->host_head = j;
         d->host_tail = j;
+        /* Noted before the job is handed over: the host thread frees it once it has run. */
+        guest_note_seq(c, st, j->seq);
         pthread_cond_broadcast(&d->host_cond);
         pthread_mutex_unlock(&d->host_lock);
-        guest_note_seq(c, st, j->seq);
         return CUDA_SUCCESS;
 }
 
