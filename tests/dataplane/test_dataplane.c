@@ -257,8 +257,10 @@ static void test_killed_guest(CUdevice a)
                         break;
                 usleep(20 * 1000);
         }
-        CHECK(free1 == free0,
-              "a guest killed mid-copy has its memory freed (%zu of %zu bytes free)", free1, free0);
+        /* At least what was free before: sessions closed earlier may be freed meanwhile too. */
+        CHECK(free1 >= free0,
+              "a guest killed mid-copy has its memory freed (%zu bytes free, %zu before)", free1,
+              free0);
         cuCtxDestroy(c);
 }
 
