@@ -28,6 +28,7 @@ int ctl_mode(int argc, char **argv, const struct ctl_opts *opts);
 int ctl_create(int argc, char **argv, const struct ctl_opts *opts);
 /* destroy UUID... [--force]. */
 int ctl_destroy(int argc, char **argv, const struct ctl_opts *opts);
+int ctl_restart(int argc, char **argv, const struct ctl_opts *opts);
 /* list [--gpu ID]: the `nvidia-smi vgpu` table. */
 int ctl_list(int argc, char **argv, const struct ctl_opts *opts);
 /* query [UUID]: the `nvidia-smi vgpu -q` report. */

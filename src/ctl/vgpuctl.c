@@ -23,6 +23,7 @@ static const struct {
          "create a vGPU: [--gpu ID] --type NAME [--placement P] [--gpu-instance GI] [--uuid U] "
          "[--owner UID]"},
         {"destroy", ctl_destroy, "destroy vGPUs: UUID... [--force]"},
+        {"restart", ctl_restart, "restart a faulted vGPU's engine: UUID"},
         {"list", ctl_list, "the GPUs and their vGPUs, as `nvidia-smi vgpu` [--gpu ID]"},
         {"query", ctl_query, "vGPU details, as `nvidia-smi vgpu -q` [UUID]"},
         {"mig", ctl_mig,

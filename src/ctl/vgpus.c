@@ -523,3 +523,24 @@ out:
         json_decref(gdoc);
         return r;
 }
+
+int ctl_restart(int argc, char **argv, const struct ctl_opts *opts)
+{
+        char esc[API_ID_MAX], path[API_ID_MAX + 32];
+        json_t *doc = NULL;
+
+        if (argc != 2 || argv[1][0] == '-')
+                return out_error("usage: vgpuctl restart UUID (a faulted vGPU: `vgpuctl list` "
+                                 "shows its state)");
+        if (api_escape_id(argv[1], "the vGPU UUID", esc))
+                return 1;
+        snprintf(path, sizeof(path), "/v1/vgpus/%s/restart", esc);
+        if (api_call(opts, "POST", path, NULL, &doc))
+                return 1;
+        if (opts->json)
+                return out_json(doc);
+        printf("Restarted vGPU %s: engine %" JSON_INTEGER_FORMAT "\n", argv[1],
+               json_integer_value(json_object_get(doc, "engine_pid")));
+        json_decref(doc);
+        return 0;
+}

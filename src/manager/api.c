@@ -658,6 +658,26 @@ static void vgpu_one(struct api *api, const struct http_request *req, const char
                 reply(resp, 204, NULL);
 }
 
+static void vgpu_restart(struct api *api, const char *uuid, struct http_response *resp)
+{
+        struct mgr_vgpu *v = manager_vgpu_locked(api->mgr, uuid);
+        char err[256];
+        int r;
+
+        if (!v) {
+                fail_code(resp, VGPU_ENO_VGPU, "no vGPU '%s'; `vgpuctl list` shows them", uuid);
+                return;
+        }
+        r = manager_restart_locked(api->mgr, v, err, sizeof(err));
+        if (r == VGPU_EGPU_BUSY)
+                fail(resp, 409, "VGPU_EGPU_BUSY", "vGPU %s is %s; only a faulted vGPU restarts",
+                     uuid, manager_state_name(v->state));
+        else if (r < 0)
+                fail_code(resp, r, "vGPU %s did not restart: %s", uuid, err);
+        else
+                reply(resp, 200, vgpu_json(api->mgr, v, 0));
+}
+
 /* ---- routing ------------------------------------------------------------------------------ */
 
 static size_t split(char *path, char **segs)
@@ -763,6 +783,9 @@ static void route(struct api *api, const struct http_request *req, struct http_r
         } else if (n == 3 && strcmp(seg[1], "vgpus") == 0) {
                 if (method_is(req, "GET,DELETE", resp))
                         vgpu_one(api, req, seg[2], resp);
+        } else if (n == 4 && strcmp(seg[1], "vgpus") == 0 && strcmp(seg[3], "restart") == 0) {
+                if (method_is(req, "POST", resp))
+                        vgpu_restart(api, seg[2], resp);
         } else {
                 fail(resp, 404, "NOT_FOUND", "no resource %s (docs/api.md lists them)", req->path);
         }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The manager: placement, durable state and engine processes kept in agreement. Startup restores
 // the layouts from the database and reconciles them with the engines that are still running;
-// a watcher thread restarts engines that die.
+// a watcher thread marks the vGPUs of engines that die as faulted.
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -25,12 +25,10 @@
 #define ENGINE_START_MS  10000
 #define ENGINE_STOP_MS   5000
 #define ENGINE_STATUS_MS 2000
-/* An engine that dies more often than this in a minute is given up on (state "failed"). */
-#define ENGINE_MAX_RESTARTS 5
 
 static pid_t find_engine(struct manager *m, const char *uuid);
 
-static const char *const state_names[] = {"creating", "running", "destroying", "failed"};
+static const char *const state_names[] = {"creating", "running", "destroying", "faulted"};
 
 const char *manager_state_name(enum mgr_vgpu_state s)
 {
@@ -350,6 +348,25 @@ err_layout:
 void manager_guest_socket(const struct manager *m, const struct mgr_vgpu *v, char *buf, size_t len)
 {
         engine_path(m, v->uuid, "guest", buf, len);
+}
+
+int manager_restart_locked(struct manager *m, struct mgr_vgpu *v, char *err, size_t len)
+{
+        int r;
+
+        err[0] = '\0';
+        if (v->state == MGR_RUNNING && engine_alive(v->engine_pid))
+                return VGPU_EGPU_BUSY;
+        if (v->state != MGR_RUNNING && v->state != MGR_FAILED)
+                return VGPU_EGPU_BUSY;
+        r = start_engine(m, v, err, len);
+        v->state = r < 0 ? MGR_FAILED : MGR_RUNNING;
+        if (persist_vgpu(m, v, NULL) < 0)
+                vgpu_log(VGPU_LOG_WARN, "vGPU %s: state not updated", v->uuid);
+        if (r == 0)
+                vgpu_log(VGPU_LOG_INFO, "vGPU %s restarted: engine %d", v->uuid,
+                         (int)v->engine_pid);
+        return r;
 }
 
 int manager_vgpu_guests_locked(struct manager *m, const struct mgr_vgpu *v)
@@ -779,22 +796,18 @@ static void *monitor_main(void *arg)
                 }
                 for (size_t i = 0; i < m->n_vgpus; i++) {
                         struct mgr_vgpu *v = &m->vgpus[i];
-                        char err[256];
 
                         if (v->state != MGR_RUNNING || engine_alive(v->engine_pid))
                                 continue;
                         engine_reap(v->engine_pid);
+                        /* As a GPU fault: the vGPU is marked faulted and reported; an operator
+                         * (or a vgpud restart) brings it back with `vgpuctl restart`. */
                         vgpu_log(VGPU_LOG_ERROR,
-                                 "Xid: vGPU %s: engine %d exited; its "
-                                 "framebuffer contents are lost",
-                                 v->uuid, (int)v->engine_pid);
-                        if (now_ms() - v->restart_window_ms > 60000) {
-                                v->restart_window_ms = now_ms();
-                                v->restarts = 0;
-                        }
-                        if (++v->restarts > ENGINE_MAX_RESTARTS ||
-                            start_engine(m, v, err, sizeof(err)) < 0)
-                                v->state = MGR_FAILED;
+                                 "Xid: vGPU %s: engine %d exited; the vGPU is faulted and its "
+                                 "framebuffer contents are lost (vgpuctl restart %s)",
+                                 v->uuid, (int)v->engine_pid, v->uuid);
+                        v->state = MGR_FAILED;
+                        v->engine_pid = 0;
                         persist_vgpu(m, v, NULL);
                 }
                 manager_unlock(m);

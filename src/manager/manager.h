@@ -20,7 +20,7 @@ enum mgr_vgpu_state {
         MGR_CREATING,
         MGR_RUNNING,
         MGR_DESTROYING,
-        MGR_FAILED, /* its engine died and could not be restarted */
+        MGR_FAILED, /* "faulted": its engine died; `vgpuctl restart` brings it back */
 };
 
 struct mgr_gpu {
@@ -41,8 +41,6 @@ struct mgr_vgpu {
         int64_t owner_uid;
         enum mgr_vgpu_state state;
         pid_t engine_pid;
-        uint32_t restarts; /* engine restarts in the current window */
-        int64_t restart_window_ms;
         char created_at[32];
 };
 
@@ -126,10 +124,17 @@ int manager_gi_destroy_locked(struct manager *m, struct mgr_gpu *g, uint32_t gi)
 /* manager_guest_socket - where guests of v attach (DIR/engines/UUID.guest). */
 void manager_guest_socket(const struct manager *m, const struct mgr_vgpu *v, char *buf, size_t len);
 
+/*
+ * manager_restart_locked - start a faulted vGPU's engine again (a fresh framebuffer at the same
+ * placement and address). VGPU_EGPU_BUSY when its engine runs; VGPU_EENGINE with the engine's
+ * words in err when it does not start.
+ */
+int manager_restart_locked(struct manager *m, struct mgr_vgpu *v, char *err, size_t len);
+
 /* manager_vgpu_guests_locked - guests attached to v, as its engine reports (0 if unknown). */
 int manager_vgpu_guests_locked(struct manager *m, const struct mgr_vgpu *v);
 
-/* manager_state_name - "creating", "running", "destroying", "failed". */
+/* manager_state_name - "creating", "running", "destroying", "faulted". */
 const char *manager_state_name(enum mgr_vgpu_state s);
 
 #endif

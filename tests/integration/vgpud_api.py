@@ -242,13 +242,16 @@ def test_restart_keeps_state():
     for v in (a, b):
         s, now = D.call("GET", "/v1/vgpus/" + v["uuid"])
         assert s == 200 and now["engine_pid"] == v["engine_pid"] and now["state"] == "running"
-    # An engine that dies is restarted at the same placement (an Xid-like event is logged).
+    # An engine that dies leaves its vGPU faulted (an Xid-like event is logged) until restarted.
+    err(*D.call("POST", "/v1/vgpus/%s/restart" % a["uuid"]), 409, "VGPU_EGPU_BUSY")
     os.kill(a["engine_pid"], 9)
-    assert wait_for(lambda: D.call("GET", "/v1/vgpus/" + a["uuid"])[1]["engine_pid"]
-                    not in (a["engine_pid"], 0))
-    s, now = D.call("GET", "/v1/vgpus/" + a["uuid"])
-    assert now["state"] == "running" and now["placement"] == 8
+    assert wait_for(lambda: D.call("GET", "/v1/vgpus/" + a["uuid"])[1]["state"] == "faulted")
     assert "Xid" in D.read_log()
+    s, now = D.call("POST", "/v1/vgpus/%s/restart" % a["uuid"])
+    assert s == 200 and now["state"] == "running" and now["placement"] == 8, now
+    assert now["engine_pid"] not in (a["engine_pid"], 0)
+    err(*D.call("POST", "/v1/vgpus/%s/restart" % "0b6d4f3e-2c1a-4f5e-9d8c-7b6a5f4e3d2c"), 404)
+    err(*D.call("GET", "/v1/vgpus/%s/restart" % a["uuid"]), 405)
     destroy_all()
 
 

@@ -357,6 +357,24 @@ ok mig -lgi
 has '^No GPU instances found$'
 ok mode --gpu 0 homogeneous
 
+# ---- a faulted vGPU: its engine dies, vgpuctl shows it faulted, and restart brings it back ----
+ok --json create --gpu 0 --type H100-20C
+vr=$(python3 -c "import json; print(json.load(open('$tmp/out'))['uuid'])")
+epid=$(python3 -c "import json; print(json.load(open('$tmp/out'))['engine_pid'])")
+expect_err "only a faulted vGPU restarts" restart "$vr"
+kill -9 "$epid"
+for _ in $(seq 100); do
+        "$ctl" --json query "$vr" 2>/dev/null | grep -q '"faulted"' && break
+        sleep 0.05
+done
+ok list
+has 'faulted'
+ok restart "$vr"
+has "^Restarted vGPU $vr: engine [0-9]+\$"
+expect_err "usage: vgpuctl restart UUID" restart
+expect_err "no vGPU" restart 0b6d4f3e-2c1a-4f5e-9d8c-7b6a5f4e3d2c
+ok destroy "$vr"
+
 # ---- access: a user who may connect but is not in the admin group gets FORBIDDEN ---------------
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && getent group nogroup >/dev/null &&
         getent passwd nobody >/dev/null; then
