@@ -4,6 +4,7 @@
 // device memory is reached only inside the allocations of the context that asks.
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -109,6 +110,11 @@ static uint64_t owner_of(const struct session *s, uint32_t ctx)
 {
         return ((uint64_t)s->id << 32) | ctx;
 }
+
+/* slot_in reads an entry's live flag right after its generation, in both tables. */
+_Static_assert(offsetof(struct smod, live) == sizeof(uint32_t) &&
+                       offsetof(struct sfunc, live) == sizeof(uint32_t),
+               "live follows gen");
 
 /* A free slot in a growing table of objects (modules, functions), or -ENOMEM. */
 static int slot_in(void **table, uint32_t *n, size_t elem)
