@@ -126,15 +126,22 @@ static int guest_count(const struct engine *e)
         return n;
 }
 
-static json_t *status_json(const struct engine *e)
+static json_t *status_json(struct engine *e)
 {
-        return json_pack("{s:b, s:s, s:i, s:s, s:i, s:s, s:I, s:I, s:I, s:I, s:i}", "ok", 1, "uuid",
-                         e->uuid, "pid", (int)getpid(), "type", e->type, "gpu_index",
-                         (int)e->gpu_index, "backend", e->ops->name, "device_address",
-                         (json_int_t)e->dev.fb.device_address, "fb_size",
-                         (json_int_t)e->dev.fb.size, "fb_offset", (json_int_t)e->dev.fb.phys_offset,
-                         "fb_resident", (json_int_t)e->ops->fb_resident(&e->dev.fb), "guests",
-                         guest_count(e));
+        json_t *o = json_pack(
+                "{s:b, s:s, s:i, s:s, s:i, s:s, s:I, s:I, s:I, s:I, s:i}", "ok", 1, "uuid", e->uuid,
+                "pid", (int)getpid(), "type", e->type, "gpu_index", (int)e->gpu_index, "backend",
+                e->ops->name, "device_address", (json_int_t)e->dev.fb.device_address, "fb_size",
+                (json_int_t)e->dev.fb.size, "fb_offset", (json_int_t)e->dev.fb.phys_offset,
+                "fb_resident", (json_int_t)e->ops->fb_resident(&e->dev.fb), "guests",
+                guest_count(e));
+
+        /* Allocated by guests (the allocator's view, before the first guest: none). */
+        if (o && e->dev.mem.size)
+                json_object_set_new(o, "fb_used",
+                                    json_integer((json_int_t)(e->dev.mem.size -
+                                                              fbmem_free_bytes(&e->dev.mem))));
+        return o;
 }
 
 /* One request line from vgpud. Anything malformed gets an error reply, never a crash. */

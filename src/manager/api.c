@@ -124,7 +124,8 @@ static json_t *gpu_json(const struct manager *m, const struct mgr_gpu *g)
                 (json_int_t)((total - used) / CATALOG_MIB), "vgpus", vgpus, "gpu_instances", gis);
 }
 
-static json_t *vgpu_json(const struct manager *m, const struct mgr_vgpu *v, int guests)
+static json_t *vgpu_json(const struct manager *m, const struct mgr_vgpu *v, int guests,
+                         int64_t fb_used)
 {
         const struct mgr_gpu *g = &m->gpus[v->gpu];
         char guest[256];
@@ -143,8 +144,12 @@ static json_t *vgpu_json(const struct manager *m, const struct mgr_vgpu *v, int 
                       (json_int_t)(v->place.fb_size / CATALOG_MIB), "owner_uid",
                       (json_int_t)v->owner_uid, "state", manager_state_name(v->state), "engine_pid",
                       (int)v->engine_pid, "guests", guests, "created_at", v->created_at);
-        if (o)
+        if (o) {
                 json_object_set_new(o, "guest_socket", json_string(guest));
+                json_object_set_new(o, "fb_used_mib",
+                                    fb_used >= 0 ? json_integer(fb_used / (int64_t)CATALOG_MIB)
+                                                 : json_null());
+        }
         return o;
 }
 
@@ -602,9 +607,19 @@ static void post_vgpu(struct api *api, const struct http_request *req, struct ht
                 create_refused(resp, r, c.gpu, c.type, &c.req, err);
                 goto out;
         }
-        reply(resp, 201, vgpu_json(api->mgr, v, 0));
+        reply(resp, 201, vgpu_json(api->mgr, v, 0, 0));
 out:
         json_decref(o);
+}
+
+/* A vGPU with what its engine says now: guests attached and framebuffer in use. */
+static json_t *vgpu_json_live(struct api *api, const struct mgr_vgpu *v)
+{
+        int64_t used;
+        int guests;
+
+        manager_vgpu_usage_locked(api->mgr, v, &guests, &used);
+        return vgpu_json(api->mgr, v, guests, used);
 }
 
 static void get_vgpus(struct api *api, const struct http_request *req, struct http_response *resp)
@@ -620,9 +635,7 @@ static void get_vgpus(struct api *api, const struct http_request *req, struct ht
                 struct mgr_vgpu *v = &api->mgr->vgpus[i];
 
                 if (!g || v->gpu == g->index)
-                        json_array_append_new(
-                                arr,
-                                vgpu_json(api->mgr, v, manager_vgpu_guests_locked(api->mgr, v)));
+                        json_array_append_new(arr, vgpu_json_live(api, v));
         }
         reply(resp, 200, json_pack("{s:o}", "vgpus", arr));
 }
@@ -639,7 +652,7 @@ static void vgpu_one(struct api *api, const struct http_request *req, const char
                 return;
         }
         if (strcmp(req->method, "GET") == 0) {
-                reply(resp, 200, vgpu_json(api->mgr, v, manager_vgpu_guests_locked(api->mgr, v)));
+                reply(resp, 200, vgpu_json_live(api, v));
                 return;
         }
         if (force && strcmp(force, "1") != 0 && strcmp(force, "0") != 0) {
@@ -675,7 +688,7 @@ static void vgpu_restart(struct api *api, const char *uuid, struct http_response
         else if (r < 0)
                 fail_code(resp, r, "vGPU %s did not restart: %s", uuid, err);
         else
-                reply(resp, 200, vgpu_json(api->mgr, v, 0));
+                reply(resp, 200, vgpu_json(api->mgr, v, 0, 0));
 }
 
 /* ---- routing ------------------------------------------------------------------------------ */

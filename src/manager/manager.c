@@ -369,20 +369,24 @@ int manager_restart_locked(struct manager *m, struct mgr_vgpu *v, char *err, siz
         return r;
 }
 
-int manager_vgpu_guests_locked(struct manager *m, const struct mgr_vgpu *v)
+int manager_vgpu_usage_locked(struct manager *m, const struct mgr_vgpu *v, int *ret_guests,
+                              int64_t *ret_fb_used)
 {
         char control[256];
         json_t *st;
-        int guests = 0;
 
+        *ret_guests = 0;
+        *ret_fb_used = -1;
         if (v->state != MGR_RUNNING || m->no_engines)
                 return 0;
         engine_path(m, v->uuid, "sock", control, sizeof(control));
-        if (engine_status(control, ENGINE_STATUS_MS, &st) == 0) {
-                guests = (int)json_integer_value(json_object_get(st, "guests"));
-                json_decref(st);
-        }
-        return guests;
+        if (engine_status(control, ENGINE_STATUS_MS, &st) < 0)
+                return 0;
+        *ret_guests = (int)json_integer_value(json_object_get(st, "guests"));
+        if (json_is_integer(json_object_get(st, "fb_used")))
+                *ret_fb_used = json_integer_value(json_object_get(st, "fb_used"));
+        json_decref(st);
+        return *ret_guests;
 }
 
 int manager_destroy_locked(struct manager *m, struct mgr_vgpu *v, bool force)
@@ -392,7 +396,10 @@ int manager_destroy_locked(struct manager *m, struct mgr_vgpu *v, bool force)
         bool implicit = gi && gi->implicit;
         int r;
 
-        if (!force && manager_vgpu_guests_locked(m, v) > 0)
+        int guests;
+        int64_t used;
+
+        if (!force && manager_vgpu_usage_locked(m, v, &guests, &used) > 0)
                 return VGPU_EGUESTS;
         v->state = MGR_DESTROYING;
         r = persist_vgpu(m, v, NULL);

@@ -131,8 +131,12 @@ void manager_guest_socket(const struct manager *m, const struct mgr_vgpu *v, cha
  */
 int manager_restart_locked(struct manager *m, struct mgr_vgpu *v, char *err, size_t len);
 
-/* manager_vgpu_guests_locked - guests attached to v, as its engine reports (0 if unknown). */
-int manager_vgpu_guests_locked(struct manager *m, const struct mgr_vgpu *v);
+/*
+ * manager_vgpu_usage_locked - what v's engine reports: guests attached (*ret_guests, also the
+ * return value) and framebuffer bytes allocated (*ret_fb_used, -1 when unknown).
+ */
+int manager_vgpu_usage_locked(struct manager *m, const struct mgr_vgpu *v, int *ret_guests,
+                              int64_t *ret_fb_used);
 
 /* manager_state_name - "creating", "running", "destroying", "faulted". */
 const char *manager_state_name(enum mgr_vgpu_state s);
