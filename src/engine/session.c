@@ -592,6 +592,7 @@ static int op_launch(struct session *s, const void *req, uint32_t len, void *rep
                 .mem_ctx = &mc,
                 .pool = s->dev->pool,
                 .workers = s->dev->workers,
+                .work_budget = s->dev->work_budget,
                 .cancel = &s->cancel,
         };
         e = ptx_launch(&l, &st);

@@ -25,6 +25,7 @@ struct vgpu_dev {
         struct fbmem mem;
         struct ptx_pool *pool;
         unsigned workers;
+        uint64_t work_budget; /* warp-instructions a launch may run (0: unlimited, as a GPU) */
 };
 
 struct session;

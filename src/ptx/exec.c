@@ -111,7 +111,7 @@ static void warp_park(struct warp *w, uint32_t mask, uint32_t pc)
         }
 }
 
-static int check_budget(struct exec_ctx *c)
+int exec_check_budget(struct exec_ctx *c)
 {
         struct exec_launch *L = c->L;
         uint64_t delta = c->warp_insns - c->reported;
@@ -625,7 +625,7 @@ resched:
                                         c->warp_insns += nw;
                                         c->thread_insns += nt;
                                         nw = nt = 0;
-                                        r = check_budget(c);
+                                        r = exec_check_budget(c);
                                         if (r)
                                                 return flush_ret(c, nw, nt,
                                                                  exec_fault(c, w, r, 0, -1, in));
@@ -716,7 +716,7 @@ resched:
                                         c->warp_insns += nw;
                                         c->thread_insns += nt;
                                         nw = nt = 0;
-                                        r = check_budget(c);
+                                        r = exec_check_budget(c);
                                         if (r)
                                                 return flush_ret(c, nw, nt,
                                                                  exec_fault(c, w, r, 0, -1, in));

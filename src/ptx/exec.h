@@ -141,4 +141,10 @@ int exec_block(struct exec_ctx *ctx, uint64_t block);
 /* exec_ctx_free - release the warps, frames and shared memory of a worker context. */
 void exec_ctx_free(struct exec_ctx *ctx);
 
+/*
+ * exec_check_budget - report c's work to the launch and say whether it must stop: PTX_ETIMEOUT
+ * past the work budget, PTX_ECANCELED when cancelled, another worker's fault; else 0.
+ */
+int exec_check_budget(struct exec_ctx *c);
+
 #endif

@@ -90,7 +90,11 @@ static void run_blocks(struct exec_launch *L)
                 uint64_t b = atomic_fetch_add(&L->next_block, 1);
                 if (b >= L->nblocks)
                         break;
-                r = exec_block(&c, b);
+                /* The budget and cancellation hold between blocks too: a grid of many short
+                 * blocks has no backward branch where the executor would check them. */
+                r = exec_check_budget(&c);
+                if (!r)
+                        r = exec_block(&c, b);
                 if (r)
                         record_fault(L, &c, r);
         }

@@ -63,6 +63,8 @@ static void setup(void)
         if (dev.ops->fb_reserve(&req, &dev.fb) < 0 || ptx_pool_new(1, &dev.pool) < 0)
                 abort();
         dev.workers = 1;
+        /* A fuzzed grid may be huge: kernels end with PTX_ETIMEOUT instead of running for ages. */
+        dev.work_budget = 200000;
         fbmem_init(&dev.mem, dev.fb.device_address, dev.fb.size);
         open_session();
         atexit(teardown); /* joins the session's thread, which holds buffers of its own */
