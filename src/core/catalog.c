@@ -3,6 +3,7 @@
 // MIG profiles by name, and the arithmetic placement builds on (slots, caps, slice sizes).
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 #include <strings.h>
 
@@ -19,6 +20,50 @@ const struct gpu_model *catalog_find_model(const char *id)
                 if (strcasecmp(models[i].id, id) == 0)
                         return &models[i];
         }
+        return NULL;
+}
+
+const struct gpu_model *catalog_match_model(uint32_t pci_device_id, const char *name)
+{
+        /* The driver's names, most specific first; each must contain every word given. */
+        static const struct {
+                const char *words[3];
+                const char *id;
+        } by_name[] = {
+                {{"H200"}, "H200-141GB"},
+                {{"H100", "HBM3"}, "H100-SXM-80GB"},
+                {{"H100", "SXM"}, "H100-SXM-80GB"},
+                {{"H100", "PCIe"}, "H100-80GB"},
+                {{"A100", "80GB"}, "A100-80GB"},
+                {{"A100", "40GB"}, "A100-40GB"},
+                {{"L40S"}, "L40S"},
+                {{"L40"}, "L40"},
+                {{"A30"}, "A30"},
+        };
+        size_t n;
+        const struct gpu_model *models = catalog_models(&n);
+
+        for (size_t i = 0; pci_device_id && i < n; i++) {
+                if (models[i].pci_device_id == pci_device_id)
+                        return &models[i];
+        }
+        if (!name)
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                if (strcasecmp(models[i].name, name) == 0)
+                        return &models[i];
+        }
+        for (size_t i = 0; i < sizeof(by_name) / sizeof(by_name[0]); i++) {
+                bool all = true;
+
+                for (size_t w = 0; w < 3 && by_name[i].words[w]; w++)
+                        all = all && strstr(name, by_name[i].words[w]);
+                if (all)
+                        return catalog_find_model(by_name[i].id);
+        }
+        /* "NVIDIA L4" and "NVIDIA A10" are prefixes of other names: whole names only. */
+        if (strcmp(name, "NVIDIA L4") == 0 || strcmp(name, "NVIDIA A10") == 0)
+                return catalog_find_model(name + 7);
         return NULL;
 }
 

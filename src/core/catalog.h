@@ -86,6 +86,13 @@ const struct gpu_model *catalog_models(size_t *ret_n);
 const struct gpu_model *catalog_find_model(const char *id);
 
 /*
+ * catalog_match_model - the model of a physical GPU as a driver names it: by PCI device id
+ * (0 if unknown), else by the driver's name ("NVIDIA H100 80GB HBM3" is the SXM5 board).
+ * Returns the model or NULL when the GPU is not in the catalog.
+ */
+const struct gpu_model *catalog_match_model(uint32_t pci_device_id, const char *name);
+
+/*
  * catalog_find_type - look a type up in a model by name, with or without the "NVIDIA " prefix
  * ("H100-20C", "NVIDIA H100-20C"), case-insensitively. Returns the type or NULL.
  */

@@ -12,7 +12,7 @@
 
 #include "common/log.h"
 #include "engine/session.h"
-#include "ptx/ptx.h"
+#include "ptx/ptx.h" /* PTX_E* codes */
 
 #define SPIN_NS  50000 /* poll the ring this long before sleeping */
 #define MAX_OBJS 4096
@@ -27,23 +27,35 @@ struct sctx {
         int deferred; /* the first error of an asynchronous call, reported at the next sync */
 };
 
+/* Where a module's variables come from: the allocations of its context. */
+struct galloc {
+        struct session *s;
+        uint64_t owner;
+};
+
 struct smod {
         uint32_t gen;
         bool live;
         uint32_t ctx;
-        struct ptx_module *mod;
-        uint64_t globals; /* device address of its variables, 0 if none */
+        struct backend_module *mod;
+        struct galloc *ga;
+        /* variables the guest asked for, outside the allocator's blocks (cuda places them) */
+        struct backend_region *vars;
+        uint32_t n_vars;
 };
 
 struct sfunc {
         uint32_t gen;
         bool live;
         uint32_t mod;
-        const struct ptx_kernel *k;
+        const struct backend_func *k;
+        struct backend_func_info info;
 };
 
 struct session {
         struct vgpu_dev *dev;
+        struct backend_queue *q;
+        bool stage_registered;
         uint32_t id;
         pid_t pid;
         uid_t uid;
@@ -56,8 +68,8 @@ struct session {
         struct smod *mods;
         struct sfunc *funcs;
         uint32_t n_mods, n_funcs;
-        int deferred; /* async errors of calls that named no valid context */
-        uint64_t warp_insns;
+        int deferred;  /* async errors of calls that named no valid context */
+        uint64_t work; /* the backend's deterministic work units, for accounting */
 };
 
 pid_t session_pid(const struct session *s)
@@ -146,9 +158,39 @@ static int slot_in(void **table, uint32_t *n, size_t elem)
         if ((c)->sticky)                                                                           \
         return (c)->sticky
 
-static void *host_of(const struct session *s, uint64_t dptr)
+/*
+ * Whether [addr, addr+len) lies in one allocation of context ctx: a block of the allocator, or a
+ * module variable the backend placed outside it (one the guest looked up).
+ */
+static bool region_ok(struct session *s, uint32_t ctx, uint64_t addr, uint64_t len)
 {
-        return (uint8_t *)s->dev->fb.host + (dptr - s->dev->fb.device_address);
+        struct fbmem_block b;
+
+        if (fbmem_find(&s->dev->mem, addr, len, owner_of(s, ctx), &b) == 0)
+                return true;
+        for (uint32_t i = 0; i < s->n_mods; i++) {
+                const struct smod *m = &s->mods[i];
+
+                if (!m->live || m->ctx != ctx)
+                        continue;
+                for (uint32_t v = 0; v < m->n_vars; v++) {
+                        if (addr >= m->vars[v].base && len <= m->vars[v].size &&
+                            addr - m->vars[v].base <= m->vars[v].size - len)
+                                return true;
+                }
+        }
+        return false;
+}
+
+/* Let queued work finish before memory it may use goes away; a fault poisons the context. */
+static void drain(struct session *s, struct sctx *c)
+{
+        int r = s->dev->ops->queue_sync(s->q);
+
+        if (r < 0 && c && !c->sticky && !c->deferred)
+                c->deferred = r;
+        if (r < 0 && c && backend_is_fault(r))
+                c->sticky = r;
 }
 
 static int op_nop(struct session *s, const void *req, uint32_t len, void *rep, uint32_t *rep_len)
@@ -185,15 +227,19 @@ static void free_module(struct session *s, uint32_t idx)
                 if (s->funcs[f].live && s->funcs[f].mod == idx)
                         s->funcs[f].live = false;
         }
-        if (m->globals)
-                fbmem_free(&s->dev->mem, m->globals, owner_of(s, m->ctx));
-        ptx_module_free(m->mod);
+        s->dev->ops->module_free(m->mod);
+        free(m->ga);
+        free(m->vars);
         m->mod = NULL;
+        m->ga = NULL;
+        m->vars = NULL;
+        m->n_vars = 0;
         m->live = false;
 }
 
 static void free_ctx(struct session *s, uint32_t idx)
 {
+        drain(s, NULL);
         for (uint32_t i = 0; i < s->n_mods; i++) {
                 if (s->mods[i].live && s->mods[i].ctx == idx)
                         free_module(s, i);
@@ -226,7 +272,8 @@ static int op_ctx_sync(struct session *s, const void *req, uint32_t len, void *r
         (void)len, (void)rep, (void)rep_len;
         if (!(c = get_ctx(s, q->ctx, &idx)))
                 return -EBADF;
-        /* Commands run in order: everything before this one is finished. */
+        /* Commands run in order: once the queue is idle, everything before this is finished. */
+        drain(s, c);
         r = c->sticky ? c->sticky : c->deferred;
         if (!r)
                 r = s->deferred;
@@ -270,6 +317,7 @@ static int op_mem_free(struct session *s, const void *req, uint32_t len, void *r
         (void)len, (void)rep, (void)rep_len;
         if (!(c = get_ctx(s, q->ctx, &idx)))
                 return -EBADF;
+        drain(s, c);
         return fbmem_free(&s->dev->mem, q->dptr, owner_of(s, idx));
 }
 
@@ -317,51 +365,41 @@ static int op_copy_htod(struct session *s, const void *req, uint32_t len, void *
                         uint32_t *rep_len)
 {
         const struct vgpu_req_copy *q = req;
-        struct fbmem_block b;
 
         (void)len, (void)rep, (void)rep_len;
         WITH_CTX(s, q->ctx, idx, c);
-        if (!stage_ok(s, q->src, q->len) ||
-            fbmem_find(&s->dev->mem, q->dst, q->len, owner_of(s, idx), &b) < 0)
+        if (!stage_ok(s, q->src, q->len) || !region_ok(s, idx, q->dst, q->len))
                 return -EFAULT;
-        memcpy(host_of(s, q->dst), s->v.stage + q->src, q->len);
-        return 0;
+        return s->dev->ops->copy_htod(s->q, q->dst, s->v.stage + q->src, q->len);
 }
 
 static int op_copy_dtoh(struct session *s, const void *req, uint32_t len, void *rep,
                         uint32_t *rep_len)
 {
         const struct vgpu_req_copy *q = req;
-        struct fbmem_block b;
 
         (void)len, (void)rep, (void)rep_len;
         WITH_CTX(s, q->ctx, idx, c);
-        if (!stage_ok(s, q->dst, q->len) ||
-            fbmem_find(&s->dev->mem, q->src, q->len, owner_of(s, idx), &b) < 0)
+        if (!stage_ok(s, q->dst, q->len) || !region_ok(s, idx, q->src, q->len))
                 return -EFAULT;
-        memcpy(s->v.stage + q->dst, host_of(s, q->src), q->len);
-        return 0;
+        return s->dev->ops->copy_dtoh(s->q, s->v.stage + q->dst, q->src, q->len);
 }
 
 static int op_copy_dtod(struct session *s, const void *req, uint32_t len, void *rep,
                         uint32_t *rep_len)
 {
         const struct vgpu_req_copy *q = req;
-        struct fbmem_block b;
 
         (void)len, (void)rep, (void)rep_len;
         WITH_CTX(s, q->ctx, idx, c);
-        if (fbmem_find(&s->dev->mem, q->src, q->len, owner_of(s, idx), &b) < 0 ||
-            fbmem_find(&s->dev->mem, q->dst, q->len, owner_of(s, idx), &b) < 0)
+        if (!region_ok(s, idx, q->src, q->len) || !region_ok(s, idx, q->dst, q->len))
                 return -EFAULT;
-        memmove(host_of(s, q->dst), host_of(s, q->src), q->len);
-        return 0;
+        return s->dev->ops->copy_dtod(s->q, q->dst, q->src, q->len);
 }
 
 static int op_memset(struct session *s, const void *req, uint32_t len, void *rep, uint32_t *rep_len)
 {
         const struct vgpu_req_memset *q = req;
-        struct fbmem_block b;
         uint64_t row, span;
 
         (void)len, (void)rep, (void)rep_len;
@@ -376,24 +414,24 @@ static int op_memset(struct session *s, const void *req, uint32_t len, void *rep
         if (q->height > 1 && (q->pitch < row || q->height - 1 > (UINT64_MAX - row) / q->pitch))
                 return -EINVAL;
         span = (q->height - 1) * q->pitch + row;
-        if (fbmem_find(&s->dev->mem, q->dst, span, owner_of(s, idx), &b) < 0)
+        if (!region_ok(s, idx, q->dst, span))
                 return -EFAULT;
-        for (uint64_t y = 0; y < q->height; y++) {
-                uint8_t *p = host_of(s, q->dst + y * q->pitch);
+        return s->dev->ops->memset(s->q, q->dst, q->height > 1 ? q->pitch : row, q->value,
+                                   q->elem_size, q->width, q->height);
+}
 
-                if (q->elem_size == 1) {
-                        memset(p, (int)(q->value & 0xff), row);
-                } else if (q->elem_size == 2) {
-                        uint16_t v16 = (uint16_t)q->value;
+static int galloc_alloc(void *ctx, uint64_t size, uint64_t *ret_addr)
+{
+        struct galloc *g = ctx;
 
-                        for (uint64_t i = 0; i < q->width; i++)
-                                memcpy(p + 2 * i, &v16, 2);
-                } else {
-                        for (uint64_t i = 0; i < q->width; i++)
-                                memcpy(p + 4 * i, &q->value, 4);
-                }
-        }
-        return 0;
+        return fbmem_alloc(&g->s->dev->mem, size, g->owner, ret_addr);
+}
+
+static void galloc_free(void *ctx, uint64_t addr)
+{
+        struct galloc *g = ctx;
+
+        fbmem_free(&g->s->dev->mem, addr, g->owner);
 }
 
 static int op_module_load(struct session *s, const void *req, uint32_t len, void *rep,
@@ -401,11 +439,12 @@ static int op_module_load(struct session *s, const void *req, uint32_t len, void
 {
         const struct vgpu_req_module_load *q = req;
         struct vgpu_rep_module_load *r = rep;
-        struct ptx_module *mod;
+        struct backend_allocator alloc;
+        struct backend_module *mod;
+        struct galloc *ga;
         struct smod *m;
         uint64_t globals = 0;
         void *image;
-        size_t gsize;
         int e, slot;
 
         (void)len;
@@ -413,42 +452,33 @@ static int op_module_load(struct session *s, const void *req, uint32_t len, void
         *rep_len = sizeof(*r);
         if (!stage_ok(s, q->stage_off, q->len) || q->len == 0)
                 return -EINVAL;
+        slot = slot_in((void **)&s->mods, &s->n_mods, sizeof(*s->mods));
+        if (slot < 0)
+                return slot;
+        ga = malloc(sizeof(*ga));
         /* A private copy: the guest cannot change the image while it is parsed. */
         image = malloc(q->len);
-        if (!image)
+        if (!ga || !image) {
+                free(ga);
+                free(image);
                 return -ENOMEM;
-        memcpy(image, s->v.stage + q->stage_off, q->len);
-        e = ptx_module_load(image, q->len, &mod, r->log, sizeof(r->log));
-        free(image);
-        if (e < 0)
-                return e;
-        gsize = ptx_module_globals_size(mod);
-        if (gsize) {
-                e = fbmem_alloc(&s->dev->mem, gsize, owner_of(s, idx), &globals);
-                if (e == 0) {
-                        memcpy(host_of(s, globals), ptx_module_globals_image(mod), gsize);
-                        e = ptx_module_bind_globals(mod, globals);
-                }
-                if (e < 0) {
-                        if (globals)
-                                fbmem_free(&s->dev->mem, globals, owner_of(s, idx));
-                        ptx_module_free(mod);
-                        return e;
-                }
         }
-        slot = slot_in((void **)&s->mods, &s->n_mods, sizeof(*s->mods));
-        if (slot < 0) {
-                if (globals)
-                        fbmem_free(&s->dev->mem, globals, owner_of(s, idx));
-                ptx_module_free(mod);
-                return slot;
+        memcpy(image, s->v.stage + q->stage_off, q->len);
+        *ga = (struct galloc){.s = s, .owner = owner_of(s, idx)};
+        alloc = (struct backend_allocator){.alloc = galloc_alloc, .free = galloc_free, .ctx = ga};
+        e = s->dev->ops->module_load(s->dev->bdev, image, q->len, &alloc, &mod, &globals, r->log,
+                                     sizeof(r->log));
+        free(image);
+        if (e < 0) {
+                free(ga);
+                return e;
         }
         m = &s->mods[slot];
         m->gen++;
         m->live = true;
         m->ctx = idx;
         m->mod = mod;
-        m->globals = globals;
+        m->ga = ga;
         r->module = handle_of(OBJ_MOD, m->gen, (uint32_t)slot);
         r->log[0] = '\0';
         return 0;
@@ -463,6 +493,7 @@ static int op_module_unload(struct session *s, const void *req, uint32_t len, vo
         (void)len, (void)rep, (void)rep_len;
         if (!get_ctx(s, q->ctx, &cidx) || !get_mod(s, q->module, cidx, &midx))
                 return -EBADF;
+        drain(s, &s->ctxs[cidx]);
         free_module(s, midx);
         return 0;
 }
@@ -472,9 +503,10 @@ static int op_module_function(struct session *s, const void *req, uint32_t len, 
 {
         const struct vgpu_req_module_sym *q = req;
         struct vgpu_rep_function *r = rep;
-        const struct ptx_kernel *k;
+        struct backend_func_info info;
+        struct backend_func *k;
         struct smod *m;
-        uint32_t midx, n;
+        uint32_t midx;
         int e, slot;
 
         (void)len;
@@ -483,12 +515,20 @@ static int op_module_function(struct session *s, const void *req, uint32_t len, 
                 return -EBADF;
         if (!memchr(q->name, '\0', sizeof(q->name)))
                 return -EINVAL;
-        e = ptx_module_get_kernel(m->mod, q->name, &k);
+        e = s->dev->ops->module_function(m->mod, q->name, &k);
         if (e < 0)
                 return e;
-        n = ptx_kernel_param_count(k);
-        if (n > VGPU_MAX_PARAMS || ptx_kernel_param_size(k) > VGPU_MAX_PARAM_BYTES)
+        s->dev->ops->func_info(k, &info);
+        if (info.n_params > VGPU_MAX_PARAMS || info.param_size > VGPU_MAX_PARAM_BYTES)
                 return -E2BIG;
+        for (uint32_t i = 0; i < info.n_params; i++) {
+                uint32_t off, size;
+
+                if (s->dev->ops->func_param(k, i, &off, &size) < 0 || off > info.param_size ||
+                    size > info.param_size - off)
+                        return -EPROTO;
+                r->params[i] = (struct vgpu_param_info){off, size};
+        }
         slot = slot_in((void **)&s->funcs, &s->n_funcs, sizeof(*s->funcs));
         if (slot < 0)
                 return slot;
@@ -496,24 +536,33 @@ static int op_module_function(struct session *s, const void *req, uint32_t len, 
         s->funcs[slot].live = true;
         s->funcs[slot].mod = midx;
         s->funcs[slot].k = k;
+        s->funcs[slot].info = info;
         r->func = handle_of(OBJ_FUNC, s->funcs[slot].gen, (uint32_t)slot);
-        r->n_params = n;
-        r->param_size = (uint32_t)ptx_kernel_param_size(k);
-        r->static_shared = (uint32_t)ptx_kernel_static_shared(k);
-        {
-                struct ptx_kernel_attrs a;
-
-                ptx_kernel_get_attrs(k, &a);
-                r->max_threads = a.max_threads; /* 1024, or less by __launch_bounds__ */
-        }
-        for (uint32_t i = 0; i < n; i++) {
-                size_t off, size;
-
-                ptx_kernel_param_info(k, i, &off, &size);
-                r->params[i] = (struct vgpu_param_info){(uint32_t)off, (uint32_t)size};
-        }
+        r->n_params = info.n_params;
+        r->param_size = info.param_size;
+        r->static_shared = info.static_shared;
+        r->max_threads = info.max_threads; /* 1024, or less by __launch_bounds__ */
         *rep_len = (uint32_t)(offsetof(struct vgpu_rep_function, params) +
-                              n * sizeof(struct vgpu_param_info));
+                              info.n_params * sizeof(struct vgpu_param_info));
+        return 0;
+}
+
+/* Remember a variable the backend placed outside the allocator, so copies may reach it. */
+static int note_var(struct smod *m, uint64_t addr, uint64_t size)
+{
+        struct backend_region *v;
+
+        for (uint32_t i = 0; i < m->n_vars; i++) {
+                if (m->vars[i].base == addr && m->vars[i].size == size)
+                        return 0;
+        }
+        if (m->n_vars >= MAX_OBJS)
+                return -ENOMEM;
+        v = realloc(m->vars, (m->n_vars + 1) * sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        v[m->n_vars++] = (struct backend_region){.base = addr, .size = size};
+        m->vars = v;
         return 0;
 }
 
@@ -522,10 +571,9 @@ static int op_module_global(struct session *s, const void *req, uint32_t len, vo
 {
         const struct vgpu_req_module_sym *q = req;
         struct vgpu_rep_mem_alloc *r = rep;
+        struct fbmem_block b;
         struct smod *m;
-        uint64_t addr;
-        size_t size;
-        void *host;
+        uint64_t addr, size;
         uint32_t midx;
         int e;
 
@@ -535,9 +583,14 @@ static int op_module_global(struct session *s, const void *req, uint32_t len, vo
                 return -EBADF;
         if (!memchr(q->name, '\0', sizeof(q->name)))
                 return -EINVAL;
-        e = ptx_module_global(m->mod, q->name, &addr, &size, &host);
+        e = s->dev->ops->module_global(m->mod, q->name, &addr, &size);
         if (e < 0)
                 return e;
+        if (size && fbmem_find(&s->dev->mem, addr, size, owner_of(s, idx), &b) < 0) {
+                e = note_var(m, addr, size);
+                if (e < 0)
+                        return e;
+        }
         r->dptr = addr;
         r->size = size;
         *rep_len = sizeof(*r);
@@ -550,23 +603,22 @@ struct mem_ctx {
 };
 
 /* The launch's view of memory: only the allocations of the launching context. */
-static int launch_mem(void *ctx, uint64_t addr, uint64_t len, struct ptx_mem_region *ret)
+static int launch_mem(void *ctx, uint64_t addr, uint64_t len, struct backend_region *ret)
 {
         struct mem_ctx *mc = ctx;
         struct fbmem_block b;
 
         if (fbmem_find(&mc->s->dev->mem, addr, len, mc->owner, &b) < 0)
                 return -EFAULT;
-        *ret = (struct ptx_mem_region){
-                .base = b.base, .size = b.size, .host = host_of(mc->s, b.base)};
+        *ret = (struct backend_region){.base = b.base, .size = b.size};
         return 0;
 }
 
 static int op_launch(struct session *s, const void *req, uint32_t len, void *rep, uint32_t *rep_len)
 {
         const struct vgpu_req_launch *q = req;
-        struct ptx_launch_stats st = {0};
-        struct ptx_launch l;
+        struct backend_launch_stats st = {0};
+        struct backend_launch l;
         struct mem_ctx mc;
         struct sfunc *f;
         uint32_t fidx, gen;
@@ -578,30 +630,26 @@ static int op_launch(struct session *s, const void *req, uint32_t len, void *rep
             (s->funcs[fidx].gen & 0xffffff) != gen || s->mods[s->funcs[fidx].mod].ctx != idx)
                 return -EBADF;
         f = &s->funcs[fidx];
-        if (q->params_size != len - sizeof(*q) || q->params_size < ptx_kernel_param_size(f->k))
+        if (q->params_size != len - sizeof(*q) || q->params_size < f->info.param_size)
                 return -EINVAL;
         mc = (struct mem_ctx){.s = s, .owner = owner_of(s, idx)};
-        l = (struct ptx_launch){
-                .kernel = f->k,
+        l = (struct backend_launch){
                 .grid = {q->grid[0], q->grid[1], q->grid[2]},
                 .block = {q->block[0], q->block[1], q->block[2]},
-                .dynamic_shared = q->shared,
+                .shared = q->shared,
                 .params = q + 1,
                 .params_size = q->params_size,
-                .mem = launch_mem,
-                .mem_ctx = &mc,
-                .pool = s->dev->pool,
-                .workers = s->dev->workers,
-                .work_budget = s->dev->work_budget,
+                .find = launch_mem,
+                .find_ctx = &mc,
                 .cancel = &s->cancel,
         };
-        e = ptx_launch(&l, &st);
-        s->warp_insns += st.warp_insns;
-        if (e < 0 && e != PTX_ELAUNCH && e != -EINVAL && e != -ENOMEM) {
+        e = s->dev->ops->launch(s->q, f->k, &l, &st);
+        s->work += st.work;
+        if (backend_is_fault(e)) {
                 /* A fault in the kernel poisons the context, as on a GPU. */
                 c->sticky = e;
                 vgpu_log(VGPU_LOG_WARN, "guest %d: kernel %s faulted: %s (address 0x%llx, line %u)",
-                         (int)s->pid, ptx_kernel_name(f->k), ptx_strerror(e),
+                         (int)s->pid, s->dev->ops->func_name(f->k), ptx_strerror(e),
                          (unsigned long long)st.fault_addr, st.fault_line);
         }
         return e;
@@ -618,6 +666,8 @@ static int op_event_record(struct session *s, const void *req, uint32_t len, voi
                 return -EBADF;
         if (q->slot >= s->v.n_events)
                 return -EINVAL;
+        /* The event completes when the work queued before it has. */
+        drain(s, get_ctx(s, q->ctx, &idx));
         __atomic_store_n(&s->v.events[q->slot].time_ns, chan_now_ns(), __ATOMIC_RELEASE);
         return 0;
 }
@@ -630,11 +680,13 @@ static int op_host_wait(struct session *s, const void *req, uint32_t len, void *
                         uint32_t *rep_len)
 {
         const struct vgpu_req_event *q = req;
-        uint32_t *flag;
+        uint32_t *flag, idx;
 
         (void)len, (void)rep, (void)rep_len;
         if (q->slot >= VGPU_HOST_SLOTS)
                 return -EINVAL;
+        /* The guest runs the function once the work before it is done, which is now. */
+        drain(s, get_ctx(s, q->ctx, &idx));
         flag = &s->v.ctl->host_release[q->slot];
         while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE) && !s->stop)
                 chan_futex_wait(flag, 0, 100);
@@ -779,13 +831,23 @@ int session_new(struct vgpu_dev *dev, uint32_t id, pid_t pid, uid_t uid, struct 
                 goto err_close;
         }
         chan_layout(base, size, &s->v);
-        r = -pthread_create(&s->thread, NULL, session_main, s);
+        r = dev->ops->queue_new(dev->bdev, &s->q);
         if (r < 0)
                 goto err_unmap;
+        /* Copies go through the staging area: let the GPU reach it directly where it can. */
+        s->stage_registered =
+                dev->ops->host_register(dev->bdev, s->v.stage, (size_t)s->v.stage_size) == 0;
+        r = -pthread_create(&s->thread, NULL, session_main, s);
+        if (r < 0)
+                goto err_queue;
         *ret = s;
         *ret_fd = s->fd;
         return 0;
 
+err_queue:
+        if (s->stage_registered)
+                dev->ops->host_unregister(dev->bdev, s->v.stage);
+        dev->ops->queue_free(s->q);
 err_unmap:
         munmap(base, size);
 err_close:
@@ -809,6 +871,9 @@ void session_free(struct session *s)
                         free_ctx(s, i);
         }
         fbmem_free_owner(&s->dev->mem, (uint64_t)s->id << 32, ~UINT64_C(0) << 32);
+        s->dev->ops->queue_free(s->q);
+        if (s->stage_registered)
+                s->dev->ops->host_unregister(s->dev->bdev, s->v.stage);
         free(s->mods);
         free(s->funcs);
         munmap(s->v.base, s->v.size);

@@ -16,16 +16,12 @@
 #include "common/chan.h"
 #include "engine/fbmem.h"
 
-struct ptx_pool;
-
-/* What every session of one engine shares: the vGPU's framebuffer and its allocator. */
+/* What every session of one engine shares: the vGPU's GPU, framebuffer and its allocator. */
 struct vgpu_dev {
         const struct backend_ops *ops;
+        struct backend_dev *bdev;
         struct backend_fb fb;
         struct fbmem mem;
-        struct ptx_pool *pool;
-        unsigned workers;
-        uint64_t work_budget; /* warp-instructions a launch may run (0: unlimited, as a GPU) */
 };
 
 struct session;

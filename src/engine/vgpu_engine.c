@@ -481,17 +481,33 @@ int main(int argc, char **argv)
                 e.sm_count = e.model->sm_count;
         e.ops = backend_find(backend);
         if (!e.ops) {
-                vgpu_log(VGPU_LOG_ERROR, "unknown backend '%s' (known: sim)", backend);
+                vgpu_log(VGPU_LOG_ERROR, "unknown backend '%s' (known: sim, cuda)", backend);
                 return 2;
         }
         e.gpu_index = (uint32_t)gpu;
+        e.dev.ops = e.ops;
+        {
+                struct backend_dev_req dreq = {.gpu_index = e.gpu_index, .sim_workers = 2};
+                char why[256] = "";
+
+                if (getenv("VGPU_SIM_WORKERS"))
+                        dreq.sim_workers = (unsigned)atoi(getenv("VGPU_SIM_WORKERS"));
+                r = e.ops->dev_open(&dreq, &e.dev.bdev, why, sizeof(why));
+                if (r < 0) {
+                        vgpu_log(VGPU_LOG_ERROR, "vGPU %s: %s GPU %u: %s", e.uuid, e.ops->name,
+                                 e.gpu_index, why[0] ? why : strerror(-r));
+                        return 1;
+                }
+        }
         req.vgpu_uuid = e.uuid;
         req.gpu_index = e.gpu_index;
-        r = e.ops->fb_reserve(&req, &e.dev.fb);
+        r = e.ops->fb_reserve(e.dev.bdev, &req, &e.dev.fb);
         if (r < 0) {
                 vgpu_log(VGPU_LOG_ERROR,
                          "vGPU %s: cannot reserve %" PRIu64 " bytes at 0x%" PRIx64 ": %s", e.uuid,
-                         req.size, req.device_address, strerror(-r));
+                         req.size, req.device_address,
+                         r == -ENOMEM ? "not enough free memory on the GPU" : strerror(-r));
+                e.ops->dev_close(e.dev.bdev);
                 return 1;
         }
         sigemptyset(&mask);
@@ -508,24 +524,13 @@ int main(int argc, char **argv)
                          strerror(e.listen_fd < 0  ? -e.listen_fd
                                   : e.guest_fd < 0 ? -e.guest_fd
                                                    : errno));
-                e.ops->fb_release(&e.dev.fb);
+                e.ops->fb_release(e.dev.bdev, &e.dev.fb);
+                e.ops->dev_close(e.dev.bdev);
                 return 1;
         }
         /* Any user may connect; the engine admits only the vGPU's owner (and root). */
         chmod(e.guest_path, 0666);
         fbmem_init(&e.dev.mem, e.dev.fb.device_address, e.dev.fb.size);
-        e.dev.ops = e.ops;
-        e.dev.workers = 2;
-        if (getenv("VGPU_SIM_WORKERS"))
-                e.dev.workers = (unsigned)atoi(getenv("VGPU_SIM_WORKERS"));
-        if (e.dev.workers < 1 || e.dev.workers > 64)
-                e.dev.workers = 2;
-        r = ptx_pool_new(e.dev.workers, &e.dev.pool);
-        if (r < 0) {
-                vgpu_log(VGPU_LOG_ERROR, "vGPU %s: worker pool: %s", e.uuid, strerror(-r));
-                e.ops->fb_release(&e.dev.fb);
-                return 1;
-        }
         if (ready_fd <= INT32_MAX) {
                 char line[64];
                 int len = snprintf(line, sizeof(line), "READY %d\n", (int)getpid());
@@ -541,9 +546,9 @@ int main(int argc, char **argv)
                 if (e.guests[i].s)
                         guest_gone(&e, i);
         }
-        ptx_pool_free(e.dev.pool);
         fbmem_destroy(&e.dev.mem);
-        e.ops->fb_release(&e.dev.fb);
+        e.ops->fb_release(e.dev.bdev, &e.dev.fb);
+        e.ops->dev_close(e.dev.bdev);
         unlink(e.control);
         unlink(e.guest_path);
         return r < 0 ? 1 : 0;

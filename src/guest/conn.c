@@ -20,6 +20,13 @@
 
 #define SPIN_NS 30000
 
+/*
+ * A mark that this libcuda.so.1 is vgpu's: the cuda backend, which loads NVIDIA's driver by the
+ * same name, passes over a library that has it.
+ */
+extern const char vgpu_guest_driver[];
+const char vgpu_guest_driver[] = "vgpu guest driver";
+
 struct gdev *guest_devs[GUEST_MAX_DEVICES];
 int guest_ndevs;
 

@@ -524,7 +524,9 @@ static int restore_gpu_row(void *ctx, const struct state_gpu *row)
                          row->model, g->model->id);
                 return 0;
         }
-        snprintf(g->uuid, sizeof(g->uuid), "%s", row->uuid);
+        /* A real GPU keeps the UUID its driver gives it; a simulated one the one it was given. */
+        if (!m->real_gpus)
+                snprintf(g->uuid, sizeof(g->uuid), "%s", row->uuid);
         if (layout_mode_parse(row->mode, &mode) == 0 && layout_set_mode(&g->layout, mode) < 0) {
                 vgpu_log(VGPU_LOG_ERROR, "state: GPU %u: mode %s not possible for %s", row->index,
                          row->mode, g->model->id);
@@ -746,6 +748,7 @@ static int setup_gpus(struct manager *m, const struct manager_config *cfg)
         struct restore rs = {.m = m};
         int r;
 
+        m->real_gpus = cfg->gpu_uuids != NULL;
         m->gpus = calloc(cfg->n_sim_gpus, sizeof(*m->gpus));
         if (!m->gpus)
                 return -ENOMEM;
@@ -767,6 +770,10 @@ static int setup_gpus(struct manager *m, const struct manager_config *cfg)
                 snprintf(g->uuid, sizeof(g->uuid), "GPU-%s", u);
                 snprintf(g->pci_bus_id, sizeof(g->pci_bus_id), "00000000:%02X:00.0",
                          (unsigned)(0x17 + i));
+                if (cfg->gpu_uuids && cfg->gpu_uuids[i] && cfg->gpu_uuids[i][0])
+                        snprintf(g->uuid, sizeof(g->uuid), "%s", cfg->gpu_uuids[i]);
+                if (cfg->gpu_bus_ids && cfg->gpu_bus_ids[i] && cfg->gpu_bus_ids[i][0])
+                        snprintf(g->pci_bus_id, sizeof(g->pci_bus_id), "%s", cfg->gpu_bus_ids[i]);
                 layout_init(&g->layout, g->model);
         }
         r = state_each_gpu(m->db, restore_gpu_row, &rs);

@@ -46,9 +46,12 @@ struct mgr_vgpu {
 
 struct manager_config {
         const char *state_dir;
-        const char *backend;         /* "sim" */
-        const char *const *sim_gpus; /* model ids, one per simulated GPU */
+        const char *backend;         /* "sim" or "cuda" */
+        const char *const *sim_gpus; /* model ids, one per GPU (sim: simulated; cuda: found) */
         size_t n_sim_gpus;
+        /* cuda: each GPU's own UUID and PCI bus id, one per model id; NULL: made up (sim) */
+        const char *const *gpu_uuids;
+        const char *const *gpu_bus_ids;
         const char *engine_path; /* the vgpu-engine binary */
         bool no_engines;         /* run no engine processes (the API fuzz target only) */
 };
@@ -69,6 +72,7 @@ struct manager {
         bool monitor_started;
         bool stop;
         bool no_engines;
+        bool real_gpus; /* GPUs found by the backend, not configured */
 };
 
 /* A creation request: what the client asked for, already parsed. */

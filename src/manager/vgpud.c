@@ -18,16 +18,20 @@
 #include "manager/api.h"
 #include "manager/manager.h"
 #include "vgpu/errors.h"
+#include "backend/backend.h"
+#include "core/catalog.h"
 
 #define VGPUD_MAX_GPUS 64
 
 static void usage(FILE *f)
 {
-        fputs("usage: vgpud [--backend sim] [--sim-gpus MODEL[,MODEL...]] [--state DIR]\n"
+        fputs("usage: vgpud [--backend sim|cuda] [--sim-gpus MODEL[,MODEL...]] [--state DIR]\n"
               "             [--socket PATH] [--admin-group GROUP] [--socket-group GROUP]\n"
               "             [--engine PATH] [--foreground] [--verbose]\n"
               "defaults: --backend sim --sim-gpus H100-80GB --state /var/lib/vgpu\n"
-              "          --socket /run/vgpu/vgpud.sock, admin and socket group root\n",
+              "          --socket /run/vgpu/vgpud.sock, admin and socket group root\n"
+              "--backend cuda serves the host's NVIDIA GPUs (found through the driver);\n"
+              "--sim-gpus is for the sim backend only\n",
               f);
 }
 
@@ -82,6 +86,51 @@ static int mkdir_parent(const char *path)
         return 0;
 }
 
+/*
+ * The host's NVIDIA GPUs, through the cuda backend: each mapped to its catalog model (by PCI
+ * device id, else by name). A GPU the catalog does not know is left out, with a warning.
+ */
+static int find_gpus(const char **models, const char **uuids, const char **bus_ids, size_t *ret_n)
+{
+        static struct backend_gpu found[VGPUD_MAX_GPUS];
+        const struct backend_ops *ops = backend_find("cuda");
+        char why[256] = "";
+        size_t n = 0;
+        int r;
+
+        r = ops->gpus(found, VGPUD_MAX_GPUS, &n, why, sizeof(why));
+        if (r < 0) {
+                vgpu_log(VGPU_LOG_ERROR, "--backend cuda: %s", why[0] ? why : strerror(-r));
+                return r;
+        }
+        *ret_n = 0;
+        for (size_t i = 0; i < n; i++) {
+                const struct gpu_model *m =
+                        catalog_match_model(found[i].pci_device_id, found[i].name);
+
+                if (!m) {
+                        vgpu_log(
+                                VGPU_LOG_WARN,
+                                "GPU %zu (%s, PCI device 0x%04x) is not in the catalog; not served",
+                                i, found[i].name, found[i].pci_device_id);
+                        continue;
+                }
+                if (*ret_n != i) {
+                        /* engines name GPUs by the driver's index: keep them equal */
+                        vgpu_log(VGPU_LOG_WARN, "GPU %zu (%s) not served: an earlier GPU is not", i,
+                                 found[i].name);
+                        continue;
+                }
+                vgpu_log(VGPU_LOG_INFO, "GPU %zu: %s (%s, %.1f GiB usable) as %s", i, found[i].name,
+                         found[i].uuid, (double)found[i].mem_total / (1 << 30), m->id);
+                models[*ret_n] = m->id;
+                uuids[*ret_n] = found[i].uuid;
+                bus_ids[*ret_n] = found[i].bus_id;
+                (*ret_n)++;
+        }
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         static const struct option longopts[] = {
@@ -100,7 +149,8 @@ int main(int argc, char **argv)
         const char *backend = "sim", *sim_gpus = "H100-80GB", *state_dir = "/var/lib/vgpu";
         const char *socket_path = "/run/vgpu/vgpud.sock", *admin = NULL, *sock_group = NULL;
         char engine[PATH_MAX] = "", list[1024];
-        const char *models[VGPUD_MAX_GPUS];
+        const char *models[VGPUD_MAX_GPUS], *uuids[VGPUD_MAX_GPUS] = {0};
+        const char *bus_ids[VGPUD_MAX_GPUS] = {0};
         size_t n_models = 0;
         struct manager_config cfg;
         struct manager *mgr = NULL;
@@ -153,12 +203,15 @@ int main(int argc, char **argv)
                 vgpu_log(VGPU_LOG_ERROR, "unexpected argument '%s'", argv[optind]);
                 return 2;
         }
-        if (strcmp(backend, "sim") != 0) {
-                vgpu_log(VGPU_LOG_ERROR,
-                         "backend '%s' is not available in this build (known: "
-                         "sim)",
-                         backend);
+        if (strcmp(backend, "sim") != 0 && strcmp(backend, "cuda") != 0) {
+                vgpu_log(VGPU_LOG_ERROR, "unknown backend '%s' (known: sim, cuda)", backend);
                 return 2;
+        }
+        if (strcmp(backend, "cuda") == 0) {
+                r = find_gpus(models, uuids, bus_ids, &n_models);
+                if (r < 0)
+                        return 1;
+                sim_gpus = "";
         }
         snprintf(list, sizeof(list), "%s", sim_gpus);
         for (char *save = NULL, *t = strtok_r(list, ",", &save); t;
@@ -168,6 +221,10 @@ int main(int argc, char **argv)
                         return 2;
                 }
                 models[n_models++] = t;
+        }
+        if (!n_models && strcmp(backend, "cuda") == 0) {
+                vgpu_log(VGPU_LOG_ERROR, "no GPU of the catalog to serve");
+                return 1;
         }
         if (!n_models) {
                 vgpu_log(VGPU_LOG_ERROR, "--sim-gpus needs at least one model");
@@ -201,6 +258,8 @@ int main(int argc, char **argv)
                                       .backend = backend,
                                       .sim_gpus = models,
                                       .n_sim_gpus = n_models,
+                                      .gpu_uuids = strcmp(backend, "cuda") == 0 ? uuids : NULL,
+                                      .gpu_bus_ids = bus_ids,
                                       .engine_path = engine};
         r = manager_new(&cfg, &mgr);
         if (r < 0) {

@@ -57,14 +57,14 @@ static void setup(void)
 {
         struct backend_fb_req req = {
                 .vgpu_uuid = "fuzz", .device_address = FB_ADDR, .size = FB_SIZE};
+        /* A fuzzed grid may be huge: kernels end with PTX_ETIMEOUT instead of running for ages. */
+        struct backend_dev_req dreq = {.sim_workers = 1, .sim_work_budget = 200000};
 
         vgpu_log_set_level(VGPU_LOG_ERROR);
         dev.ops = &backend_sim_ops;
-        if (dev.ops->fb_reserve(&req, &dev.fb) < 0 || ptx_pool_new(1, &dev.pool) < 0)
+        if (dev.ops->dev_open(&dreq, &dev.bdev, NULL, 0) < 0 ||
+            dev.ops->fb_reserve(dev.bdev, &req, &dev.fb) < 0)
                 abort();
-        dev.workers = 1;
-        /* A fuzzed grid may be huge: kernels end with PTX_ETIMEOUT instead of running for ages. */
-        dev.work_budget = 200000;
         fbmem_init(&dev.mem, dev.fb.device_address, dev.fb.size);
         open_session();
         atexit(teardown); /* joins the session's thread, which holds buffers of its own */

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Runs every guest test program and example in a vGPU: starts vgpud on the sim (one H100-80GB) in a
-# temp dir, creates an H100-20C, runs each program with vgpu's libcuda.so.1, destroys the vGPU and
-# stops vgpud. Needs $VGPU_BUILD; exits 77 when the guest driver or the programs are not built.
+# temp dir (VGPU_TEST_BACKEND=cuda: on the host's GPUs), creates an H100-20C (on cuda: the GPU's
+# 20 GiB type), runs each program with vgpu's libcuda.so.1, destroys the vGPU and stops vgpud. Needs $VGPU_BUILD; exits 77 when the guest driver or the programs are not built.
 # Usage: run_guest_tests.sh [PROGRAM...]  (names under tests/guest/ or examples/; default: all)
 set -u
 
@@ -68,7 +68,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-"$vgpud" --sim-gpus H100-80GB --state "$tmp/state" --socket "$sock" --foreground \
+backend=${VGPU_TEST_BACKEND:-sim}
+vgpud_args=(--sim-gpus H100-80GB)
+[ "$backend" = cuda ] && vgpud_args=(--backend cuda)
+"$vgpud" "${vgpud_args[@]}" --state "$tmp/state" --socket "$sock" --foreground \
         >"$tmp/vgpud.out" 2>"$tmp/vgpud.err" &
 vgpud_pid=$!
 for _ in $(seq 300); do
@@ -82,6 +85,13 @@ if ! grep -q '^READY' "$tmp/vgpud.out" 2>/dev/null; then
         exit 1
 fi
 
+if [ "$backend" = cuda ] && [ -z "${VGPU_GUEST_TYPE:-}" ]; then
+        # the real GPU's own 20 GiB type (H100XM-20C on an H100 SXM)
+        vtype=$("$ctl" --socket "$sock" --json types --gpu 0 | python3 -c '
+import json, sys
+print(next(t["name"] for t in json.load(sys.stdin)["types"]
+           if t["class"] == "time-sliced" and t["fb_mib"] == 20480))')
+fi
 if ! uuid=$("$ctl" --socket "$sock" create --gpu 0 --type "$vtype" 2>"$tmp/create.err"); then
         echo "FAIL: vgpuctl create --gpu 0 --type $vtype"
         sed 's/^/  vgpuctl: /' "$tmp/create.err"
@@ -89,7 +99,7 @@ if ! uuid=$("$ctl" --socket "$sock" create --gpu 0 --type "$vtype" 2>"$tmp/creat
         exit 1
 fi
 uuid=$(printf '%s\n' "$uuid" | tail -n 1 | tr -d '[:space:]')
-echo "vGPU $uuid ($vtype) on vgpud pid $vgpud_pid"
+echo "vGPU $uuid ($vtype) on vgpud pid $vgpud_pid, backend $backend"
 
 passed=0
 failed=0

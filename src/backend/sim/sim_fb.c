@@ -8,14 +8,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "backend/backend.h"
+#include "backend/sim/sim.h"
 
-static int sim_fb_reserve(const struct backend_fb_req *req, struct backend_fb *ret)
+int sim_fb_reserve(struct backend_dev *d, const struct backend_fb_req *req, struct backend_fb *ret)
 {
         char name[64];
         void *p;
         int fd, r;
 
+        (void)d;
         if (req->size == 0 || req->device_address % (uint64_t)sysconf(_SC_PAGESIZE))
                 return -EINVAL;
         snprintf(name, sizeof(name), "vgpu-fb-%.36s", req->vgpu_uuid ? req->vgpu_uuid : "");
@@ -52,8 +53,9 @@ err_close:
         return r;
 }
 
-static void sim_fb_release(struct backend_fb *fb)
+void sim_fb_release(struct backend_dev *d, struct backend_fb *fb)
 {
+        (void)d;
         if (fb->host)
                 munmap(fb->host, fb->size);
         if (fb->fd >= 0)
@@ -62,7 +64,7 @@ static void sim_fb_release(struct backend_fb *fb)
         fb->fd = -1;
 }
 
-static uint64_t sim_fb_resident(const struct backend_fb *fb)
+uint64_t sim_fb_resident(const struct backend_fb *fb)
 {
         struct stat st;
 
@@ -70,10 +72,3 @@ static uint64_t sim_fb_resident(const struct backend_fb *fb)
                 return 0;
         return (uint64_t)st.st_blocks * 512;
 }
-
-const struct backend_ops backend_sim_ops = {
-        .name = "sim",
-        .fb_reserve = sim_fb_reserve,
-        .fb_release = sim_fb_release,
-        .fb_resident = sim_fb_resident,
-};

@@ -1,0 +1,713 @@
+// SPDX-License-Identifier: Apache-2.0
+// The cuda backend: a vGPU on a real NVIDIA GPU through the CUDA driver API. The engine holds the
+// GPU's primary context; the vGPU's framebuffer is reserved at creation with the virtual memory
+// management calls (an address range at the vGPU's fixed device address, physical memory created
+// in chunks, mapped, read-write access), so device pointers are real device addresses and the
+// range can be mapped again at the same place later. Each guest session gets a stream; kernels,
+// fills and device copies are queued on it, copies to and from the staging area complete before
+// they return. The first kernel fault loses the context for good: every later call fails with
+// it, and the vGPU must be restarted (docs/cuda.md).
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "backend/cuda/cuda_drv.h"
+#include "common/log.h"
+#include "ptx/ptx.h"
+
+#define FB_CHUNK   (UINT64_C(1) << 30) /* physical memory is created in pieces of this size */
+#define MAX_PARAMS 4097                /* more than the wire allows: such a kernel is refused */
+#define NAME_MAX_  256
+
+struct backend_dev {
+        CUdevice dev;
+        CUcontext ctx;
+        int lost; /* the first kernel fault: the context is unusable from then on */
+};
+
+struct backend_queue {
+        struct backend_dev *d;
+        CUstream stream;
+};
+
+struct cuda_func {
+        struct cuda_func *next;
+        CUfunction f;
+        struct backend_func_info info;
+        uint32_t *off; /* offset and size of each parameter, in pairs */
+        char name[NAME_MAX_];
+};
+
+struct backend_module {
+        struct backend_dev *d;
+        CUmodule mod;
+        struct cuda_func *funcs;
+};
+
+struct cuda_fb {
+        size_t n_chunks;
+        CUmemGenericAllocationHandle *chunks;
+        uint64_t reserved; /* bytes of address range reserved */
+};
+
+/* The context is current on the calling thread (engine threads use one GPU each). */
+static void make_current(struct backend_dev *d)
+{
+        static __thread CUcontext current;
+
+        if (current != d->ctx && cu.ctx_set_current(d->ctx) == CUDA_SUCCESS)
+                current = d->ctx;
+}
+
+/* A driver result as a backend code; a kernel fault is remembered as the context's end. */
+static int result(struct backend_dev *d, CUresult r)
+{
+        int e = cuda_code(r);
+
+        if (backend_is_fault(e) && !d->lost) {
+                __atomic_store_n(&d->lost, e, __ATOMIC_RELEASE);
+                vgpu_log(VGPU_LOG_ERROR,
+                         "GPU context lost: %s; every later call of this vGPU fails",
+                         cuda_errstr(r));
+        }
+        return e;
+}
+
+static int lost(struct backend_dev *d)
+{
+        return __atomic_load_n(&d->lost, __ATOMIC_ACQUIRE);
+}
+
+/* The PCI device id of a GPU, from sysfs (the driver API does not say it). */
+static uint32_t pci_device_id(const char *bus_id)
+{
+        char path[128], buf[16] = "";
+        unsigned v = 0;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/device", bus_id);
+        f = fopen(path, "r");
+        if (!f)
+                return 0;
+        if (fgets(buf, sizeof(buf), f) && sscanf(buf, "%x", &v) != 1)
+                v = 0;
+        fclose(f);
+        return v;
+}
+
+static int cuda_gpus(struct backend_gpu *ret, size_t max, size_t *ret_n, char *err, size_t err_len)
+{
+        int n = 0, r;
+
+        r = cuda_drv_load(err, err_len);
+        if (r < 0)
+                return r;
+        if (cu.device_count(&n) != CUDA_SUCCESS)
+                n = 0;
+        *ret_n = 0;
+        for (int i = 0; i < n && *ret_n < max; i++) {
+                struct backend_gpu *g = &ret[*ret_n];
+                char bus[24] = "";
+                CUuuid u;
+                CUdevice d;
+                size_t mem = 0;
+                int sm = 0;
+
+                memset(g, 0, sizeof(*g));
+                if (cu.device_get(&d, i) != CUDA_SUCCESS ||
+                    cu.device_name(g->name, (int)sizeof(g->name), d) != CUDA_SUCCESS ||
+                    cu.device_total_mem(&mem, d) != CUDA_SUCCESS)
+                        continue;
+                cu.device_attr(&sm, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, d);
+                cu.device_attr(&g->cc_major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, d);
+                cu.device_attr(&g->cc_minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, d);
+                g->sm_count = (uint32_t)sm;
+                g->mem_total = mem;
+                if (cu.device_uuid(&u, d) == CUDA_SUCCESS) {
+                        const unsigned char *b = (const unsigned char *)u.bytes;
+
+                        snprintf(g->uuid, sizeof(g->uuid),
+                                 "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+                                 "%02x%02x%02x%02x%02x%02x",
+                                 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
+                                 b[11], b[12], b[13], b[14], b[15]);
+                }
+                if (cu.device_pci_bus_id(bus, (int)sizeof(bus), d) == CUDA_SUCCESS) {
+                        /* "0000:41:00.0", as nvidia-smi writes it with an 8-digit domain */
+                        snprintf(g->bus_id, sizeof(g->bus_id), "0000%s", bus);
+                        g->pci_device_id = pci_device_id(bus);
+                }
+                (*ret_n)++;
+        }
+        if (*ret_n == 0) {
+                snprintf(err, err_len, "the NVIDIA driver sees no GPU");
+                return -ENODEV;
+        }
+        return 0;
+}
+
+static int cuda_dev_open(const struct backend_dev_req *req, struct backend_dev **ret, char *err,
+                         size_t err_len)
+{
+        struct backend_dev *d;
+        int n = 0, vmm = 0, r;
+        CUresult cr;
+
+        r = cuda_drv_load(err, err_len);
+        if (r < 0)
+                return r;
+        if (cu.device_count(&n) != CUDA_SUCCESS || req->gpu_index >= (uint32_t)n) {
+                snprintf(err, err_len, "no GPU %u (the driver sees %d)", req->gpu_index, n);
+                return -ENODEV;
+        }
+        d = calloc(1, sizeof(*d));
+        if (!d)
+                return -ENOMEM;
+        cr = cu.device_get(&d->dev, (int)req->gpu_index);
+        if (cr == CUDA_SUCCESS)
+                cr = cu.device_attr(&vmm, CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED,
+                                    d->dev);
+        if (cr == CUDA_SUCCESS && !vmm) {
+                snprintf(err, err_len, "GPU %u does not support virtual memory management",
+                         req->gpu_index);
+                free(d);
+                return -ENODEV;
+        }
+        if (cr == CUDA_SUCCESS)
+                cr = cu.primary_retain(&d->ctx, d->dev);
+        if (cr != CUDA_SUCCESS) {
+                snprintf(err, err_len, "GPU %u: %s", req->gpu_index, cuda_errstr(cr));
+                free(d);
+                return cuda_code(cr) == -ENOMEM ? -ENOMEM : -ENODEV;
+        }
+        make_current(d);
+        *ret = d;
+        return 0;
+}
+
+static void cuda_dev_close(struct backend_dev *d)
+{
+        if (!d)
+                return;
+        cu.primary_release(d->dev);
+        free(d);
+}
+
+static void fb_unwind(struct backend_fb_req const *req, struct cuda_fb *f, size_t mapped)
+{
+        for (size_t i = 0; i < f->n_chunks; i++) {
+                uint64_t off = i * FB_CHUNK;
+
+                if (i < mapped)
+                        cu.mem_unmap(
+                                req->device_address + off,
+                                (size_t)(req->size - off < FB_CHUNK ? req->size - off : FB_CHUNK));
+                cu.mem_release(f->chunks[i]);
+        }
+        if (f->reserved)
+                cu.mem_address_free(req->device_address, f->reserved);
+        free(f->chunks);
+        free(f);
+}
+
+static int cuda_fb_reserve(struct backend_dev *d, const struct backend_fb_req *req,
+                           struct backend_fb *ret)
+{
+        CUmemAllocationProp prop = {
+                .type = CU_MEM_ALLOCATION_TYPE_PINNED,
+                .location = {.type = CU_MEM_LOCATION_TYPE_DEVICE, .id = (int)d->dev},
+        };
+        CUmemAccessDesc access = {.location = prop.location,
+                                  .flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE};
+        struct cuda_fb *f;
+        size_t gran = 0, n;
+        CUdeviceptr got = 0;
+        CUresult cr;
+
+        make_current(d);
+        if (cu.mem_granularity(&gran, &prop, CU_MEM_ALLOC_GRANULARITY_MINIMUM) != CUDA_SUCCESS ||
+            !gran || req->size == 0 || req->size % gran || req->device_address % gran)
+                return -EINVAL;
+        n = (size_t)((req->size + FB_CHUNK - 1) / FB_CHUNK);
+        f = calloc(1, sizeof(*f));
+        if (!f || !(f->chunks = calloc(n, sizeof(*f->chunks)))) {
+                free(f);
+                return -ENOMEM;
+        }
+        /* The address is a hint to the driver: anything else means the range is taken. */
+        cr = cu.mem_address_reserve(&got, (size_t)req->size, 0, req->device_address, 0);
+        if (cr != CUDA_SUCCESS || got != req->device_address) {
+                if (cr == CUDA_SUCCESS)
+                        cu.mem_address_free(got, (size_t)req->size);
+                free(f->chunks);
+                free(f);
+                return cr == CUDA_SUCCESS ? -EEXIST : cuda_code(cr);
+        }
+        f->reserved = req->size;
+        for (size_t i = 0; i < n; i++) {
+                uint64_t off = i * FB_CHUNK;
+                size_t len = (size_t)(req->size - off < FB_CHUNK ? req->size - off : FB_CHUNK);
+
+                cr = cu.mem_create(&f->chunks[i], len, &prop, 0);
+                if (cr != CUDA_SUCCESS) {
+                        f->n_chunks = i;
+                        fb_unwind(req, f, i);
+                        return cuda_code(cr);
+                }
+                f->n_chunks = i + 1;
+                cr = cu.mem_map(req->device_address + off, len, 0, f->chunks[i], 0);
+                if (cr != CUDA_SUCCESS) {
+                        fb_unwind(req, f, i);
+                        return cuda_code(cr);
+                }
+        }
+        cr = cu.mem_set_access(req->device_address, (size_t)req->size, &access, 1);
+        if (cr != CUDA_SUCCESS) {
+                fb_unwind(req, f, n);
+                return cuda_code(cr);
+        }
+        *ret = (struct backend_fb){
+                .device_address = req->device_address,
+                .size = req->size,
+                .phys_offset = req->phys_offset,
+                .host = NULL,
+                .fd = -1,
+                .priv = f,
+        };
+        return 0;
+}
+
+static void cuda_fb_release(struct backend_dev *d, struct backend_fb *fb)
+{
+        struct backend_fb_req req = {.device_address = fb->device_address, .size = fb->size};
+        struct cuda_fb *f = fb->priv;
+
+        if (!f)
+                return;
+        make_current(d);
+        fb_unwind(&req, f, f->n_chunks);
+        fb->priv = NULL;
+}
+
+static uint64_t cuda_fb_resident(const struct backend_fb *fb)
+{
+        /* Physical memory backs the whole range from creation on. */
+        return fb->priv ? fb->size : 0;
+}
+
+static int cuda_host_register(struct backend_dev *d, void *p, size_t len)
+{
+        make_current(d);
+        return cuda_code(cu.host_register(p, len, CU_MEMHOSTREGISTER_PORTABLE));
+}
+
+static void cuda_host_unregister(struct backend_dev *d, void *p)
+{
+        make_current(d);
+        cu.host_unregister(p);
+}
+
+static int cuda_queue_new(struct backend_dev *d, struct backend_queue **ret)
+{
+        struct backend_queue *q = calloc(1, sizeof(*q));
+        CUresult cr;
+
+        if (!q)
+                return -ENOMEM;
+        make_current(d);
+        cr = cu.stream_create(&q->stream, CU_STREAM_NON_BLOCKING);
+        if (cr != CUDA_SUCCESS) {
+                free(q);
+                return cuda_code(cr);
+        }
+        q->d = d;
+        *ret = q;
+        return 0;
+}
+
+static int cuda_queue_sync(struct backend_queue *q)
+{
+        if (lost(q->d))
+                return lost(q->d);
+        make_current(q->d);
+        return result(q->d, cu.stream_sync(q->stream));
+}
+
+static void cuda_queue_free(struct backend_queue *q)
+{
+        if (!q)
+                return;
+        make_current(q->d);
+        cu.stream_sync(q->stream);
+        cu.stream_destroy(q->stream);
+        free(q);
+}
+
+static int cuda_copy_htod(struct backend_queue *q, uint64_t dst, const void *src, uint64_t len)
+{
+        int e;
+
+        if (lost(q->d))
+                return lost(q->d);
+        make_current(q->d);
+        e = result(q->d, cu.memcpy_htod_async(dst, src, (size_t)len, q->stream));
+        return e ? e : cuda_queue_sync(q);
+}
+
+static int cuda_copy_dtoh(struct backend_queue *q, void *dst, uint64_t src, uint64_t len)
+{
+        int e;
+
+        if (lost(q->d))
+                return lost(q->d);
+        make_current(q->d);
+        e = result(q->d, cu.memcpy_dtoh_async(dst, src, (size_t)len, q->stream));
+        return e ? e : cuda_queue_sync(q);
+}
+
+static int cuda_copy_dtod(struct backend_queue *q, uint64_t dst, uint64_t src, uint64_t len)
+{
+        if (lost(q->d))
+                return lost(q->d);
+        make_current(q->d);
+        return result(q->d, cu.memcpy_dtod_async(dst, src, (size_t)len, q->stream));
+}
+
+static int cuda_memset(struct backend_queue *q, uint64_t dst, uint64_t pitch, uint32_t value,
+                       uint32_t elem_size, uint64_t width, uint64_t height)
+{
+        CUresult cr;
+
+        if (lost(q->d))
+                return lost(q->d);
+        make_current(q->d);
+        if (elem_size == 1)
+                cr = cu.memset_d2d8_async(dst, (size_t)pitch, (unsigned char)value, (size_t)width,
+                                          (size_t)height, q->stream);
+        else if (elem_size == 2)
+                cr = cu.memset_d2d16_async(dst, (size_t)pitch, (unsigned short)value, (size_t)width,
+                                           (size_t)height, q->stream);
+        else
+                cr = cu.memset_d2d32_async(dst, (size_t)pitch, value, (size_t)width, (size_t)height,
+                                           q->stream);
+        return result(q->d, cr);
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+        uint32_t v;
+
+        memcpy(&v, p, 4);
+        return v;
+}
+
+static uint64_t rd64(const uint8_t *p)
+{
+        uint64_t v;
+
+        memcpy(&v, p, 8);
+        return v;
+}
+
+/*
+ * The driver trusts the sizes inside an image; a guest's image is checked first so that they
+ * stay inside the bytes it sent. A fatbinary's containers and entries, a cubin's headers and
+ * sections; anything else is PTX text, which the copy NUL-terminates. *ret_off: where the
+ * image the driver gets starts (past nvcc's wrapper).
+ */
+static int image_check(const uint8_t *p, size_t n, size_t *ret_off)
+{
+        *ret_off = 0;
+        if (n >= 16 && rd32(p) == 0x466243b1u) {
+                /* nvcc's wrapper with the fatbinary right behind it */
+                if (n >= 40 && rd32(p + 24) == 0xba55ed50u)
+                        *ret_off = 24;
+                else if (n >= 32 && rd32(p + 16) == 0xba55ed50u)
+                        *ret_off = 16;
+                else
+                        return PTX_EFORMAT;
+                p += *ret_off;
+                n -= *ret_off;
+        }
+        if (n >= 16 && rd32(p) == 0xba55ed50u) {
+                size_t off = 0;
+
+                while (off + 16 <= n && rd32(p + off) == 0xba55ed50u) {
+                        uint16_t hdr;
+                        uint64_t body;
+                        const uint8_t *e, *end;
+
+                        memcpy(&hdr, p + off + 6, 2);
+                        body = rd64(p + off + 8);
+                        if (hdr < 16 || hdr > n - off || body > n - off - hdr)
+                                return PTX_EFORMAT;
+                        e = p + off + hdr;
+                        end = e + body;
+                        while ((size_t)(end - e) >= 64) {
+                                uint32_t ehdr = rd32(e + 4);
+                                uint64_t psize = rd64(e + 8);
+
+                                if (ehdr < 64 || ehdr > (size_t)(end - e) ||
+                                    psize > (size_t)(end - e) - ehdr)
+                                        return PTX_EFORMAT;
+                                e += ehdr + psize;
+                        }
+                        off += hdr + body;
+                }
+                return 0;
+        }
+        if (n >= 64 && memcmp(p,
+                              "\x7f"
+                              "ELF",
+                              4) == 0) {
+                uint64_t shoff = rd64(p + 40), phoff = rd64(p + 32);
+                uint16_t shentsize, shnum, phentsize, phnum;
+
+                if (p[4] != 2) /* ELFCLASS64 */
+                        return PTX_EFORMAT;
+                memcpy(&phentsize, p + 54, 2);
+                memcpy(&phnum, p + 56, 2);
+                memcpy(&shentsize, p + 58, 2);
+                memcpy(&shnum, p + 60, 2);
+                if ((shnum &&
+                     (shentsize < 64 || shoff > n || (uint64_t)shnum * shentsize > n - shoff)) ||
+                    (phnum &&
+                     (phentsize < 56 || phoff > n || (uint64_t)phnum * phentsize > n - phoff)))
+                        return PTX_EFORMAT;
+                for (uint16_t i = 0; i < shnum; i++) {
+                        const uint8_t *sh = p + shoff + (uint64_t)i * shentsize;
+                        uint32_t type = rd32(sh + 4);
+                        uint64_t off = rd64(sh + 24), size = rd64(sh + 32);
+
+                        if (type != 8 /* SHT_NOBITS */ && (off > n || size > n - off))
+                                return PTX_EFORMAT;
+                }
+                for (uint16_t i = 0; i < phnum; i++) {
+                        const uint8_t *ph = p + phoff + (uint64_t)i * phentsize;
+                        uint64_t off = rd64(ph + 8), size = rd64(ph + 32);
+
+                        if (off > n || size > n - off)
+                                return PTX_EFORMAT;
+                }
+                return 0;
+        }
+        return 0; /* PTX text */
+}
+
+static int cuda_module_load(struct backend_dev *d, const void *image, size_t len,
+                            const struct backend_allocator *alloc, struct backend_module **ret,
+                            uint64_t *ret_globals, char *log, size_t log_len)
+{
+        struct backend_module *m;
+        CUjit_option opts[2] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+        void *vals[2];
+        uint8_t *copy;
+        size_t off;
+        CUresult cr;
+        int e;
+
+        (void)alloc;
+        if (lost(d))
+                return lost(d);
+        e = image_check(image, len, &off);
+        if (e < 0) {
+                snprintf(log, log_len, "the image's headers point outside its %zu bytes", len);
+                return e;
+        }
+        m = calloc(1, sizeof(*m));
+        copy = malloc(len - off + 1);
+        if (!m || !copy) {
+                free(m);
+                free(copy);
+                return -ENOMEM;
+        }
+        memcpy(copy, (const uint8_t *)image + off, len - off);
+        copy[len - off] = '\0';
+        if (log_len)
+                log[0] = '\0';
+        vals[0] = log;
+        vals[1] = (void *)(uintptr_t)log_len;
+        make_current(d);
+        cr = cu.module_load_data_ex(&m->mod, copy, log_len ? 2 : 0, opts, vals);
+        free(copy);
+        if (cr != CUDA_SUCCESS) {
+                if (log_len && !log[0])
+                        snprintf(log, log_len, "the driver refused the image: %s", cuda_errstr(cr));
+                free(m);
+                return result(d, cr);
+        }
+        m->d = d;
+        *ret = m;
+        *ret_globals = 0; /* the driver places a module's variables itself */
+        return 0;
+}
+
+static void cuda_module_free(struct backend_module *m)
+{
+        if (!m)
+                return;
+        while (m->funcs) {
+                struct cuda_func *f = m->funcs;
+
+                m->funcs = f->next;
+                free(f->off);
+                free(f);
+        }
+        make_current(m->d);
+        cu.module_unload(m->mod);
+        free(m);
+}
+
+static int func_attr(CUfunction f, CUfunction_attribute a)
+{
+        int v = 0;
+
+        return cu.func_get_attribute(&v, a, f) == CUDA_SUCCESS ? v : 0;
+}
+
+static int cuda_module_function(struct backend_module *m, const char *name,
+                                struct backend_func **ret)
+{
+        struct cuda_func *f;
+        CUresult cr;
+
+        if (lost(m->d))
+                return lost(m->d);
+        if (strlen(name) >= NAME_MAX_)
+                return -EINVAL;
+        for (f = m->funcs; f; f = f->next) {
+                if (strcmp(f->name, name) == 0) {
+                        *ret = (struct backend_func *)f;
+                        return 0;
+                }
+        }
+        f = calloc(1, sizeof(*f));
+        if (!f)
+                return -ENOMEM;
+        make_current(m->d);
+        cr = cu.module_get_function(&f->f, m->mod, name);
+        if (cr != CUDA_SUCCESS) {
+                free(f);
+                return cr == CUDA_ERROR_NOT_FOUND ? PTX_ENOTFOUND : result(m->d, cr);
+        }
+        snprintf(f->name, sizeof(f->name), "%s", name);
+        /* The parameter layout, as the driver read it from the image. */
+        for (uint32_t i = 0; i < MAX_PARAMS; i++) {
+                size_t off = 0, size = 0;
+                uint32_t *no;
+
+                if (cu.func_get_param_info(f->f, i, &off, &size) != CUDA_SUCCESS)
+                        break;
+                no = realloc(f->off, 2 * (i + 1) * sizeof(*no));
+                if (!no || off > UINT32_MAX || size > UINT32_MAX) {
+                        free(no ? no : f->off);
+                        free(f);
+                        return -ENOMEM;
+                }
+                f->off = no;
+                f->info.n_params = i + 1;
+                if (off + size > f->info.param_size)
+                        f->info.param_size = (uint32_t)(off + size);
+                no[2 * i] = (uint32_t)off;
+                no[2 * i + 1] = (uint32_t)size;
+        }
+        f->info.static_shared = (uint32_t)func_attr(f->f, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES);
+        f->info.max_threads = (uint32_t)func_attr(f->f, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK);
+        f->next = m->funcs;
+        m->funcs = f;
+        *ret = (struct backend_func *)f;
+        return 0;
+}
+
+static int cuda_module_global(struct backend_module *m, const char *name, uint64_t *ret_addr,
+                              uint64_t *ret_size)
+{
+        CUdeviceptr p = 0;
+        size_t size = 0;
+        CUresult cr;
+
+        if (lost(m->d))
+                return lost(m->d);
+        make_current(m->d);
+        cr = cu.module_get_global(&p, &size, m->mod, name);
+        if (cr != CUDA_SUCCESS)
+                return cr == CUDA_ERROR_NOT_FOUND ? PTX_ENOTFOUND : result(m->d, cr);
+        *ret_addr = p;
+        *ret_size = size;
+        return 0;
+}
+
+static const struct cuda_func *func_of(const struct backend_func *f)
+{
+        return (const struct cuda_func *)(const void *)f;
+}
+
+static void cuda_func_info(const struct backend_func *f, struct backend_func_info *ret)
+{
+        *ret = func_of(f)->info;
+}
+
+static int cuda_func_param(const struct backend_func *f, uint32_t i, uint32_t *ret_off,
+                           uint32_t *ret_size)
+{
+        const struct cuda_func *cf = func_of(f);
+
+        if (i >= cf->info.n_params)
+                return -ENOENT;
+        *ret_off = cf->off[2 * i];
+        *ret_size = cf->off[2 * i + 1];
+        return 0;
+}
+
+static const char *cuda_func_name(const struct backend_func *f)
+{
+        return func_of(f)->name;
+}
+
+static int cuda_launch(struct backend_queue *q, const struct backend_func *f,
+                       const struct backend_launch *l, struct backend_launch_stats *ret_stats)
+{
+        const struct cuda_func *cf = func_of(f);
+        size_t size = cf->info.param_size;
+        void *extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, (void *)(uintptr_t)l->params,
+                         CU_LAUNCH_PARAM_BUFFER_SIZE, &size, CU_LAUNCH_PARAM_END};
+
+        *ret_stats = (struct backend_launch_stats){0};
+        if (lost(q->d))
+                return lost(q->d);
+        make_current(q->d);
+        return result(q->d, cu.launch_kernel(cf->f, l->grid[0], l->grid[1], l->grid[2], l->block[0],
+                                             l->block[1], l->block[2], l->shared, q->stream, NULL,
+                                             size ? extra : NULL));
+}
+
+const struct backend_ops backend_cuda_ops = {
+        .name = "cuda",
+        .gpus = cuda_gpus,
+        .dev_open = cuda_dev_open,
+        .dev_close = cuda_dev_close,
+        .fb_reserve = cuda_fb_reserve,
+        .fb_release = cuda_fb_release,
+        .fb_resident = cuda_fb_resident,
+        .host_register = cuda_host_register,
+        .host_unregister = cuda_host_unregister,
+        .queue_new = cuda_queue_new,
+        .queue_free = cuda_queue_free,
+        .queue_sync = cuda_queue_sync,
+        .copy_htod = cuda_copy_htod,
+        .copy_dtoh = cuda_copy_dtoh,
+        .copy_dtod = cuda_copy_dtod,
+        .memset = cuda_memset,
+        .module_load = cuda_module_load,
+        .module_free = cuda_module_free,
+        .module_function = cuda_module_function,
+        .module_global = cuda_module_global,
+        .func_info = cuda_func_info,
+        .func_param = cuda_func_param,
+        .func_name = cuda_func_name,
+        .launch = cuda_launch,
+};

@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The sim backend's parts, joined into backend_sim_ops by sim_exec.c. */
+#ifndef VGPU_BACKEND_SIM_SIM_H
+#define VGPU_BACKEND_SIM_SIM_H
+
+#include "backend/backend.h"
+
+int sim_fb_reserve(struct backend_dev *d, const struct backend_fb_req *req, struct backend_fb *ret);
+void sim_fb_release(struct backend_dev *d, struct backend_fb *fb);
+uint64_t sim_fb_resident(const struct backend_fb *fb);
+
+#endif
