@@ -1,0 +1,670 @@
+// SPDX-License-Identifier: Apache-2.0
+// The NVML loader: dlopen("libnvidia-ml.so.1") once per process (reference-counted), the NVML ABI
+// vgpu uses declared here from NVIDIA's API reference rather than its header, and the queries the
+// cuda backend needs (GPUs, MIG devices, telemetry, Xid events) with every NVML status checked.
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cuda/nvml.h"
+#include "common/log.h"
+
+#define NVML_DEFAULT_LIB "libnvidia-ml.so.1"
+#define NVML_MAX_WATCHED 64 /* GPUs one process may watch for Xid events */
+
+/*
+ * The NVML ABI, as the NVML API reference gives it. nvmlReturn_t and the other enums are C enums,
+ * passed as int; nvmlDevice_t and nvmlEventSet_t are opaque pointers.
+ */
+enum {
+        NVML_SUCCESS = 0,
+        NVML_ERROR_UNINITIALIZED = 1,
+        NVML_ERROR_INVALID_ARGUMENT = 2,
+        NVML_ERROR_NOT_SUPPORTED = 3,
+        NVML_ERROR_NO_PERMISSION = 4,
+        NVML_ERROR_ALREADY_INITIALIZED = 5,
+        NVML_ERROR_NOT_FOUND = 6,
+        NVML_ERROR_INSUFFICIENT_SIZE = 7,
+        NVML_ERROR_INSUFFICIENT_POWER = 8,
+        NVML_ERROR_DRIVER_NOT_LOADED = 9,
+        NVML_ERROR_TIMEOUT = 10,
+        NVML_ERROR_IRQ_ISSUE = 11,
+        NVML_ERROR_LIBRARY_NOT_FOUND = 12,
+        NVML_ERROR_FUNCTION_NOT_FOUND = 13,
+        NVML_ERROR_CORRUPTED_INFOROM = 14,
+        NVML_ERROR_GPU_IS_LOST = 15,
+        NVML_ERROR_RESET_REQUIRED = 16,
+        NVML_ERROR_OPERATING_SYSTEM = 17,
+        NVML_ERROR_LIB_RM_VERSION_MISMATCH = 18,
+        NVML_ERROR_IN_USE = 19,
+        NVML_ERROR_MEMORY = 20,
+        NVML_ERROR_NO_DATA = 21,
+        NVML_ERROR_INSUFFICIENT_RESOURCES = 23,
+        NVML_ERROR_ARGUMENT_VERSION_MISMATCH = 25,
+        NVML_ERROR_NOT_READY = 27,
+        NVML_ERROR_GPU_NOT_FOUND = 28,
+        NVML_ERROR_INVALID_STATE = 29,
+};
+
+#define NVML_TEMPERATURE_GPU         0                     /* nvmlTemperatureSensors_t */
+#define NVML_DEVICE_MIG_ENABLE       1                     /* nvmlDeviceGetMigMode's currentMode */
+#define NVML_EVENT_TYPE_XID_CRITICAL 0x0000000000000008ULL /* nvmlEventTypeXidCriticalError */
+#define NVML_DEVICE_NAME_V2_SIZE     96
+#define NVML_DEVICE_UUID_V2_SIZE     96
+#define NVML_PCI_BUS_ID_SIZE         32
+#define NVML_PCI_BUS_ID_LEGACY_SIZE  16
+
+struct nvml_device;    /* nvmlDevice_t points at one */
+struct nvml_event_set; /* nvmlEventSet_t points at one */
+
+struct nvml_memory { /* nvmlMemory_t */
+        unsigned long long total, free, used;
+};
+
+struct nvml_utilization { /* nvmlUtilization_t */
+        unsigned gpu, memory;
+};
+
+struct nvml_pci_info { /* nvmlPciInfo_t, as nvmlDeviceGetPciInfo_v3 fills it */
+        char bus_id_legacy[NVML_PCI_BUS_ID_LEGACY_SIZE];
+        unsigned domain, bus, device;
+        unsigned pci_device_id; /* device id << 16 | vendor id */
+        unsigned pci_subsystem_id;
+        char bus_id[NVML_PCI_BUS_ID_SIZE];
+};
+
+struct nvml_device_attributes { /* nvmlDeviceAttributes_t */
+        unsigned multiprocessor_count;
+        unsigned shared_copy_engine_count, shared_decoder_count, shared_encoder_count;
+        unsigned shared_jpeg_count, shared_ofa_count;
+        unsigned gpu_instance_slice_count, compute_instance_slice_count;
+        unsigned long long memory_size_mb;
+};
+
+struct nvml_event_data { /* nvmlEventData_t */
+        struct nvml_device *device;
+        unsigned long long event_type;
+        unsigned long long event_data; /* the Xid, for an Xid event */
+        unsigned gpu_instance_id, compute_instance_id;
+};
+
+/*
+ * The entry points, typed, named after the symbols they are loaded from so that a log names the
+ * NVML call. Those marked optional are absent from older drivers; code checks them for NULL.
+ */
+struct nvml_fns {
+        int (*nvmlInit_v2)(void);
+        int (*nvmlShutdown)(void);
+        const char *(*nvmlErrorString)(int result);
+        int (*nvmlDeviceGetCount_v2)(unsigned *count);
+        int (*nvmlDeviceGetHandleByIndex_v2)(unsigned index, struct nvml_device **dev);
+        int (*nvmlDeviceGetIndex)(struct nvml_device *dev, unsigned *index);
+        int (*nvmlDeviceGetName)(struct nvml_device *dev, char *name, unsigned len);
+        int (*nvmlDeviceGetUUID)(struct nvml_device *dev, char *uuid, unsigned len);
+        int (*nvmlDeviceGetPciInfo_v3)(struct nvml_device *dev, struct nvml_pci_info *pci);
+        int (*nvmlDeviceGetMemoryInfo)(struct nvml_device *dev, struct nvml_memory *mem);
+        int (*nvmlDeviceGetUtilizationRates)(struct nvml_device *dev, struct nvml_utilization *u);
+        int (*nvmlDeviceGetTemperature)(struct nvml_device *dev, int sensor, unsigned *temp);
+        int (*nvmlDeviceGetPowerUsage)(struct nvml_device *dev, unsigned *mw);
+        /* optional: MIG (r450 and later) */
+        int (*nvmlDeviceGetMigMode)(struct nvml_device *dev, unsigned *current, unsigned *pending);
+        int (*nvmlDeviceGetMaxMigDeviceCount)(struct nvml_device *dev, unsigned *count);
+        int (*nvmlDeviceGetMigDeviceHandleByIndex)(struct nvml_device *dev, unsigned index,
+                                                   struct nvml_device **mig);
+        int (*nvmlDeviceGetGpuInstanceId)(struct nvml_device *mig, unsigned *id);
+        int (*nvmlDeviceGetComputeInstanceId)(struct nvml_device *mig, unsigned *id);
+        int (*nvmlDeviceGetAttributes_v2)(struct nvml_device *dev,
+                                          struct nvml_device_attributes *attr);
+        /* optional: events */
+        int (*nvmlEventSetCreate)(struct nvml_event_set **set);
+        int (*nvmlEventSetFree)(struct nvml_event_set *set);
+        int (*nvmlDeviceGetSupportedEventTypes)(struct nvml_device *dev, unsigned long long *types);
+        int (*nvmlDeviceRegisterEvents)(struct nvml_device *dev, unsigned long long types,
+                                        struct nvml_event_set *set);
+        int (*nvmlEventSetWait_v2)(struct nvml_event_set *set, struct nvml_event_data *data,
+                                   unsigned timeout_ms);
+};
+
+/*
+ * The process's one NVML. lock guards refs, dl, fns' writes, events and watched; fns is written
+ * only by the first open and the last close, so other calls read it without the lock.
+ */
+static struct {
+        pthread_mutex_t lock;
+        unsigned refs;
+        void *dl;
+        struct nvml_fns fns;
+        struct nvml_event_set *events; /* created by the first xid_watch */
+        struct {
+                struct nvml_device *dev;
+                unsigned index;
+        } watched[NVML_MAX_WATCHED];
+        unsigned n_watched;
+} nvml = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* This thread's last failure, for vgpu_nvml_strerror. */
+static _Thread_local char nvml_last_err[256];
+
+static void nvml_set_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void nvml_set_err(const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(nvml_last_err, sizeof(nvml_last_err), fmt, ap);
+        va_end(ap);
+        vgpu_log(VGPU_LOG_DEBUG, "nvml: %s", nvml_last_err);
+}
+
+/* The errno that stands for an NVML status. */
+static int nvml_errno(int r)
+{
+        switch (r) {
+        case NVML_ERROR_INVALID_ARGUMENT:
+        case NVML_ERROR_ARGUMENT_VERSION_MISMATCH:
+                return -EINVAL;
+        case NVML_ERROR_NOT_SUPPORTED:
+                return -EOPNOTSUPP;
+        case NVML_ERROR_NO_PERMISSION:
+                return -EPERM;
+        case NVML_ERROR_NOT_FOUND:
+                return -ENOENT;
+        case NVML_ERROR_INSUFFICIENT_SIZE:
+                return -ENOBUFS;
+        case NVML_ERROR_UNINITIALIZED:
+        case NVML_ERROR_DRIVER_NOT_LOADED:
+        case NVML_ERROR_LIBRARY_NOT_FOUND:
+        case NVML_ERROR_FUNCTION_NOT_FOUND:
+        case NVML_ERROR_LIB_RM_VERSION_MISMATCH:
+        case NVML_ERROR_GPU_NOT_FOUND:
+                return -ENODEV;
+        case NVML_ERROR_TIMEOUT:
+                return -ETIMEDOUT;
+        case NVML_ERROR_IN_USE:
+        case NVML_ERROR_NOT_READY:
+                return -EBUSY;
+        case NVML_ERROR_MEMORY:
+        case NVML_ERROR_INSUFFICIENT_RESOURCES:
+                return -ENOMEM;
+        case NVML_ERROR_NO_DATA:
+                return -ENODATA;
+        case NVML_ERROR_INVALID_STATE:
+                return -EPERM;
+        default: /* GPU lost, reset required, IRQ, inforom, unknown: the device is in trouble */
+                return -EIO;
+        }
+}
+
+/* Check an NVML status: 0 on success, else record "call: NVML's words" and return its errno. */
+static int nvml_check(int r, const char *call)
+{
+        const char *text = NULL;
+
+        if (r == NVML_SUCCESS)
+                return 0;
+        if (nvml.fns.nvmlErrorString)
+                text = nvml.fns.nvmlErrorString(r);
+        if (text)
+                nvml_set_err("%s: %s", call, text);
+        else
+                nvml_set_err("%s: NVML error %d", call, r);
+        return nvml_errno(r);
+}
+
+/* NVML_CALL(fn, args...) - call the loaded NVML function fn and check what it returns. */
+#define NVML_CALL(fn, ...) nvml_check(nvml.fns.fn(__VA_ARGS__), #fn)
+
+/* 0 when NVML is open; -ENODEV, with the reason recorded, when not. */
+static int nvml_ready(void)
+{
+        unsigned refs;
+
+        pthread_mutex_lock(&nvml.lock);
+        refs = nvml.refs;
+        pthread_mutex_unlock(&nvml.lock);
+        if (refs == 0) {
+                nvml_set_err("NVML is not open");
+                return -ENODEV;
+        }
+        return 0;
+}
+
+/* Resolve every entry point into *f; -ENODEV with the loader's message when a required one lacks.
+ */
+static int nvml_load_fns(void *dl, struct nvml_fns *f, char *why, size_t why_len)
+{
+        int ret = 0;
+
+        /* The cast from dlsym's void * is the one POSIX guarantees for function symbols. */
+#define NVML_LOAD(fn, required)                                                                    \
+        do {                                                                                       \
+                f->fn = (__typeof__(f->fn))dlsym(dl, #fn);                                         \
+                if (!f->fn && (required) && ret == 0) {                                            \
+                        const char *e = dlerror();                                                 \
+                        snprintf(why, why_len, "%s", e ? e : "undefined symbol: " #fn);            \
+                        ret = -ENODEV;                                                             \
+                }                                                                                  \
+        } while (0)
+        NVML_LOAD(nvmlInit_v2, true);
+        NVML_LOAD(nvmlShutdown, true);
+        NVML_LOAD(nvmlErrorString, true);
+        NVML_LOAD(nvmlDeviceGetCount_v2, true);
+        NVML_LOAD(nvmlDeviceGetHandleByIndex_v2, true);
+        NVML_LOAD(nvmlDeviceGetIndex, true);
+        NVML_LOAD(nvmlDeviceGetName, true);
+        NVML_LOAD(nvmlDeviceGetUUID, true);
+        NVML_LOAD(nvmlDeviceGetPciInfo_v3, true);
+        NVML_LOAD(nvmlDeviceGetMemoryInfo, true);
+        NVML_LOAD(nvmlDeviceGetUtilizationRates, true);
+        NVML_LOAD(nvmlDeviceGetTemperature, true);
+        NVML_LOAD(nvmlDeviceGetPowerUsage, true);
+        NVML_LOAD(nvmlDeviceGetMigMode, false);
+        NVML_LOAD(nvmlDeviceGetMaxMigDeviceCount, false);
+        NVML_LOAD(nvmlDeviceGetMigDeviceHandleByIndex, false);
+        NVML_LOAD(nvmlDeviceGetGpuInstanceId, false);
+        NVML_LOAD(nvmlDeviceGetComputeInstanceId, false);
+        NVML_LOAD(nvmlDeviceGetAttributes_v2, false);
+        NVML_LOAD(nvmlEventSetCreate, false);
+        NVML_LOAD(nvmlEventSetFree, false);
+        NVML_LOAD(nvmlDeviceGetSupportedEventTypes, false);
+        NVML_LOAD(nvmlDeviceRegisterEvents, false);
+        NVML_LOAD(nvmlEventSetWait_v2, false);
+#undef NVML_LOAD
+        return ret;
+}
+
+int vgpu_nvml_open(char *err, size_t err_len)
+{
+        char why[sizeof(nvml_last_err)];
+        const char *path = secure_getenv("VGPU_NVML_LIB");
+        struct nvml_fns fns = {0};
+        void *dl;
+        int r;
+
+        if (!path || !*path)
+                path = NVML_DEFAULT_LIB;
+        pthread_mutex_lock(&nvml.lock);
+        if (nvml.refs > 0) {
+                nvml.refs++;
+                pthread_mutex_unlock(&nvml.lock);
+                return 0;
+        }
+        dlerror();
+        dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        if (!dl) {
+                const char *e = dlerror();
+
+                snprintf(why, sizeof(why), "%s", e ? e : path);
+                goto err_dlopen;
+        }
+        if (nvml_load_fns(dl, &fns, why, sizeof(why)) < 0)
+                goto err_syms;
+        r = fns.nvmlInit_v2();
+        if (r != NVML_SUCCESS) {
+                const char *text = fns.nvmlErrorString(r);
+
+                snprintf(why, sizeof(why), "nvmlInit_v2: %s", text ? text : "NVML error");
+                goto err_syms;
+        }
+        nvml.dl = dl;
+        nvml.fns = fns;
+        nvml.refs = 1;
+        pthread_mutex_unlock(&nvml.lock);
+        vgpu_log(VGPU_LOG_DEBUG, "nvml: loaded %s", path);
+        return 0;
+
+err_syms:
+        dlclose(dl);
+err_dlopen:
+        pthread_mutex_unlock(&nvml.lock);
+        nvml_set_err("%s", why);
+        if (err && err_len > 0)
+                snprintf(err, err_len, "%s", why);
+        return -ENODEV;
+}
+
+void vgpu_nvml_close(void)
+{
+        pthread_mutex_lock(&nvml.lock);
+        if (nvml.refs == 0 || --nvml.refs > 0) {
+                pthread_mutex_unlock(&nvml.lock);
+                return;
+        }
+        /* Nothing to do about a failure here but say so: the process is letting NVML go. */
+        if (nvml.events)
+                NVML_CALL(nvmlEventSetFree, nvml.events);
+        NVML_CALL(nvmlShutdown);
+        dlclose(nvml.dl);
+        nvml.dl = NULL;
+        nvml.events = NULL;
+        nvml.n_watched = 0;
+        memset(&nvml.fns, 0, sizeof(nvml.fns));
+        pthread_mutex_unlock(&nvml.lock);
+}
+
+/* A string NVML wrote into buf, NUL-terminated whatever it did. */
+static int nvml_get_string(int (*fn)(struct nvml_device *, char *, unsigned),
+                           struct nvml_device *dev, char *buf, size_t len, const char *call)
+{
+        int ret = nvml_check(fn(dev, buf, (unsigned)len), call);
+
+        buf[len - 1] = '\0';
+        return ret;
+}
+
+/* Fill *m from one MIG device handle. */
+static int nvml_mig_fill(struct nvml_device *dev, struct vgpu_nvml_mig *m)
+{
+        struct nvml_memory mem;
+        struct nvml_device_attributes attr;
+        int ret, r;
+
+        ret = NVML_CALL(nvmlDeviceGetGpuInstanceId, dev, &m->gi_id);
+        if (ret == 0)
+                ret = NVML_CALL(nvmlDeviceGetComputeInstanceId, dev, &m->ci_id);
+        if (ret == 0)
+                ret = nvml_get_string(nvml.fns.nvmlDeviceGetUUID, dev, m->uuid, sizeof(m->uuid),
+                                      "nvmlDeviceGetUUID");
+        if (ret == 0)
+                ret = NVML_CALL(nvmlDeviceGetMemoryInfo, dev, &mem);
+        if (ret < 0)
+                return ret;
+        m->mem_total = mem.total;
+        if (!nvml.fns.nvmlDeviceGetAttributes_v2)
+                return 0;
+        /* The slice counts are a nicety; a driver that will not tell leaves them 0. */
+        r = nvml.fns.nvmlDeviceGetAttributes_v2(dev, &attr);
+        if (r == NVML_ERROR_NOT_SUPPORTED || r == NVML_ERROR_NO_PERMISSION)
+                return 0;
+        ret = nvml_check(r, "nvmlDeviceGetAttributes_v2");
+        if (ret < 0)
+                return ret;
+        m->profile_slices = attr.gpu_instance_slice_count;
+        m->ci_slices = attr.compute_instance_slice_count;
+        m->sm_count = attr.multiprocessor_count;
+        return 0;
+}
+
+/* The MIG devices of a GPU in MIG mode, in NVML's index order. */
+static int nvml_migs_fill(struct nvml_device *dev, struct vgpu_nvml_gpu *g)
+{
+        unsigned max;
+        int ret;
+
+        if (!nvml.fns.nvmlDeviceGetMaxMigDeviceCount ||
+            !nvml.fns.nvmlDeviceGetMigDeviceHandleByIndex || !nvml.fns.nvmlDeviceGetGpuInstanceId ||
+            !nvml.fns.nvmlDeviceGetComputeInstanceId)
+                return 0;
+        ret = NVML_CALL(nvmlDeviceGetMaxMigDeviceCount, dev, &max);
+        if (ret < 0)
+                return ret;
+        for (unsigned i = 0; i < max; i++) {
+                struct nvml_device *mig;
+                int r = nvml.fns.nvmlDeviceGetMigDeviceHandleByIndex(dev, i, &mig);
+
+                /* A slot with no compute instance in it: the indices are not dense. */
+                if (r == NVML_ERROR_NOT_FOUND)
+                        continue;
+                ret = nvml_check(r, "nvmlDeviceGetMigDeviceHandleByIndex");
+                if (ret < 0)
+                        return ret;
+                if (g->n_mig == VGPU_NVML_MAX_MIG) {
+                        vgpu_log(VGPU_LOG_DEBUG, "nvml: GPU %u: more than %d MIG devices", g->index,
+                                 VGPU_NVML_MAX_MIG);
+                        break;
+                }
+                ret = nvml_mig_fill(mig, &g->mig[g->n_mig]);
+                if (ret < 0)
+                        return ret;
+                g->n_mig++;
+        }
+        return 0;
+}
+
+static int nvml_gpu_fill(unsigned index, struct vgpu_nvml_gpu *g)
+{
+        struct nvml_device *dev;
+        struct nvml_pci_info pci;
+        struct nvml_memory mem;
+        unsigned cur, pending;
+        int ret, r;
+
+        memset(g, 0, sizeof(*g));
+        g->index = index;
+        ret = NVML_CALL(nvmlDeviceGetHandleByIndex_v2, index, &dev);
+        if (ret == 0)
+                ret = nvml_get_string(nvml.fns.nvmlDeviceGetName, dev, g->name, sizeof(g->name),
+                                      "nvmlDeviceGetName");
+        if (ret == 0)
+                ret = nvml_get_string(nvml.fns.nvmlDeviceGetUUID, dev, g->uuid, sizeof(g->uuid),
+                                      "nvmlDeviceGetUUID");
+        if (ret == 0)
+                ret = NVML_CALL(nvmlDeviceGetPciInfo_v3, dev, &pci);
+        if (ret == 0)
+                ret = NVML_CALL(nvmlDeviceGetMemoryInfo, dev, &mem);
+        if (ret < 0)
+                return ret;
+        g->pci_device_id = pci.pci_device_id >> 16;
+        pci.bus_id[sizeof(pci.bus_id) - 1] = '\0';
+        snprintf(g->bus_id, sizeof(g->bus_id), "%s", pci.bus_id);
+        g->mem_total = mem.total;
+
+        if (!nvml.fns.nvmlDeviceGetMigMode)
+                return 0;
+        r = nvml.fns.nvmlDeviceGetMigMode(dev, &cur, &pending);
+        if (r == NVML_ERROR_NOT_SUPPORTED) /* a GPU without MIG */
+                return 0;
+        ret = nvml_check(r, "nvmlDeviceGetMigMode");
+        if (ret < 0)
+                return ret;
+        g->mig_enabled = cur == NVML_DEVICE_MIG_ENABLE;
+        return g->mig_enabled ? nvml_migs_fill(dev, g) : 0;
+}
+
+int vgpu_nvml_gpus(struct vgpu_nvml_gpu *ret, size_t max, size_t *ret_n)
+{
+        struct vgpu_nvml_gpu *gpus = NULL;
+        unsigned count;
+        size_t n;
+        int err;
+
+        err = nvml_ready();
+        if (err < 0)
+                return err;
+        err = NVML_CALL(nvmlDeviceGetCount_v2, &count);
+        if (err < 0)
+                return err;
+        n = count < max ? count : max;
+        /* Built aside so that a GPU failing halfway leaves the caller's array as it was. */
+        if (n > 0) {
+                gpus = calloc(n, sizeof(*gpus));
+                if (!gpus) {
+                        nvml_set_err("out of memory");
+                        return -ENOMEM;
+                }
+        }
+        for (size_t i = 0; i < n; i++) {
+                err = nvml_gpu_fill((unsigned)i, &gpus[i]);
+                if (err < 0) {
+                        free(gpus);
+                        return err;
+                }
+        }
+        if (n > 0)
+                memcpy(ret, gpus, n * sizeof(*gpus));
+        free(gpus);
+        *ret_n = n;
+        return 0;
+}
+
+int vgpu_nvml_sample(unsigned index, struct vgpu_nvml_sample *ret)
+{
+        struct vgpu_nvml_sample s = {0};
+        struct nvml_device *dev;
+        struct nvml_memory mem;
+        struct nvml_utilization util;
+        unsigned temp, power;
+        int err, r;
+
+        err = nvml_ready();
+        if (err < 0)
+                return err;
+        r = nvml.fns.nvmlDeviceGetHandleByIndex_v2(index, &dev);
+        /* An index past the end is "no such GPU", whatever NVML calls it. */
+        if (r == NVML_ERROR_INVALID_ARGUMENT)
+                r = NVML_ERROR_NOT_FOUND;
+        err = nvml_check(r, "nvmlDeviceGetHandleByIndex_v2");
+        if (err == 0)
+                err = NVML_CALL(nvmlDeviceGetMemoryInfo, dev, &mem);
+        if (err < 0)
+                return err;
+        s.mem_used = mem.used;
+        s.mem_total = mem.total;
+
+        /* Utilisation is not supported in MIG mode, power on some boards: those read 0. */
+        r = nvml.fns.nvmlDeviceGetUtilizationRates(dev, &util);
+        if (r == NVML_SUCCESS) {
+                s.gpu_util = util.gpu;
+                s.mem_util = util.memory;
+        } else if (r != NVML_ERROR_NOT_SUPPORTED) {
+                return nvml_check(r, "nvmlDeviceGetUtilizationRates");
+        }
+        r = nvml.fns.nvmlDeviceGetTemperature(dev, NVML_TEMPERATURE_GPU, &temp);
+        if (r == NVML_SUCCESS)
+                s.temp_c = (int)temp;
+        else if (r != NVML_ERROR_NOT_SUPPORTED)
+                return nvml_check(r, "nvmlDeviceGetTemperature");
+        r = nvml.fns.nvmlDeviceGetPowerUsage(dev, &power);
+        if (r == NVML_SUCCESS)
+                s.power_mw = power;
+        else if (r != NVML_ERROR_NOT_SUPPORTED)
+                return nvml_check(r, "nvmlDeviceGetPowerUsage");
+        *ret = s;
+        return 0;
+}
+
+int vgpu_nvml_xid_watch(unsigned index)
+{
+        const struct nvml_fns *f = &nvml.fns;
+        struct nvml_device *dev;
+        unsigned long long types;
+        int err, r;
+
+        err = nvml_ready();
+        if (err < 0)
+                return err;
+        if (!f->nvmlEventSetCreate || !f->nvmlEventSetFree || !f->nvmlDeviceRegisterEvents ||
+            !f->nvmlDeviceGetSupportedEventTypes || !f->nvmlEventSetWait_v2) {
+                nvml_set_err("this NVML has no event API");
+                return -EOPNOTSUPP;
+        }
+        r = f->nvmlDeviceGetHandleByIndex_v2(index, &dev);
+        if (r == NVML_ERROR_INVALID_ARGUMENT)
+                r = NVML_ERROR_NOT_FOUND;
+        err = nvml_check(r, "nvmlDeviceGetHandleByIndex_v2");
+        if (err == 0)
+                err = NVML_CALL(nvmlDeviceGetSupportedEventTypes, dev, &types);
+        if (err < 0)
+                return err;
+        if (!(types & NVML_EVENT_TYPE_XID_CRITICAL)) {
+                nvml_set_err("GPU %u does not report Xid events", index);
+                return -EOPNOTSUPP;
+        }
+
+        pthread_mutex_lock(&nvml.lock);
+        for (unsigned i = 0; i < nvml.n_watched; i++) {
+                if (nvml.watched[i].dev == dev)
+                        goto out;
+        }
+        if (nvml.n_watched == NVML_MAX_WATCHED) {
+                nvml_set_err("more than %d GPUs watched", NVML_MAX_WATCHED);
+                err = -ENOSPC;
+                goto out;
+        }
+        if (!nvml.events) {
+                err = NVML_CALL(nvmlEventSetCreate, &nvml.events);
+                if (err < 0) {
+                        nvml.events = NULL;
+                        goto out;
+                }
+        }
+        err = NVML_CALL(nvmlDeviceRegisterEvents, dev, NVML_EVENT_TYPE_XID_CRITICAL, nvml.events);
+        if (err < 0)
+                goto out;
+        nvml.watched[nvml.n_watched].dev = dev;
+        nvml.watched[nvml.n_watched].index = index;
+        nvml.n_watched++;
+out:
+        pthread_mutex_unlock(&nvml.lock);
+        return err;
+}
+
+int vgpu_nvml_xid_wait(unsigned timeout_ms, struct vgpu_nvml_xid *ret)
+{
+        struct nvml_event_set *set;
+        struct nvml_event_data data = {0};
+        unsigned index = 0;
+        bool found = false;
+        int err, r;
+
+        err = nvml_ready();
+        if (err < 0)
+                return err;
+        pthread_mutex_lock(&nvml.lock);
+        set = nvml.events;
+        pthread_mutex_unlock(&nvml.lock);
+        if (!set) {
+                nvml_set_err("no GPU is watched for Xid events");
+                return -EINVAL;
+        }
+        r = nvml.fns.nvmlEventSetWait_v2(set, &data, timeout_ms);
+        if (r == NVML_ERROR_TIMEOUT)
+                return 0;
+        err = nvml_check(r, "nvmlEventSetWait_v2");
+        if (err < 0)
+                return err;
+        /* Only Xid events are registered; anything else is not one to report. */
+        if (!(data.event_type & NVML_EVENT_TYPE_XID_CRITICAL))
+                return 0;
+
+        pthread_mutex_lock(&nvml.lock);
+        for (unsigned i = 0; i < nvml.n_watched && !found; i++) {
+                if (nvml.watched[i].dev == data.device) {
+                        index = nvml.watched[i].index;
+                        found = true;
+                }
+        }
+        pthread_mutex_unlock(&nvml.lock);
+        if (!found) {
+                err = NVML_CALL(nvmlDeviceGetIndex, data.device, &index);
+                if (err < 0)
+                        return err;
+        }
+        ret->gpu_index = index;
+        ret->gi_id = data.gpu_instance_id;
+        ret->ci_id = data.compute_instance_id;
+        ret->xid = data.event_data;
+        return 1;
+}
+
+int vgpu_nvml_xid_poll(unsigned timeout_ms, unsigned *ret_index, unsigned long long *ret_xid)
+{
+        struct vgpu_nvml_xid ev;
+        int ret = vgpu_nvml_xid_wait(timeout_ms, &ev);
+
+        if (ret == 1) {
+                *ret_index = ev.gpu_index;
+                *ret_xid = ev.xid;
+        }
+        return ret;
+}
+
+const char *vgpu_nvml_strerror(void)
+{
+        return nvml_last_err;
+}
