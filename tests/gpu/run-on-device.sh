@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Everything vgpu checks on a real NVIDIA GPU, in one command, for whoever has one:
+#   tests/gpu/run-on-device.sh [--quick]
+# Builds the tree (Release, in build-gpu/, after scripts/deps.sh) unless $VGPU_BUILD names a build
+# already made, then runs the GPU tests (isolation, every guest program and example on the cuda
+# backend) and the native-against-remoted benchmark, and prints one table. Logs go to
+# $VGPU_GPU_LOGS (default: a temp dir, named at the end). Exit 0 when every test passed.
+set -u
+src=$(cd "$(dirname "$0")/../.." && pwd)
+quick=()
+[ "${1:-}" = --quick ] && quick=(--quick)
+if [ -z "${VGPU_BUILD:-}" ]; then
+        bash "$src/scripts/deps.sh" || exit 1
+        cmake -S "$src" -B "$src/build-gpu" -DCMAKE_BUILD_TYPE=Release >/dev/null || exit 1
+        cmake --build "$src/build-gpu" -j"$(nproc)" >/dev/null || exit 1
+        VGPU_BUILD="$src/build-gpu"
+fi
+export VGPU_BUILD
+logs=${VGPU_GPU_LOGS:-$(mktemp -d)}
+mkdir -p "$logs"
+echo "GPU: $(nvidia-smi --query-gpu=name,memory.total,driver_version,mig.mode.current --format=csv,noheader 2>&1 | head -n 1)"
+
+names=()
+results=()
+times=()
+run() {
+        local name=$1 start rc
+        shift
+        start=$(date +%s.%N)
+        "$@" >"$logs/$name.log" 2>&1
+        rc=$?
+        names+=("$name")
+        case $rc in
+        0) results+=(passed) ;;
+        77) results+=("skipped: $(grep -m1 SKIP "$logs/$name.log")") ;;
+        *) results+=("FAILED ($rc)") ;;
+        esac
+        times+=("$(echo "$(date +%s.%N) - $start" | bc 2>/dev/null || echo ?)")
+}
+
+run isolation bash "$src/tests/gpu/run_isolation.sh" cuda
+run guest_programs bash "$src/tests/gpu/run_guest_gpu.sh"
+run bench_gpu bash "$src/bench/gpu/run.sh" "${quick[@]}"
+
+echo
+echo "== benchmark: native against remoted (remoted / native)"
+sed -n '/^=== native against remoted/,$p' "$logs/bench_gpu.log" | grep -v '^BENCH'
+grep '^BENCH gpu_.*_ratio' "$logs/bench_gpu.log"
+echo
+printf '%-16s %-40s %s\n' test result seconds
+bad=0
+for i in "${!names[@]}"; do
+        printf '%-16s %-40s %.1f\n' "${names[$i]}" "${results[$i]}" "${times[$i]}" 2>/dev/null ||
+                printf '%-16s %-40s %s\n' "${names[$i]}" "${results[$i]}" "${times[$i]}"
+        case ${results[$i]} in FAILED*) bad=1 ;; esac
+done
+echo "logs: $logs"
+exit $bad
