@@ -114,6 +114,11 @@ struct backend_ops {
         /* dev_close - let go of the GPU; every queue and module of it must be freed first. */
         void (*dev_close)(struct backend_dev *d);
         /*
+         * dev_lost - 0 while the GPU context works; else the kernel fault that ended it (cuda:
+         * a fault ends every context of the process). NULL: never lost (sim).
+         */
+        int (*dev_lost)(struct backend_dev *d);
+        /*
          * fb_reserve - reserve and map the whole framebuffer described by req. On success fills
          * *ret and returns 0; the range is the vGPU's until fb_release. Fails with -EEXIST when
          * the address range is taken, -ENOMEM when memory cannot be reserved, -ENODEV when the

@@ -28,6 +28,7 @@
 #define ENGINE_MAX_CLIENTS 16
 #define ENGINE_MAX_GUESTS  64
 #define ENGINE_LINE_MAX    4096
+#define ENGINE_EXIT_LOST   3 /* serve's result when the GPU context was lost */
 
 struct engine_client {
         int fd;
@@ -237,6 +238,21 @@ static int send_json_fd(int sock, json_t *msg, int fd)
         return n < 0 ? -errno : 0;
 }
 
+/* The kernel fault that lost the GPU context (every guest's: see docs/cuda.md), or 0. */
+static int lost_code(struct engine *e)
+{
+        return e->ops->dev_lost ? e->ops->dev_lost(e->dev.bdev) : 0;
+}
+
+static bool any_guest(const struct engine *e)
+{
+        for (int i = 0; i < ENGINE_MAX_GUESTS; i++) {
+                if (e->guests[i].s)
+                        return true;
+        }
+        return false;
+}
+
 /*
  * A guest connects: it must be the vGPU's owner (or root), and say hello. It gets the vGPU's
  * description and its channel. The socket then stays open: its hang-up means the guest is gone.
@@ -291,6 +307,15 @@ static void guest_accept(struct engine *e)
                 return;
         }
         json_decref(hello);
+        if (lost_code(e)) {
+                send_json_fd(fd,
+                             json_pack("{s:b, s:s}", "ok", 0, "error",
+                                       "the vGPU's GPU context was lost to a kernel fault; it "
+                                       "restarts once its guests are gone"),
+                             -1);
+                close(fd);
+                return;
+        }
         r = session_new(&e->dev, ++e->next_session, cred.pid, cred.uid, &e->guests[slot].s,
                         &chan_fd);
         if (r < 0) {
@@ -366,6 +391,16 @@ static int serve(struct engine *e)
                         /* The guest says nothing after hello: readable means it hung up. */
                         if (recv(e->guests[i].fd, b, sizeof(b), MSG_DONTWAIT) <= 0)
                                 guest_gone(e, i);
+                }
+                /*
+                 * A lost context cannot be used again in this process: once the guests that saw
+                 * the fault are gone, the engine ends, vgpud marks the vGPU faulted, and
+                 * `vgpuctl restart` (or a script) brings up a fresh engine.
+                 */
+                if (lost_code(e) && !any_guest(e)) {
+                        vgpu_log(VGPU_LOG_ERROR, "vGPU %s: GPU context lost (%s); engine exits",
+                                 e->uuid, ptx_strerror(lost_code(e)));
+                        return ENGINE_EXIT_LOST;
                 }
         }
         return 0;
@@ -551,5 +586,5 @@ int main(int argc, char **argv)
         e.ops->dev_close(e.dev.bdev);
         unlink(e.control);
         unlink(e.guest_path);
-        return r < 0 ? 1 : 0;
+        return r == ENGINE_EXIT_LOST ? ENGINE_EXIT_LOST : r < 0 ? 1 : 0;
 }

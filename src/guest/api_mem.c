@@ -16,13 +16,14 @@ void guest_note_seq(struct gctx *c, struct gstream *st, uint64_t seq)
                 st->last_seq = seq;
 }
 
-/* Whether [p, p + len) lies inside the device range of c's vGPU. */
+/* Whether [p, p + len) lies inside the device range of c's vGPU, or in a module variable. */
 static bool in_device(const struct gctx *c, CUdeviceptr p, size_t len)
 {
         const struct gdev *d = c->dev;
 
-        return p >= d->device_address && p - d->device_address <= d->fb_size &&
-               len <= d->fb_size - (p - d->device_address);
+        return (p >= d->device_address && p - d->device_address <= d->fb_size &&
+                len <= d->fb_size - (p - d->device_address)) ||
+               guest_var_range(d, p, len);
 }
 
 static CUresult error_query(struct gctx *c)

@@ -3,6 +3,8 @@
 // size), staged to the engine and loaded there; a function's parameter layout comes back with it,
 // so kernelParams can be packed into the launch's parameter buffer without another round trip.
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +169,62 @@ static bool module_valid(const struct gmodule *m)
         return m && m->magic == MAGIC_MODULE && m->ctx->magic == MAGIC_CTX;
 }
 
+/* Module variables outside the framebuffer range, as cuModuleGetGlobal found them. */
+struct gvar {
+        const struct gdev *dev;
+        const struct gmodule *mod;
+        uint64_t base, size;
+};
+
+static struct gvar *vars;
+static size_t n_vars;
+static pthread_mutex_t vars_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void var_add(const struct gmodule *m, uint64_t base, uint64_t size)
+{
+        const struct gdev *d = m->ctx->dev;
+        struct gvar *nv;
+
+        if (!size || (base >= d->device_address && base - d->device_address < d->fb_size))
+                return;
+        pthread_mutex_lock(&vars_lock);
+        for (size_t i = 0; i < n_vars; i++) {
+                if (vars[i].mod == m && vars[i].base == base) {
+                        pthread_mutex_unlock(&vars_lock);
+                        return;
+                }
+        }
+        nv = realloc(vars, (n_vars + 1) * sizeof(*nv));
+        if (nv) {
+                vars = nv;
+                vars[n_vars++] = (struct gvar){.dev = d, .mod = m, .base = base, .size = size};
+        }
+        pthread_mutex_unlock(&vars_lock);
+}
+
+static void var_drop(const struct gmodule *m)
+{
+        pthread_mutex_lock(&vars_lock);
+        for (size_t i = n_vars; i-- > 0;) {
+                if (vars[i].mod == m)
+                        vars[i] = vars[--n_vars];
+        }
+        pthread_mutex_unlock(&vars_lock);
+}
+
+bool guest_var_range(const struct gdev *d, CUdeviceptr p, size_t len)
+{
+        bool in = false;
+
+        pthread_mutex_lock(&vars_lock);
+        for (size_t i = 0; i < n_vars && !in; i++) {
+                in = vars[i].dev == d && p >= vars[i].base && len <= vars[i].size &&
+                     p - vars[i].base <= vars[i].size - len;
+        }
+        pthread_mutex_unlock(&vars_lock);
+        return in;
+}
+
 CUresult CUDAAPI cuModuleUnload(CUmodule hmod)
 {
         struct gmodule *m = (struct gmodule *)hmod;
@@ -180,6 +238,7 @@ CUresult CUDAAPI cuModuleUnload(CUmodule hmod)
         guest_wait(m->ctx->dev, m->ctx->last_seq);
         q = (struct vgpu_req_module){.ctx = m->ctx->handle, .module = m->handle};
         r = guest_call(m->ctx->dev, VGPU_OP_MODULE_UNLOAD, &q, sizeof(q), NULL, 0, NULL, 0);
+        var_drop(m);
         m->magic = MAGIC_DEAD;
         return r;
 }
@@ -288,6 +347,7 @@ CUresult CUDAAPI cuModuleGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUmodule hm
                        sizeof(rep));
         free(q);
         if (r == CUDA_SUCCESS) {
+                var_add(m, rep.dptr, rep.size);
                 if (dptr)
                         *dptr = rep.dptr;
                 if (bytes)

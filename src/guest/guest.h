@@ -146,6 +146,13 @@ CUresult guest_stream_get(CUstream s, struct gctx **ret_ctx, struct gstream **re
 
 /* ---- calls to the engine (conn.c) ---------------------------------------------------------- */
 
+/*
+ * guest_var_range - whether [p, p+len) lies in a module variable of device d that the guest
+ * looked up and that lies outside the vGPU's framebuffer range (on a real GPU the driver places
+ * module variables itself). Such pointers are device memory too.
+ */
+bool guest_var_range(const struct gdev *d, CUdeviceptr p, size_t len);
+
 /* guest_result - the one place an engine or local error code becomes a CUresult. */
 CUresult guest_result(int err);
 

@@ -25,9 +25,9 @@ names=()
 results=()
 times=()
 run() {
-        local name=$1 start rc
+        local name=$1 start rc ms
         shift
-        start=$(date +%s.%N)
+        start=$(date +%s%N)
         "$@" >"$logs/$name.log" 2>&1
         rc=$?
         names+=("$name")
@@ -36,7 +36,8 @@ run() {
         77) results+=("skipped: $(grep -m1 SKIP "$logs/$name.log")") ;;
         *) results+=("FAILED ($rc)") ;;
         esac
-        times+=("$(echo "$(date +%s.%N) - $start" | bc 2>/dev/null || echo ?)")
+        ms=$((($(date +%s%N) - start) / 1000000))
+        times+=("$((ms / 1000)).$((ms % 1000 / 100))")
 }
 
 run isolation bash "$src/tests/gpu/run_isolation.sh" cuda
@@ -51,8 +52,7 @@ echo
 printf '%-16s %-40s %s\n' test result seconds
 bad=0
 for i in "${!names[@]}"; do
-        printf '%-16s %-40s %.1f\n' "${names[$i]}" "${results[$i]}" "${times[$i]}" 2>/dev/null ||
-                printf '%-16s %-40s %s\n' "${names[$i]}" "${results[$i]}" "${times[$i]}"
+        printf '%-16s %-40s %s\n' "${names[$i]}" "${results[$i]}" "${times[$i]}"
         case ${results[$i]} in FAILED*) bad=1 ;; esac
 done
 echo "logs: $logs"

@@ -117,6 +117,19 @@ for p in "${programs[@]}"; do
                 echo "=== $name FAILED (exit status $rc)"
                 failed=$((failed + 1))
                 failures+=("$name")
+                # On a real GPU a kernel fault ends the engine (docs/cuda.md): bring the vGPU
+                # back for the next program, as an operator would.
+                for _ in $(seq 30); do
+                        state=$("$ctl" --socket "$sock" --json query "$uuid" 2>/dev/null |
+                                python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')
+                        if [ "$state" = faulted ]; then
+                                echo "=== vGPU $uuid faulted; vgpuctl restart"
+                                "$ctl" --socket "$sock" restart "$uuid" >/dev/null
+                                break
+                        fi
+                        [ "$backend" = cuda ] || break
+                        sleep 0.1
+                done
         fi
 done
 

@@ -690,6 +690,7 @@ const struct backend_ops backend_cuda_ops = {
         .gpus = cuda_gpus,
         .dev_open = cuda_dev_open,
         .dev_close = cuda_dev_close,
+        .dev_lost = lost,
         .fb_reserve = cuda_fb_reserve,
         .fb_release = cuda_fb_release,
         .fb_resident = cuda_fb_resident,
