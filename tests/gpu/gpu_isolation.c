@@ -116,8 +116,8 @@ static int mode_fixed(uint64_t base, uint64_t size)
                 total += 256 * MIB;
                 n++;
         }
-        printf("allocated %" PRIu64 " MiB of %" PRIu64 " MiB before %s\n", total / MIB,
-               size / MIB, name(r));
+        printf("allocated %" PRIu64 " MiB of %" PRIu64 " MiB before %s\n", total / MIB, size / MIB,
+               name(r));
         expect(r == CUDA_ERROR_OUT_OF_MEMORY, "filling the framebuffer ends in out of memory");
         expect(total <= size && total + 512 * MIB >= size,
                "out of memory comes at the vGPU's size, not the GPU's");
