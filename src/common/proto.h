@@ -9,7 +9,9 @@
 
 #include <stdint.h>
 
-#define VGPU_PROTO_VERSION 1
+#define VGPU_PROTO_VERSION 2
+#define VGPU_STR_(x)       #x
+#define VGPU_STR(x)        VGPU_STR_(x)
 #define VGPU_CHAN_MAGIC    0x55504776u /* "vGPU" */
 #define VGPU_MSG_MAGIC     0x4756u     /* "VG" */
 
@@ -158,6 +160,20 @@ struct vgpu_req_launch {
         uint32_t block[3];
         uint32_t shared;
         uint32_t params_size;
+};
+
+/*
+ * A copy between device memory and host memory the guest shared with the engine (its
+ * cuMemAllocHost memory, mapped in the engine too: see "host memory" in docs/dataplane.md): no
+ * staging, one command for the whole copy. host is the guest's id of the shared block, off the
+ * offset in it.
+ */
+struct vgpu_req_copy_host {
+        uint64_t ctx;
+        uint64_t dptr;
+        uint64_t host;
+        uint64_t off;
+        uint64_t len;
 };
 
 struct vgpu_req_event {

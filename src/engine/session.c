@@ -3,11 +3,14 @@
 // of calls.def. Every handle, pointer, size and offset from the guest is checked before use;
 // device memory is reached only inside the allocations of the context that asks.
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -52,6 +55,14 @@ struct sfunc {
         struct backend_func_info info;
 };
 
+/* A block of host memory the guest shared (its cuMemAllocHost memory), mapped here too. */
+struct shost {
+        uint64_t id;
+        uint8_t *p;
+        uint64_t size;
+        bool registered; /* with the backend, for direct DMA */
+};
+
 struct session {
         struct vgpu_dev *dev;
         struct backend_queue *q;
@@ -70,6 +81,11 @@ struct session {
         uint32_t n_mods, n_funcs;
         int deferred;  /* async errors of calls that named no valid context */
         uint64_t work; /* the backend's deterministic work units, for accounting */
+        /* host blocks: added and removed by the engine's main thread, used by this session's */
+        pthread_mutex_t host_lock;
+        pthread_cond_t host_cond;
+        struct shost *hosts;
+        uint32_t n_hosts;
 };
 
 pid_t session_pid(const struct session *s)
@@ -673,6 +689,152 @@ static int op_event_record(struct session *s, const void *req, uint32_t len, voi
 }
 
 /*
+ * The shared host block id covering [off, off+len), held locked in *ret (unlock with
+ * host_put). The guest announces a block on its socket just before its first use, so a block not
+ * yet known is waited for, briefly.
+ */
+unsigned session_host_wait_ms = 2000;
+
+static int host_get(struct session *s, uint64_t id, uint64_t off, uint64_t len, uint8_t **ret)
+{
+        struct timespec until;
+
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += (long)(session_host_wait_ms % 1000) * 1000000;
+        until.tv_sec += session_host_wait_ms / 1000 + until.tv_nsec / 1000000000;
+        until.tv_nsec %= 1000000000;
+        pthread_mutex_lock(&s->host_lock);
+        for (;;) {
+                for (uint32_t i = 0; i < s->n_hosts; i++) {
+                        const struct shost *h = &s->hosts[i];
+
+                        if (h->id != id)
+                                continue;
+                        if (off > h->size || len > h->size - off) {
+                                pthread_mutex_unlock(&s->host_lock);
+                                return -EFAULT;
+                        }
+                        *ret = h->p + off;
+                        return 0;
+                }
+                if (s->stop || pthread_cond_timedwait(&s->host_cond, &s->host_lock, &until))
+                        break;
+        }
+        pthread_mutex_unlock(&s->host_lock);
+        return -EBADF;
+}
+
+static void host_put(struct session *s)
+{
+        pthread_mutex_unlock(&s->host_lock);
+}
+
+static int op_copy_htod_host(struct session *s, const void *req, uint32_t len, void *rep,
+                             uint32_t *rep_len)
+{
+        const struct vgpu_req_copy_host *q = req;
+        uint8_t *p;
+        int e;
+
+        (void)len, (void)rep, (void)rep_len;
+        WITH_CTX(s, q->ctx, idx, c);
+        if (!region_ok(s, idx, q->dptr, q->len))
+                return -EFAULT;
+        e = host_get(s, q->host, q->off, q->len, &p);
+        if (e < 0)
+                return e;
+        e = s->dev->ops->copy_htod(s->q, q->dptr, p, q->len);
+        host_put(s);
+        return e;
+}
+
+static int op_copy_dtoh_host(struct session *s, const void *req, uint32_t len, void *rep,
+                             uint32_t *rep_len)
+{
+        const struct vgpu_req_copy_host *q = req;
+        uint8_t *p;
+        int e;
+
+        (void)len, (void)rep, (void)rep_len;
+        WITH_CTX(s, q->ctx, idx, c);
+        if (!region_ok(s, idx, q->dptr, q->len))
+                return -EFAULT;
+        e = host_get(s, q->host, q->off, q->len, &p);
+        if (e < 0)
+                return e;
+        e = s->dev->ops->copy_dtoh(s->q, p, q->dptr, q->len);
+        host_put(s);
+        return e;
+}
+
+int session_host_map(struct session *s, uint64_t id, int fd, uint64_t size)
+{
+        struct stat st;
+        struct shost *nh;
+        void *p;
+
+        /* It must not shrink under the mapping: the engine would die of SIGBUS. */
+        if (!size || size > SESSION_HOST_MAX || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+            (uint64_t)st.st_size < size || fcntl(fd, F_GET_SEALS) < 0 ||
+            !(fcntl(fd, F_GET_SEALS) & F_SEAL_SHRINK))
+                return -EINVAL;
+        pthread_mutex_lock(&s->host_lock);
+        for (uint32_t i = 0; i < s->n_hosts; i++) {
+                if (s->hosts[i].id == id) {
+                        pthread_mutex_unlock(&s->host_lock);
+                        return -EEXIST;
+                }
+        }
+        if (s->n_hosts >= SESSION_HOST_BLOCKS) {
+                pthread_mutex_unlock(&s->host_lock);
+                return -ENOSPC;
+        }
+        pthread_mutex_unlock(&s->host_lock);
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED)
+                return -errno;
+        pthread_mutex_lock(&s->host_lock);
+        nh = realloc(s->hosts, (s->n_hosts + 1) * sizeof(*nh));
+        if (!nh) {
+                pthread_mutex_unlock(&s->host_lock);
+                munmap(p, size);
+                return -ENOMEM;
+        }
+        s->hosts = nh;
+        nh[s->n_hosts] = (struct shost){.id = id, .p = p, .size = size};
+        /* Page-locked for the GPU where the backend can; plain copies work either way. */
+        nh[s->n_hosts].registered = s->dev->ops->host_register(s->dev->bdev, p, size) == 0;
+        s->n_hosts++;
+        pthread_cond_broadcast(&s->host_cond);
+        pthread_mutex_unlock(&s->host_lock);
+        return 0;
+}
+
+static void host_release(struct session *s, struct shost *h)
+{
+        if (h->registered)
+                s->dev->ops->host_unregister(s->dev->bdev, h->p);
+        munmap(h->p, h->size);
+}
+
+int session_host_unmap(struct session *s, uint64_t id)
+{
+        pthread_mutex_lock(&s->host_lock);
+        for (uint32_t i = 0; i < s->n_hosts; i++) {
+                if (s->hosts[i].id == id) {
+                        struct shost h = s->hosts[i];
+
+                        s->hosts[i] = s->hosts[--s->n_hosts];
+                        pthread_mutex_unlock(&s->host_lock);
+                        host_release(s, &h);
+                        return 0;
+                }
+        }
+        pthread_mutex_unlock(&s->host_lock);
+        return -ENOENT;
+}
+
+/*
  * A host function's place in the queue: everything after it waits until the guest, having run
  * the function, releases the slot. Waits in slices so that a stopping session is not held.
  */
@@ -814,6 +976,15 @@ int session_new(struct vgpu_dev *dev, uint32_t id, pid_t pid, uid_t uid, struct 
                 return -ENOMEM;
         s->dev = dev;
         s->id = id;
+        {
+                pthread_condattr_t ca;
+
+                pthread_condattr_init(&ca);
+                pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+                pthread_cond_init(&s->host_cond, &ca);
+                pthread_condattr_destroy(&ca);
+        }
+        pthread_mutex_init(&s->host_lock, NULL);
         s->pid = pid;
         s->uid = uid;
         s->fd = memfd_create("vgpu-channel", MFD_CLOEXEC);
@@ -863,6 +1034,9 @@ void session_free(struct session *s)
                 return;
         s->stop = 1;
         s->cancel = 1;
+        pthread_mutex_lock(&s->host_lock);
+        pthread_cond_broadcast(&s->host_cond);
+        pthread_mutex_unlock(&s->host_lock);
         __atomic_add_fetch(&s->v.ctl->head_futex, 1, __ATOMIC_SEQ_CST);
         chan_futex_wake(&s->v.ctl->head_futex);
         pthread_join(s->thread, NULL);
@@ -874,6 +1048,11 @@ void session_free(struct session *s)
         s->dev->ops->queue_free(s->q);
         if (s->stage_registered)
                 s->dev->ops->host_unregister(s->dev->bdev, s->v.stage);
+        for (uint32_t i = 0; i < s->n_hosts; i++)
+                host_release(s, &s->hosts[i]);
+        free(s->hosts);
+        pthread_cond_destroy(&s->host_cond);
+        pthread_mutex_destroy(&s->host_lock);
         free(s->mods);
         free(s->funcs);
         munmap(s->v.base, s->v.size);

@@ -40,6 +40,23 @@ int session_new(struct vgpu_dev *dev, uint32_t id, pid_t pid, uid_t uid, struct 
  */
 void session_free(struct session *s);
 
+/* At most this many host blocks per session, each at most SESSION_HOST_MAX bytes. */
+#define SESSION_HOST_BLOCKS 4096
+#define SESSION_HOST_MAX    (UINT64_C(1) << 40)
+
+/*
+ * session_host_map - map host memory the guest shares (fd, size bytes) as block id; the
+ * session's copies may then name it. From the engine's main thread. 0, -EINVAL (bad size or
+ * fd), -EEXIST (id taken), -ENOSPC, or an mmap errno. The fd stays the caller's.
+ */
+int session_host_map(struct session *s, uint64_t id, int fd, uint64_t size);
+
+/* How long a copy naming a host block not (yet) mapped waits for it; 2000 ms. */
+extern unsigned session_host_wait_ms;
+
+/* session_host_unmap - forget block id (a copy using it finishes first). 0 or -ENOENT. */
+int session_host_unmap(struct session *s, uint64_t id);
+
 /* session_pid - the guest process of s. */
 pid_t session_pid(const struct session *s);
 

@@ -40,6 +40,11 @@ struct engine_client {
 struct engine_guest {
         int fd;
         struct session *s;
+        /* what it sent after hello, not yet a whole line, and the fds that came with it */
+        char buf[1024];
+        size_t len;
+        int fds[8];
+        unsigned n_fds;
 };
 
 struct engine {
@@ -340,7 +345,89 @@ static void guest_gone(struct engine *e, int i)
                  (int)session_pid(e->guests[i].s));
         session_free(e->guests[i].s);
         close(e->guests[i].fd);
+        for (unsigned k = 0; k < e->guests[i].n_fds; k++)
+                close(e->guests[i].fds[k]);
         e->guests[i] = (struct engine_guest){.fd = -1};
+}
+
+/* One line from a guest: host_map (taking the next fd it sent) or host_unmap. */
+static void guest_line(struct engine *e, struct engine_guest *g, const char *line)
+{
+        json_t *msg = json_loads(line, 0, NULL);
+        const char *op = NULL;
+        json_int_t id = -1, size = 0;
+        int r = -EINVAL, fd = -1;
+
+        if (msg && json_unpack(msg, "{s:s, s:I, s?I}", "op", &op, "id", &id, "size", &size) == 0 &&
+            id >= 0) {
+                if (strcmp(op, "host_map") == 0 && g->n_fds > 0 && size > 0) {
+                        fd = g->fds[0];
+                        memmove(g->fds, g->fds + 1, --g->n_fds * sizeof(int));
+                        r = session_host_map(g->s, (uint64_t)id, fd, (uint64_t)size);
+                } else if (strcmp(op, "host_unmap") == 0) {
+                        r = session_host_unmap(g->s, (uint64_t)id);
+                }
+        }
+        if (r < 0)
+                vgpu_log(VGPU_LOG_WARN,
+                         "vGPU %s: guest %d: refused host memory message (%s): %.80s", e->uuid,
+                         (int)session_pid(g->s), strerror(-r), line);
+        json_decref(msg);
+        if (fd >= 0)
+                close(fd);
+}
+
+/*
+ * What an attached guest sends on its socket after hello: JSON lines sharing host memory,
+ * {"op":"host_map","id":N,"size":S} with the memory's fd attached, or {"op":"host_unmap","id":N}.
+ * No reply: the guest's next copy that names the block waits for it (session.c). A malformed
+ * line is logged and changes nothing; a guest that sends more than a line's room is dropped.
+ * Returns -1 when the guest hung up or must go.
+ */
+static int guest_msg(struct engine *e, int i)
+{
+        struct engine_guest *g = &e->guests[i];
+        char cbuf[CMSG_SPACE(8 * sizeof(int))];
+        struct iovec iov = {.iov_base = g->buf + g->len, .iov_len = sizeof(g->buf) - 1 - g->len};
+        struct msghdr mh = {.msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = cbuf,
+                            .msg_controllen = sizeof(cbuf)};
+        struct cmsghdr *cm;
+        char *line, *nl;
+        ssize_t n;
+
+        if (iov.iov_len == 0)
+                return -1;
+        n = recvmsg(g->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n <= 0)
+                return n < 0 && (errno == EAGAIN || errno == EINTR) ? 0 : -1;
+        for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+                size_t k;
+
+                if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+                        continue;
+                for (k = 0; k < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); k++) {
+                        int fd;
+
+                        memcpy(&fd, CMSG_DATA(cm) + k * sizeof(int), sizeof(int));
+                        if (g->n_fds < sizeof(g->fds) / sizeof(g->fds[0]))
+                                g->fds[g->n_fds++] = fd;
+                        else
+                                close(fd);
+                }
+        }
+        g->len += (size_t)n;
+        g->buf[g->len] = '\0';
+        line = g->buf;
+        while ((nl = strchr(line, '\n'))) {
+                *nl = '\0';
+                guest_line(e, g, line);
+                line = nl + 1;
+        }
+        g->len -= (size_t)(line - g->buf);
+        memmove(g->buf, line, g->len);
+        return 0;
 }
 
 static int serve(struct engine *e)
@@ -384,12 +471,10 @@ static int serve(struct engine *e)
                                 client_read(e, &e->clients[i]);
                 }
                 for (int i = 0; i < ENGINE_MAX_GUESTS; i++) {
-                        char b[64];
-
                         if (!e->guests[i].s || !pfd[i + 3 + ENGINE_MAX_CLIENTS].revents)
                                 continue;
-                        /* The guest says nothing after hello: readable means it hung up. */
-                        if (recv(e->guests[i].fd, b, sizeof(b), MSG_DONTWAIT) <= 0)
+                        /* After hello a guest only shares host memory; else it hung up. */
+                        if (guest_msg(e, i) < 0)
                                 guest_gone(e, i);
                 }
                 /*

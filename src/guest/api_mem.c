@@ -1,10 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 // Device memory: allocations (sub-allocated by the engine inside the vGPU's framebuffer), host
 // allocations, and every copy and fill. Bulk data streams through the staging area in chunks: the
-// guest fills one while the engine drains the previous, so both sides overlap.
+// guest fills one while the engine drains the previous, so both sides overlap. cuMemAllocHost
+// memory is shared with the engines instead (a sealed memfd each maps too), so copies from and to
+// it need no staging: one command, and on a GPU the DMA reads the guest's pages directly.
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "guest/guest.h"
@@ -35,6 +41,26 @@ static CUresult error_query(struct gctx *c)
         return guest_call(c->dev, VGPU_OP_ERROR_QUERY, &q, sizeof(q), NULL, 0, NULL, 0);
 }
 
+static bool host_shared(struct gdev *d, const void *p, size_t len, uint64_t *ret_id,
+                        uint64_t *ret_off);
+
+/* One command for a copy between device memory and shared host memory. */
+static CUresult copy_host(struct gctx *c, uint16_t op, CUdeviceptr dptr, uint64_t id, uint64_t off,
+                          size_t len, struct gstream *st, uint64_t *ret_seq)
+{
+        struct vgpu_req_copy_host q = {
+                .ctx = c->handle, .dptr = dptr, .host = id, .off = off, .len = len};
+        struct gdev *d = c->dev;
+        CUresult r;
+
+        pthread_mutex_lock(&d->lock);
+        r = guest_push_locked(d, op, &q, sizeof(q), NULL, 0, ret_seq);
+        pthread_mutex_unlock(&d->lock);
+        if (r == CUDA_SUCCESS)
+                guest_note_seq(c, st, *ret_seq);
+        return r;
+}
+
 CUresult guest_copy_htod(struct gctx *c, CUdeviceptr dst, const void *src, size_t len, bool sync,
                          struct gstream *st)
 {
@@ -48,6 +74,14 @@ CUresult guest_copy_htod(struct gctx *c, CUdeviceptr dst, const void *src, size_
                 return CUDA_ERROR_INVALID_VALUE;
         if (c->sticky)
                 return (CUresult)c->sticky;
+        {
+                uint64_t id, hoff;
+
+                if (host_shared(d, src, len, &id, &hoff)) {
+                        r = copy_host(c, VGPU_OP_COPY_HTOD_HOST, dst, id, hoff, len, st, &seq);
+                        return r == CUDA_SUCCESS && sync ? error_query(c) : r;
+                }
+        }
         pthread_mutex_lock(&d->lock);
         for (size_t off = 0; off < len && r == CUDA_SUCCESS; off += chunk) {
                 size_t n = len - off < chunk ? len - off : chunk;
@@ -89,6 +123,16 @@ CUresult guest_copy_dtoh(struct gctx *c, void *dst, CUdeviceptr src, size_t len,
                 return CUDA_ERROR_INVALID_VALUE;
         if (c->sticky)
                 return (CUresult)c->sticky;
+        {
+                uint64_t id, hoff, seq;
+
+                if (host_shared(d, dst, len, &id, &hoff)) {
+                        r = copy_host(c, VGPU_OP_COPY_DTOH_HOST, src, id, hoff, len, st, &seq);
+                        if (r == CUDA_SUCCESS)
+                                r = guest_wait(d, seq);
+                        return r == CUDA_SUCCESS ? error_query(c) : r;
+                }
+        }
         nchunks = (len + chunk - 1) / chunk;
         pthread_mutex_lock(&d->lock);
         /* Keep every staging chunk busy: issue ahead, drain in order, refill the drained one. */
@@ -278,10 +322,18 @@ struct host_range {
         void *p;
         size_t size;
         bool registered;
+        /* cuMemAllocHost memory: the memfd behind it, its id, the devices that mapped it */
+        int fd;
+        size_t map_size;
+        uint64_t id;
+        uint32_t mapped;
 };
+static uint64_t next_host_id = 1;
 static struct host_range *hosts;
 static size_t n_hosts;
 static pthread_mutex_t hosts_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static CUresult host_add_shared(void *p, size_t size, int fd, size_t map_size);
 
 static CUresult host_add(void *p, size_t size, bool registered)
 {
@@ -294,9 +346,79 @@ static CUresult host_add(void *p, size_t size, bool registered)
                 return CUDA_ERROR_OUT_OF_MEMORY;
         }
         hosts = nh;
-        hosts[n_hosts++] = (struct host_range){p, size, registered};
+        hosts[n_hosts++] =
+                (struct host_range){.p = p, .size = size, .registered = registered, .fd = -1};
         pthread_mutex_unlock(&hosts_lock);
         return CUDA_SUCCESS;
+}
+
+static CUresult host_add_shared(void *p, size_t size, int fd, size_t map_size)
+{
+        CUresult r = host_add(p, size, false);
+
+        if (r == CUDA_SUCCESS) {
+                pthread_mutex_lock(&hosts_lock);
+                hosts[n_hosts - 1].fd = fd;
+                hosts[n_hosts - 1].map_size = map_size;
+                hosts[n_hosts - 1].id = next_host_id++;
+                pthread_mutex_unlock(&hosts_lock);
+        }
+        return r;
+}
+
+/* Tell d's engine about a shared block: a JSON line with the memfd attached. */
+static bool host_announce(struct gdev *d, const char *op, const struct host_range *h)
+{
+        char line[128], cbuf[CMSG_SPACE(sizeof(int))] = {0};
+        struct iovec iov = {.iov_base = line};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+        int n = snprintf(line, sizeof(line), "{\"op\":\"%s\",\"id\":%llu,\"size\":%zu}\n", op,
+                         (unsigned long long)h->id, h->map_size);
+
+        iov.iov_len = (size_t)n;
+        if (strcmp(op, "host_map") == 0) {
+                struct cmsghdr *cm;
+
+                mh.msg_control = cbuf;
+                mh.msg_controllen = sizeof(cbuf);
+                cm = CMSG_FIRSTHDR(&mh);
+                cm->cmsg_level = SOL_SOCKET;
+                cm->cmsg_type = SCM_RIGHTS;
+                cm->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(cm), &h->fd, sizeof(int));
+        }
+        return sendmsg(d->sock, &mh, MSG_NOSIGNAL) == n;
+}
+
+/*
+ * Whether [p, p+len) lies in one shared host block, mapped in d's engine (announced on first
+ * use): then *ret_id and *ret_off name it. Otherwise copies go through the staging area.
+ */
+static bool host_shared(struct gdev *d, const void *p, size_t len, uint64_t *ret_id,
+                        uint64_t *ret_off)
+{
+        const uint8_t *b = p;
+        bool ok = false;
+
+        pthread_mutex_lock(&hosts_lock);
+        for (size_t i = 0; i < n_hosts; i++) {
+                struct host_range *h = &hosts[i];
+                const uint8_t *a = h->p;
+
+                if (h->fd < 0 || b < a || b - a > (ptrdiff_t)h->size ||
+                    len > h->size - (size_t)(b - a))
+                        continue;
+                if (!(h->mapped & (1u << d->ordinal)) && host_announce(d, "host_map", h))
+                        h->mapped |= 1u << d->ordinal;
+                if (h->mapped & (1u << d->ordinal)) {
+                        *ret_id = h->id;
+                        *ret_off = (uint64_t)(b - a);
+                        ok = true;
+                }
+                break;
+        }
+        pthread_mutex_unlock(&hosts_lock);
+        return ok;
 }
 
 static bool host_remove(void *p, bool registered)
@@ -315,6 +437,44 @@ static bool host_remove(void *p, bool registered)
         return found;
 }
 
+/*
+ * Free a cuMemAllocHost block: the engines that mapped it finish what they were given first (as
+ * cuMemFreeHost synchronises on a GPU), then forget it.
+ */
+static bool host_free(void *p)
+{
+        struct host_range h;
+        bool found = false;
+
+        pthread_mutex_lock(&hosts_lock);
+        for (size_t i = 0; i < n_hosts; i++) {
+                if (hosts[i].p == p && !hosts[i].registered) {
+                        h = hosts[i];
+                        hosts[i] = hosts[--n_hosts];
+                        found = true;
+                        break;
+                }
+        }
+        pthread_mutex_unlock(&hosts_lock);
+        if (!found)
+                return false;
+        for (int i = 0; i < guest_ndevs; i++) {
+                struct gdev *d = guest_devs[i];
+                uint64_t seq;
+
+                if (!(h.mapped & (1u << d->ordinal)))
+                        continue;
+                pthread_mutex_lock(&d->lock);
+                seq = d->seq;
+                pthread_mutex_unlock(&d->lock);
+                guest_wait(d, seq);
+                host_announce(d, "host_unmap", &h);
+        }
+        munmap(h.p, h.map_size);
+        close(h.fd);
+        return true;
+}
+
 CUresult CUDAAPI cuMemHostAlloc(void **pp, size_t bytesize, unsigned int Flags)
 {
         void *p = NULL;
@@ -327,12 +487,29 @@ CUresult CUDAAPI cuMemHostAlloc(void **pp, size_t bytesize, unsigned int Flags)
             (Flags & ~(unsigned)(CU_MEMHOSTALLOC_PORTABLE | CU_MEMHOSTALLOC_DEVICEMAP |
                                  CU_MEMHOSTALLOC_WRITECOMBINED)))
                 return CUDA_ERROR_INVALID_VALUE;
-        if (posix_memalign(&p, (size_t)sysconf(_SC_PAGESIZE), bytesize))
-                return CUDA_ERROR_OUT_OF_MEMORY;
-        r = host_add(p, bytesize, false);
-        if (r != CUDA_SUCCESS) {
-                free(p);
-                return r;
+        {
+                size_t page = (size_t)sysconf(_SC_PAGESIZE);
+                size_t map_size = (bytesize + page - 1) / page * page;
+                int fd = memfd_create("vgpu-host", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+                /* Sealed against shrinking: an engine that maps it must never fault on it. */
+                if (fd < 0 || ftruncate(fd, (off_t)map_size) < 0 ||
+                    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL) < 0) {
+                        if (fd >= 0)
+                                close(fd);
+                        return CUDA_ERROR_OUT_OF_MEMORY;
+                }
+                p = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+                if (p == MAP_FAILED) {
+                        close(fd);
+                        return CUDA_ERROR_OUT_OF_MEMORY;
+                }
+                r = host_add_shared(p, bytesize, fd, map_size);
+                if (r != CUDA_SUCCESS) {
+                        munmap(p, map_size);
+                        close(fd);
+                        return r;
+                }
         }
         *pp = p;
         return CUDA_SUCCESS;
@@ -347,10 +524,7 @@ CUresult CUDAAPI cuMemFreeHost(void *p)
 {
         if (guest_ensure_init() != CUDA_SUCCESS)
                 return CUDA_ERROR_NOT_INITIALIZED;
-        if (!host_remove(p, false))
-                return CUDA_ERROR_INVALID_VALUE;
-        free(p);
-        return CUDA_SUCCESS;
+        return host_free(p) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
 }
 
 CUresult CUDAAPI cuMemHostRegister(void *p, size_t bytesize, unsigned int Flags)

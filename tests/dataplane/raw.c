@@ -13,7 +13,7 @@
 int raw_attach(const char *path, struct raw *r)
 {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        static const char msg[] = "{\"hello\":1,\"version\":1}\n";
+        static const char msg[] = "{\"hello\":1,\"version\":" VGPU_STR(VGPU_PROTO_VERSION) "}\n";
         char buf[4096], cbuf[CMSG_SPACE(sizeof(int))];
         struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf) - 1};
         struct msghdr mh = {.msg_iov = &iov,

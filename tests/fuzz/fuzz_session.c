@@ -61,6 +61,7 @@ static void setup(void)
         struct backend_dev_req dreq = {.sim_workers = 1, .sim_work_budget = 200000};
 
         vgpu_log_set_level(VGPU_LOG_ERROR);
+        session_host_wait_ms = 0; /* no host block is ever announced here */
         dev.ops = &backend_sim_ops;
         if (dev.ops->dev_open(&dreq, &dev.bdev, NULL, 0) < 0 ||
             dev.ops->fb_reserve(dev.bdev, &req, &dev.fb) < 0)
