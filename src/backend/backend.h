@@ -128,6 +128,20 @@ struct backend_ops {
                           struct backend_fb *ret);
         /* fb_release - unmap and free a reserved framebuffer. */
         void (*fb_release)(struct backend_dev *d, struct backend_fb *fb);
+        /*
+         * fb_export - file descriptors that give another process the framebuffer's memory (sim:
+         * the memfd; cuda: one per physical chunk), up to max; *ret_n how many. The caller closes
+         * them. 0 or a negative errno.
+         */
+        int (*fb_export)(struct backend_dev *d, const struct backend_fb *fb, int *fds, size_t max,
+                         size_t *ret_n);
+        /*
+         * fb_import - map memory another process exported with fb_export at req's address, in
+         * this process: the same framebuffer, seen from here. fb_release undoes it. The fds stay
+         * the caller's. Errors as fb_reserve.
+         */
+        int (*fb_import)(struct backend_dev *d, const struct backend_fb_req *req, const int *fds,
+                         size_t n, struct backend_fb *ret);
         /* fb_resident - bytes of the framebuffer that hold data (sim: touched pages). */
         uint64_t (*fb_resident)(const struct backend_fb *fb);
 

@@ -64,6 +64,43 @@ int fbmem_alloc(struct fbmem *m, uint64_t size, uint64_t owner, uint64_t *ret_ba
         return r;
 }
 
+int fbmem_alloc_at(struct fbmem *m, uint64_t base, uint64_t size, uint64_t owner)
+{
+        uint64_t want;
+        size_t i = 0;
+        int r = 0;
+
+        if (size == 0 || size > m->size)
+                return -EINVAL;
+        want = (size + FBMEM_ALIGN - 1) & ~(uint64_t)(FBMEM_ALIGN - 1);
+        if (base < m->base || base % FBMEM_ALIGN || want > m->size - (base - m->base))
+                return -EINVAL;
+        pthread_rwlock_wrlock(&m->lock);
+        while (i < m->n && m->blocks[i].base + m->blocks[i].size <= base)
+                i++;
+        if (i < m->n && m->blocks[i].base < base + want)
+                r = -EEXIST;
+        if (r == 0 && m->n == m->cap) {
+                size_t cap = m->cap ? m->cap * 2 : 64;
+                struct fbmem_block *nb = realloc(m->blocks, cap * sizeof(*nb));
+
+                if (nb) {
+                        m->blocks = nb;
+                        m->cap = cap;
+                } else {
+                        r = -ENOMEM;
+                }
+        }
+        if (r == 0) {
+                memmove(&m->blocks[i + 1], &m->blocks[i], (m->n - i) * sizeof(*m->blocks));
+                m->blocks[i] = (struct fbmem_block){.base = base, .size = want, .owner = owner};
+                m->n++;
+                m->used += want;
+        }
+        pthread_rwlock_unlock(&m->lock);
+        return r;
+}
+
 /* Index of the block containing addr, or -1. The caller holds the lock. */
 static long find_locked(const struct fbmem *m, uint64_t addr)
 {

@@ -39,6 +39,12 @@ void fbmem_destroy(struct fbmem *m);
  */
 int fbmem_alloc(struct fbmem *m, uint64_t size, uint64_t owner, uint64_t *ret_base);
 
+/*
+ * fbmem_alloc_at - the block [base, base + size rounded up) for owner, where another allocator
+ * (a worker's main engine) placed it. 0, -EEXIST when it overlaps a block, -EINVAL outside.
+ */
+int fbmem_alloc_at(struct fbmem *m, uint64_t base, uint64_t size, uint64_t owner);
+
 /* fbmem_free - free the block starting at base owned by owner; -EINVAL when there is none. */
 int fbmem_free(struct fbmem *m, uint64_t base, uint64_t owner);
 

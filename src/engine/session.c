@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -163,6 +164,71 @@ static int slot_in(void **table, uint32_t *n, size_t elem)
         return (int)(*n)++;
 }
 
+/* ---- the allocator: this engine's, or the main engine's for a worker --------------------------
+ */
+
+static int alloc_rpc(struct vgpu_dev *d, struct vgpu_alloc_msg *m)
+{
+        ssize_t n;
+
+        pthread_mutex_lock(&d->alloc_lock);
+        n = send(d->alloc_fd, m, sizeof(*m), MSG_NOSIGNAL);
+        if (n == (ssize_t)sizeof(*m))
+                n = recv(d->alloc_fd, m, sizeof(*m), 0);
+        pthread_mutex_unlock(&d->alloc_lock);
+        return n == (ssize_t)sizeof(*m) ? m->r : -EPIPE;
+}
+
+static int dev_alloc(struct vgpu_dev *d, uint64_t size, uint64_t owner, uint64_t *ret_base)
+{
+        struct vgpu_alloc_msg m = {.op = VGPU_ALLOC_ALLOC, .a = size, .b = owner};
+        int r;
+
+        if (!d->remote_alloc)
+                return fbmem_alloc(&d->mem, size, owner, ret_base);
+        r = alloc_rpc(d, &m);
+        if (r < 0)
+                return r;
+        r = fbmem_alloc_at(&d->mem, m.a, size, owner);
+        if (r < 0) {
+                /* The main engine placed it where this mirror cannot: give it back. */
+                struct vgpu_alloc_msg f = {.op = VGPU_ALLOC_FREE, .a = m.a, .b = owner};
+
+                alloc_rpc(d, &f);
+                return -EPROTO;
+        }
+        *ret_base = m.a;
+        return 0;
+}
+
+static int dev_free(struct vgpu_dev *d, uint64_t base, uint64_t owner)
+{
+        struct vgpu_alloc_msg m = {.op = VGPU_ALLOC_FREE, .a = base, .b = owner};
+        int r = fbmem_free(&d->mem, base, owner);
+
+        if (r == 0 && d->remote_alloc)
+                alloc_rpc(d, &m);
+        return r;
+}
+
+static void dev_free_owner(struct vgpu_dev *d, uint64_t want, uint64_t mask)
+{
+        struct vgpu_alloc_msg m = {.op = VGPU_ALLOC_FREE_OWNER, .a = want, .b = mask};
+
+        fbmem_free_owner(&d->mem, want, mask);
+        if (d->remote_alloc)
+                alloc_rpc(d, &m);
+}
+
+static uint64_t dev_free_bytes(struct vgpu_dev *d)
+{
+        struct vgpu_alloc_msg m = {.op = VGPU_ALLOC_INFO};
+
+        if (!d->remote_alloc || alloc_rpc(d, &m) < 0)
+                return fbmem_free_bytes(&d->mem);
+        return m.a;
+}
+
 /* ---- handlers ----------------------------------------------------------------------------- */
 
 /* Resolve the context a request names; *ret fails the call with the right code. */
@@ -260,7 +326,7 @@ static void free_ctx(struct session *s, uint32_t idx)
                 if (s->mods[i].live && s->mods[i].ctx == idx)
                         free_module(s, i);
         }
-        fbmem_free_owner(&s->dev->mem, owner_of(s, idx), ~UINT64_C(0));
+        dev_free_owner(s->dev, owner_of(s, idx), ~UINT64_C(0));
         s->ctxs[idx].live = false;
 }
 
@@ -314,7 +380,7 @@ static int op_mem_alloc(struct session *s, const void *req, uint32_t len, void *
 
         (void)len;
         WITH_CTX(s, q->ctx, idx, c);
-        e = fbmem_alloc(&s->dev->mem, q->size, owner_of(s, idx), &base);
+        e = dev_alloc(s->dev, q->size, owner_of(s, idx), &base);
         if (e < 0)
                 return e;
         r->dptr = base;
@@ -334,7 +400,7 @@ static int op_mem_free(struct session *s, const void *req, uint32_t len, void *r
         if (!(c = get_ctx(s, q->ctx, &idx)))
                 return -EBADF;
         drain(s, c);
-        return fbmem_free(&s->dev->mem, q->dptr, owner_of(s, idx));
+        return dev_free(s->dev, q->dptr, owner_of(s, idx));
 }
 
 static int op_mem_info(struct session *s, const void *req, uint32_t len, void *rep,
@@ -347,7 +413,7 @@ static int op_mem_info(struct session *s, const void *req, uint32_t len, void *r
         (void)len;
         if (!get_ctx(s, q->ctx, &idx))
                 return -EBADF;
-        r->free = fbmem_free_bytes(&s->dev->mem);
+        r->free = dev_free_bytes(s->dev);
         r->total = s->dev->fb.size;
         *rep_len = sizeof(*r);
         return 0;
@@ -440,14 +506,14 @@ static int galloc_alloc(void *ctx, uint64_t size, uint64_t *ret_addr)
 {
         struct galloc *g = ctx;
 
-        return fbmem_alloc(&g->s->dev->mem, size, g->owner, ret_addr);
+        return dev_alloc(g->s->dev, size, g->owner, ret_addr);
 }
 
 static void galloc_free(void *ctx, uint64_t addr)
 {
         struct galloc *g = ctx;
 
-        fbmem_free(&g->s->dev->mem, addr, g->owner);
+        dev_free(g->s->dev, addr, g->owner);
 }
 
 static int op_module_load(struct session *s, const void *req, uint32_t len, void *rep,
@@ -1044,7 +1110,7 @@ void session_free(struct session *s)
                 if (s->ctxs[i].live)
                         free_ctx(s, i);
         }
-        fbmem_free_owner(&s->dev->mem, (uint64_t)s->id << 32, ~UINT64_C(0) << 32);
+        dev_free_owner(s->dev, (uint64_t)s->id << 32, ~UINT64_C(0) << 32);
         s->dev->ops->queue_free(s->q);
         if (s->stage_registered)
                 s->dev->ops->host_unregister(s->dev->bdev, s->v.stage);

@@ -22,6 +22,28 @@ struct vgpu_dev {
         struct backend_dev *bdev;
         struct backend_fb fb;
         struct fbmem mem;
+        /*
+         * A worker (one process per guest, docs/cuda.md) allocates through its main engine,
+         * which holds the allocator of the whole framebuffer: requests go over alloc_fd, and mem
+         * mirrors this guest's own blocks, for the checks.
+         */
+        bool remote_alloc;
+        int alloc_fd;
+        pthread_mutex_t alloc_lock;
+};
+
+/* A worker's request to its main engine's allocator: one SOCK_SEQPACKET message each way. */
+enum vgpu_alloc_op {
+        VGPU_ALLOC_ALLOC = 1,  /* a: size, b: owner -> a: base */
+        VGPU_ALLOC_FREE,       /* a: base, b: owner */
+        VGPU_ALLOC_FREE_OWNER, /* a: owner, b: mask (the session's bits are the main's to check) */
+        VGPU_ALLOC_INFO,       /* -> a: free bytes */
+};
+
+struct vgpu_alloc_msg {
+        uint32_t op;
+        int32_t r; /* in the reply: 0 or a negative errno */
+        uint64_t a, b;
 };
 
 struct session;

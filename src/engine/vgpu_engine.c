@@ -3,6 +3,7 @@
 // the vGPU's fixed device address, holds it for the vGPU's life, and answers vgpud on a control
 // socket (newline-delimited JSON: status, stop). It outlives a vgpud restart; vgpud re-adopts it.
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -15,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -29,6 +31,7 @@
 #define ENGINE_MAX_GUESTS  64
 #define ENGINE_LINE_MAX    4096
 #define ENGINE_EXIT_LOST   3 /* serve's result when the GPU context was lost */
+#define ENGINE_MAX_FB_FDS  256
 
 struct engine_client {
         int fd;
@@ -38,8 +41,12 @@ struct engine_client {
 
 /* An attached guest: its socket (watched for hang-up) and its session. */
 struct engine_guest {
-        int fd;
+        int fd; /* the guest's socket; for a worker, the socket of its allocation requests */
         struct session *s;
+        /* a worker process runs this guest's session (e->isolate) */
+        pid_t worker;
+        uint32_t sid;
+        pid_t guest_pid;
         /* what it sent after hello, not yet a whole line, and the fds that came with it */
         char buf[1024];
         size_t len;
@@ -65,7 +72,17 @@ struct engine {
         struct engine_client clients[ENGINE_MAX_CLIENTS];
         struct engine_guest guests[ENGINE_MAX_GUESTS];
         bool stopping;
+        /* one worker process per guest (docs/cuda.md): the framebuffer's memory, exported */
+        bool isolate;
+        int fb_fds[ENGINE_MAX_FB_FDS];
+        size_t n_fb_fds;
+        char self[4096];
 };
+
+static bool slot_used(const struct engine_guest *g)
+{
+        return g->s || g->worker > 0;
+}
 
 static int parse_u64(const char *s, uint64_t *ret)
 {
@@ -128,7 +145,7 @@ static int guest_count(const struct engine *e)
         int n = 0;
 
         for (int i = 0; i < ENGINE_MAX_GUESTS; i++)
-                n += e->guests[i].s != NULL;
+                n += slot_used(&e->guests[i]);
         return n;
 }
 
@@ -252,10 +269,144 @@ static int lost_code(struct engine *e)
 static bool any_guest(const struct engine *e)
 {
         for (int i = 0; i < ENGINE_MAX_GUESTS; i++) {
-                if (e->guests[i].s)
+                if (slot_used(&e->guests[i]))
                         return true;
         }
         return false;
+}
+
+/*
+ * Start the worker process that runs a guest's session (e->isolate): this engine's own binary
+ * with --worker, given the guest's socket as fd 3, its end of an allocation socket as fd 4 and
+ * the framebuffer's memory as fds 5..; it answers the guest's hello itself. 0 or -errno.
+ */
+static int worker_start(struct engine *e, struct engine_guest *g, int gfd, const struct ucred *cred)
+{
+        char gpu[16], addr[24], size[24], sid[16], gpid[16], guid[16], nfds[16];
+        uint32_t id = ++e->next_session;
+        json_t *hello = hello_json(e);
+        char *hello_text = json_dumps(hello, JSON_COMPACT);
+        int sp[2];
+        pid_t pid;
+
+        json_decref(hello);
+        if (!hello_text)
+                return -ENOMEM;
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
+                free(hello_text);
+                return -errno;
+        }
+        snprintf(gpu, sizeof(gpu), "%u", e->gpu_index);
+        snprintf(addr, sizeof(addr), "%" PRIu64, e->dev.fb.device_address);
+        snprintf(size, sizeof(size), "%" PRIu64, e->dev.fb.size);
+        snprintf(sid, sizeof(sid), "%u", id);
+        snprintf(gpid, sizeof(gpid), "%d", (int)cred->pid);
+        snprintf(guid, sizeof(guid), "%d", (int)cred->uid);
+        snprintf(nfds, sizeof(nfds), "%zu", e->n_fb_fds);
+        char *const argv[] = {"vgpu-engine",
+                              "--worker",
+                              "--backend",
+                              (char *)e->ops->name,
+                              "--uuid",
+                              (char *)e->uuid,
+                              "--gpu-index",
+                              gpu,
+                              "--device-address",
+                              addr,
+                              "--fb-size",
+                              size,
+                              "--session",
+                              sid,
+                              "--guest-pid",
+                              gpid,
+                              "--guest-uid",
+                              guid,
+                              "--fb-fds",
+                              nfds,
+                              "--hello",
+                              hello_text,
+                              NULL};
+
+        pid = fork();
+        if (pid == 0) {
+                /* Only async-signal-safe calls from here to exec: fds above the targets first. */
+                int hg = fcntl(gfd, F_DUPFD_CLOEXEC, 1024),
+                    hs = fcntl(sp[1], F_DUPFD_CLOEXEC, 1024);
+                int hf[ENGINE_MAX_FB_FDS];
+
+                for (size_t k = 0; k < e->n_fb_fds; k++)
+                        hf[k] = fcntl(e->fb_fds[k], F_DUPFD_CLOEXEC, 1024);
+                if (hg < 0 || hs < 0 || dup2(hg, 3) < 0 || dup2(hs, 4) < 0)
+                        _exit(127);
+                for (size_t k = 0; k < e->n_fb_fds; k++) {
+                        if (hf[k] < 0 || dup2(hf[k], 5 + (int)k) < 0)
+                                _exit(127);
+                }
+                execv(e->self, argv);
+                _exit(127);
+        }
+        free(hello_text);
+        close(sp[1]);
+        if (pid < 0) {
+                close(sp[0]);
+                return -errno;
+        }
+        close(gfd);
+        *g = (struct engine_guest){.fd = sp[0], .worker = pid, .sid = id, .guest_pid = cred->pid};
+        vgpu_log(VGPU_LOG_INFO, "vGPU %s: guest %d (uid %d) attached, worker %d", e->uuid,
+                 (int)cred->pid, (int)cred->uid, (int)pid);
+        return 0;
+}
+
+/* A worker ended (its guest left, or it died): its guest's memory goes back. */
+static void worker_gone(struct engine *e, struct engine_guest *g)
+{
+        int status = 0;
+
+        close(g->fd);
+        waitpid(g->worker, &status, 0);
+        fbmem_free_owner(&e->dev.mem, (uint64_t)g->sid << 32, ~UINT64_C(0) << 32);
+        vgpu_log(VGPU_LOG_INFO, "vGPU %s: guest %d detached (worker %d %s %d)", e->uuid,
+                 (int)g->guest_pid, (int)g->worker,
+                 WIFSIGNALED(status) ? "killed by signal" : "exit status",
+                 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+        *g = (struct engine_guest){.fd = -1};
+}
+
+/*
+ * A worker's allocation request: it may act only on its own session's blocks. Returns -1 when
+ * the worker is gone.
+ */
+static int worker_request(struct engine *e, struct engine_guest *g)
+{
+        struct vgpu_alloc_msg m;
+        uint64_t mine = (uint64_t)g->sid << 32, hi = ~UINT64_C(0) << 32;
+        ssize_t n = recv(g->fd, &m, sizeof(m), MSG_DONTWAIT);
+
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return 0;
+        if (n != (ssize_t)sizeof(m))
+                return -1;
+        switch (m.op) {
+        case VGPU_ALLOC_ALLOC:
+                m.r = (m.b & hi) != mine ? -EPERM : fbmem_alloc(&e->dev.mem, m.a, m.b, &m.a);
+                break;
+        case VGPU_ALLOC_FREE:
+                m.r = (m.b & hi) != mine ? -EPERM : fbmem_free(&e->dev.mem, m.a, m.b);
+                break;
+        case VGPU_ALLOC_FREE_OWNER:
+                m.r = (m.a & hi) != mine || (m.b & hi) != hi ? -EPERM : 0;
+                if (m.r == 0)
+                        fbmem_free_owner(&e->dev.mem, m.a, m.b);
+                break;
+        case VGPU_ALLOC_INFO:
+                m.a = fbmem_free_bytes(&e->dev.mem);
+                m.r = 0;
+                break;
+        default:
+                m.r = -EPROTO;
+        }
+        return send(g->fd, &m, sizeof(m), MSG_NOSIGNAL) == (ssize_t)sizeof(m) ? 0 : -1;
 }
 
 /*
@@ -277,7 +428,7 @@ static void guest_accept(struct engine *e)
         if (fd < 0)
                 return;
         for (int i = 0; i < ENGINE_MAX_GUESTS && slot < 0; i++) {
-                if (!e->guests[i].s)
+                if (!slot_used(&e->guests[i]))
                         slot = i;
         }
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
@@ -321,6 +472,15 @@ static void guest_accept(struct engine *e)
                 close(fd);
                 return;
         }
+        if (e->isolate) {
+                r = worker_start(e, &e->guests[slot], fd, &cred);
+                if (r < 0) {
+                        send_json_fd(fd, json_pack("{s:b, s:s}", "ok", 0, "error", strerror(-r)),
+                                     -1);
+                        close(fd);
+                }
+                return;
+        }
         r = session_new(&e->dev, ++e->next_session, cred.pid, cred.uid, &e->guests[slot].s,
                         &chan_fd);
         if (r < 0) {
@@ -351,7 +511,7 @@ static void guest_gone(struct engine *e, int i)
 }
 
 /* One line from a guest: host_map (taking the next fd it sent) or host_unmap. */
-static void guest_line(struct engine *e, struct engine_guest *g, const char *line)
+static void guest_line(const char *uuid, struct engine_guest *g, const char *line)
 {
         json_t *msg = json_loads(line, 0, NULL);
         const char *op = NULL;
@@ -370,7 +530,7 @@ static void guest_line(struct engine *e, struct engine_guest *g, const char *lin
         }
         if (r < 0)
                 vgpu_log(VGPU_LOG_WARN,
-                         "vGPU %s: guest %d: refused host memory message (%s): %.80s", e->uuid,
+                         "vGPU %s: guest %d: refused host memory message (%s): %.80s", uuid,
                          (int)session_pid(g->s), strerror(-r), line);
         json_decref(msg);
         if (fd >= 0)
@@ -384,9 +544,8 @@ static void guest_line(struct engine *e, struct engine_guest *g, const char *lin
  * line is logged and changes nothing; a guest that sends more than a line's room is dropped.
  * Returns -1 when the guest hung up or must go.
  */
-static int guest_msg(struct engine *e, int i)
+static int guest_msg(const char *uuid, struct engine_guest *g)
 {
-        struct engine_guest *g = &e->guests[i];
         char cbuf[CMSG_SPACE(8 * sizeof(int))];
         struct iovec iov = {.iov_base = g->buf + g->len, .iov_len = sizeof(g->buf) - 1 - g->len};
         struct msghdr mh = {.msg_iov = &iov,
@@ -422,7 +581,7 @@ static int guest_msg(struct engine *e, int i)
         line = g->buf;
         while ((nl = strchr(line, '\n'))) {
                 *nl = '\0';
-                guest_line(e, g, line);
+                guest_line(uuid, g, line);
                 line = nl + 1;
         }
         g->len -= (size_t)(line - g->buf);
@@ -442,7 +601,8 @@ static int serve(struct engine *e)
                 for (int i = 0; i < ENGINE_MAX_CLIENTS; i++)
                         pfd[n++] = (struct pollfd){.fd = e->clients[i].fd, .events = POLLIN};
                 for (int i = 0; i < ENGINE_MAX_GUESTS; i++)
-                        pfd[n++] = (struct pollfd){.fd = e->guests[i].s ? e->guests[i].fd : -1,
+                        pfd[n++] = (struct pollfd){.fd = slot_used(&e->guests[i]) ? e->guests[i].fd
+                                                                                  : -1,
                                                    .events = POLLIN};
                 if (poll(pfd, n, -1) < 0) {
                         if (errno == EINTR)
@@ -471,10 +631,15 @@ static int serve(struct engine *e)
                                 client_read(e, &e->clients[i]);
                 }
                 for (int i = 0; i < ENGINE_MAX_GUESTS; i++) {
-                        if (!e->guests[i].s || !pfd[i + 3 + ENGINE_MAX_CLIENTS].revents)
+                        if (!slot_used(&e->guests[i]) || !pfd[i + 3 + ENGINE_MAX_CLIENTS].revents)
                                 continue;
+                        if (e->guests[i].worker > 0) {
+                                if (worker_request(e, &e->guests[i]) < 0)
+                                        worker_gone(e, &e->guests[i]);
+                                continue;
+                        }
                         /* After hello a guest only shares host memory; else it hung up. */
-                        if (guest_msg(e, i) < 0)
+                        if (guest_msg(e->uuid, &e->guests[i]) < 0)
                                 guest_gone(e, i);
                 }
                 /*
@@ -498,6 +663,115 @@ static void usage(FILE *f)
               "                   --control PATH --guest-socket PATH --model MODEL\n"
               "                   [--sm-count N] [--owner-uid UID] [--ready-fd FD]\n",
               f);
+}
+
+/*
+ * vgpu-engine --worker: one guest's session in a process of its own (started by worker_start).
+ * fd 3 is the guest's socket, fd 4 the allocation socket to the main engine, fds 5.. the
+ * framebuffer's memory. It maps the framebuffer at the vGPU's address, answers the guest's hello
+ * with its channel, and runs until the guest hangs up or it is told to stop (SIGTERM). A fault
+ * that ends its GPU context ends only this guest's work.
+ */
+static int worker_main(int argc, char **argv)
+{
+        const char *backend = NULL, *uuid = NULL, *hello = NULL;
+        uint64_t gpu = 0, addr = 0, size = 0, sid = 0, gpid = 0, guid = 0, nfds = 0;
+        struct backend_fb_req req = {0};
+        struct backend_dev_req dreq = {.sim_workers = 2};
+        struct engine_guest g = {.fd = 3};
+        struct vgpu_dev dev = {.remote_alloc = true, .alloc_fd = 4};
+        int fds[ENGINE_MAX_FB_FDS], chan_fd, sig_fd, r = 0;
+        char why[256] = "";
+        sigset_t mask;
+
+        for (int i = 2; i + 1 < argc && r == 0; i += 2) {
+                const char *k = argv[i], *v = argv[i + 1];
+
+                if (strcmp(k, "--backend") == 0)
+                        backend = v;
+                else if (strcmp(k, "--uuid") == 0)
+                        uuid = v;
+                else if (strcmp(k, "--hello") == 0)
+                        hello = v;
+                else if (strcmp(k, "--gpu-index") == 0)
+                        r = parse_u64(v, &gpu);
+                else if (strcmp(k, "--device-address") == 0)
+                        r = parse_u64(v, &addr);
+                else if (strcmp(k, "--fb-size") == 0)
+                        r = parse_u64(v, &size);
+                else if (strcmp(k, "--session") == 0)
+                        r = parse_u64(v, &sid);
+                else if (strcmp(k, "--guest-pid") == 0)
+                        r = parse_u64(v, &gpid);
+                else if (strcmp(k, "--guest-uid") == 0)
+                        r = parse_u64(v, &guid);
+                else if (strcmp(k, "--fb-fds") == 0)
+                        r = parse_u64(v, &nfds);
+                else
+                        r = -EINVAL;
+        }
+        dev.ops = backend_find(backend);
+        if (r < 0 || !dev.ops || !uuid || !hello || !size || nfds > ENGINE_MAX_FB_FDS ||
+            gpu > UINT32_MAX || sid > UINT32_MAX) {
+                vgpu_log(VGPU_LOG_ERROR, "--worker: bad arguments");
+                return 2;
+        }
+        for (uint64_t k = 0; k < nfds; k++)
+                fds[k] = 5 + (int)k;
+        dreq.gpu_index = (uint32_t)gpu;
+        if (getenv("VGPU_SIM_WORKERS"))
+                dreq.sim_workers = (unsigned)atoi(getenv("VGPU_SIM_WORKERS"));
+        req = (struct backend_fb_req){.vgpu_uuid = uuid,
+                                      .gpu_index = (uint32_t)gpu,
+                                      .device_address = addr,
+                                      .size = size};
+        r = dev.ops->dev_open(&dreq, &dev.bdev, why, sizeof(why));
+        if (r == 0) {
+                r = dev.ops->fb_import(dev.bdev, &req, fds, (size_t)nfds, &dev.fb);
+                if (r < 0)
+                        dev.ops->dev_close(dev.bdev);
+        }
+        for (uint64_t k = 0; k < nfds; k++)
+                close(fds[k]);
+        if (r < 0) {
+                vgpu_log(VGPU_LOG_ERROR, "vGPU %s: worker: %s", uuid, why[0] ? why : strerror(-r));
+                send_json_fd(
+                        3, json_pack("{s:b, s:s}", "ok", 0, "error", "the engine's worker failed"),
+                        -1);
+                return 1;
+        }
+        fbmem_init(&dev.mem, addr, size);
+        pthread_mutex_init(&dev.alloc_lock, NULL);
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        sig_fd = signalfd(-1, &mask, SFD_CLOEXEC);
+        r = session_new(&dev, (uint32_t)sid, (pid_t)gpid, (uid_t)guid, &g.s, &chan_fd);
+        if (r == 0 && send_json_fd(3, json_loads(hello, 0, NULL), chan_fd) < 0)
+                r = -EPIPE;
+        else if (r < 0)
+                send_json_fd(3, json_pack("{s:b, s:s}", "ok", 0, "error", strerror(-r)), -1);
+        while (r == 0) {
+                struct pollfd pfd[2] = {{.fd = 3, .events = POLLIN},
+                                        {.fd = sig_fd, .events = POLLIN}};
+
+                if (poll(pfd, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        break;
+                }
+                if (pfd[1].revents || (pfd[0].revents && guest_msg(uuid, &g) < 0))
+                        break;
+        }
+        session_free(g.s);
+        for (unsigned k = 0; k < g.n_fds; k++)
+                close(g.fds[k]);
+        fbmem_destroy(&dev.mem);
+        dev.ops->fb_release(dev.bdev, &dev.fb);
+        dev.ops->dev_close(dev.bdev);
+        return r < 0 ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -528,6 +802,8 @@ int main(int argc, char **argv)
         int c, r, idx = 0;
 
         vgpu_log_init("vgpu-engine");
+        if (argc > 1 && strcmp(argv[1], "--worker") == 0)
+                return worker_main(argc, argv);
         for (int i = 0; i < ENGINE_MAX_CLIENTS; i++)
                 e.clients[i].fd = -1;
         for (int i = 0; i < ENGINE_MAX_GUESTS; i++)
@@ -651,6 +927,31 @@ int main(int argc, char **argv)
         /* Any user may connect; the engine admits only the vGPU's owner (and root). */
         chmod(e.guest_path, 0666);
         fbmem_init(&e.dev.mem, e.dev.fb.device_address, e.dev.fb.size);
+        /*
+         * On a GPU a kernel fault ends every context of its process, so each guest runs in a
+         * worker process of its own there; the sim confines faults itself and runs guests on
+         * threads. VGPU_ENGINE_WORKERS=1/0 chooses either way.
+         */
+        e.isolate = strcmp(e.ops->name, "cuda") == 0;
+        if (getenv("VGPU_ENGINE_WORKERS"))
+                e.isolate = strcmp(getenv("VGPU_ENGINE_WORKERS"), "1") == 0;
+        if (e.isolate) {
+                ssize_t n = readlink("/proc/self/exe", e.self, sizeof(e.self) - 1);
+
+                r = n > 0 ? e.ops->fb_export(e.dev.bdev, &e.dev.fb, e.fb_fds, ENGINE_MAX_FB_FDS,
+                                             &e.n_fb_fds)
+                          : -errno;
+                if (r < 0) {
+                        vgpu_log(VGPU_LOG_ERROR,
+                                 "vGPU %s: cannot share the framebuffer with "
+                                 "workers: %s",
+                                 e.uuid, strerror(-r));
+                        e.ops->fb_release(e.dev.bdev, &e.dev.fb);
+                        e.ops->dev_close(e.dev.bdev);
+                        return 1;
+                }
+                e.self[n] = '\0';
+        }
         if (ready_fd <= INT32_MAX) {
                 char line[64];
                 int len = snprintf(line, sizeof(line), "READY %d\n", (int)getpid());
@@ -663,9 +964,15 @@ int main(int argc, char **argv)
                  e.type, e.dev.fb.size, e.dev.fb.device_address);
         r = serve(&e);
         for (int i = 0; i < ENGINE_MAX_GUESTS; i++) {
-                if (e.guests[i].s)
+                if (e.guests[i].worker > 0) {
+                        kill(e.guests[i].worker, SIGTERM);
+                        worker_gone(&e, &e.guests[i]);
+                } else if (e.guests[i].s) {
                         guest_gone(&e, i);
+                }
         }
+        for (size_t k = 0; k < e.n_fb_fds; k++)
+                close(e.fb_fds[k]);
         fbmem_destroy(&e.dev.mem);
         e.ops->fb_release(e.dev.bdev, &e.dev.fb);
         e.ops->dev_close(e.dev.bdev);

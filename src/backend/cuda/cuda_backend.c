@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_drv.h"
@@ -214,18 +215,77 @@ static void fb_unwind(struct backend_fb_req const *req, struct cuda_fb *f, size_
         free(f);
 }
 
-static int cuda_fb_reserve(struct backend_dev *d, const struct backend_fb_req *req,
-                           struct backend_fb *ret)
+static int fb_map(struct backend_dev *d, const struct backend_fb_req *req, struct cuda_fb *f,
+                  struct backend_fb *ret);
+
+static int cuda_fb_export(struct backend_dev *d, const struct backend_fb *fb, int *fds, size_t max,
+                          size_t *ret_n)
 {
+        const struct cuda_fb *f = fb->priv;
+
+        if (!f || f->n_chunks > max)
+                return -EINVAL;
+        make_current(d);
+        for (size_t i = 0; i < f->n_chunks; i++) {
+                int fd = -1;
+                CUresult cr = cu.mem_export(&fd, f->chunks[i],
+                                            CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0);
+
+                if (cr != CUDA_SUCCESS) {
+                        while (i-- > 0)
+                                close(fds[i]);
+                        return cuda_code(cr);
+                }
+                fds[i] = fd;
+        }
+        *ret_n = f->n_chunks;
+        return 0;
+}
+
+static int cuda_fb_import(struct backend_dev *d, const struct backend_fb_req *req, const int *fds,
+                          size_t n, struct backend_fb *ret)
+{
+        struct cuda_fb *f;
+        size_t gran = 0;
         CUmemAllocationProp prop = {
                 .type = CU_MEM_ALLOCATION_TYPE_PINNED,
                 .location = {.type = CU_MEM_LOCATION_TYPE_DEVICE, .id = (int)d->dev},
         };
-        CUmemAccessDesc access = {.location = prop.location,
-                                  .flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE};
+
+        make_current(d);
+        if (cu.mem_granularity(&gran, &prop, CU_MEM_ALLOC_GRANULARITY_MINIMUM) != CUDA_SUCCESS ||
+            !gran || req->size == 0 || req->size % gran || req->device_address % gran ||
+            n != (req->size + FB_CHUNK - 1) / FB_CHUNK)
+                return -EINVAL;
+        f = calloc(1, sizeof(*f));
+        if (!f || !(f->chunks = calloc(n, sizeof(*f->chunks)))) {
+                free(f);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+                CUresult cr = cu.mem_import(&f->chunks[i], (void *)(uintptr_t)fds[i],
+                                            CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR);
+
+                if (cr != CUDA_SUCCESS) {
+                        fb_unwind(req, f, 0);
+                        return cuda_code(cr);
+                }
+                f->n_chunks = i + 1;
+        }
+        return fb_map(d, req, f, ret);
+}
+
+static int cuda_fb_reserve(struct backend_dev *d, const struct backend_fb_req *req,
+                           struct backend_fb *ret)
+{
+        /* Exportable as file descriptors: an engine's per-guest workers map the same memory. */
+        CUmemAllocationProp prop = {
+                .type = CU_MEM_ALLOCATION_TYPE_PINNED,
+                .requestedHandleTypes = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR,
+                .location = {.type = CU_MEM_LOCATION_TYPE_DEVICE, .id = (int)d->dev},
+        };
         struct cuda_fb *f;
         size_t gran = 0, n;
-        CUdeviceptr got = 0;
         CUresult cr;
 
         make_current(d);
@@ -238,27 +298,46 @@ static int cuda_fb_reserve(struct backend_dev *d, const struct backend_fb_req *r
                 free(f);
                 return -ENOMEM;
         }
-        /* The address is a hint to the driver: anything else means the range is taken. */
-        cr = cu.mem_address_reserve(&got, (size_t)req->size, 0, req->device_address, 0);
-        if (cr != CUDA_SUCCESS || got != req->device_address) {
-                if (cr == CUDA_SUCCESS)
-                        cu.mem_address_free(got, (size_t)req->size);
-                free(f->chunks);
-                free(f);
-                return cr == CUDA_SUCCESS ? -EEXIST : cuda_code(cr);
-        }
-        f->reserved = req->size;
         for (size_t i = 0; i < n; i++) {
                 uint64_t off = i * FB_CHUNK;
                 size_t len = (size_t)(req->size - off < FB_CHUNK ? req->size - off : FB_CHUNK);
 
                 cr = cu.mem_create(&f->chunks[i], len, &prop, 0);
                 if (cr != CUDA_SUCCESS) {
-                        f->n_chunks = i;
-                        fb_unwind(req, f, i);
+                        fb_unwind(req, f, 0);
                         return cuda_code(cr);
                 }
                 f->n_chunks = i + 1;
+        }
+        return fb_map(d, req, f, ret);
+}
+
+/*
+ * Reserve req's address range and map f's chunks there, read-write for this GPU; on failure
+ * everything of f is released.
+ */
+static int fb_map(struct backend_dev *d, const struct backend_fb_req *req, struct cuda_fb *f,
+                  struct backend_fb *ret)
+{
+        CUmemAccessDesc access = {
+                .location = {.type = CU_MEM_LOCATION_TYPE_DEVICE, .id = (int)d->dev},
+                .flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE};
+        CUdeviceptr got = 0;
+        CUresult cr;
+
+        /* The address is a hint to the driver: anything else means the range is taken. */
+        cr = cu.mem_address_reserve(&got, (size_t)req->size, 0, req->device_address, 0);
+        if (cr != CUDA_SUCCESS || got != req->device_address) {
+                if (cr == CUDA_SUCCESS)
+                        cu.mem_address_free(got, (size_t)req->size);
+                fb_unwind(req, f, 0);
+                return cr == CUDA_SUCCESS ? -EEXIST : cuda_code(cr);
+        }
+        f->reserved = req->size;
+        for (size_t i = 0; i < f->n_chunks; i++) {
+                uint64_t off = i * FB_CHUNK;
+                size_t len = (size_t)(req->size - off < FB_CHUNK ? req->size - off : FB_CHUNK);
+
                 cr = cu.mem_map(req->device_address + off, len, 0, f->chunks[i], 0);
                 if (cr != CUDA_SUCCESS) {
                         fb_unwind(req, f, i);
@@ -267,7 +346,7 @@ static int cuda_fb_reserve(struct backend_dev *d, const struct backend_fb_req *r
         }
         cr = cu.mem_set_access(req->device_address, (size_t)req->size, &access, 1);
         if (cr != CUDA_SUCCESS) {
-                fb_unwind(req, f, n);
+                fb_unwind(req, f, f->n_chunks);
                 return cuda_code(cr);
         }
         *ret = (struct backend_fb){
@@ -694,6 +773,8 @@ const struct backend_ops backend_cuda_ops = {
         .fb_reserve = cuda_fb_reserve,
         .fb_release = cuda_fb_release,
         .fb_resident = cuda_fb_resident,
+        .fb_export = cuda_fb_export,
+        .fb_import = cuda_fb_import,
         .host_register = cuda_host_register,
         .host_unregister = cuda_host_unregister,
         .queue_new = cuda_queue_new,

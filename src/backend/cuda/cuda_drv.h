@@ -35,6 +35,8 @@
         X(mem_map, cuMemMap)                                                                       \
         X(mem_unmap, cuMemUnmap)                                                                   \
         X(mem_set_access, cuMemSetAccess)                                                          \
+        X(mem_export, cuMemExportToShareableHandle)                                                \
+        X(mem_import, cuMemImportFromShareableHandle)                                              \
         X(host_register, cuMemHostRegister_v2)                                                     \
         X(host_unregister, cuMemHostUnregister)                                                    \
         X(stream_create, cuStreamCreate)                                                           \

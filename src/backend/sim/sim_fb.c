@@ -3,6 +3,7 @@
 // fixed device address, so device pointers are host pointers in the engine and pages cost memory
 // only once written.
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -71,4 +72,48 @@ uint64_t sim_fb_resident(const struct backend_fb *fb)
         if (fb->fd < 0 || fstat(fb->fd, &st) < 0)
                 return 0;
         return (uint64_t)st.st_blocks * 512;
+}
+
+int sim_fb_export(struct backend_dev *d, const struct backend_fb *fb, int *fds, size_t max,
+                  size_t *ret_n)
+{
+        (void)d;
+        if (max < 1 || fb->fd < 0)
+                return -EINVAL;
+        fds[0] = fcntl(fb->fd, F_DUPFD_CLOEXEC, 3);
+        if (fds[0] < 0)
+                return -errno;
+        *ret_n = 1;
+        return 0;
+}
+
+int sim_fb_import(struct backend_dev *d, const struct backend_fb_req *req, const int *fds, size_t n,
+                  struct backend_fb *ret)
+{
+        struct stat st;
+        void *p;
+        int fd;
+
+        (void)d;
+        if (n != 1 || req->size == 0 || fstat(fds[0], &st) < 0 || (uint64_t)st.st_size < req->size)
+                return -EINVAL;
+        fd = fcntl(fds[0], F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return -errno;
+        p = mmap((void *)(uintptr_t)req->device_address, req->size, PROT_READ | PROT_WRITE,
+                 MAP_SHARED | MAP_NORESERVE | MAP_FIXED_NOREPLACE, fd, 0);
+        if (p == MAP_FAILED || (uintptr_t)p != req->device_address) {
+                int r = p == MAP_FAILED ? -errno : -EEXIST;
+
+                if (p != MAP_FAILED)
+                        munmap(p, req->size);
+                close(fd);
+                return r;
+        }
+        *ret = (struct backend_fb){.device_address = req->device_address,
+                                   .size = req->size,
+                                   .phys_offset = req->phys_offset,
+                                   .host = p,
+                                   .fd = fd};
+        return 0;
 }
