@@ -10,7 +10,7 @@ void sim_fb_release(struct backend_dev *d, struct backend_fb *fb);
 uint64_t sim_fb_resident(const struct backend_fb *fb);
 int sim_fb_export(struct backend_dev *d, const struct backend_fb *fb, int *fds, size_t max,
                   size_t *ret_n);
-int sim_fb_import(struct backend_dev *d, const struct backend_fb_req *req, const int *fds,
-                  size_t n, struct backend_fb *ret);
+int sim_fb_import(struct backend_dev *d, const struct backend_fb_req *req, const int *fds, size_t n,
+                  struct backend_fb *ret);
 
 #endif
