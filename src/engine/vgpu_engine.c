@@ -43,8 +43,10 @@ struct engine_client {
 struct engine_guest {
         int fd; /* the guest's socket; for a worker, the socket of its allocation requests */
         struct session *s;
-        /* a worker process runs this guest's session (e->isolate) */
+        /* a worker process runs this guest's session (e->isolate); gsock: the guest's socket,
+         * watched for its hang-up only (-1 once it hung up: the worker is finishing) */
         pid_t worker;
+        int gsock;
         uint32_t sid;
         pid_t guest_pid;
         /* what it sent after hello, not yet a whole line, and the fds that came with it */
@@ -145,7 +147,8 @@ static int guest_count(const struct engine *e)
         int n = 0;
 
         for (int i = 0; i < ENGINE_MAX_GUESTS; i++)
-                n += slot_used(&e->guests[i]);
+                n += slot_used(&e->guests[i]) &&
+                     !(e->guests[i].worker > 0 && e->guests[i].gsock < 0);
         return n;
 }
 
@@ -351,8 +354,9 @@ static int worker_start(struct engine *e, struct engine_guest *g, int gfd, const
                 close(sp[0]);
                 return -errno;
         }
-        close(gfd);
-        *g = (struct engine_guest){.fd = sp[0], .worker = pid, .sid = id, .guest_pid = cred->pid};
+        /* The guest counts as attached until its socket hangs up, not until its worker ends. */
+        *g = (struct engine_guest){
+                .fd = sp[0], .worker = pid, .gsock = gfd, .sid = id, .guest_pid = cred->pid};
         vgpu_log(VGPU_LOG_INFO, "vGPU %s: guest %d (uid %d) attached, worker %d", e->uuid,
                  (int)cred->pid, (int)cred->uid, (int)pid);
         return 0;
@@ -364,13 +368,15 @@ static void worker_gone(struct engine *e, struct engine_guest *g)
         int status = 0;
 
         close(g->fd);
+        if (g->gsock >= 0)
+                close(g->gsock);
         waitpid(g->worker, &status, 0);
         fbmem_free_owner(&e->dev.mem, (uint64_t)g->sid << 32, ~UINT64_C(0) << 32);
         vgpu_log(VGPU_LOG_INFO, "vGPU %s: guest %d detached (worker %d %s %d)", e->uuid,
                  (int)g->guest_pid, (int)g->worker,
                  WIFSIGNALED(status) ? "killed by signal" : "exit status",
                  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-        *g = (struct engine_guest){.fd = -1};
+        *g = (struct engine_guest){.fd = -1, .gsock = -1};
 }
 
 /*
@@ -507,7 +513,7 @@ static void guest_gone(struct engine *e, int i)
         close(e->guests[i].fd);
         for (unsigned k = 0; k < e->guests[i].n_fds; k++)
                 close(e->guests[i].fds[k]);
-        e->guests[i] = (struct engine_guest){.fd = -1};
+        e->guests[i] = (struct engine_guest){.fd = -1, .gsock = -1};
 }
 
 /* One line from a guest: host_map (taking the next fd it sent) or host_unmap. */
@@ -592,7 +598,7 @@ static int guest_msg(const char *uuid, struct engine_guest *g)
 static int serve(struct engine *e)
 {
         while (!e->stopping) {
-                struct pollfd pfd[ENGINE_MAX_CLIENTS + ENGINE_MAX_GUESTS + 3];
+                struct pollfd pfd[ENGINE_MAX_CLIENTS + 2 * ENGINE_MAX_GUESTS + 3];
                 nfds_t n = 0;
 
                 pfd[n++] = (struct pollfd){.fd = e->listen_fd, .events = POLLIN};
@@ -604,6 +610,10 @@ static int serve(struct engine *e)
                         pfd[n++] = (struct pollfd){.fd = slot_used(&e->guests[i]) ? e->guests[i].fd
                                                                                   : -1,
                                                    .events = POLLIN};
+                for (int i = 0; i < ENGINE_MAX_GUESTS; i++)
+                        pfd[n++] = (struct pollfd){
+                                .fd = e->guests[i].worker > 0 ? e->guests[i].gsock : -1,
+                                .events = POLLRDHUP};
                 if (poll(pfd, n, -1) < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -631,6 +641,11 @@ static int serve(struct engine *e)
                                 client_read(e, &e->clients[i]);
                 }
                 for (int i = 0; i < ENGINE_MAX_GUESTS; i++) {
+                        if (e->guests[i].worker > 0 && e->guests[i].gsock >= 0 &&
+                            pfd[i + 3 + ENGINE_MAX_CLIENTS + ENGINE_MAX_GUESTS].revents) {
+                                close(e->guests[i].gsock);
+                                e->guests[i].gsock = -1;
+                        }
                         if (!slot_used(&e->guests[i]) || !pfd[i + 3 + ENGINE_MAX_CLIENTS].revents)
                                 continue;
                         if (e->guests[i].worker > 0) {
@@ -807,7 +822,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < ENGINE_MAX_CLIENTS; i++)
                 e.clients[i].fd = -1;
         for (int i = 0; i < ENGINE_MAX_GUESTS; i++)
-                e.guests[i].fd = -1;
+                e.guests[i] = (struct engine_guest){.fd = -1, .gsock = -1};
         while ((c = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
                 r = 0;
                 switch (c) {
