@@ -988,11 +988,44 @@ static void wait_for_work(struct session *s)
         __atomic_store_n(&ctl->engine_sleeping, 0, __ATOMIC_SEQ_CST);
 }
 
+/*
+ * VGPU_ENGINE_PROFILE=1: at the session's end, log where its thread's time went, per op (calls,
+ * mean time in the handler) and waiting for work. For finding the engine's own overhead.
+ */
+struct profile {
+        uint64_t calls[VGPU_OP_COUNT], ns[VGPU_OP_COUNT];
+        uint64_t start, waiting;
+};
+
+static void profile_report(const struct session *s, const struct profile *p)
+{
+        uint64_t total = chan_now_ns() - p->start, busy = 0;
+
+        for (int op = 0; op < VGPU_OP_COUNT; op++) {
+                if (!p->calls[op])
+                        continue;
+                busy += p->ns[op];
+                vgpu_log(VGPU_LOG_WARN, "profile guest %d: op %s: %llu calls, %.3f us each",
+                         (int)s->pid, vgpu_call_info(op) ? vgpu_call_info(op)->name : "?",
+                         (unsigned long long)p->calls[op],
+                         (double)p->ns[op] / (double)p->calls[op] / 1e3);
+        }
+        vgpu_log(VGPU_LOG_WARN,
+                 "profile guest %d: %.3f s in all: %.3f s in handlers, %.3f s waiting, %.3f s in "
+                 "the loop itself",
+                 (int)s->pid, (double)total / 1e9, (double)busy / 1e9, (double)p->waiting / 1e9,
+                 (double)(total - busy - p->waiting) / 1e9);
+}
+
 static void *session_main(void *arg)
 {
         struct session *s = arg;
         uint8_t *buf = malloc(MSG_CAP);
         uint8_t *rep = malloc(s->v.reply_size);
+        struct profile *prof = getenv("VGPU_ENGINE_PROFILE") ? calloc(1, sizeof(*prof)) : NULL;
+
+        if (prof)
+                prof->start = chan_now_ns();
 
         while (buf && rep && !s->stop) {
                 struct vgpu_msg m;
@@ -1001,7 +1034,11 @@ static void *session_main(void *arg)
                 int r = chan_pop(&s->v, &m, buf, MSG_CAP);
 
                 if (r == 0) {
+                        uint64_t t0 = prof ? chan_now_ns() : 0;
+
                         wait_for_work(s);
+                        if (prof)
+                                prof->waiting += chan_now_ns() - t0;
                         continue;
                 }
                 if (r < 0) {
@@ -1015,8 +1052,14 @@ static void *session_main(void *arg)
                     (!(ci->flags & VGPU_CALL_VAR) && m.len != ci->req_size)) {
                         r = -EPROTO;
                 } else {
+                        uint64_t t0 = prof ? chan_now_ns() : 0;
+
                         memset(rep, 0, ci->rep_size);
                         r = handlers[m.op](s, buf, m.len, rep, &rep_len);
+                        if (prof) {
+                                prof->calls[m.op]++;
+                                prof->ns[m.op] += chan_now_ns() - t0;
+                        }
                         if (r < 0 && !(ci->flags & VGPU_CALL_SYNC))
                                 record_async_error(s, buf, m.len, r);
                 }
@@ -1025,6 +1068,9 @@ static void *session_main(void *arg)
         __atomic_store_n(&s->v.ctl->engine_dead, 1, __ATOMIC_RELEASE);
         __atomic_add_fetch(&s->v.ctl->done_futex, 1, __ATOMIC_SEQ_CST);
         chan_futex_wake(&s->v.ctl->done_futex);
+        if (prof)
+                profile_report(s, prof);
+        free(prof);
         free(buf);
         free(rep);
         return NULL;

@@ -751,17 +751,18 @@ static int cuda_launch(struct backend_queue *q, const struct backend_func *f,
                        const struct backend_launch *l, struct backend_launch_stats *ret_stats)
 {
         const struct cuda_func *cf = func_of(f);
-        size_t size = cf->info.param_size;
-        void *extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, (void *)(uintptr_t)l->params,
-                         CU_LAUNCH_PARAM_BUFFER_SIZE, &size, CU_LAUNCH_PARAM_END};
+        void *args[MAX_PARAMS];
 
         *ret_stats = (struct backend_launch_stats){0};
         if (lost(q->d))
                 return lost(q->d);
+        /* Pointers into the guest's buffer at each parameter's offset: the driver's fast path. */
+        for (uint32_t i = 0; i < cf->info.n_params; i++)
+                args[i] = (uint8_t *)(uintptr_t)l->params + cf->off[2 * i];
         make_current(q->d);
         return result(q->d, cu.launch_kernel(cf->f, l->grid[0], l->grid[1], l->grid[2], l->block[0],
-                                             l->block[1], l->block[2], l->shared, q->stream, NULL,
-                                             size ? extra : NULL));
+                                             l->block[1], l->block[2], l->shared, q->stream,
+                                             cf->info.n_params ? args : NULL, NULL));
 }
 
 const struct backend_ops backend_cuda_ops = {
