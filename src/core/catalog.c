@@ -20,7 +20,7 @@ const struct gpu_model *catalog_find_model(const char *id)
                 if (strcasecmp(models[i].id, id) == 0)
                         return &models[i];
         }
-        return NULL;
+        return catalog_parse_generic(id);
 }
 
 const struct gpu_model *catalog_match_model(uint32_t pci_device_id, const char *name)

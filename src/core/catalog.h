@@ -86,6 +86,19 @@ const struct gpu_model *catalog_models(size_t *ret_n);
 const struct gpu_model *catalog_find_model(const char *id);
 
 /*
+ * catalog_generic_model - the generic model of a GPU the catalog does not know: fb_gib rounded
+ * down to a multiple of 8 (at least 8), types of 1/1, 1/2, 1/4 and 1/8 of it ("GEN48-12C"), no
+ * MIG. Its id ("GENERIC-48GB-8.9-142SM") is found again by catalog_find_model. NULL when the
+ * figures are out of range or too many distinct generic models exist. Valid for the process's
+ * life; thread-safe.
+ */
+const struct gpu_model *catalog_generic_model(uint32_t fb_gib, uint32_t cc_major, uint32_t cc_minor,
+                                              uint32_t sm_count);
+
+/* catalog_parse_generic - the generic model an id names, or NULL. */
+const struct gpu_model *catalog_parse_generic(const char *id);
+
+/*
  * catalog_match_model - the model of a physical GPU as a driver names it: by PCI device id
  * (0 if unknown), else by the driver's name ("NVIDIA H100 80GB HBM3" is the SXM5 board).
  * Returns the model or NULL when the GPU is not in the catalog.

@@ -109,11 +109,15 @@ static int find_gpus(const char **models, const char **uuids, const char **bus_i
                         catalog_match_model(found[i].pci_device_id, found[i].name);
 
                 if (!m) {
-                        vgpu_log(
-                                VGPU_LOG_WARN,
-                                "GPU %zu (%s, PCI device 0x%04x) is not in the catalog; not served",
-                                i, found[i].name, found[i].pci_device_id);
-                        continue;
+                        m = catalog_generic_model((uint32_t)(found[i].mem_total >> 30),
+                                                  (uint32_t)found[i].cc_major,
+                                                  (uint32_t)found[i].cc_minor, found[i].sm_count);
+                        vgpu_log(VGPU_LOG_WARN,
+                                 "GPU %zu (%s, PCI device 0x%04x) is not in the catalog; %s", i,
+                                 found[i].name, found[i].pci_device_id,
+                                 m ? "served with generic types (docs/catalog.md)" : "not served");
+                        if (!m)
+                                continue;
                 }
                 if (*ret_n != i) {
                         /* engines name GPUs by the driver's index: keep them equal */

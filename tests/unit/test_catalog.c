@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "core/catalog.h"
+#include "core/layout.h"
 #include "vgpu/errors.h"
 
 static void test_h100_time_sliced(void **state)
@@ -198,6 +199,53 @@ static void test_lookups(void **state)
                          0);
 }
 
+/* A GPU the catalog does not know gets the generic list, which placement handles as any model. */
+static void test_generic(void **state)
+{
+        static const uint32_t sizes[] = {8, 23, 48, 80, 141};
+
+        (void)state;
+        assert_null(catalog_generic_model(7, 8, 9, 100));
+        assert_null(catalog_find_model("GENERIC-12GB-8.9-100SM")); /* not a multiple of 8 */
+        assert_null(catalog_find_model("GENERIC-48GB-8.9-100SMx"));
+        assert_null(catalog_find_model("GENERIC-48GB"));
+        for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+                const struct gpu_model *m = catalog_generic_model(sizes[i], 8, 9, 142);
+                struct layout l;
+                struct layout_vgpu v;
+                uint32_t id = 1;
+
+                assert_non_null(m);
+                assert_int_equal(m->fb_gib, sizes[i] - sizes[i] % 8);
+                assert_int_equal(m->cc_major, 8);
+                assert_int_equal(m->sm_count, 142);
+                /* The id names the same model again, also after a restart (parsed). */
+                assert_ptr_equal(catalog_find_model(m->id), m);
+                assert_ptr_equal(catalog_generic_model(sizes[i], 8, 9, 142), m);
+                assert_int_equal(catalog_het_slots(m), 8);
+                for (size_t k = 0; k < m->n_types; k++) {
+                        const struct vgpu_type *t = &m->types[k];
+
+                        assert_ptr_equal(catalog_find_type(m, t->name), t);
+                        assert_true(t->fb_gib >= 1);
+                        assert_true((uint64_t)catalog_max_equal(m, t) * t->fb_gib <= m->fb_gib);
+                        /* Equal size: as many as the type allows, then no more. */
+                        layout_init(&l, m);
+                        for (uint32_t n = 0; n < catalog_max_equal(m, t); n++)
+                                assert_int_equal(layout_create(&l, t, &LAYOUT_REQ_ANY, id++, &v),
+                                                 0);
+                        assert_true(layout_create(&l, t, &LAYOUT_REQ_ANY, id++, &v) < 0);
+                }
+                /* Mixed size: the whole-GPU half next to two quarters. */
+                layout_init(&l, m);
+                assert_int_equal(layout_set_mode(&l, LAYOUT_HETEROGENEOUS), 0);
+                assert_int_equal(layout_create(&l, &m->types[1], &LAYOUT_REQ_ANY, id++, &v), 0);
+                assert_int_equal(layout_create(&l, &m->types[2], &LAYOUT_REQ_ANY, id++, &v), 0);
+                assert_int_equal(layout_create(&l, &m->types[2], &LAYOUT_REQ_ANY, id++, &v), 0);
+                assert_true(layout_create(&l, &m->types[3], &LAYOUT_REQ_ANY, id++, &v) < 0);
+        }
+}
+
 static void test_errors(void **state)
 {
         (void)state;
@@ -218,6 +266,7 @@ int main(void)
                 cmocka_unit_test(test_all_models_consistent),
                 cmocka_unit_test(test_lookups),
                 cmocka_unit_test(test_errors),
+                cmocka_unit_test(test_generic),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
