@@ -27,7 +27,9 @@
         X(VGPU_EUNKNOWN_PROFILE, 1017, "unknown GPU instance profile")                             \
         X(VGPU_EENGINE, 1018, "the vGPU's engine could not be started or stopped")                 \
         X(VGPU_EGUESTS, 1019, "the vGPU has guests attached")                                      \
-        X(VGPU_ESTATE, 1020, "the state database could not be written")
+        X(VGPU_ESTATE, 1020, "the state database could not be written")                            \
+        X(VGPU_ESCHED_MIX, 1021,                                                                   \
+          "fixed share needs vGPUs of one size: not with mixed sizes (heterogeneous mode)")
 
 enum vgpu_error {
 #define VGPU_ERROR_ENUM(name, num, msg) name = -(num),

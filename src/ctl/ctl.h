@@ -24,6 +24,8 @@ int ctl_types(int argc, char **argv, const struct ctl_opts *opts);
 int ctl_gpus(int argc, char **argv, const struct ctl_opts *opts);
 /* mode [--gpu ID] [homogeneous|heterogeneous|mig]: show, or set, a GPU's vGPU mode. */
 int ctl_mode(int argc, char **argv, const struct ctl_opts *opts);
+int ctl_sched(int argc, char **argv, const struct ctl_opts *opts);
+int ctl_util(int argc, char **argv, const struct ctl_opts *opts);
 /* create [--gpu ID] --type NAME [--placement P] [--gpu-instance GI] [--uuid U] [--owner UID]. */
 int ctl_create(int argc, char **argv, const struct ctl_opts *opts);
 /* destroy UUID... [--force]. */

@@ -19,6 +19,9 @@ static const struct {
          "vGPU types: vgpud's [-s|-c] [--gpu ID], or the catalog's (--model M [--mig])"},
         {"gpus", ctl_gpus, "list the physical GPUs vgpud manages [ID]"},
         {"mode", ctl_mode, "show or set a GPU's mode: [--gpu ID] [homogeneous|heterogeneous|mig]"},
+        {"sched", ctl_sched,
+         "show or set the scheduler: [--gpu ID] [--policy P] [--timeslice-ms N]"},
+        {"util", ctl_util, "vGPU utilization, as `nvidia-smi vgpu -u` [-l SECONDS]"},
         {"create", ctl_create,
          "create a vGPU: [--gpu ID] --type NAME [--placement P] [--gpu-instance GI] [--uuid U] "
          "[--owner UID]"},

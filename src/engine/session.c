@@ -229,6 +229,83 @@ static uint64_t dev_free_bytes(struct vgpu_dev *d)
         return m.a;
 }
 
+/* ---- the scheduler's gate (common/schedpage.h) -------------------------------------------- */
+
+/* vgpud's scheduler is there: gating on, and it beat within the last second. */
+static bool gated(const struct vgpu_sched_page *p)
+{
+        uint64_t beat = __atomic_load_n(&p->heartbeat_ns, __ATOMIC_ACQUIRE);
+
+        return __atomic_load_n(&p->gated, __ATOMIC_ACQUIRE) && chan_now_ns() - beat < 1000000000ull;
+}
+
+static bool granted(const struct vgpu_sched_page *p)
+{
+        return __atomic_load_n(&p->grant, __ATOMIC_ACQUIRE) &&
+               __atomic_load_n(&p->grant_seq, __ATOMIC_ACQUIRE) !=
+                       __atomic_load_n(&p->yield_seq, __ATOMIC_ACQUIRE);
+}
+
+/* End the current grant: the scheduler picks the next vGPU. */
+static void gate_yield(struct vgpu_sched_page *p)
+{
+        uint64_t seq = __atomic_load_n(&p->grant_seq, __ATOMIC_ACQUIRE);
+
+        if (!__atomic_load_n(&p->grant, __ATOMIC_ACQUIRE) ||
+            __atomic_exchange_n(&p->yield_seq, seq, __ATOMIC_ACQ_REL) == seq)
+                return;
+        __atomic_add_fetch(&p->yielded, 1, __ATOMIC_SEQ_CST);
+        chan_futex_wake(&p->yielded);
+}
+
+/* Before new GPU work: wait for a slice of this vGPU's (when a scheduler runs). */
+static void gate_enter(struct session *s)
+{
+        struct vgpu_sched_page *p = s->dev->sched;
+
+        if (!p)
+                return;
+        while (gated(p) && !granted(p) && !s->stop) {
+                uint32_t g = __atomic_load_n(&p->grant, __ATOMIC_ACQUIRE);
+
+                __atomic_add_fetch(&p->waiting, 1, __ATOMIC_SEQ_CST);
+                chan_futex_wake(&p->waiting);
+                if (!granted(p))
+                        chan_futex_wait(&p->grant, g, 50);
+                __atomic_sub_fetch(&p->waiting, 1, __ATOMIC_SEQ_CST);
+        }
+}
+
+/* After GPU work: charge what it used; a used-up slice ends the grant. */
+static void gate_charge(struct session *s, uint64_t work)
+{
+        struct vgpu_sched_page *p = s->dev->sched;
+        uint64_t ns, used;
+
+        if (!p)
+                return;
+        /* the sim's accounted time (common/schedpage.h); a real GPU's is not known here yet */
+        ns = s->dev->sm_count ? work * 1000000000ull /
+                                        ((uint64_t)s->dev->sm_count * VGPU_SIM_WARP_INSNS_PER_SM_S)
+                              : 0;
+        __atomic_add_fetch(&p->charged_ns, ns, __ATOMIC_RELEASE);
+        __atomic_add_fetch(&p->launches, 1, __ATOMIC_RELEASE);
+        if (!granted(p))
+                return;
+        used = __atomic_add_fetch(&p->slice_used_ns, ns, __ATOMIC_ACQ_REL);
+        if (used >= __atomic_load_n(&p->slice_ns, __ATOMIC_ACQUIRE))
+                gate_yield(p);
+}
+
+/* The session ran out of work: a grant nobody else waits for goes back at once. */
+static void gate_idle(struct session *s)
+{
+        struct vgpu_sched_page *p = s->dev->sched;
+
+        if (p && granted(p) && !__atomic_load_n(&p->waiting, __ATOMIC_ACQUIRE))
+                gate_yield(p);
+}
+
 /* ---- handlers ----------------------------------------------------------------------------- */
 
 /* Resolve the context a request names; *ret fails the call with the right code. */
@@ -725,8 +802,14 @@ static int op_launch(struct session *s, const void *req, uint32_t len, void *rep
                 .find_ctx = &mc,
                 .cancel = &s->cancel,
         };
+        gate_enter(s);
+        if (s->dev->sched)
+                __atomic_add_fetch(&s->dev->sched->busy, 1, __ATOMIC_ACQ_REL);
         e = s->dev->ops->launch(s->q, f->k, &l, &st);
+        if (s->dev->sched)
+                __atomic_sub_fetch(&s->dev->sched->busy, 1, __ATOMIC_ACQ_REL);
         s->work += st.work;
+        gate_charge(s, st.work);
         if (backend_is_fault(e)) {
                 /* A fault in the kernel poisons the context, as on a GPU. */
                 c->sticky = e;
@@ -980,6 +1063,9 @@ static void wait_for_work(struct session *s)
                         return;
                 __builtin_ia32_pause();
         }
+        /* Idle past the spin: a grant nobody else waits for goes back (best effort's
+         * work conservation); a guest between two launches keeps it. */
+        gate_idle(s);
         val = __atomic_load_n(&ctl->head_futex, __ATOMIC_SEQ_CST);
         __atomic_store_n(&ctl->engine_sleeping, 1, __ATOMIC_SEQ_CST);
         __atomic_thread_fence(__ATOMIC_SEQ_CST);

@@ -14,6 +14,7 @@
 
 #include "backend/backend.h"
 #include "common/chan.h"
+#include "common/schedpage.h"
 #include "engine/fbmem.h"
 
 /* What every session of one engine shares: the vGPU's GPU, framebuffer and its allocator. */
@@ -30,6 +31,9 @@ struct vgpu_dev {
         bool remote_alloc;
         int alloc_fd;
         pthread_mutex_t alloc_lock;
+        /* vgpud's scheduler: grants time slices through this page (NULL: never gated) */
+        struct vgpu_sched_page *sched;
+        uint32_t sm_count; /* for the sim's accounted time of a launch */
 };
 
 /* A worker's request to its main engine's allocator: one SOCK_SEQPACKET message each way. */

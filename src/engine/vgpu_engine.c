@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -23,6 +24,7 @@
 
 #include "backend/backend.h"
 #include "common/log.h"
+#include "common/schedpage.h"
 #include "core/catalog.h"
 #include "engine/session.h"
 #include "ptx/ptx.h"
@@ -79,7 +81,36 @@ struct engine {
         int fb_fds[ENGINE_MAX_FB_FDS];
         size_t n_fb_fds;
         char self[4096];
+        const char *sched_path;
 };
+
+/* Map vgpud's scheduler page for this vGPU (common/schedpage.h). 0, or -1 with errno. */
+static int sched_map(const char *path, struct vgpu_sched_page **ret)
+{
+        int fd = open(path, O_RDWR | O_CLOEXEC);
+        struct stat st;
+        void *p;
+
+        if (fd < 0)
+                return -1;
+        if (fstat(fd, &st) < 0 || st.st_size < VGPU_SCHED_SIZE) {
+                close(fd);
+                errno = EINVAL;
+                return -1;
+        }
+        p = mmap(NULL, VGPU_SCHED_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        close(fd);
+        if (p == MAP_FAILED)
+                return -1;
+        if (((struct vgpu_sched_page *)p)->magic != VGPU_SCHED_MAGIC ||
+            ((struct vgpu_sched_page *)p)->version != VGPU_SCHED_VERSION) {
+                munmap(p, VGPU_SCHED_SIZE);
+                errno = EPROTO;
+                return -1;
+        }
+        *ret = p;
+        return 0;
+}
 
 static bool slot_used(const struct engine_guest *g)
 {
@@ -285,7 +316,7 @@ static bool any_guest(const struct engine *e)
  */
 static int worker_start(struct engine *e, struct engine_guest *g, int gfd, const struct ucred *cred)
 {
-        char gpu[16], addr[24], size[24], sid[16], gpid[16], guid[16], nfds[16];
+        char gpu[16], addr[24], size[24], sid[16], gpid[16], guid[16], nfds[16], sms[16];
         uint32_t id = ++e->next_session;
         json_t *hello = hello_json(e);
         char *hello_text = json_dumps(hello, JSON_COMPACT);
@@ -306,6 +337,7 @@ static int worker_start(struct engine *e, struct engine_guest *g, int gfd, const
         snprintf(gpid, sizeof(gpid), "%d", (int)cred->pid);
         snprintf(guid, sizeof(guid), "%d", (int)cred->uid);
         snprintf(nfds, sizeof(nfds), "%zu", e->n_fb_fds);
+        snprintf(sms, sizeof(sms), "%u", e->dev.sm_count);
         char *const argv[] = {"vgpu-engine",
                               "--worker",
                               "--backend",
@@ -328,6 +360,10 @@ static int worker_start(struct engine *e, struct engine_guest *g, int gfd, const
                               nfds,
                               "--hello",
                               hello_text,
+                              "--sm-count",
+                              sms,
+                              "--sched",
+                              (char *)(e->sched_path ? e->sched_path : ""),
                               NULL};
 
         pid = fork();
@@ -676,7 +712,8 @@ static void usage(FILE *f)
         fputs("usage: vgpu-engine --backend sim --uuid UUID --type NAME --gpu-index N\n"
               "                   --device-address A --fb-size BYTES --fb-offset BYTES\n"
               "                   --control PATH --guest-socket PATH --model MODEL\n"
-              "                   [--sm-count N] [--owner-uid UID] [--ready-fd FD]\n",
+              "                   [--sm-count N] [--owner-uid UID] [--ready-fd FD]\n"
+              "                   [--sched PATH]\n",
               f);
 }
 
@@ -690,7 +727,8 @@ static void usage(FILE *f)
 static int worker_main(int argc, char **argv)
 {
         const char *backend = NULL, *uuid = NULL, *hello = NULL;
-        uint64_t gpu = 0, addr = 0, size = 0, sid = 0, gpid = 0, guid = 0, nfds = 0;
+        uint64_t gpu = 0, addr = 0, size = 0, sid = 0, gpid = 0, guid = 0, nfds = 0, sms = 0;
+        const char *sched = NULL;
         struct backend_fb_req req = {0};
         struct backend_dev_req dreq = {.sim_workers = 2};
         struct engine_guest g = {.fd = 3};
@@ -722,6 +760,10 @@ static int worker_main(int argc, char **argv)
                         r = parse_u64(v, &guid);
                 else if (strcmp(k, "--fb-fds") == 0)
                         r = parse_u64(v, &nfds);
+                else if (strcmp(k, "--sm-count") == 0)
+                        r = parse_u64(v, &sms);
+                else if (strcmp(k, "--sched") == 0)
+                        sched = v;
                 else
                         r = -EINVAL;
         }
@@ -757,6 +799,10 @@ static int worker_main(int argc, char **argv)
         }
         fbmem_init(&dev.mem, addr, size);
         pthread_mutex_init(&dev.alloc_lock, NULL);
+        dev.sm_count = (uint32_t)sms;
+        if (sched && *sched && sched_map(sched, &dev.sched) < 0)
+                vgpu_log(VGPU_LOG_WARN, "vGPU %s: worker: scheduler page %s: %s; ungated", uuid,
+                         sched, strerror(errno));
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
@@ -805,11 +851,12 @@ int main(int argc, char **argv)
                 {"model", required_argument, NULL, 'm'},
                 {"sm-count", required_argument, NULL, 'n'},
                 {"owner-uid", required_argument, NULL, 'O'},
+                {"sched", required_argument, NULL, 'S'},
                 {"help", no_argument, NULL, 'h'},
                 {NULL, 0, NULL, 0},
         };
         struct engine e = {.listen_fd = -1, .sig_fd = -1, .guest_fd = -1};
-        const char *model = NULL;
+        const char *model = NULL, *sched = NULL;
         struct backend_fb_req req = {0};
         uint64_t gpu = 0, ready_fd = UINT64_MAX;
         const char *backend = "sim";
@@ -861,6 +908,9 @@ int main(int argc, char **argv)
                         break;
                 case 'n':
                         r = parse_u64(optarg, &e.sm_count);
+                        break;
+                case 'S':
+                        sched = optarg;
                         break;
                 case 'O':
                         r = parse_u64(optarg, &e.owner_uid);
@@ -942,6 +992,11 @@ int main(int argc, char **argv)
         /* Any user may connect; the engine admits only the vGPU's owner (and root). */
         chmod(e.guest_path, 0666);
         fbmem_init(&e.dev.mem, e.dev.fb.device_address, e.dev.fb.size);
+        e.dev.sm_count = (uint32_t)e.sm_count;
+        e.sched_path = sched;
+        if (sched && sched_map(sched, &e.dev.sched) < 0)
+                vgpu_log(VGPU_LOG_WARN, "vGPU %s: scheduler page %s: %s; running ungated", e.uuid,
+                         sched, strerror(errno));
         /*
          * On a GPU a kernel fault ends every context of its process, so each guest runs in a
          * worker process of its own there; the sim confines faults itself and runs guests on

@@ -51,6 +51,7 @@ static int status_of(int err)
         case -ENODEV:
                 return 404;
         case VGPU_ETYPE_MIX:
+        case VGPU_ESCHED_MIX:
         case VGPU_EPLACEMENT_BUSY:
         case VGPU_EGPU_BUSY:
         case VGPU_EGI_BUSY:
@@ -145,6 +146,17 @@ static json_t *vgpu_json(const struct manager *m, const struct mgr_vgpu *v, int 
                       (json_int_t)v->owner_uid, "state", manager_state_name(v->state), "engine_pid",
                       (int)v->engine_pid, "guests", guests, "created_at", v->created_at);
         if (o) {
+                struct sched_stats st;
+
+                if (m->sched && scheduler_stats(m->sched, v->gpu, v->handle, &st) == 0)
+                        json_object_set_new(o, "scheduler",
+                                            json_pack("{s:I, s:I, s:I, s:I, s:I, s:f}", "slices",
+                                                      (json_int_t)st.slices, "overruns",
+                                                      (json_int_t)st.overruns, "charged_ns",
+                                                      (json_int_t)st.charged_ns, "idle_ns",
+                                                      (json_int_t)st.idle_ns, "clock_ns",
+                                                      (json_int_t)st.clock_ns, "util_pct",
+                                                      st.util_pct));
                 json_object_set_new(o, "guest_socket", json_string(guest));
                 json_object_set_new(o, "fb_used_mib",
                                     fb_used >= 0 ? json_integer(fb_used / (int64_t)CATALOG_MIB)
@@ -266,11 +278,84 @@ static void put_mode(struct api *api, const struct http_request *req, struct mgr
                 else if (r == VGPU_EMODE)
                         fail_code(resp, r, "GPU %u (%s) has no type that allows mixed sizes",
                                   g->index, g->model->id);
+                else if (r == VGPU_ESCHED_MIX)
+                        fail_code(resp, r,
+                                  "GPU %u's scheduler is fixed share, which needs one size; "
+                                  "change it first (vgpuctl sched --gpu %u --policy equal-share)",
+                                  g->index, g->index);
                 else
                         fail_code(resp, r, "cannot change the mode of GPU %u: %s", g->index,
                                   vgpu_strerror(r));
         } else {
                 reply(resp, 200, gpu_json(api->mgr, g));
+        }
+        json_decref(o);
+}
+
+static json_t *sched_json(struct manager *m, const struct mgr_gpu *g)
+{
+        enum sched_policy p;
+        uint32_t ms;
+        uint64_t clock, idle;
+
+        scheduler_get(m->sched, g->index, &p, &ms, &clock, &idle);
+        return json_pack("{s:i, s:s, s:i, s:I, s:I}", "gpu", (int)g->index, "policy",
+                         sched_policy_name(p), "timeslice_ms", (int)ms, "clock_ns",
+                         (json_int_t)clock, "idle_ns", (json_int_t)idle);
+}
+
+static json_t *sched_json_full(struct manager *m, const struct mgr_gpu *g)
+{
+        json_t *o = sched_json(m, g);
+        enum sched_policy p;
+        uint32_t ms;
+        uint64_t clock, idle;
+        char hex[16];
+
+        scheduler_get(m->sched, g->index, &p, &ms, &clock, &idle);
+        snprintf(hex, sizeof(hex), "0x%08x", sched_rmpvmrl_encode(p, ms));
+        json_object_set_new(o, "rmpvmrl", json_string(hex));
+        return o;
+}
+
+static void put_sched(struct api *api, const struct http_request *req, struct mgr_gpu *g,
+                      struct http_response *resp)
+{
+        static const char *const fields[] = {"policy", "timeslice_ms", NULL};
+        json_t *o = body_object(req, resp, fields);
+        enum sched_policy p, cur;
+        uint32_t ms = 0, cur_ms;
+        uint64_t clock, idle;
+        json_t *jp, *jm;
+        int r;
+
+        if (!o)
+                return;
+        scheduler_get(api->mgr->sched, g->index, &cur, &cur_ms, &clock, &idle);
+        p = cur;
+        ms = cur_ms;
+        jp = json_object_get(o, "policy");
+        jm = json_object_get(o, "timeslice_ms");
+        if (jp && (!json_is_string(jp) || sched_policy_parse(json_string_value(jp), &p) < 0)) {
+                fail(resp, 400, "BAD_REQUEST",
+                     "'policy' must be \"best-effort\", \"equal-share\" or \"fixed-share\"");
+        } else if (jm && (!json_is_integer(jm) || json_integer_value(jm) < 0 ||
+                          json_integer_value(jm) > 100000)) {
+                fail(resp, 400, "BAD_REQUEST",
+                     "'timeslice_ms' must be 1..30 (larger values are capped at 30), or 0 for "
+                     "the default of the GPU's types");
+        } else if ((r = manager_sched_set_locked(api->mgr, g, p,
+                                                 jm ? (uint32_t)json_integer_value(jm) : ms)) < 0) {
+                if (r == VGPU_ESCHED_MIX)
+                        fail_code(resp, r,
+                                  "GPU %u is in heterogeneous mode (mixed sizes): fixed share "
+                                  "needs one size; use best-effort or equal-share",
+                                  g->index);
+                else
+                        fail_code(resp, r, "cannot set GPU %u's scheduler: %s", g->index,
+                                  vgpu_strerror(r));
+        } else {
+                reply(resp, 200, sched_json_full(api->mgr, g));
         }
         json_decref(o);
 }
@@ -761,6 +846,13 @@ static void route(struct api *api, const struct http_request *req, struct http_r
                 } else if (n == 4 && strcmp(seg[3], "mode") == 0) {
                         if (method_is(req, "PUT", resp))
                                 put_mode(api, req, g, resp);
+                } else if (n == 4 && strcmp(seg[3], "scheduler") == 0) {
+                        if (!method_is(req, "GET,PUT", resp))
+                                return;
+                        if (strcmp(req->method, "PUT") == 0)
+                                put_sched(api, req, g, resp);
+                        else
+                                reply(resp, 200, sched_json_full(api->mgr, g));
                 } else if (n == 4 && strcmp(seg[3], "gpu-instance-profiles") == 0) {
                         if (method_is(req, "GET", resp))
                                 get_profiles(api, g, resp);

@@ -93,7 +93,7 @@ int engine_spawn(const struct engine_spec *spec, int timeout_ms, pid_t *ret_pid,
                         "--fb-offset", a_off, "--control", (char *)spec->control,
                         "--guest-socket", (char *)spec->guest_socket, "--model",
                         (char *)spec->model, "--sm-count", a_sm, "--owner-uid", a_uid,
-                        "--ready-fd", "3", NULL};
+                        "--ready-fd", "3", NULL, NULL, NULL};
         /* clang-format on */
         int pipefd[2], logfd;
         int64_t deadline = now_ms() + timeout_ms;
@@ -101,6 +101,11 @@ int engine_spawn(const struct engine_spec *spec, int timeout_ms, pid_t *ret_pid,
         size_t got = 0;
         pid_t pid;
 
+        if (spec->sched_path) {
+                /* in the two spare slots before the final NULL */
+                argv[sizeof(argv) / sizeof(argv[0]) - 3] = "--sched";
+                argv[sizeof(argv) / sizeof(argv[0]) - 2] = (char *)spec->sched_path;
+        }
         snprintf(a_gpu, sizeof(a_gpu), "%" PRIu32, spec->gpu_index);
         snprintf(a_addr, sizeof(a_addr), "0x%" PRIx64, spec->device_address);
         snprintf(a_size, sizeof(a_size), "%" PRIu64, spec->fb_size);

@@ -28,6 +28,7 @@ struct engine_spec {
         uint64_t device_address;
         uint64_t fb_size;
         uint64_t fb_offset;
+        const char *sched_path; /* its scheduler page (NULL: never gated) */
 };
 
 /*

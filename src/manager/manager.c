@@ -202,9 +202,39 @@ static uint32_t vgpu_sm_count(const struct manager *m, const struct mgr_vgpu *v)
         return g->model->sm_count * gi->profile->compute_slices / g->model->mig_compute_slices;
 }
 
+/* Time-sliced vGPUs share their GPU (or GPU instance) by its scheduler; MIG-backed ones not. */
+static bool gated(const struct mgr_vgpu *v)
+{
+        return v->type->cls == CATALOG_TIME_SLICED;
+}
+
+static void sched_attach(struct manager *m, const struct mgr_vgpu *v)
+{
+        const struct mgr_gpu *g = &m->gpus[v->gpu];
+        const struct layout_gi *gi = v->place.gi ? layout_find_gi(&g->layout, v->place.gi) : NULL;
+        uint32_t slots = gi ? catalog_max_in_gi(g->model, gi->profile, v->type)
+                            : catalog_max_equal(g->model, v->type);
+        char path[256];
+        int r;
+
+        if (!m->sched || !gated(v) || m->no_engines)
+                return;
+        engine_path(m, v->uuid, "sched", path, sizeof(path));
+        r = scheduler_attach(m->sched, v->gpu, v->place.gi, v->handle, path, slots ? slots : 1);
+        if (r < 0)
+                vgpu_log(VGPU_LOG_WARN, "vGPU %s: not scheduled (%s): it runs ungated", v->uuid,
+                         strerror(-r));
+}
+
+static void sched_detach(struct manager *m, const struct mgr_vgpu *v)
+{
+        if (m->sched)
+                scheduler_detach(m->sched, v->gpu, v->handle);
+}
+
 static int start_engine(struct manager *m, struct mgr_vgpu *v, char *err, size_t len)
 {
-        char control[256], log[256], guest[256];
+        char control[256], log[256], guest[256], sched[256];
         struct engine_spec spec = {
                 .engine_path = m->engine_path,
                 .backend = m->backend,
@@ -230,6 +260,10 @@ static int start_engine(struct manager *m, struct mgr_vgpu *v, char *err, size_t
         engine_path(m, v->uuid, "sock", control, sizeof(control));
         engine_path(m, v->uuid, "log", log, sizeof(log));
         engine_path(m, v->uuid, "guest", guest, sizeof(guest));
+        engine_path(m, v->uuid, "sched", sched, sizeof(sched));
+        sched_detach(m, v);
+        if (gated(v) && scheduler_page_create(sched) == 0)
+                spec.sched_path = sched;
         r = engine_spawn(&spec, ENGINE_START_MS, &v->engine_pid, err, len);
         if (r < 0) {
                 vgpu_log(VGPU_LOG_ERROR, "vGPU %s: engine did not start: %s", v->uuid, err);
@@ -251,6 +285,8 @@ static void stop_engine(struct manager *m, const char *uuid, pid_t pid)
         engine_path(m, uuid, "log", path, sizeof(path));
         unlink(path);
         engine_path(m, uuid, "guest", path, sizeof(path));
+        unlink(path);
+        engine_path(m, uuid, "sched", path, sizeof(path));
         unlink(path);
 }
 
@@ -330,6 +366,7 @@ int manager_create_locked(struct manager *m, const struct mgr_create *c, struct 
                 goto err_engine;
         }
         *slot = v;
+        sched_attach(m, slot);
         m->next_handle++;
         *ret = slot;
         vgpu_log(VGPU_LOG_INFO, "created vGPU %s (%s) on GPU %u at 0x%" PRIx64, v.uuid,
@@ -361,6 +398,8 @@ int manager_restart_locked(struct manager *m, struct mgr_vgpu *v, char *err, siz
                 return VGPU_EGPU_BUSY;
         r = start_engine(m, v, err, len);
         v->state = r < 0 ? MGR_FAILED : MGR_RUNNING;
+        if (r == 0)
+                sched_attach(m, v);
         if (persist_vgpu(m, v, NULL) < 0)
                 vgpu_log(VGPU_LOG_WARN, "vGPU %s: state not updated", v->uuid);
         if (r == 0)
@@ -407,6 +446,7 @@ int manager_destroy_locked(struct manager *m, struct mgr_vgpu *v, bool force)
                 v->state = MGR_RUNNING;
                 return r;
         }
+        sched_detach(m, v);
         stop_engine(m, v->uuid, v->engine_pid);
         r = unpersist_vgpu(m, v, implicit);
         if (r < 0)
@@ -440,6 +480,14 @@ static int persist_gpu(struct manager *m, const struct mgr_gpu *g)
 
 int manager_set_mode_locked(struct manager *m, struct mgr_gpu *g, enum layout_mode mode)
 {
+        enum sched_policy p;
+        uint32_t ms;
+        uint64_t clock, idle;
+
+        /* Fixed share needs equal sizes: the policy changes first (vgpuctl sched). */
+        scheduler_get(m->sched, g->index, &p, &ms, &clock, &idle);
+        if (mode == LAYOUT_HETEROGENEOUS && p == SCHED_FIXED_SHARE)
+                return VGPU_ESCHED_MIX;
         enum layout_mode old = g->layout.mode;
         int r = layout_set_mode(&g->layout, mode);
 
@@ -675,6 +723,8 @@ static int restore_vgpu(struct manager *m, const struct state_vgpu *row)
         if (!slot)
                 return -ENOMEM;
         *slot = v;
+        if (slot->state == MGR_RUNNING)
+                sched_attach(m, slot);
         return 0;
 }
 
@@ -822,11 +872,91 @@ static void *monitor_main(void *arg)
                                  v->uuid, (int)v->engine_pid, v->uuid);
                         v->state = MGR_FAILED;
                         v->engine_pid = 0;
+                        sched_detach(m, v);
                         persist_vgpu(m, v, NULL);
                 }
                 manager_unlock(m);
                 usleep(200 * 1000);
         }
+}
+
+static int sched_persist(struct manager *m, uint32_t gpu, enum sched_policy p, uint32_t slice_ms)
+{
+        char key[32], value[48];
+        int r;
+
+        snprintf(key, sizeof(key), "sched.gpu.%u", gpu);
+        snprintf(value, sizeof(value), "%s %u", sched_policy_name(p), slice_ms);
+        r = state_begin(m->db);
+        if (r == 0)
+                r = state_put_meta(m->db, key, value);
+        if (r == 0)
+                r = state_commit(m->db);
+        if (r < 0) {
+                state_rollback(m->db);
+                return VGPU_ESTATE;
+        }
+        return 0;
+}
+
+int manager_sched_set_locked(struct manager *m, struct mgr_gpu *g, enum sched_policy p,
+                             uint32_t slice_ms)
+{
+        enum sched_policy old_p;
+        uint32_t old_ms, ms = 0;
+        uint64_t clock, idle;
+        bool mixed = g->layout.mode == LAYOUT_HETEROGENEOUS;
+        int r;
+
+        if (slice_ms && sched_slice_ms_check(slice_ms, &ms) < 0)
+                return -EINVAL;
+        if (p == SCHED_FIXED_SHARE && mixed)
+                return VGPU_ESCHED_MIX;
+        scheduler_get(m->sched, g->index, &old_p, &old_ms, &clock, &idle);
+        r = scheduler_set(m->sched, g->index, p, ms, mixed);
+        if (r == 0)
+                r = sched_persist(m, g->index, p, ms);
+        if (r < 0)
+                scheduler_set(m->sched, g->index, old_p, old_ms, mixed);
+        return r;
+}
+
+/* Each GPU's policy as it was, or as vgpud's RmPVMRL value says (which is then stored). */
+static int sched_restore(struct manager *m, int64_t rmpvmrl)
+{
+        for (size_t i = 0; i < m->n_gpus; i++) {
+                struct mgr_gpu *g = &m->gpus[i];
+                enum sched_policy p = SCHED_BEST_EFFORT;
+                char key[32], value[48], name[32] = "";
+                unsigned ms = 0;
+                uint32_t ums = 0;
+                int r;
+
+                if (rmpvmrl >= 0) {
+                        if (sched_rmpvmrl_decode((uint32_t)rmpvmrl, &p, &ums) < 0)
+                                return -EINVAL;
+                        r = manager_sched_set_locked(m, g, p, ums);
+                        if (r < 0) {
+                                vgpu_log(VGPU_LOG_ERROR, "GPU %zu: RmPVMRL 0x%" PRIx64 ": %s", i,
+                                         rmpvmrl,
+                                         r == -EINVAL ? "fixed share needs equal-size vGPUs"
+                                                      : "cannot store it");
+                                return r;
+                        }
+                        continue;
+                }
+                snprintf(key, sizeof(key), "sched.gpu.%zu", i);
+                if (state_get_meta(m->db, key, value, sizeof(value)) < 0)
+                        continue;
+                if (sscanf(value, "%31s %u", name, &ms) != 2 || sched_policy_parse(name, &p) < 0 ||
+                    scheduler_set(m->sched, g->index, p, ms,
+                                  g->layout.mode == LAYOUT_HETEROGENEOUS) < 0)
+                        vgpu_log(VGPU_LOG_WARN,
+                                 "GPU %zu: stored scheduler '%s' not usable; "
+                                 "best effort",
+                                 i, value);
+        }
+        return 0;
 }
 
 int manager_new(const struct manager_config *cfg, struct manager **ret)
@@ -884,7 +1014,13 @@ int manager_new(const struct manager_config *cfg, struct manager **ret)
         if (r < 0)
                 goto err;
         m->no_engines = cfg->no_engines;
+        r = scheduler_new(cfg->n_sim_gpus, &m->sched);
+        if (r < 0)
+                goto err;
         r = setup_gpus(m, cfg);
+        if (r < 0)
+                goto err;
+        r = sched_restore(m, cfg->rmpvmrl);
         if (r < 0)
                 goto err;
         if (m->no_engines) {
@@ -914,6 +1050,7 @@ void manager_free(struct manager *m)
                 manager_unlock(m);
                 pthread_join(m->monitor, NULL);
         }
+        scheduler_free(m->sched);
         state_close(m->db);
         pthread_mutex_destroy(&m->lock);
         free(m->gpus);

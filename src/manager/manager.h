@@ -15,6 +15,8 @@
 
 #include "core/catalog.h"
 #include "core/layout.h"
+#include "core/sched.h"
+#include "manager/scheduler.h"
 
 enum mgr_vgpu_state {
         MGR_CREATING,
@@ -54,6 +56,7 @@ struct manager_config {
         const char *const *gpu_bus_ids;
         const char *engine_path; /* the vgpu-engine binary */
         bool no_engines;         /* run no engine processes (the API fuzz target only) */
+        int64_t rmpvmrl; /* the product's RmPVMRL value for every GPU's scheduler; -1: none */
 };
 
 struct manager {
@@ -73,6 +76,7 @@ struct manager {
         bool stop;
         bool no_engines;
         bool real_gpus; /* GPUs found by the backend, not configured */
+        struct scheduler *sched;
 };
 
 /* A creation request: what the client asked for, already parsed. */
@@ -141,6 +145,14 @@ int manager_restart_locked(struct manager *m, struct mgr_vgpu *v, char *err, siz
  */
 int manager_vgpu_usage_locked(struct manager *m, const struct mgr_vgpu *v, int *ret_guests,
                               int64_t *ret_fb_used);
+
+/*
+ * manager_sched_set_locked - a GPU's scheduling policy and time slice (ms; 0 = the default of its
+ * types), persistently. -EINVAL for fixed share with mixed sizes (heterogeneous mode) or a slice
+ * of 0 after clamping; VGPU_ESTATE.
+ */
+int manager_sched_set_locked(struct manager *m, struct mgr_gpu *g, enum sched_policy p,
+                             uint32_t slice_ms);
 
 /* manager_state_name - "creating", "running", "destroying", "faulted". */
 const char *manager_state_name(enum mgr_vgpu_state s);

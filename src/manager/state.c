@@ -152,6 +152,30 @@ int state_put_gpu(struct state *s, const struct state_gpu *g)
                    (int64_t)g->index, g->uuid, g->model, g->mode, g->pci_bus_id);
 }
 
+int state_put_meta(struct state *s, const char *key, const char *value)
+{
+        return run(s, "INSERT OR REPLACE INTO meta VALUES(?, ?)", "tt", key, value);
+}
+
+int state_get_meta(struct state *s, const char *key, char *ret, size_t len)
+{
+        sqlite3_stmt *st;
+        int r = -ENOENT;
+
+        if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = ?", -1, &st, NULL) !=
+            SQLITE_OK)
+                return -EIO;
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+                const unsigned char *v = sqlite3_column_text(st, 0);
+
+                snprintf(ret, len, "%s", v ? (const char *)v : "");
+                r = 0;
+        }
+        sqlite3_finalize(st);
+        return r;
+}
+
 int state_put_gi(struct state *s, const struct state_gi *gi)
 {
         return run(s, "INSERT OR REPLACE INTO gpu_instances VALUES(?, ?, ?, ?, ?)", "iiiii",

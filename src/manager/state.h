@@ -8,6 +8,7 @@
 #define VGPU_MANAGER_STATE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct state;
@@ -59,6 +60,9 @@ void state_rollback(struct state *s);
 /* Row writers (insert or replace) and deleters. Return 0 or -EIO. */
 int state_put_gpu(struct state *s, const struct state_gpu *g);
 int state_put_gi(struct state *s, const struct state_gi *gi);
+/* Small settings by key (the scheduler's per GPU): put inside a transaction; get: 0, -ENOENT. */
+int state_put_meta(struct state *s, const char *key, const char *value);
+int state_get_meta(struct state *s, const char *key, char *ret, size_t len);
 int state_del_gi(struct state *s, uint32_t gpu, uint32_t id);
 int state_put_vgpu(struct state *s, const struct state_vgpu *v);
 int state_del_vgpu(struct state *s, const char *uuid);

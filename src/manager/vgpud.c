@@ -20,6 +20,7 @@
 #include "vgpu/errors.h"
 #include "backend/backend.h"
 #include "core/catalog.h"
+#include "core/sched.h"
 
 #define VGPUD_MAX_GPUS 64
 
@@ -27,11 +28,14 @@ static void usage(FILE *f)
 {
         fputs("usage: vgpud [--backend sim|cuda] [--sim-gpus MODEL[,MODEL...]] [--state DIR]\n"
               "             [--socket PATH] [--admin-group GROUP] [--socket-group GROUP]\n"
-              "             [--engine PATH] [--foreground] [--verbose]\n"
+              "             [--engine PATH] [--rmpvmrl VALUE] [--foreground] [--verbose]\n"
               "defaults: --backend sim --sim-gpus H100-80GB --state /var/lib/vgpu\n"
               "          --socket /run/vgpu/vgpud.sock, admin and socket group root\n"
               "--backend cuda serves the host's NVIDIA GPUs (found through the driver);\n"
-              "--sim-gpus is for the sim backend only\n",
+              "--sim-gpus is for the sim backend only\n"
+              "--rmpvmrl sets every GPU's scheduler as NVIDIA's RmPVMRL registry value does:\n"
+              "  0x00 best effort, 0x01 equal share, 0x11 fixed share; time slice in ms in\n"
+              "  bits 16-23 (0x00030001: equal share, 3 ms)\n",
               f);
 }
 
@@ -145,12 +149,14 @@ int main(int argc, char **argv)
                 {"admin-group", required_argument, NULL, 'a'},
                 {"socket-group", required_argument, NULL, 'G'},
                 {"engine", required_argument, NULL, 'e'},
+                {"rmpvmrl", required_argument, NULL, 'R'},
                 {"foreground", no_argument, NULL, 'f'},
                 {"verbose", no_argument, NULL, 'v'},
                 {"help", no_argument, NULL, 'h'},
                 {NULL, 0, NULL, 0},
         };
         const char *backend = "sim", *sim_gpus = "H100-80GB", *state_dir = "/var/lib/vgpu";
+        int64_t rmpvmrl = -1;
         const char *socket_path = "/run/vgpu/vgpud.sock", *admin = NULL, *sock_group = NULL;
         char engine[PATH_MAX] = "", list[1024];
         const char *models[VGPUD_MAX_GPUS], *uuids[VGPUD_MAX_GPUS] = {0};
@@ -190,6 +196,26 @@ int main(int argc, char **argv)
                 case 'e':
                         snprintf(engine, sizeof(engine), "%s", optarg);
                         break;
+                case 'R': {
+                        char *end;
+                        unsigned long long v;
+                        enum sched_policy p;
+                        uint32_t ms;
+
+                        errno = 0;
+                        v = strtoull(optarg, &end, 0);
+                        if (errno || *end || optarg[0] == '-' || v > UINT32_MAX ||
+                            sched_rmpvmrl_decode((uint32_t)v, &p, &ms) < 0) {
+                                vgpu_log(VGPU_LOG_ERROR,
+                                         "--rmpvmrl '%s': not a valid RmPVMRL value (policy "
+                                         "0x00, 0x01 or 0x11 in the low byte, time slice in ms "
+                                         "in bits 16-23)",
+                                         optarg);
+                                return 2;
+                        }
+                        rmpvmrl = (int64_t)v;
+                        break;
+                }
                 case 'f':
                         break; /* vgpud always stays in the foreground; systemd runs it as is */
                 case 'v':
@@ -264,6 +290,7 @@ int main(int argc, char **argv)
                                       .n_sim_gpus = n_models,
                                       .gpu_uuids = strcmp(backend, "cuda") == 0 ? uuids : NULL,
                                       .gpu_bus_ids = bus_ids,
+                                      .rmpvmrl = rmpvmrl,
                                       .engine_path = engine};
         r = manager_new(&cfg, &mgr);
         if (r < 0) {

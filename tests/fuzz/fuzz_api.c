@@ -58,7 +58,8 @@ static void setup(void)
                                      .sim_gpus = gpus,
                                      .n_sim_gpus = 2,
                                      .engine_path = "/nonexistent",
-                                     .no_engines = true};
+                                     .no_engines = true,
+                                     .rmpvmrl = -1};
 
         vgpu_log_set_level(VGPU_LOG_ERROR);
         if (!mkdtemp(dir))

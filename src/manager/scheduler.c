@@ -1,0 +1,475 @@
+// SPDX-License-Identifier: Apache-2.0
+// vgpud's scheduler threads. Each run queue (a GPU, or a GPU instance with time-sliced vGPUs) has
+// a thread that, slice after slice, asks the policy (core/sched.c) who runs, grants that vGPU's
+// engine a slice through its page, waits until the engine yields (slice used up, or no more
+// work), and charges what it used. Idle turns (equal and fixed share) last as long in wall time
+// as a busy slice of the same length took lately, so that unused time is really not given away.
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/chan.h"
+#include "common/log.h"
+#include "common/schedpage.h"
+#include "manager/scheduler.h"
+
+#define MAX_RQS     9             /* the whole GPU and up to 8 GPU instances */
+#define POLL_MS     1             /* how often an idle best-effort queue looks for work */
+#define STALE_NS    200000000ull  /* an unused grant is taken back after this */
+#define UTIL_WINDOW 1000000000ull /* util_pct over about this much clock */
+
+/* A gated vGPU: its page and counters. Freed by whoever drops the last reference. */
+struct sent {
+        uint32_t handle;
+        struct vgpu_sched_page *page;
+        int refs;
+        bool gone;
+        uint64_t slices, overruns;
+        /* util: charged and clock at the start of the current window */
+        uint64_t win_charged, win_clock, last_charged, last_clock;
+        double util_pct;
+};
+
+struct srq {
+        struct scheduler *s;
+        uint32_t gpu, gi;
+        bool used, thread_started, stop;
+        pthread_t thread;
+        struct sched_rq rq;
+        struct sent *ents[SCHED_MAX]; /* parallel to rq.e by id */
+        double wall_per_ns;           /* recent wall ns per accounted ns of busy slices */
+};
+
+struct sgpu {
+        enum sched_policy policy;
+        uint32_t slice_ms;
+        struct srq rqs[MAX_RQS];
+};
+
+struct scheduler {
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        size_t n_gpus;
+        struct sgpu *gpus;
+};
+
+static void put_ent(struct sent *e)
+{
+        if (--e->refs > 0)
+                return;
+        munmap(e->page, VGPU_SCHED_SIZE);
+        free(e);
+}
+
+static struct sent *ent_of(struct srq *q, uint32_t id)
+{
+        for (size_t i = 0; i < SCHED_MAX; i++) {
+                if (q->ents[i] && q->ents[i]->handle == id)
+                        return q->ents[i];
+        }
+        return NULL;
+}
+
+static int index_of(const struct sched_rq *rq, uint32_t id)
+{
+        for (size_t i = 0; i < rq->n; i++) {
+                if (rq->e[i].id == id)
+                        return (int)i;
+        }
+        return -1;
+}
+
+static void beat(struct srq *q)
+{
+        uint64_t now = chan_now_ns();
+
+        for (size_t i = 0; i < SCHED_MAX; i++) {
+                if (q->ents[i])
+                        __atomic_store_n(&q->ents[i]->page->heartbeat_ns, now, __ATOMIC_RELEASE);
+        }
+}
+
+/* Refresh the vGPUs' share of the clock once a window's worth of clock has passed. */
+static void account(struct srq *q)
+{
+        for (size_t i = 0; i < q->rq.n; i++) {
+                struct sent *e = ent_of(q, q->rq.e[i].id);
+                uint64_t dc;
+
+                if (!e)
+                        continue;
+                e->last_charged = q->rq.e[i].charged_ns;
+                e->last_clock = q->rq.clock_ns;
+                dc = e->last_clock - e->win_clock;
+                if (dc >= UTIL_WINDOW) {
+                        e->util_pct =
+                                100.0 * (double)(e->last_charged - e->win_charged) / (double)dc;
+                        e->win_charged = e->last_charged;
+                        e->win_clock = e->last_clock;
+                }
+        }
+}
+
+static void sleep_ns(uint64_t ns)
+{
+        struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000ull),
+                              .tv_nsec = (long)(ns % 1000000000ull)};
+
+        nanosleep(&ts, NULL);
+}
+
+/* Grant e one slice and wait until its engine gives it back; what it used. Unlocked. */
+static uint64_t run_slice(struct srq *q, struct sent *e, uint64_t slice_ns)
+{
+        struct vgpu_sched_page *p = e->page;
+        uint64_t seq = __atomic_load_n(&p->grant_seq, __ATOMIC_ACQUIRE) + 1;
+
+        __atomic_store_n(&p->slice_ns, slice_ns, __ATOMIC_RELEASE);
+        __atomic_store_n(&p->slice_used_ns, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&p->grant_seq, seq, __ATOMIC_RELEASE);
+        __atomic_store_n(&p->grant, 1, __ATOMIC_SEQ_CST);
+        chan_futex_wake(&p->grant);
+        uint64_t launches = __atomic_load_n(&p->launches, __ATOMIC_ACQUIRE);
+        uint64_t changed = chan_now_ns();
+
+        while (__atomic_load_n(&p->yield_seq, __ATOMIC_ACQUIRE) != seq) {
+                uint32_t y = __atomic_load_n(&p->yielded, __ATOMIC_ACQUIRE);
+                uint64_t l;
+
+                beat(q);
+                if (__atomic_load_n(&q->stop, __ATOMIC_ACQUIRE) || e->gone)
+                        break;
+                chan_futex_wait(&p->yielded, y, 50);
+                l = __atomic_load_n(&p->launches, __ATOMIC_ACQUIRE);
+                if (l != launches) {
+                        launches = l;
+                        changed = chan_now_ns();
+                }
+                /* A grant nobody uses (its guest went away meanwhile) is taken back. */
+                if (chan_now_ns() - changed > STALE_NS &&
+                    !__atomic_load_n(&p->waiting, __ATOMIC_ACQUIRE) &&
+                    !__atomic_load_n(&p->busy, __ATOMIC_ACQUIRE))
+                        break;
+        }
+        __atomic_store_n(&p->grant, 0, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&p->yield_seq, seq, __ATOMIC_RELEASE);
+        return __atomic_load_n(&p->slice_used_ns, __ATOMIC_ACQUIRE);
+}
+
+static void *rq_main(void *arg)
+{
+        struct srq *q = arg;
+        struct scheduler *s = q->s;
+
+        pthread_mutex_lock(&s->lock);
+        while (!q->stop) {
+                struct sent *e = NULL;
+                uint64_t slice_ns = q->rq.slice_ns, used, t0;
+                int idx;
+
+                beat(q);
+                if (q->rq.n == 0) {
+                        pthread_mutex_unlock(&s->lock);
+                        sleep_ns(POLL_MS * 1000000ull);
+                        pthread_mutex_lock(&s->lock);
+                        continue;
+                }
+                for (size_t i = 0; i < q->rq.n; i++) {
+                        struct sent *x = ent_of(q, q->rq.e[i].id);
+
+                        q->rq.e[i].has_work =
+                                x && __atomic_load_n(&x->page->waiting, __ATOMIC_ACQUIRE) > 0;
+                }
+                idx = sched_pick(&q->rq);
+                if (idx >= 0 && q->rq.e[idx].has_work)
+                        e = ent_of(q, q->rq.e[idx].id);
+                if (!e) {
+                        bool anyone = false;
+
+                        for (size_t i = 0; i < q->rq.n; i++)
+                                anyone = anyone || q->rq.e[i].has_work;
+                        if (q->rq.policy == SCHED_BEST_EFFORT || !anyone) {
+                                /* Nobody to run: the GPU idles, and no turn passes. */
+                                pthread_mutex_unlock(&s->lock);
+                                sleep_ns(POLL_MS * 1000000ull);
+                                pthread_mutex_lock(&s->lock);
+                                continue;
+                        }
+                        /* An idle turn: as long as a busy slice takes, then charged as idle. */
+                        pthread_mutex_unlock(&s->lock);
+                        sleep_ns((uint64_t)((double)slice_ns * q->wall_per_ns));
+                        pthread_mutex_lock(&s->lock);
+                        sched_charge(&q->rq, idx, 0);
+                        account(q);
+                        continue;
+                }
+                e->refs++;
+                pthread_mutex_unlock(&s->lock);
+                t0 = chan_now_ns();
+                used = run_slice(q, e, slice_ns);
+                t0 = chan_now_ns() - t0;
+                pthread_mutex_lock(&s->lock);
+                if (!e->gone && (idx = index_of(&q->rq, e->handle)) >= 0) {
+                        sched_charge(&q->rq, idx, used);
+                        e->slices++;
+                        e->overruns += used > slice_ns;
+                        if (used > slice_ns / 4)
+                                q->wall_per_ns =
+                                        0.8 * q->wall_per_ns + 0.2 * (double)t0 / (double)used;
+                        if (q->wall_per_ns > 100.0)
+                                q->wall_per_ns = 100.0;
+                        account(q);
+                }
+                put_ent(e);
+        }
+        pthread_mutex_unlock(&s->lock);
+        return NULL;
+}
+
+int scheduler_new(size_t n_gpus, struct scheduler **ret)
+{
+        struct scheduler *s = calloc(1, sizeof(*s));
+
+        if (!s || !(s->gpus = calloc(n_gpus ? n_gpus : 1, sizeof(*s->gpus)))) {
+                free(s);
+                return -ENOMEM;
+        }
+        pthread_mutex_init(&s->lock, NULL);
+        pthread_cond_init(&s->cond, NULL);
+        s->n_gpus = n_gpus;
+        for (size_t g = 0; g < n_gpus; g++) {
+                s->gpus[g].policy = SCHED_BEST_EFFORT;
+                s->gpus[g].slice_ms = 0; /* the types' default, until set */
+        }
+        *ret = s;
+        return 0;
+}
+
+void scheduler_free(struct scheduler *s)
+{
+        if (!s)
+                return;
+        pthread_mutex_lock(&s->lock);
+        for (size_t g = 0; g < s->n_gpus; g++) {
+                for (size_t r = 0; r < MAX_RQS; r++)
+                        s->gpus[g].rqs[r].stop = true;
+        }
+        pthread_mutex_unlock(&s->lock);
+        for (size_t g = 0; g < s->n_gpus; g++) {
+                for (size_t r = 0; r < MAX_RQS; r++) {
+                        struct srq *q = &s->gpus[g].rqs[r];
+
+                        if (q->thread_started)
+                                pthread_join(q->thread, NULL);
+                        for (size_t i = 0; i < SCHED_MAX; i++) {
+                                if (!q->ents[i])
+                                        continue;
+                                /* Without vgpud the engines run freely. */
+                                __atomic_store_n(&q->ents[i]->page->gated, 0, __ATOMIC_RELEASE);
+                                __atomic_store_n(&q->ents[i]->page->grant, 0, __ATOMIC_RELEASE);
+                                chan_futex_wake(&q->ents[i]->page->grant);
+                                put_ent(q->ents[i]);
+                        }
+                }
+        }
+        pthread_cond_destroy(&s->cond);
+        pthread_mutex_destroy(&s->lock);
+        free(s->gpus);
+        free(s);
+}
+
+int scheduler_page_create(const char *path)
+{
+        struct vgpu_sched_page page = {.magic = VGPU_SCHED_MAGIC, .version = VGPU_SCHED_VERSION};
+        char buf[VGPU_SCHED_SIZE] = {0};
+        int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        int r = 0;
+
+        if (fd < 0)
+                return -errno;
+        memcpy(buf, &page, sizeof(page));
+        if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
+                r = -EIO;
+        close(fd);
+        return r;
+}
+
+static uint64_t slice_ns_of(const struct sgpu *g, uint32_t share_slots)
+{
+        uint32_t ms = g->slice_ms ? g->slice_ms : sched_default_slice_ms(share_slots);
+
+        return (uint64_t)ms * 1000000ull;
+}
+
+static struct srq *rq_for(struct sgpu *g, uint32_t gi, bool create)
+{
+        struct srq *free_q = NULL;
+
+        for (size_t r = 0; r < MAX_RQS; r++) {
+                if (g->rqs[r].used && g->rqs[r].gi == gi)
+                        return &g->rqs[r];
+                if (!g->rqs[r].used && !g->rqs[r].thread_started && !free_q)
+                        free_q = &g->rqs[r];
+        }
+        return create ? free_q : NULL;
+}
+
+int scheduler_attach(struct scheduler *s, uint32_t gpu, uint32_t gi, uint32_t handle,
+                     const char *path, uint32_t share_slots)
+{
+        struct sent *e;
+        struct srq *q;
+        void *p;
+        int fd, slot = -1, r;
+
+        if (gpu >= s->n_gpus)
+                return -ENODEV;
+        fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        p = mmap(NULL, VGPU_SCHED_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        close(fd);
+        if (p == MAP_FAILED)
+                return -errno;
+        e = calloc(1, sizeof(*e));
+        if (!e) {
+                munmap(p, VGPU_SCHED_SIZE);
+                return -ENOMEM;
+        }
+        *e = (struct sent){.handle = handle, .page = p, .refs = 1};
+        pthread_mutex_lock(&s->lock);
+        q = rq_for(&s->gpus[gpu], gi, true);
+        if (q && !q->used) {
+                q->used = true;
+                q->s = s;
+                q->gpu = gpu;
+                q->gi = gi;
+                q->wall_per_ns = 1.0;
+                sched_rq_init(&q->rq, s->gpus[gpu].policy, slice_ns_of(&s->gpus[gpu], share_slots));
+        }
+        for (int i = 0; q && i < SCHED_MAX && slot < 0; i++) {
+                if (!q->ents[i])
+                        slot = i;
+        }
+        r = !q || slot < 0 ? -ENOSPC : sched_rq_add(&q->rq, handle, share_slots);
+        if (r == 0 && !s->gpus[gpu].slice_ms)
+                q->rq.slice_ns = slice_ns_of(&s->gpus[gpu], share_slots);
+        if (r == 0 && !q->thread_started) {
+                r = -pthread_create(&q->thread, NULL, rq_main, q);
+                q->thread_started = r == 0;
+                if (r < 0)
+                        sched_rq_remove(&q->rq, handle);
+        }
+        if (r == 0) {
+                q->ents[slot] = e;
+                __atomic_store_n(&e->page->heartbeat_ns, chan_now_ns(), __ATOMIC_RELEASE);
+                __atomic_store_n(&e->page->gated, 1, __ATOMIC_RELEASE);
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (r < 0)
+                put_ent(e);
+        return r;
+}
+
+void scheduler_detach(struct scheduler *s, uint32_t gpu, uint32_t handle)
+{
+        pthread_mutex_lock(&s->lock);
+        for (size_t r = 0; gpu < s->n_gpus && r < MAX_RQS; r++) {
+                struct srq *q = &s->gpus[gpu].rqs[r];
+
+                for (size_t i = 0; q->used && i < SCHED_MAX; i++) {
+                        struct sent *e = q->ents[i];
+
+                        if (!e || e->handle != handle)
+                                continue;
+                        q->ents[i] = NULL;
+                        sched_rq_remove(&q->rq, handle);
+                        e->gone = true;
+                        __atomic_store_n(&e->page->gated, 0, __ATOMIC_RELEASE);
+                        __atomic_store_n(&e->page->grant, 0, __ATOMIC_RELEASE);
+                        chan_futex_wake(&e->page->grant);
+                        chan_futex_wake(&e->page->yielded);
+                        put_ent(e);
+                }
+        }
+        pthread_mutex_unlock(&s->lock);
+}
+
+int scheduler_set(struct scheduler *s, uint32_t gpu, enum sched_policy p, uint32_t slice_ms,
+                  bool mixed)
+{
+        uint32_t ms = 0;
+        int r = 0;
+
+        if (gpu >= s->n_gpus)
+                return -ENODEV;
+        if (slice_ms && sched_slice_ms_check(slice_ms, &ms) < 0)
+                return -EINVAL;
+        if (p == SCHED_FIXED_SHARE && mixed)
+                return -EINVAL;
+        pthread_mutex_lock(&s->lock);
+        s->gpus[gpu].policy = p;
+        s->gpus[gpu].slice_ms = ms;
+        for (size_t i = 0; i < MAX_RQS; i++) {
+                struct srq *q = &s->gpus[gpu].rqs[i];
+                uint32_t slots = q->rq.n ? q->rq.e[0].share_slots : 1;
+
+                if (q->used && r == 0)
+                        r = sched_rq_set_policy(&q->rq, p, slice_ns_of(&s->gpus[gpu], slots),
+                                                mixed);
+        }
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
+
+void scheduler_get(struct scheduler *s, uint32_t gpu, enum sched_policy *ret_policy,
+                   uint32_t *ret_slice_ms, uint64_t *ret_clock_ns, uint64_t *ret_idle_ns)
+{
+        struct srq *q;
+
+        *ret_policy = SCHED_BEST_EFFORT;
+        *ret_slice_ms = 0;
+        *ret_clock_ns = *ret_idle_ns = 0;
+        if (gpu >= s->n_gpus)
+                return;
+        pthread_mutex_lock(&s->lock);
+        *ret_policy = s->gpus[gpu].policy;
+        *ret_slice_ms = s->gpus[gpu].slice_ms;
+        q = rq_for(&s->gpus[gpu], 0, false);
+        if (q) {
+                *ret_clock_ns = q->rq.clock_ns;
+                *ret_idle_ns = q->rq.idle_ns;
+                if (!*ret_slice_ms)
+                        *ret_slice_ms = (uint32_t)(q->rq.slice_ns / 1000000ull);
+        }
+        pthread_mutex_unlock(&s->lock);
+}
+
+int scheduler_stats(struct scheduler *s, uint32_t gpu, uint32_t handle, struct sched_stats *ret)
+{
+        int r = -ENOENT;
+
+        pthread_mutex_lock(&s->lock);
+        for (size_t i = 0; gpu < s->n_gpus && i < MAX_RQS && r < 0; i++) {
+                struct srq *q = &s->gpus[gpu].rqs[i];
+                struct sent *e = q->used ? ent_of(q, handle) : NULL;
+                int idx = e ? index_of(&q->rq, handle) : -1;
+
+                if (idx < 0)
+                        continue;
+                *ret = (struct sched_stats){.slices = e->slices,
+                                            .overruns = e->overruns,
+                                            .charged_ns = q->rq.e[idx].charged_ns,
+                                            .idle_ns = q->rq.e[idx].idle_ns,
+                                            .clock_ns = q->rq.clock_ns,
+                                            .util_pct = e->util_pct};
+                r = 0;
+        }
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
