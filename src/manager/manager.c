@@ -202,10 +202,14 @@ static uint32_t vgpu_sm_count(const struct manager *m, const struct mgr_vgpu *v)
         return g->model->sm_count * gi->profile->compute_slices / g->model->mig_compute_slices;
 }
 
-/* Time-sliced vGPUs share their GPU (or GPU instance) by its scheduler; MIG-backed ones not. */
-static bool gated(const struct mgr_vgpu *v)
+/*
+ * Time-sliced vGPUs share their GPU (or GPU instance) by its scheduler; MIG-backed ones not. On
+ * the cuda backend the engines do not yet measure what their launches used on the GPU (event
+ * timing), so the hardware's own time-slicing shares it there (docs/scheduling.md).
+ */
+static bool gated(const struct manager *m, const struct mgr_vgpu *v)
 {
-        return v->type->cls == CATALOG_TIME_SLICED;
+        return v->type->cls == CATALOG_TIME_SLICED && strcmp(m->backend, "sim") == 0;
 }
 
 static void sched_attach(struct manager *m, const struct mgr_vgpu *v)
@@ -217,7 +221,7 @@ static void sched_attach(struct manager *m, const struct mgr_vgpu *v)
         char path[256];
         int r;
 
-        if (!m->sched || !gated(v) || m->no_engines)
+        if (!m->sched || !gated(m, v) || m->no_engines)
                 return;
         engine_path(m, v->uuid, "sched", path, sizeof(path));
         r = scheduler_attach(m->sched, v->gpu, v->place.gi, v->handle, path, slots ? slots : 1);
@@ -262,7 +266,7 @@ static int start_engine(struct manager *m, struct mgr_vgpu *v, char *err, size_t
         engine_path(m, v->uuid, "guest", guest, sizeof(guest));
         engine_path(m, v->uuid, "sched", sched, sizeof(sched));
         sched_detach(m, v);
-        if (gated(v) && scheduler_page_create(sched) == 0)
+        if (gated(m, v) && scheduler_page_create(sched) == 0)
                 spec.sched_path = sched;
         r = engine_spawn(&spec, ENGINE_START_MS, &v->engine_pid, err, len);
         if (r < 0) {
