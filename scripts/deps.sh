@@ -18,6 +18,7 @@ packages=(
         libssl-dev        # lease signatures, migration TLS
         curl              # integration tests: raw HTTP over the Unix socket
         python3           # integration tests: JSON checks
+        prometheus        # promtool: the metrics_promtool test checks GET /metrics' text format
 )
 
 missing=()
