@@ -25,7 +25,8 @@ struct http_server {
         int fd;
         char *path;
         bool bound;                 /* path is our socket, to unlink at the end */
-        struct MHD_Daemon *mhd_tls; /* the TCP+TLS daemon, or NULL */
+        struct MHD_Daemon *mhd_tls; /* the TCP daemon (TLS unless tcp_plain), or NULL */
+        bool tcp_plain;
         int tcp_fd;
         unsigned short tcp_port;
         pthread_mutex_t lock; /* held around each handler call */
@@ -141,7 +142,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req.header = conn_header;
         req.conn = conn;
         ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
-        req.tls = s->mhd_tls && ci && ci->daemon == s->mhd_tls;
+        req.tls = s->mhd_tls && !s->tcp_plain && ci && ci->daemon == s->mhd_tls;
         ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         if (ci && !req.tls) {
                 struct ucred cred;
@@ -271,9 +272,10 @@ int http_server_new(const struct http_server_config *cfg, http_handler_fn handle
 
         if (!cfg->unix_path && !cfg->tcp_addr)
                 return -EINVAL;
-        if (cfg->tcp_addr && (!cfg->tls_cert_pem || !cfg->tls_key_pem))
+        if (cfg->tcp_addr && !cfg->tcp_plain && (!cfg->tls_cert_pem || !cfg->tls_key_pem))
                 return -EINVAL;
-        if (cfg->tcp_addr && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+        if (cfg->tcp_addr && !cfg->tcp_plain &&
+            MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
                 return -ENOTSUP;
         s = calloc(1, sizeof(*s));
         if (!s)
@@ -297,7 +299,21 @@ int http_server_new(const struct http_server_config *cfg, http_handler_fn handle
                         goto err;
                 }
         }
-        if (cfg->tcp_addr) {
+        s->tcp_plain = cfg->tcp_plain;
+        if (cfg->tcp_addr && cfg->tcp_plain) {
+                r = listen_tcp(s, cfg);
+                if (r < 0)
+                        goto err;
+                s->mhd_tls = MHD_start_daemon(
+                        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL, on_request,
+                        s, MHD_OPTION_LISTEN_SOCKET, s->tcp_fd, MHD_OPTION_NOTIFY_COMPLETED,
+                        on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
+                        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)512, MHD_OPTION_END);
+                if (!s->mhd_tls) {
+                        r = -EIO;
+                        goto err;
+                }
+        } else if (cfg->tcp_addr) {
                 r = listen_tcp(s, cfg);
                 if (r < 0)
                         goto err;
@@ -323,7 +339,7 @@ err:
 
 unsigned short http_server_tcp_port(const struct http_server *s)
 {
-        return s && s->mhd_tls ? s->tcp_port : 0;
+        return s && s->mhd_tls ? s->tcp_port : 0; /* TLS or plain: the TCP listener's */
 }
 
 void http_server_free(struct http_server *s)

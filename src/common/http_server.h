@@ -57,6 +57,7 @@ struct http_server_config {
         unsigned short tcp_port;
         const char *tls_cert_pem;
         const char *tls_key_pem;
+        bool tcp_plain; /* TCP without TLS (a metrics endpoint that serves nothing secret) */
 };
 
 struct http_server;

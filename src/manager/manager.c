@@ -18,6 +18,7 @@
 
 #include "common/log.h"
 #include "manager/engine_proc.h"
+#include "backend/cuda/nvml.h"
 #include "manager/manager.h"
 #include "manager/state.h"
 #include "vgpu/errors.h"
@@ -876,6 +877,7 @@ static void *monitor_main(void *arg)
                                  v->uuid, (int)v->engine_pid, v->uuid);
                         v->state = MGR_FAILED;
                         v->engine_pid = 0;
+                        v->xid_errors++;
                         sched_detach(m, v);
                         persist_vgpu(m, v, NULL);
                 }
@@ -1027,6 +1029,13 @@ int manager_new(const struct manager_config *cfg, struct manager **ret)
         r = sched_restore(m, cfg->rmpvmrl);
         if (r < 0)
                 goto err;
+        if (strcmp(cfg->backend, "cuda") == 0) {
+                char why[256] = "";
+
+                m->nvml = vgpu_nvml_open(why, sizeof(why)) == 0;
+                if (!m->nvml)
+                        vgpu_log(VGPU_LOG_WARN, "no GPU telemetry in /metrics: %s", why);
+        }
         if (m->no_engines) {
                 *ret = m;
                 return 0;
@@ -1055,6 +1064,8 @@ void manager_free(struct manager *m)
                 pthread_join(m->monitor, NULL);
         }
         scheduler_free(m->sched);
+        if (m->nvml)
+                vgpu_nvml_close();
         state_close(m->db);
         pthread_mutex_destroy(&m->lock);
         free(m->gpus);

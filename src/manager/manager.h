@@ -44,6 +44,7 @@ struct mgr_vgpu {
         enum mgr_vgpu_state state;
         pid_t engine_pid;
         char created_at[32];
+        uint32_t xid_errors; /* its engine died or faulted, since vgpud started */
 };
 
 struct manager_config {
@@ -77,6 +78,7 @@ struct manager {
         bool no_engines;
         bool real_gpus; /* GPUs found by the backend, not configured */
         struct scheduler *sched;
+        bool nvml; /* NVML is loaded: real GPUs' telemetry (the cuda backend) */
 };
 
 /* A creation request: what the client asked for, already parsed. */

@@ -28,14 +28,18 @@ static void usage(FILE *f)
 {
         fputs("usage: vgpud [--backend sim|cuda] [--sim-gpus MODEL[,MODEL...]] [--state DIR]\n"
               "             [--socket PATH] [--admin-group GROUP] [--socket-group GROUP]\n"
-              "             [--engine PATH] [--rmpvmrl VALUE] [--foreground] [--verbose]\n"
+              "             [--engine PATH] [--rmpvmrl VALUE] [--metrics-listen ADDR[:PORT]]\n"
+              "             [--foreground] [--verbose]\n"
               "defaults: --backend sim --sim-gpus H100-80GB --state /var/lib/vgpu\n"
               "          --socket /run/vgpu/vgpud.sock, admin and socket group root\n"
               "--backend cuda serves the host's NVIDIA GPUs (found through the driver);\n"
               "--sim-gpus is for the sim backend only\n"
               "--rmpvmrl sets every GPU's scheduler as NVIDIA's RmPVMRL registry value does:\n"
               "  0x00 best effort, 0x01 equal share, 0x11 fixed share; time slice in ms in\n"
-              "  bits 16-23 (0x00030001: equal share, 3 ms)\n",
+              "  bits 16-23 (0x00030001: equal share, 3 ms)\n"
+              "--metrics-listen serves GET /metrics (Prometheus text) on TCP as well, port\n"
+              "  9400 unless given (127.0.0.1:9400, [::1]:9400); the control socket serves it\n"
+              "  always\n",
               f);
 }
 
@@ -88,6 +92,37 @@ static int mkdir_parent(const char *path)
         if (mkdir(dir, 0755) < 0 && errno != EEXIST)
                 return -errno;
         return 0;
+}
+
+/* "ADDR", "ADDR:PORT", "[V6]" or "[V6]:PORT" (default port kept). 0 or -EINVAL. */
+static int parse_listen(const char *s, char *addr, size_t len, unsigned short *port)
+{
+        const char *colon, *end;
+        char *e;
+        unsigned long p;
+
+        if (s[0] == '[') {
+                end = strchr(s, ']');
+                if (!end || (size_t)(end - s - 1) >= len)
+                        return -EINVAL;
+                snprintf(addr, len, "%.*s", (int)(end - s - 1), s + 1);
+                colon = end[1] == ':' ? end + 1 : NULL;
+                if (end[1] && !colon)
+                        return -EINVAL;
+        } else {
+                colon = strrchr(s, ':');
+                if ((size_t)(colon ? colon - s : (ptrdiff_t)strlen(s)) >= len)
+                        return -EINVAL;
+                snprintf(addr, len, "%.*s", (int)(colon ? colon - s : (ptrdiff_t)strlen(s)), s);
+        }
+        if (colon) {
+                errno = 0;
+                p = strtoul(colon + 1, &e, 10);
+                if (errno || *e || !colon[1] || p == 0 || p > 65535)
+                        return -EINVAL;
+                *port = (unsigned short)p;
+        }
+        return addr[0] ? 0 : -EINVAL;
 }
 
 /*
@@ -150,6 +185,7 @@ int main(int argc, char **argv)
                 {"socket-group", required_argument, NULL, 'G'},
                 {"engine", required_argument, NULL, 'e'},
                 {"rmpvmrl", required_argument, NULL, 'R'},
+                {"metrics-listen", required_argument, NULL, 'M'},
                 {"foreground", no_argument, NULL, 'f'},
                 {"verbose", no_argument, NULL, 'v'},
                 {"help", no_argument, NULL, 'h'},
@@ -157,6 +193,9 @@ int main(int argc, char **argv)
         };
         const char *backend = "sim", *sim_gpus = "H100-80GB", *state_dir = "/var/lib/vgpu";
         int64_t rmpvmrl = -1;
+        char metrics_addr[64] = "";
+        unsigned short metrics_port = 9400;
+        struct http_server *metrics_srv = NULL;
         const char *socket_path = "/run/vgpu/vgpud.sock", *admin = NULL, *sock_group = NULL;
         char engine[PATH_MAX] = "", list[1024];
         const char *models[VGPUD_MAX_GPUS], *uuids[VGPUD_MAX_GPUS] = {0};
@@ -216,6 +255,16 @@ int main(int argc, char **argv)
                         rmpvmrl = (int64_t)v;
                         break;
                 }
+                case 'M':
+                        if (parse_listen(optarg, metrics_addr, sizeof(metrics_addr),
+                                         &metrics_port) < 0) {
+                                vgpu_log(VGPU_LOG_ERROR,
+                                         "--metrics-listen '%s': want ADDR[:PORT], an IPv4 or "
+                                         "[IPv6] address and a port 1..65535",
+                                         optarg);
+                                return 2;
+                        }
+                        break;
                 case 'f':
                         break; /* vgpud always stays in the foreground; systemd runs it as is */
                 case 'v':
@@ -310,6 +359,21 @@ int main(int argc, char **argv)
                 manager_free(mgr);
                 return 1;
         }
+        if (metrics_addr[0]) {
+                r = http_server_new(&(struct http_server_config){.tcp_addr = metrics_addr,
+                                                                 .tcp_port = metrics_port,
+                                                                 .tcp_plain = true},
+                                    api_metrics, &api, &metrics_srv);
+                if (r < 0) {
+                        vgpu_log(VGPU_LOG_ERROR, "--metrics-listen %s port %u: %s", metrics_addr,
+                                 metrics_port, strerror(-r));
+                        http_server_free(srv);
+                        manager_free(mgr);
+                        return 1;
+                }
+                vgpu_log(VGPU_LOG_INFO, "metrics on http://%s:%u/metrics", metrics_addr,
+                         http_server_tcp_port(metrics_srv));
+        }
         vgpu_log(VGPU_LOG_INFO, "serving %zu %s GPU(s) on %s, state in %s", n_models, backend,
                  socket_path, state_dir);
         printf("READY\n");
@@ -318,6 +382,7 @@ int main(int argc, char **argv)
         while (sigwait(&mask, &sig) == 0 && sig == SIGHUP)
                 ;
         vgpu_log(VGPU_LOG_INFO, "signal %d: shutting down; engines keep running", sig);
+        http_server_free(metrics_srv);
         http_server_free(srv);
         manager_free(mgr);
         return 0;

@@ -70,6 +70,16 @@ def stop_guests():
     guests.clear()
 
 
+def metrics():
+    from vgpud_lib import UnixConnection
+    conn = UnixConnection(vd.sock)
+    conn.request("GET", "/metrics")
+    resp = conn.getresponse()
+    text = resp.read().decode()
+    conn.close()
+    return resp.status, text
+
+
 def set_sched(gpu, **body):
     return vd.call("PUT", "/v1/gpus/%d/scheduler" % gpu, body)
 
@@ -128,6 +138,15 @@ def main():
               % (u[:8], s[u]))
     check(all(last[u]["slices"] > 10 for u in uuids), "every vGPU got many slices: %s"
           % [last[u]["slices"] for u in uuids])
+    # GET /metrics shows the same counters, per vGPU, in DCGM exporter's style.
+    conn_st, text = metrics()
+    check(conn_st == 200 and 'vgpu_uuid="%s"' % uuids[1] in text and
+          "DCGM_FI_DEV_GPU_UTIL" in text and "vgpu_sched_slices_total" in text,
+          "GET /metrics carries the vGPUs' utilization and scheduler counters")
+    slices = [line for line in text.splitlines()
+              if line.startswith("vgpu_sched_slices_total") and uuids[1] in line]
+    check(len(slices) == 1 and float(slices[0].rsplit(" ", 1)[1]) > 10,
+          "vgpu_sched_slices_total of a busy vGPU: %s" % slices)
     stop_guests()
 
     # Only one H100-20C on a GPU, fixed share: its share is 1/4, not 100 %.
