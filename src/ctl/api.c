@@ -253,6 +253,11 @@ int api_vgpu_read(json_t *o, struct api_vgpu *ret)
                                      "'placement', 'gpu_instance' or 'engine_pid' is not a "
                                      "non-negative integer or null");
         v.fb_used_mib = -1;
+        v.util_pct = -1;
+        if (json_is_object(json_object_get(o, "scheduler")) &&
+            json_is_number(json_object_get(json_object_get(o, "scheduler"), "util_pct")))
+                v.util_pct = json_number_value(
+                        json_object_get(json_object_get(o, "scheduler"), "util_pct"));
         if (used && !int_or_null(used, &v.fb_used_mib))
                 return api_bad_reply("vGPU object", "'fb_used_mib' is not an integer");
         if (v.gpu < 0 || v.type_id < 0 || v.fb_mib < 0 || v.owner_uid < 0 || v.guests < 0)

@@ -39,6 +39,7 @@ struct api_vgpu {
         json_int_t gpu_instance; /* -1: null (not MIG) */
         json_int_t engine_pid;   /* -1: null */
         json_int_t fb_used_mib;  /* -1: not reported */
+        double util_pct;         /* -1: not scheduled (no "scheduler" object) */
 };
 
 struct api_type {

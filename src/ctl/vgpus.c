@@ -431,6 +431,15 @@ static void query_vgpu(const struct api_vgpu *v)
                 out_kv(12, "Used", "N/A");
                 out_kv(12, "Free", "N/A");
         }
+        /* As nvidia-smi: the vGPU's share of its GPU; only its scheduler measures that. */
+        printf("        Utilization\n");
+        if (v->util_pct >= 0)
+                out_kv(12, "Gpu", "%.0f %%", v->util_pct);
+        else
+                out_kv(12, "Gpu", "N/A");
+        out_kv(12, "Memory", "N/A");
+        out_kv(12, "Encoder", "N/A");
+        out_kv(12, "Decoder", "N/A");
 }
 
 int ctl_query(int argc, char **argv, const struct ctl_opts *opts)

@@ -138,6 +138,12 @@ def main():
               % (u[:8], s[u]))
     check(all(last[u]["slices"] > 10 for u in uuids), "every vGPU got many slices: %s"
           % [last[u]["slices"] for u in uuids])
+    out = subprocess.run([os.path.join(BUILD, "bin", "vgpuctl"), "--socket", vd.sock, "query",
+                          uuids[1]], capture_output=True, text=True)
+    util = [line for line in out.stdout.splitlines() if line.strip().startswith("Gpu")]
+    check(out.returncode == 0 and len(util) == 1 and util[0].strip().endswith("%") and
+          20 <= float(util[0].split(":")[1].strip(" %")) <= 30,
+          "vgpuctl query shows the busy vGPU's utilization: %s" % util)
     # GET /metrics shows the same counters, per vGPU, in DCGM exporter's style.
     conn_st, text = metrics()
     check(conn_st == 200 and 'vgpu_uuid="%s"' % uuids[1] in text and
