@@ -56,7 +56,7 @@ def start_guest(uuid):
                VGPU_UUID=uuid)
     # Many short launches (each well under a slice), enough work to outlast the test.
     p = subprocess.Popen([os.path.join(BUILD, "examples", "longrun"), "--iters", "5000",
-                          "--launches", "20000"], env=env, stdout=subprocess.DEVNULL,
+                          "--launches", "1000000"], env=env, stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE)
     guests.append(p)
     return p
