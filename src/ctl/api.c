@@ -254,6 +254,9 @@ int api_vgpu_read(json_t *o, struct api_vgpu *ret)
                                      "non-negative integer or null");
         v.fb_used_mib = -1;
         v.util_pct = -1;
+        v.license = json_string_value(json_object_get(o, "license_status"));
+        if (v.license && !strings_ok(1, v.license))
+                return api_bad_reply("vGPU object", "a string with control characters");
         if (json_is_object(json_object_get(o, "scheduler")) &&
             json_is_number(json_object_get(json_object_get(o, "scheduler"), "util_pct")))
                 v.util_pct = json_number_value(

@@ -40,6 +40,7 @@ struct api_vgpu {
         json_int_t engine_pid;   /* -1: null */
         json_int_t fb_used_mib;  /* -1: not reported */
         double util_pct;         /* -1: not scheduled (no "scheduler" object) */
+        const char *license;     /* "License Status" text; NULL: not reported */
 };
 
 struct api_type {

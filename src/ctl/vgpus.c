@@ -409,7 +409,7 @@ static void query_vgpu(const struct api_vgpu *v)
                 out_kv(8, "Placement ID", "%" JSON_INTEGER_FORMAT, v->placement);
         else
                 out_kv(8, "Placement ID", "N/A");
-        out_kv(8, "License Status", "Unlicensed (licensing not configured)");
+        out_kv(8, "License Status", "%s", v->license ? v->license : "N/A");
         out_kv(8, "State", "%s", v->state);
         out_kv(8, "Owner UID", "%" JSON_INTEGER_FORMAT, v->owner_uid);
         if (v->engine_pid >= 0)

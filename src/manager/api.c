@@ -11,6 +11,7 @@
 
 #include "core/catalog_json.h"
 #include "manager/api.h"
+#include "manager/licensing.h"
 #include "backend/cuda/nvml.h"
 #include "manager/metrics.h"
 #include "vgpu/errors.h"
@@ -150,6 +151,14 @@ static json_t *vgpu_json(const struct manager *m, const struct mgr_vgpu *v, int 
                       (int)v->engine_pid, "guests", guests, "created_at", v->created_at);
         if (o) {
                 struct sched_stats st;
+                char lic[96] = "Not Required (licensing off)";
+                int metric = -1;
+
+                if (m->lic && licensing_status(m->lic, v->uuid, lic, sizeof(lic), &metric) < 0)
+                        snprintf(lic, sizeof(lic), "N/A (no guest attached)");
+                json_object_set_new(o, "license_status", json_string(lic));
+                json_object_set_new(o, "licensed",
+                                    metric < 0 ? json_null() : json_boolean(metric == 1));
 
                 if (m->sched && scheduler_stats(m->sched, v->gpu, v->handle, &st) == 0)
                         json_object_set_new(o, "scheduler",
@@ -863,6 +872,12 @@ static void get_metrics(struct api *api, struct http_response *resp)
                                                     .xid_errors = v->xid_errors,
                                                     .license_status = -1,
                                                     .state = manager_state_name(v->state)};
+                        if (m->lic) {
+                                char text[96];
+
+                                licensing_status(m->lic, v->uuid, text, sizeof(text),
+                                                 &mv->license_status);
+                        }
                         if (scheduler_stats(m->sched, v->gpu, v->handle, &st) == 0) {
                                 mv->util_pct = st.util_pct;
                                 mv->sched_slices = st.slices;

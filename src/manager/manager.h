@@ -78,7 +78,8 @@ struct manager {
         bool no_engines;
         bool real_gpus; /* GPUs found by the backend, not configured */
         struct scheduler *sched;
-        bool nvml; /* NVML is loaded: real GPUs' telemetry (the cuda backend) */
+        bool nvml;             /* NVML is loaded: real GPUs' telemetry (the cuda backend) */
+        struct licensing *lic; /* vgpud's license holders; NULL: licensing off */
 };
 
 /* A creation request: what the client asked for, already parsed. */

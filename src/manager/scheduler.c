@@ -18,10 +18,12 @@
 #include "common/schedpage.h"
 #include "manager/scheduler.h"
 
-#define MAX_RQS     9             /* the whole GPU and up to 8 GPU instances */
-#define POLL_MS     1             /* how often an idle best-effort queue looks for work */
-#define STALE_NS    200000000ull  /* an unused grant is taken back after this */
-#define UTIL_WINDOW 1000000000ull /* util_pct over about this much clock */
+#define MAX_RQS      9            /* the whole GPU and up to 8 GPU instances */
+#define POLL_MS      1            /* how often an idle best-effort queue looks for work */
+#define STALE_NS     200000000ull /* an unused grant is taken back after this */
+#define THROTTLE     20           /* a throttled vGPU's slices are 1/THROTTLE long */
+#define MIN_SLICE_NS 50000ull
+#define UTIL_WINDOW  250000000ull /* util_pct over about this much clock */
 
 /* A gated vGPU: its page and counters. Freed by whoever drops the last reference. */
 struct sent {
@@ -29,10 +31,12 @@ struct sent {
         struct vgpu_sched_page *page;
         int refs;
         bool gone;
+        bool throttled; /* licensing: a minimal share */
         uint64_t slices, overruns;
         /* util: charged and clock at the start of the current window */
         uint64_t win_charged, win_clock, last_charged, last_clock;
         double util_pct;
+        uint64_t windows; /* whole windows measured */
 };
 
 struct srq {
@@ -106,7 +110,12 @@ static void account(struct srq *q)
                 e->last_charged = q->rq.e[i].charged_ns;
                 e->last_clock = q->rq.clock_ns;
                 dc = e->last_clock - e->win_clock;
+                if (!e->windows && dc)
+                        /* until a whole window has passed, what there is of the first */
+                        e->util_pct =
+                                100.0 * (double)(e->last_charged - e->win_charged) / (double)dc;
                 if (dc >= UTIL_WINDOW) {
+                        e->windows++;
                         e->util_pct =
                                 100.0 * (double)(e->last_charged - e->win_charged) / (double)dc;
                         e->win_charged = e->last_charged;
@@ -209,13 +218,46 @@ static void *rq_main(void *arg)
                         continue;
                 }
                 e->refs++;
+                if (e->throttled)
+                        slice_ns = slice_ns / THROTTLE > MIN_SLICE_NS ? slice_ns / THROTTLE
+                                                                      : MIN_SLICE_NS;
                 pthread_mutex_unlock(&s->lock);
                 t0 = chan_now_ns();
                 used = run_slice(q, e, slice_ns);
                 t0 = chan_now_ns() - t0;
                 pthread_mutex_lock(&s->lock);
                 if (!e->gone && (idx = index_of(&q->rq, e->handle)) >= 0) {
+                        bool others = false;
+
+                        /* who has work now (the flags of the pick are a slice old) */
+                        for (size_t i = 0; i < q->rq.n; i++) {
+                                struct sent *x = (int)i != idx ? ent_of(q, q->rq.e[i].id) : NULL;
+
+                                others = others ||
+                                         (x &&
+                                          (__atomic_load_n(&x->page->waiting, __ATOMIC_ACQUIRE) ||
+                                           __atomic_load_n(&x->page->busy, __ATOMIC_ACQUIRE)));
+                        }
                         sched_charge(&q->rq, idx, used);
+                        if (e->throttled) {
+                                /* Its turns count THROTTLE times: the others run that much
+                                 * more often (the policy's virtual time, core/sched.h). */
+                                uint64_t d = used * (THROTTLE - 1);
+
+                                if (q->rq.policy == SCHED_FIXED_SHARE)
+                                        d *= q->rq.e[idx].share_slots;
+                                q->rq.e[idx].vtime += d;
+                        }
+                        if (e->throttled && !others) {
+                                /* Nobody else to run: the GPU idles rather than serve it. */
+                                uint64_t idle = used * (THROTTLE - 1);
+
+                                q->rq.clock_ns += idle;
+                                q->rq.idle_ns += idle;
+                                pthread_mutex_unlock(&s->lock);
+                                sleep_ns((uint64_t)((double)idle * q->wall_per_ns));
+                                pthread_mutex_lock(&s->lock);
+                        }
                         e->slices++;
                         e->overruns += used > slice_ns;
                         if (used > slice_ns / 4)
@@ -367,6 +409,7 @@ int scheduler_attach(struct scheduler *s, uint32_t gpu, uint32_t gi, uint32_t ha
         }
         if (r == 0) {
                 q->ents[slot] = e;
+                e->win_clock = e->last_clock = q->rq.clock_ns;
                 __atomic_store_n(&e->page->heartbeat_ns, chan_now_ns(), __ATOMIC_RELEASE);
                 __atomic_store_n(&e->page->gated, 1, __ATOMIC_RELEASE);
         }
@@ -446,6 +489,19 @@ void scheduler_get(struct scheduler *s, uint32_t gpu, enum sched_policy *ret_pol
                 *ret_idle_ns = q->rq.idle_ns;
                 if (!*ret_slice_ms)
                         *ret_slice_ms = (uint32_t)(q->rq.slice_ns / 1000000ull);
+        }
+        pthread_mutex_unlock(&s->lock);
+}
+
+void scheduler_throttle(struct scheduler *s, uint32_t gpu, uint32_t handle, bool on)
+{
+        pthread_mutex_lock(&s->lock);
+        for (size_t i = 0; gpu < s->n_gpus && i < MAX_RQS; i++) {
+                struct srq *q = &s->gpus[gpu].rqs[i];
+                struct sent *e = q->used ? ent_of(q, handle) : NULL;
+
+                if (e)
+                        e->throttled = on;
         }
         pthread_mutex_unlock(&s->lock);
 }

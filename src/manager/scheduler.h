@@ -23,7 +23,7 @@ struct sched_stats {
         uint64_t charged_ns; /* what it used */
         uint64_t idle_ns;    /* turns it had no work for (equal and fixed share) */
         uint64_t clock_ns;   /* the run queue's clock: busy and idle turns */
-        double util_pct;     /* its share of the clock over the last second or so; 0..100 */
+        double util_pct;     /* its share of the clock over its last quarter second; 0..100 */
 };
 
 int scheduler_new(size_t n_gpus, struct scheduler **ret);
@@ -54,6 +54,13 @@ int scheduler_set(struct scheduler *s, uint32_t gpu, enum sched_policy p, uint32
 /* scheduler_get - a GPU's policy and slice, and its whole-GPU run queue's clock and idle time. */
 void scheduler_get(struct scheduler *s, uint32_t gpu, enum sched_policy *ret_policy,
                    uint32_t *ret_slice_ms, uint64_t *ret_clock_ns, uint64_t *ret_idle_ns);
+
+/*
+ * scheduler_throttle - give vGPU handle only a minimal share (licensing: unlicensed past its
+ * grace period): its slices shrink to 1/20, and when nobody else has work the GPU idles 19 times
+ * as long after each, so it gets at most about 5 % of the GPU. off restores it.
+ */
+void scheduler_throttle(struct scheduler *s, uint32_t gpu, uint32_t handle, bool on);
 
 /* scheduler_stats - a vGPU's counters; -ENOENT when it is not gated. */
 int scheduler_stats(struct scheduler *s, uint32_t gpu, uint32_t handle, struct sched_stats *ret);

@@ -21,6 +21,7 @@
 #include "backend/backend.h"
 #include "core/catalog.h"
 #include "core/sched.h"
+#include "manager/licensing.h"
 
 #define VGPUD_MAX_GPUS 64
 
@@ -29,6 +30,8 @@ static void usage(FILE *f)
         fputs("usage: vgpud [--backend sim|cuda] [--sim-gpus MODEL[,MODEL...]] [--state DIR]\n"
               "             [--socket PATH] [--admin-group GROUP] [--socket-group GROUP]\n"
               "             [--engine PATH] [--rmpvmrl VALUE] [--metrics-listen ADDR[:PORT]]\n"
+              "             [--license-server SOCKET|HOST:PORT --license-key FILE\n"
+              "              [--license-ca FILE] [--license-token FILE] [--license-grace S]]\n"
               "             [--foreground] [--verbose]\n"
               "defaults: --backend sim --sim-gpus H100-80GB --state /var/lib/vgpu\n"
               "          --socket /run/vgpu/vgpud.sock, admin and socket group root\n"
@@ -39,7 +42,10 @@ static void usage(FILE *f)
               "  bits 16-23 (0x00030001: equal share, 3 ms)\n"
               "--metrics-listen serves GET /metrics (Prometheus text) on TCP as well, port\n"
               "  9400 unless given (127.0.0.1:9400, [::1]:9400); the control socket serves it\n"
-              "  always\n",
+              "  always\n"
+              "--license-server: hold a lease from vgpu-licensed for each vGPU with a guest;\n"
+              "  without one a vGPU runs at full speed for --license-grace seconds (1200),\n"
+              "  then with a minimal share. Without --license-server licensing is off.\n",
               f);
 }
 
@@ -186,6 +192,11 @@ int main(int argc, char **argv)
                 {"engine", required_argument, NULL, 'e'},
                 {"rmpvmrl", required_argument, NULL, 'R'},
                 {"metrics-listen", required_argument, NULL, 'M'},
+                {"license-server", required_argument, NULL, 'L'},
+                {"license-key", required_argument, NULL, 'K'},
+                {"license-ca", required_argument, NULL, 'C'},
+                {"license-token", required_argument, NULL, 'T'},
+                {"license-grace", required_argument, NULL, 'g' + 256},
                 {"foreground", no_argument, NULL, 'f'},
                 {"verbose", no_argument, NULL, 'v'},
                 {"help", no_argument, NULL, 'h'},
@@ -193,6 +204,8 @@ int main(int argc, char **argv)
         };
         const char *backend = "sim", *sim_gpus = "H100-80GB", *state_dir = "/var/lib/vgpu";
         int64_t rmpvmrl = -1;
+        struct licensing_config lcfg = {.grace_s = -1};
+        struct licensing *lic = NULL;
         char metrics_addr[64] = "";
         unsigned short metrics_port = 9400;
         struct http_server *metrics_srv = NULL;
@@ -265,6 +278,31 @@ int main(int argc, char **argv)
                                 return 2;
                         }
                         break;
+                case 'L':
+                        lcfg.server = optarg;
+                        break;
+                case 'K':
+                        lcfg.public_key = optarg;
+                        break;
+                case 'C':
+                        lcfg.ca_file = optarg;
+                        break;
+                case 'T':
+                        lcfg.token_file = optarg;
+                        break;
+                case 'g' + 256: {
+                        char *end;
+                        long long v;
+
+                        errno = 0;
+                        v = strtoll(optarg, &end, 10);
+                        if (errno || *end || !optarg[0] || v < 0 || v > 100LL * 365 * 86400) {
+                                vgpu_log(VGPU_LOG_ERROR, "--license-grace '%s': seconds", optarg);
+                                return 2;
+                        }
+                        lcfg.grace_s = v;
+                        break;
+                }
                 case 'f':
                         break; /* vgpud always stays in the foreground; systemd runs it as is */
                 case 'v':
@@ -347,6 +385,23 @@ int main(int argc, char **argv)
                 return 1;
         }
         api.mgr = mgr;
+        if (lcfg.server || lcfg.public_key) {
+                char why[512] = "";
+
+                r = licensing_new(&lcfg, mgr, &lic, why, sizeof(why));
+                if (r < 0) {
+                        vgpu_log(VGPU_LOG_ERROR, "licensing: %s", why);
+                        manager_free(mgr);
+                        return 2;
+                }
+                manager_lock(mgr);
+                mgr->lic = lic;
+                manager_unlock(mgr);
+                vgpu_log(VGPU_LOG_INFO, "licensing: leases from %s", lcfg.server);
+        } else {
+                vgpu_log(VGPU_LOG_INFO, "licensing is off (no --license-server): vGPUs run "
+                                        "unlicensed at full speed");
+        }
         r = mkdir_parent(socket_path);
         if (r == 0)
                 r = http_server_new(&(struct http_server_config){.unix_path = socket_path,
@@ -384,6 +439,10 @@ int main(int argc, char **argv)
         vgpu_log(VGPU_LOG_INFO, "signal %d: shutting down; engines keep running", sig);
         http_server_free(metrics_srv);
         http_server_free(srv);
+        manager_lock(mgr);
+        mgr->lic = NULL;
+        manager_unlock(mgr);
+        licensing_free(lic);
         manager_free(mgr);
         return 0;
 }

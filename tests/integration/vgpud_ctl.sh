@@ -211,7 +211,7 @@ has "^        vGPU UUID                    : $v1\$"
 has '^        vGPU Name                    : NVIDIA H100-20C$'
 has '^        vGPU Type                    : [0-9]+$'
 has '^        GPU Instance ID              : N/A$'
-has '^        License Status               : Unlicensed \(licensing not configured\)$'
+has '^        License Status               : Not Required \(licensing off\)$'
 has '^        FB Memory Usage$'
 has '^            Total                    : 20480 MiB$'
 has '^            Used                     : 0 MiB$'
