@@ -30,8 +30,13 @@ static void print_sched(json_t *o, const char *bus_id)
 
         printf("GPU %s\n", bus_id ? bus_id : "?");
         out_kv(4, "Scheduler Policy", "%s", policy_title(policy ? policy : ""));
-        out_kv(4, "Scheduler Timeslice", "%" JSON_INTEGER_FORMAT " ms",
-               json_integer_value(json_object_get(o, "timeslice_ms")));
+        if (json_integer_value(json_object_get(o, "timeslice_ms")) > 0)
+                out_kv(4, "Scheduler Timeslice", "%" JSON_INTEGER_FORMAT " ms",
+                       json_integer_value(json_object_get(o, "timeslice_ms")));
+        else /* no scheduled vGPU yet: the default of the types to come */
+                out_kv(4, "Scheduler Timeslice",
+                       "Default (2 ms, or 1 ms for types of more "
+                       "than 8 per GPU)");
         out_kv(4, "RmPVMRL", "%s", rm ? rm : "?");
 }
 
