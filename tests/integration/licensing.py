@@ -47,10 +47,15 @@ def start_guest(uuid):
     return p
 
 
-def shares(uuids, window=2.5):
+def shares(uuids, clock_ns=300e6):
+    """Shares of accounted time over 300 ms of it (however fast this build runs)."""
     a = {u: vgpu(u)["scheduler"] for u in uuids}
-    time.sleep(window)
-    b = {u: vgpu(u)["scheduler"] for u in uuids}
+    end = time.time() + 180
+    while True:
+        time.sleep(0.25)
+        b = {u: vgpu(u)["scheduler"] for u in uuids}
+        if b[uuids[0]]["clock_ns"] - a[uuids[0]]["clock_ns"] >= clock_ns or time.time() > end:
+            break
     dc = b[uuids[0]]["clock_ns"] - a[uuids[0]]["clock_ns"]
     return {u: 100.0 * (b[u]["charged_ns"] - a[u]["charged_ns"]) / dc if dc else 0.0
             for u in uuids}

@@ -16,7 +16,8 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vgpud_lib import BUILD, Vgpud, wait_for  # noqa: E402
 
-WINDOW = float(os.environ.get("VGPU_SCHED_WINDOW", "3"))
+# A measuring window in accounted time: 400 ms, 200 turns of 2 ms.
+CLOCK_NS = int(float(os.environ.get("VGPU_SCHED_WINDOW_MS", "400")) * 1e6)
 failures = []
 vd = None
 guests = []
@@ -39,11 +40,17 @@ def sched_counters(uuids):
     return s
 
 
-def shares(uuids, window=WINDOW):
-    """Each vGPU's share of its run queue's accounted clock over a window."""
+def shares(uuids, clock_ns=None):
+    """Each vGPU's share of its run queue's accounted clock over a window of clock_ns of it:
+    long enough for hundreds of turns, however fast this build runs."""
+    clock_ns = clock_ns or CLOCK_NS
     a = sched_counters(uuids)
-    time.sleep(window)
-    b = sched_counters(uuids)
+    end = time.time() + 180
+    while True:
+        time.sleep(0.25)
+        b = sched_counters(uuids)
+        if b[uuids[0]]["clock_ns"] - a[uuids[0]]["clock_ns"] >= clock_ns or time.time() > end:
+            break
     out = {}
     for u in uuids:
         dc = b[u]["clock_ns"] - a[u]["clock_ns"]
@@ -132,7 +139,7 @@ def main():
     for u in uuids[1:]:
         check(busy(u), "guest on %s runs" % u[:8])
     time.sleep(0.5)
-    s, last = shares(uuids, WINDOW * 1.5)
+    s, last = shares(uuids, CLOCK_NS * 3 // 2)
     for u in uuids:
         check(abs(s[u] - 25.0) <= 1.0, "equal share, 4 busy: %s gets %.2f %% (25 +- 1)"
               % (u[:8], s[u]))
