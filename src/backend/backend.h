@@ -154,6 +154,13 @@ struct backend_ops {
         void (*queue_free)(struct backend_queue *q);
         /* queue_sync - wait until everything queued on q is done; the first error of it. */
         int (*queue_sync)(struct backend_queue *q);
+        /*
+         * queue_gpu_time - GPU time, in ns measured on the device, of q's launches that finished
+         * since the last call (drain: wait for all of them first). The first call starts the
+         * measuring (cuda: an event before and after each launch). NULL when the backend
+         * accounts time otherwise (the sim: its deterministic work count).
+         */
+        uint64_t (*queue_gpu_time)(struct backend_queue *q, bool drain);
 
         /*
          * Copies and fills, in queue order. Copies to and from host memory are complete when

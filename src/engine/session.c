@@ -276,25 +276,47 @@ static void gate_enter(struct session *s)
         }
 }
 
+/*
+ * On a GPU, work queued in a slice runs after it was queued: before the turn passes, let it
+ * finish and charge it, so that the next vGPU gets the GPU to itself.
+ */
+static void gate_drain(struct session *s)
+{
+        struct vgpu_sched_page *p = s->dev->sched;
+        uint64_t ns;
+
+        if (!p || !s->dev->ops->queue_gpu_time)
+                return;
+        ns = s->dev->ops->queue_gpu_time(s->q, true);
+        __atomic_add_fetch(&p->charged_ns, ns, __ATOMIC_RELEASE);
+        __atomic_add_fetch(&p->slice_used_ns, ns, __ATOMIC_ACQ_REL);
+}
+
 /* After GPU work: charge what it used; a used-up slice ends the grant. */
 static void gate_charge(struct session *s, uint64_t work)
 {
         struct vgpu_sched_page *p = s->dev->sched;
         uint64_t ns, used;
 
-        if (!p)
+        if (!p || !gated(p))
                 return;
-        /* the sim's accounted time (common/schedpage.h); a real GPU's is not known here yet */
-        ns = s->dev->sm_count ? work * 1000000000ull /
-                                        ((uint64_t)s->dev->sm_count * VGPU_SIM_WARP_INSNS_PER_SM_S)
-                              : 0;
+        /* the sim's accounted time (common/schedpage.h), or what the GPU measured */
+        if (s->dev->ops->queue_gpu_time)
+                ns = s->dev->ops->queue_gpu_time(s->q, false);
+        else
+                ns = s->dev->sm_count
+                             ? work * 1000000000ull /
+                                       ((uint64_t)s->dev->sm_count * VGPU_SIM_WARP_INSNS_PER_SM_S)
+                             : 0;
         __atomic_add_fetch(&p->charged_ns, ns, __ATOMIC_RELEASE);
         __atomic_add_fetch(&p->launches, 1, __ATOMIC_RELEASE);
         if (!granted(p))
                 return;
         used = __atomic_add_fetch(&p->slice_used_ns, ns, __ATOMIC_ACQ_REL);
-        if (used >= __atomic_load_n(&p->slice_ns, __ATOMIC_ACQUIRE))
+        if (used >= __atomic_load_n(&p->slice_ns, __ATOMIC_ACQUIRE)) {
+                gate_drain(s);
                 gate_yield(p);
+        }
 }
 
 /* The session ran out of work: a grant nobody else waits for goes back at once. */
@@ -302,8 +324,10 @@ static void gate_idle(struct session *s)
 {
         struct vgpu_sched_page *p = s->dev->sched;
 
-        if (p && granted(p) && !__atomic_load_n(&p->waiting, __ATOMIC_ACQUIRE))
+        if (p && granted(p) && !__atomic_load_n(&p->waiting, __ATOMIC_ACQUIRE)) {
+                gate_drain(s);
                 gate_yield(p);
+        }
 }
 
 /* ---- handlers ----------------------------------------------------------------------------- */

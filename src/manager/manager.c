@@ -205,12 +205,12 @@ static uint32_t vgpu_sm_count(const struct manager *m, const struct mgr_vgpu *v)
 
 /*
  * Time-sliced vGPUs share their GPU (or GPU instance) by its scheduler; MIG-backed ones not. On
- * the cuda backend the engines do not yet measure what their launches used on the GPU (event
- * timing), so the hardware's own time-slicing shares it there (docs/scheduling.md).
+ * the cuda backend the engines time their launches with events (docs/scheduling.md).
  */
 static bool gated(const struct manager *m, const struct mgr_vgpu *v)
 {
-        return v->type->cls == CATALOG_TIME_SLICED && strcmp(m->backend, "sim") == 0;
+        (void)m;
+        return v->type->cls == CATALOG_TIME_SLICED;
 }
 
 static void sched_attach(struct manager *m, const struct mgr_vgpu *v)
@@ -225,7 +225,8 @@ static void sched_attach(struct manager *m, const struct mgr_vgpu *v)
         if (!m->sched || !gated(m, v) || m->no_engines)
                 return;
         engine_path(m, v->uuid, "sched", path, sizeof(path));
-        r = scheduler_attach(m->sched, v->gpu, v->place.gi, v->handle, path, slots ? slots : 1);
+        r = scheduler_attach(m->sched, v->gpu, v->place.gi, v->handle, path, slots ? slots : 1,
+                             strcmp(m->backend, "cuda") == 0);
         if (r < 0)
                 vgpu_log(VGPU_LOG_WARN, "vGPU %s: not scheduled (%s): it runs ungated", v->uuid,
                          strerror(-r));

@@ -32,6 +32,7 @@ struct sent {
         int refs;
         bool gone;
         bool throttled; /* licensing: a minimal share */
+        bool lazy;      /* gate only when there is something to share (a GPU's costly gate) */
         uint64_t slices, overruns;
         /* util: charged and clock at the start of the current window */
         uint64_t win_charged, win_clock, last_charged, last_clock;
@@ -88,13 +89,29 @@ static int index_of(const struct sched_rq *rq, uint32_t id)
         return -1;
 }
 
+/*
+ * Gating is needed only when there is something to share: a lazy vGPU (the cuda backend's, whose
+ * gate times every launch on the GPU) alone on its GPU under best effort runs ungated.
+ */
+static bool needs_gate(const struct srq *q, const struct sent *e)
+{
+        return !e->lazy || q->rq.n > 1 || q->rq.policy != SCHED_BEST_EFFORT || e->throttled;
+}
+
 static void beat(struct srq *q)
 {
         uint64_t now = chan_now_ns();
 
         for (size_t i = 0; i < SCHED_MAX; i++) {
-                if (q->ents[i])
-                        __atomic_store_n(&q->ents[i]->page->heartbeat_ns, now, __ATOMIC_RELEASE);
+                struct sent *e = q->ents[i];
+
+                if (!e)
+                        continue;
+                __atomic_store_n(&e->page->heartbeat_ns, now, __ATOMIC_RELEASE);
+                if (__atomic_load_n(&e->page->gated, __ATOMIC_ACQUIRE) != needs_gate(q, e)) {
+                        __atomic_store_n(&e->page->gated, needs_gate(q, e), __ATOMIC_RELEASE);
+                        chan_futex_wake(&e->page->grant);
+                }
         }
 }
 
@@ -362,7 +379,7 @@ static struct srq *rq_for(struct sgpu *g, uint32_t gi, bool create)
 }
 
 int scheduler_attach(struct scheduler *s, uint32_t gpu, uint32_t gi, uint32_t handle,
-                     const char *path, uint32_t share_slots)
+                     const char *path, uint32_t share_slots, bool lazy)
 {
         struct sent *e;
         struct srq *q;
@@ -383,7 +400,7 @@ int scheduler_attach(struct scheduler *s, uint32_t gpu, uint32_t gi, uint32_t ha
                 munmap(p, VGPU_SCHED_SIZE);
                 return -ENOMEM;
         }
-        *e = (struct sent){.handle = handle, .page = p, .refs = 1};
+        *e = (struct sent){.handle = handle, .page = p, .refs = 1, .lazy = lazy};
         pthread_mutex_lock(&s->lock);
         q = rq_for(&s->gpus[gpu], gi, true);
         if (q && !q->used) {
@@ -411,7 +428,7 @@ int scheduler_attach(struct scheduler *s, uint32_t gpu, uint32_t gi, uint32_t ha
                 q->ents[slot] = e;
                 e->win_clock = e->last_clock = q->rq.clock_ns;
                 __atomic_store_n(&e->page->heartbeat_ns, chan_now_ns(), __ATOMIC_RELEASE);
-                __atomic_store_n(&e->page->gated, 1, __ATOMIC_RELEASE);
+                beat(q);
         }
         pthread_mutex_unlock(&s->lock);
         if (r < 0)

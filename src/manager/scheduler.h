@@ -36,10 +36,12 @@ int scheduler_page_create(const char *path);
 
 /*
  * scheduler_attach - gate vGPU handle (on gpu, in GPU instance gi, 0 = the whole GPU) through
- * its page at path; share_slots is its type's max instances there (fixed share). 0 or -errno.
+ * its page at path; share_slots is its type's max instances there (fixed share). lazy: gate it
+ * only while there is something to share (another vGPU, a policy other than best effort, a
+ * throttle): the cuda backend's gate times every launch. 0 or -errno.
  */
 int scheduler_attach(struct scheduler *s, uint32_t gpu, uint32_t gi, uint32_t handle,
-                     const char *path, uint32_t share_slots);
+                     const char *path, uint32_t share_slots, bool lazy);
 
 /* scheduler_detach - stop gating it (its engine runs freely, or is going away). */
 void scheduler_detach(struct scheduler *s, uint32_t gpu, uint32_t handle);

@@ -42,6 +42,7 @@ run() {
 
 run isolation bash "$src/tests/gpu/run_isolation.sh" cuda
 run guest_programs bash "$src/tests/gpu/run_guest_gpu.sh"
+run scheduler python3 -u "$src/tests/gpu/sched_gpu.py"
 run bench_gpu bash "$src/bench/gpu/run.sh" "${quick[@]}"
 
 echo

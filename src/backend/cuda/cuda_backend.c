@@ -30,9 +30,17 @@ struct backend_dev {
         int lost; /* the first kernel fault: the context is unusable from then on */
 };
 
+#define TIMED 256 /* launches timed by events, in flight at most */
+#define AHEAD 2   /* while gated, launches queued beyond the last one measured */
+
 struct backend_queue {
         struct backend_dev *d;
         CUstream stream;
+        /* the scheduler's GPU time: an event pair around each launch, oldest first */
+        bool timing;
+        CUevent start[TIMED], end[TIMED];
+        unsigned head, tail; /* pairs [head, tail) are in flight; indices mod TIMED */
+        uint64_t carry;      /* measured while making room, not yet returned */
 };
 
 struct cuda_func {
@@ -416,12 +424,73 @@ static int cuda_queue_sync(struct backend_queue *q)
         return result(q->d, cu.stream_sync(q->stream));
 }
 
+/* The GPU time of finished timed launches (drain: of all of them, waiting). */
+static uint64_t collect(struct backend_queue *q, bool drain)
+{
+        uint64_t ns = 0;
+
+        while (q->head != q->tail) {
+                unsigned i = q->head % TIMED;
+                float ms = 0;
+
+                if (drain ? cu.event_sync(q->end[i]) != CUDA_SUCCESS
+                          : cu.event_query(q->end[i]) != CUDA_SUCCESS) {
+                        if (drain)
+                                q->head++; /* a lost context: nothing more to measure */
+                        if (drain)
+                                continue;
+                        break;
+                }
+                if (cu.event_elapsed(&ms, q->start[i], q->end[i]) == CUDA_SUCCESS && ms > 0)
+                        ns += (uint64_t)((double)ms * 1e6);
+                q->head++;
+        }
+        return ns;
+}
+
+static uint64_t cuda_queue_gpu_time(struct backend_queue *q, bool drain)
+{
+        uint64_t ns;
+
+        if (lost(q->d))
+                return 0;
+        make_current(q->d);
+        if (!q->timing) {
+                q->timing = true;
+                for (unsigned i = 0; i < TIMED && q->timing; i++) {
+                        if (cu.event_create(&q->start[i], CU_EVENT_DEFAULT) != CUDA_SUCCESS ||
+                            cu.event_create(&q->end[i], CU_EVENT_DEFAULT) != CUDA_SUCCESS)
+                                q->timing = false; /* unmeasured: the slices charge nothing */
+                }
+                return 0;
+        }
+        ns = collect(q, drain) + q->carry;
+        q->carry = 0;
+        /* A slice must end near its length: keep only a few launches ahead of the measure. */
+        while (q->tail - q->head > AHEAD) {
+                unsigned i = q->head % TIMED;
+                float ms = 0;
+
+                if (cu.event_sync(q->end[i]) == CUDA_SUCCESS &&
+                    cu.event_elapsed(&ms, q->start[i], q->end[i]) == CUDA_SUCCESS && ms > 0)
+                        ns += (uint64_t)((double)ms * 1e6);
+                q->head++;
+        }
+        return ns;
+}
+
 static void cuda_queue_free(struct backend_queue *q)
 {
         if (!q)
                 return;
         make_current(q->d);
         cu.stream_sync(q->stream);
+        if (q->timing) {
+                for (unsigned i = 0; i < TIMED; i++) {
+                        cu.event_destroy(q->start[i]);
+                        cu.event_destroy(q->end[i]);
+                }
+        }
         cu.stream_destroy(q->stream);
         free(q);
 }
@@ -760,6 +829,22 @@ static int cuda_launch(struct backend_queue *q, const struct backend_func *f,
         for (uint32_t i = 0; i < cf->info.n_params; i++)
                 args[i] = (uint8_t *)(uintptr_t)l->params + cf->off[2 * i];
         make_current(q->d);
+        if (q->timing) {
+                unsigned i;
+                int e;
+
+                if (q->tail - q->head == TIMED)
+                        q->carry += collect(q, true);
+                i = q->tail % TIMED;
+                cu.event_record(q->start[i], q->stream);
+                e = result(q->d,
+                           cu.launch_kernel(cf->f, l->grid[0], l->grid[1], l->grid[2], l->block[0],
+                                            l->block[1], l->block[2], l->shared, q->stream,
+                                            cf->info.n_params ? args : NULL, NULL));
+                cu.event_record(q->end[i], q->stream);
+                q->tail++;
+                return e;
+        }
         return result(q->d, cu.launch_kernel(cf->f, l->grid[0], l->grid[1], l->grid[2], l->block[0],
                                              l->block[1], l->block[2], l->shared, q->stream,
                                              cf->info.n_params ? args : NULL, NULL));
@@ -781,6 +866,7 @@ const struct backend_ops backend_cuda_ops = {
         .queue_new = cuda_queue_new,
         .queue_free = cuda_queue_free,
         .queue_sync = cuda_queue_sync,
+        .queue_gpu_time = cuda_queue_gpu_time,
         .copy_htod = cuda_copy_htod,
         .copy_dtoh = cuda_copy_dtoh,
         .copy_dtod = cuda_copy_dtod,

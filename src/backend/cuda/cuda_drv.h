@@ -54,7 +54,13 @@
         X(module_get_global, cuModuleGetGlobal_v2)                                                 \
         X(func_get_attribute, cuFuncGetAttribute)                                                  \
         X(func_get_param_info, cuFuncGetParamInfo)                                                 \
-        X(launch_kernel, cuLaunchKernel)
+        X(launch_kernel, cuLaunchKernel)                                                           \
+        X(event_create, cuEventCreate)                                                             \
+        X(event_record, cuEventRecord)                                                             \
+        X(event_query, cuEventQuery)                                                               \
+        X(event_sync, cuEventSynchronize)                                                          \
+        X(event_elapsed, cuEventElapsedTime_v2)                                                    \
+        X(event_destroy, cuEventDestroy_v2)
 
 struct cuda_drv {
 #define CUDA_DRV_FIELD(field, symbol) __typeof__(&symbol) field;
