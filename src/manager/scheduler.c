@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -20,6 +21,7 @@
 
 #define MAX_RQS      9            /* the whole GPU and up to 8 GPU instances */
 #define POLL_MS      1            /* how often an idle best-effort queue looks for work */
+#define SETTLE_NS    200000ull    /* how long a yielding engine has to ask again */
 #define STALE_NS     200000000ull /* an unused grant is taken back after this */
 #define THROTTLE     20           /* a throttled vGPU's slices are 1/THROTTLE long */
 #define MIN_SLICE_NS 50000ull
@@ -191,6 +193,7 @@ static void *rq_main(void *arg)
 {
         struct srq *q = arg;
         struct scheduler *s = q->s;
+        bool settle = false; /* a slice just ended */
 
         pthread_mutex_lock(&s->lock);
         while (!q->stop) {
@@ -205,12 +208,27 @@ static void *rq_main(void *arg)
                         pthread_mutex_lock(&s->lock);
                         continue;
                 }
-                for (size_t i = 0; i < q->rq.n; i++) {
-                        struct sent *x = ent_of(q, q->rq.e[i].id);
+                /*
+                 * An engine that just yielded a used-up slice is a few microseconds from asking
+                 * again: give the queue that long to show its work before calling it idle.
+                 */
+                for (uint64_t until = chan_now_ns() + SETTLE_NS;;) {
+                        bool any = false;
 
-                        q->rq.e[i].has_work =
-                                x && __atomic_load_n(&x->page->waiting, __ATOMIC_ACQUIRE) > 0;
+                        for (size_t i = 0; i < q->rq.n; i++) {
+                                struct sent *x = ent_of(q, q->rq.e[i].id);
+
+                                q->rq.e[i].has_work = x && __atomic_load_n(&x->page->waiting,
+                                                                           __ATOMIC_ACQUIRE) > 0;
+                                any = any || q->rq.e[i].has_work;
+                        }
+                        if (any || chan_now_ns() >= until || !settle)
+                                break;
+                        pthread_mutex_unlock(&s->lock);
+                        sched_yield();
+                        pthread_mutex_lock(&s->lock);
                 }
+                settle = false;
                 idx = sched_pick(&q->rq);
                 if (idx >= 0 && q->rq.e[idx].has_work)
                         e = ent_of(q, q->rq.e[idx].id);
@@ -285,6 +303,7 @@ static void *rq_main(void *arg)
                         account(q);
                 }
                 put_ent(e);
+                settle = true;
         }
         pthread_mutex_unlock(&s->lock);
         return NULL;
