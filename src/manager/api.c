@@ -891,7 +891,9 @@ static void get_metrics(struct api *api, struct http_response *resp)
                 mg->fb_used = used;
                 mg->util_pct = util > 100.0 ? 100.0 : util;
                 /* A real GPU's own figures, from NVML (the cuda backend). */
-                if (m->nvml && vgpu_nvml_sample(g->index, &ns) == 0) {
+                mg->xid_errors += g->xid_errors;
+                if (m->nvml && g->nvml_index >= 0 &&
+                    vgpu_nvml_sample((unsigned)g->nvml_index, &ns) == 0) {
                         mg->util_pct = ns.gpu_util;
                         mg->temp_c = ns.temp_c;
                         mg->power_mw = ns.power_mw;

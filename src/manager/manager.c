@@ -966,6 +966,60 @@ static int sched_restore(struct manager *m, int64_t rmpvmrl)
         return 0;
 }
 
+/* NVML's Xid events, counted per GPU (DCGM_FI_DEV_XID_ERRORS) and logged. */
+static void *xid_main(void *arg)
+{
+        struct manager *m = arg;
+
+        for (;;) {
+                unsigned idx = 0;
+                unsigned long long xid = 0;
+                int r = vgpu_nvml_xid_poll(200, &idx, &xid);
+
+                manager_lock(m);
+                if (m->stop) {
+                        manager_unlock(m);
+                        return NULL;
+                }
+                for (size_t i = 0; r == 1 && i < m->n_gpus; i++) {
+                        struct mgr_gpu *g = &m->gpus[i];
+
+                        if (g->nvml_index != (int)idx)
+                                continue;
+                        g->xid_errors++;
+                        g->last_xid = xid;
+                        vgpu_log(VGPU_LOG_ERROR, "Xid %llu on GPU %u (%s)", xid, g->index, g->uuid);
+                }
+                manager_unlock(m);
+                if (r < 0)
+                        usleep(200 * 1000);
+        }
+}
+
+/* Match the GPUs to NVML's by UUID (the driver API and NVML may number them differently). */
+static void nvml_setup(struct manager *m)
+{
+        static struct vgpu_nvml_gpu found[64];
+        size_t n = 0;
+        bool watching = false;
+
+        for (size_t i = 0; i < m->n_gpus; i++)
+                m->gpus[i].nvml_index = -1;
+        if (vgpu_nvml_gpus(found, 64, &n) < 0)
+                return;
+        for (size_t i = 0; i < m->n_gpus; i++) {
+                for (size_t k = 0; k < n; k++) {
+                        if (strcasecmp(found[k].uuid, m->gpus[i].uuid) != 0)
+                                continue;
+                        m->gpus[i].nvml_index = (int)found[k].index;
+                        if (vgpu_nvml_xid_watch(found[k].index) == 0)
+                                watching = true;
+                }
+        }
+        if (watching && pthread_create(&m->xid_thread, NULL, xid_main, m) == 0)
+                m->xid_started = true;
+}
+
 int manager_new(const struct manager_config *cfg, struct manager **ret)
 {
         char path[4096];
@@ -1036,6 +1090,8 @@ int manager_new(const struct manager_config *cfg, struct manager **ret)
                 m->nvml = vgpu_nvml_open(why, sizeof(why)) == 0;
                 if (!m->nvml)
                         vgpu_log(VGPU_LOG_WARN, "no GPU telemetry in /metrics: %s", why);
+                else
+                        nvml_setup(m);
         }
         if (m->no_engines) {
                 *ret = m;
@@ -1063,6 +1119,12 @@ void manager_free(struct manager *m)
                 m->stop = true;
                 manager_unlock(m);
                 pthread_join(m->monitor, NULL);
+        }
+        if (m->xid_started) {
+                manager_lock(m);
+                m->stop = true;
+                manager_unlock(m);
+                pthread_join(m->xid_thread, NULL);
         }
         scheduler_free(m->sched);
         if (m->nvml)

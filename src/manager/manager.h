@@ -31,6 +31,9 @@ struct mgr_gpu {
         char pci_bus_id[32];
         const struct gpu_model *model;
         struct layout layout;
+        int nvml_index;      /* the same GPU in NVML (matched by UUID); -1: none */
+        uint64_t xid_errors; /* Xid events NVML reported for it since vgpud started */
+        unsigned long long last_xid;
 };
 
 struct mgr_vgpu {
@@ -78,7 +81,9 @@ struct manager {
         bool no_engines;
         bool real_gpus; /* GPUs found by the backend, not configured */
         struct scheduler *sched;
-        bool nvml;             /* NVML is loaded: real GPUs' telemetry (the cuda backend) */
+        bool nvml; /* NVML is loaded: real GPUs' telemetry (the cuda backend) */
+        pthread_t xid_thread;
+        bool xid_started;
         struct licensing *lic; /* vgpud's license holders; NULL: licensing off */
 };
 

@@ -50,6 +50,18 @@ echo check >&3
 exec 3>&-
 wait "$hold_pid" || failed=1
 cat "$tmp/hold.out"
+if [ "$backend" = cuda ] && ! grep -q "no GPU telemetry" "$tmp/vgpud.err"; then
+        # the fault above is an Xid (31, MMU fault) that NVML reports and /metrics counts
+        xids=0
+        for _ in $(seq 30); do
+                xids=$(curl -s --unix-socket "$sock" http://localhost/metrics |
+                        awk '/^DCGM_FI_DEV_XID_ERRORS/ && !/vgpu_uuid/ {print $NF}')
+                [ "${xids:-0}" != 0 ] && break
+                sleep 0.1
+        done
+        echo "Xid errors counted on GPU 0: ${xids:-none}"
+        [ "${xids:-0}" != 0 ] || failed=1
+fi
 state=$(query_field "$a" state)
 echo "vGPU $a is $state"
 [ "$state" = running ] || failed=1
