@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -320,7 +321,7 @@ static int worker_start(struct engine *e, struct engine_guest *g, int gfd, const
         uint32_t id = ++e->next_session;
         json_t *hello = hello_json(e);
         char *hello_text = json_dumps(hello, JSON_COMPACT);
-        int sp[2];
+        int sp[2], r;
         pid_t pid;
 
         json_decref(hello);
@@ -373,6 +374,9 @@ static int worker_start(struct engine *e, struct engine_guest *g, int gfd, const
                     hs = fcntl(sp[1], F_DUPFD_CLOEXEC, 1024);
                 int hf[ENGINE_MAX_FB_FDS];
 
+                /* A worker does not outlive its engine (it would hold the framebuffer). */
+                if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() == 1)
+                        _exit(127);
                 for (size_t k = 0; k < e->n_fb_fds; k++)
                         hf[k] = fcntl(e->fb_fds[k], F_DUPFD_CLOEXEC, 1024);
                 if (hg < 0 || hs < 0 || dup2(hg, 3) < 0 || dup2(hs, 4) < 0)
@@ -384,11 +388,12 @@ static int worker_start(struct engine *e, struct engine_guest *g, int gfd, const
                 execv(e->self, argv);
                 _exit(127);
         }
+        r = pid < 0 ? -errno : 0;
         free(hello_text);
         close(sp[1]);
         if (pid < 0) {
                 close(sp[0]);
-                return -errno;
+                return r;
         }
         /* The guest counts as attached until its socket hangs up, not until its worker ends. */
         *g = (struct engine_guest){
