@@ -902,42 +902,36 @@ static void host_put(struct session *s)
         pthread_mutex_unlock(&s->host_lock);
 }
 
-static int op_copy_htod_host(struct session *s, const void *req, uint32_t len, void *rep,
-                             uint32_t *rep_len)
+/* A copy between device memory and a shared host block, either way. */
+static int copy_host(struct session *s, const struct vgpu_req_copy_host *q, bool to_device)
 {
-        const struct vgpu_req_copy_host *q = req;
         uint8_t *p;
         int e;
 
-        (void)len, (void)rep, (void)rep_len;
         WITH_CTX(s, q->ctx, idx, c);
         if (!region_ok(s, idx, q->dptr, q->len))
                 return -EFAULT;
         e = host_get(s, q->host, q->off, q->len, &p);
         if (e < 0)
                 return e;
-        e = s->dev->ops->copy_htod(s->q, q->dptr, p, q->len);
+        e = to_device ? s->dev->ops->copy_htod(s->q, q->dptr, p, q->len)
+                      : s->dev->ops->copy_dtoh(s->q, p, q->dptr, q->len);
         host_put(s);
         return e;
+}
+
+static int op_copy_htod_host(struct session *s, const void *req, uint32_t len, void *rep,
+                             uint32_t *rep_len)
+{
+        (void)len, (void)rep, (void)rep_len;
+        return copy_host(s, req, true);
 }
 
 static int op_copy_dtoh_host(struct session *s, const void *req, uint32_t len, void *rep,
                              uint32_t *rep_len)
 {
-        const struct vgpu_req_copy_host *q = req;
-        uint8_t *p;
-        int e;
-
         (void)len, (void)rep, (void)rep_len;
-        WITH_CTX(s, q->ctx, idx, c);
-        if (!region_ok(s, idx, q->dptr, q->len))
-                return -EFAULT;
-        e = host_get(s, q->host, q->off, q->len, &p);
-        if (e < 0)
-                return e;
-        e = s->dev->ops->copy_dtoh(s->q, p, q->dptr, q->len);
-        host_put(s);
-        return e;
+        return copy_host(s, req, false);
 }
 
 int session_host_map(struct session *s, uint64_t id, int fd, uint64_t size)
