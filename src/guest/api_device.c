@@ -500,3 +500,27 @@ CUresult CUDAAPI cuDeviceCanAccessPeer(int *canAccessPeer, CUdevice dev, CUdevic
         *canAccessPeer = 0;
         return CUDA_SUCCESS;
 }
+
+/* Told once per process: a program with the static runtime asks for the private tables early. */
+static pthread_once_t export_table_once = PTHREAD_ONCE_INIT;
+
+static void export_table_notice(void)
+{
+        fprintf(stderr, "vgpu: this program uses the CUDA runtime linked statically "
+                        "(libcudart_static), which vgpu's guest driver does not support; rebuild "
+                        "it with `nvcc -cudart shared` to run it in a vGPU (docs/cudart.md)\n");
+}
+
+CUresult CUDAAPI cuGetExportTable(const void **ppExportTable, const CUuuid *pExportTableId)
+{
+        /*
+         * The statically linked runtime reaches the driver through these private, integrity-
+         * checked tables; vgpu does not imitate them. Refusing makes such a program fail at its
+         * first runtime call, with the message above, instead of misbehaving later.
+         */
+        (void)pExportTableId;
+        pthread_once(&export_table_once, export_table_notice);
+        if (ppExportTable)
+                *ppExportTable = NULL;
+        return CUDA_ERROR_NOT_SUPPORTED;
+}
