@@ -29,7 +29,11 @@
         X(VGPU_EGUESTS, 1019, "the vGPU has guests attached")                                      \
         X(VGPU_ESTATE, 1020, "the state database could not be written")                            \
         X(VGPU_ESCHED_MIX, 1021,                                                                   \
-          "fixed share needs vGPUs of one size: not with mixed sizes (heterogeneous mode)")
+          "fixed share needs vGPUs of one size: not with mixed sizes (heterogeneous mode)")        \
+        X(VGPU_ESUSPENDED, 1022, "the vGPU is suspended")                                          \
+        X(VGPU_ENOT_SUSPENDED, 1023, "the vGPU is not suspended")                                  \
+        X(VGPU_ENOT_RUNNING, 1024, "the vGPU is not running (faulted or changing)")                \
+        X(VGPU_ESAME_GPU, 1025, "the vGPU is already on that GPU")
 
 enum vgpu_error {
 #define VGPU_ERROR_ENUM(name, num, msg) name = -(num),

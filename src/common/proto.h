@@ -80,6 +80,7 @@ struct vgpu_chan_ctl {
         int32_t reply_result;            /* CUresult of that synchronous call */
         uint32_t reply_len;              /* bytes of reply payload */
         uint32_t engine_dead;            /* engine: the channel is closed (corrupt ring, exit) */
+        uint32_t suspended; /* engine: 1 while the vGPU is suspended (a futex: 0 wakes guests) */
         /* Host functions: the guest sets a slot to 1 once its function has run (HOST_WAIT). */
         _Alignas(64) uint32_t host_release[VGPU_HOST_SLOTS];
 };

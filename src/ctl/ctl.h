@@ -31,6 +31,10 @@ int ctl_create(int argc, char **argv, const struct ctl_opts *opts);
 /* destroy UUID... [--force]. */
 int ctl_destroy(int argc, char **argv, const struct ctl_opts *opts);
 int ctl_restart(int argc, char **argv, const struct ctl_opts *opts);
+/* suspend UUID [--to FILE]; resume UUID [--gpu ID]; migrate UUID --gpu ID (docs/migration.md). */
+int ctl_suspend(int argc, char **argv, const struct ctl_opts *opts);
+int ctl_resume(int argc, char **argv, const struct ctl_opts *opts);
+int ctl_migrate(int argc, char **argv, const struct ctl_opts *opts);
 /* list [--gpu ID]: the `nvidia-smi vgpu` table. */
 int ctl_list(int argc, char **argv, const struct ctl_opts *opts);
 /* query [UUID]: the `nvidia-smi vgpu -q` report. */

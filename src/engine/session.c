@@ -87,6 +87,11 @@ struct session {
         pthread_cond_t host_cond;
         struct shost *hosts;
         uint32_t n_hosts;
+        /* suspend (session_pause): the thread parks at a clean point until pause is cleared */
+        pthread_mutex_t pause_lock;
+        pthread_cond_t pause_cond;
+        volatile int pause;
+        bool parked, exited;
 };
 
 pid_t session_pid(const struct session *s)
@@ -229,6 +234,33 @@ static uint64_t dev_free_bytes(struct vgpu_dev *d)
         return m.a;
 }
 
+/* ---- suspend ------------------------------------------------------------------------------ */
+
+static bool pausing(const struct session *s)
+{
+        return __atomic_load_n(&s->pause, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * A clean point: the device work queued so far completes, then the thread waits until the
+ * session is resumed (or stopped). Called only by the session's own thread, between commands or
+ * in a wait that has not touched the device yet.
+ */
+static void park(struct session *s)
+{
+        int r = s->dev->ops->queue_sync(s->q);
+
+        if (r < 0 && !s->deferred)
+                s->deferred = r;
+        pthread_mutex_lock(&s->pause_lock);
+        s->parked = true;
+        pthread_cond_broadcast(&s->pause_cond);
+        while (s->pause && !s->stop)
+                pthread_cond_wait(&s->pause_cond, &s->pause_lock);
+        s->parked = false;
+        pthread_mutex_unlock(&s->pause_lock);
+}
+
 /* ---- the scheduler's gate (common/schedpage.h) -------------------------------------------- */
 
 /* vgpud's scheduler is there: gating on, and it beat within the last second. */
@@ -268,6 +300,10 @@ static void gate_enter(struct session *s)
         while (gated(p) && !granted(p) && !s->stop) {
                 uint32_t g = __atomic_load_n(&p->grant, __ATOMIC_ACQUIRE);
 
+                if (pausing(s)) {
+                        park(s); /* nothing of this command has reached the device yet */
+                        continue;
+                }
                 __atomic_add_fetch(&p->waiting, 1, __ATOMIC_SEQ_CST);
                 chan_futex_wake(&p->waiting);
                 if (!granted(p))
@@ -1017,8 +1053,12 @@ static int op_host_wait(struct session *s, const void *req, uint32_t len, void *
         /* The guest runs the function once the work before it is done, which is now. */
         drain(s, get_ctx(s, q->ctx, &idx));
         flag = &s->v.ctl->host_release[q->slot];
-        while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE) && !s->stop)
-                chan_futex_wait(flag, 0, 100);
+        while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE) && !s->stop) {
+                if (pausing(s))
+                        park(s);
+                else
+                        chan_futex_wait(flag, 0, 100);
+        }
         return 0;
 }
 
@@ -1077,7 +1117,8 @@ static void wait_for_work(struct session *s)
         uint32_t val;
 
         while (chan_now_ns() < until) {
-                if (__atomic_load_n(&ctl->head, __ATOMIC_ACQUIRE) != ctl->tail || s->stop)
+                if (__atomic_load_n(&ctl->head, __ATOMIC_ACQUIRE) != ctl->tail || s->stop ||
+                    pausing(s))
                         return;
                 __builtin_ia32_pause();
         }
@@ -1087,7 +1128,7 @@ static void wait_for_work(struct session *s)
         val = __atomic_load_n(&ctl->head_futex, __ATOMIC_SEQ_CST);
         __atomic_store_n(&ctl->engine_sleeping, 1, __ATOMIC_SEQ_CST);
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
-        if (__atomic_load_n(&ctl->head, __ATOMIC_ACQUIRE) == ctl->tail && !s->stop)
+        if (__atomic_load_n(&ctl->head, __ATOMIC_ACQUIRE) == ctl->tail && !s->stop && !pausing(s))
                 chan_futex_wait(&ctl->head_futex, val, 200);
         __atomic_store_n(&ctl->engine_sleeping, 0, __ATOMIC_SEQ_CST);
 }
@@ -1135,8 +1176,14 @@ static void *session_main(void *arg)
                 struct vgpu_msg m;
                 const struct vgpu_call_info *ci;
                 uint32_t rep_len = 0;
-                int r = chan_pop(&s->v, &m, buf, MSG_CAP);
+                int r;
 
+                r = chan_pop(&s->v, &m, buf, MSG_CAP);
+                if (r == 0 && pausing(s)) {
+                        /* what the guest queued before the suspend is done: a clean point */
+                        park(s);
+                        continue;
+                }
                 if (r == 0) {
                         uint64_t t0 = prof ? chan_now_ns() : 0;
 
@@ -1172,6 +1219,10 @@ static void *session_main(void *arg)
         __atomic_store_n(&s->v.ctl->engine_dead, 1, __ATOMIC_RELEASE);
         __atomic_add_fetch(&s->v.ctl->done_futex, 1, __ATOMIC_SEQ_CST);
         chan_futex_wake(&s->v.ctl->done_futex);
+        pthread_mutex_lock(&s->pause_lock);
+        s->exited = true;
+        pthread_cond_broadcast(&s->pause_cond);
+        pthread_mutex_unlock(&s->pause_lock);
         if (prof)
                 profile_report(s, prof);
         free(prof);
@@ -1201,6 +1252,8 @@ int session_new(struct vgpu_dev *dev, uint32_t id, pid_t pid, uid_t uid, struct 
                 pthread_condattr_destroy(&ca);
         }
         pthread_mutex_init(&s->host_lock, NULL);
+        pthread_mutex_init(&s->pause_lock, NULL);
+        pthread_cond_init(&s->pause_cond, NULL);
         s->pid = pid;
         s->uid = uid;
         s->fd = memfd_create("vgpu-channel", MFD_CLOEXEC);
@@ -1253,6 +1306,9 @@ void session_free(struct session *s)
         pthread_mutex_lock(&s->host_lock);
         pthread_cond_broadcast(&s->host_cond);
         pthread_mutex_unlock(&s->host_lock);
+        pthread_mutex_lock(&s->pause_lock);
+        pthread_cond_broadcast(&s->pause_cond);
+        pthread_mutex_unlock(&s->pause_lock);
         __atomic_add_fetch(&s->v.ctl->head_futex, 1, __ATOMIC_SEQ_CST);
         chan_futex_wake(&s->v.ctl->head_futex);
         pthread_join(s->thread, NULL);
@@ -1269,9 +1325,49 @@ void session_free(struct session *s)
         free(s->hosts);
         pthread_cond_destroy(&s->host_cond);
         pthread_mutex_destroy(&s->host_lock);
+        pthread_cond_destroy(&s->pause_cond);
+        pthread_mutex_destroy(&s->pause_lock);
         free(s->mods);
         free(s->funcs);
         munmap(s->v.base, s->v.size);
         close(s->fd);
         free(s);
+}
+
+void session_pause(struct session *s)
+{
+        struct vgpu_chan_ctl *ctl = s->v.ctl;
+
+        pthread_mutex_lock(&s->pause_lock);
+        __atomic_store_n(&ctl->suspended, 1, __ATOMIC_RELEASE);
+        __atomic_store_n(&s->pause, 1, __ATOMIC_RELEASE);
+        /* wherever the thread waits, it wakes to park */
+        __atomic_add_fetch(&ctl->head_futex, 1, __ATOMIC_SEQ_CST);
+        chan_futex_wake(&ctl->head_futex);
+        if (s->dev->sched)
+                chan_futex_wake(&s->dev->sched->grant);
+        for (uint32_t i = 0; i < VGPU_HOST_SLOTS; i++)
+                chan_futex_wake(&ctl->host_release[i]);
+        while (!s->parked && !s->exited)
+                pthread_cond_wait(&s->pause_cond, &s->pause_lock);
+        pthread_mutex_unlock(&s->pause_lock);
+}
+
+void session_unpause(struct session *s)
+{
+        struct vgpu_chan_ctl *ctl = s->v.ctl;
+
+        pthread_mutex_lock(&s->pause_lock);
+        __atomic_store_n(&s->pause, 0, __ATOMIC_RELEASE);
+        pthread_cond_broadcast(&s->pause_cond);
+        pthread_mutex_unlock(&s->pause_lock);
+        __atomic_store_n(&ctl->suspended, 0, __ATOMIC_RELEASE);
+        chan_futex_wake(&ctl->suspended);
+}
+
+void session_mark_suspended(struct session *s, bool on)
+{
+        __atomic_store_n(&s->v.ctl->suspended, on ? 1u : 0u, __ATOMIC_RELEASE);
+        if (!on)
+                chan_futex_wake(&s->v.ctl->suspended);
 }

@@ -83,6 +83,21 @@ extern unsigned session_host_wait_ms;
 /* session_host_unmap - forget block id (a copy using it finishes first). 0 or -ENOENT. */
 int session_host_unmap(struct session *s, uint64_t id);
 
+/*
+ * session_pause - stop s at a clean point (docs/migration.md): the guest's channel says
+ * "suspended", so that its new calls wait; the commands it queued before run to the end (a wait
+ * for the scheduler's grant or for a host function is a clean point too), the device work
+ * completes, and the thread takes no more commands until session_unpause. Returns once the
+ * thread is parked (or has ended).
+ */
+void session_pause(struct session *s);
+
+/* session_unpause - let s run again and tell its guest. */
+void session_unpause(struct session *s);
+
+/* session_mark_suspended - what s's guest sees of the vGPU: suspended or not. */
+void session_mark_suspended(struct session *s, bool on);
+
 /* session_pid - the guest process of s. */
 pid_t session_pid(const struct session *s);
 

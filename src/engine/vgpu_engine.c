@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 #include "common/schedpage.h"
 #include "core/catalog.h"
 #include "engine/session.h"
+#include "engine/suspend.h"
 #include "ptx/ptx.h"
 
 #define ENGINE_MAX_CLIENTS 16
@@ -83,6 +85,10 @@ struct engine {
         size_t n_fb_fds;
         char self[4096];
         const char *sched_path;
+        /* the framebuffer as reserved (its GPU and offset change when the vGPU moves) */
+        struct backend_fb_req fb_req;
+        bool suspended;   /* the framebuffer is released; the sessions are parked */
+        char image[4096]; /* where the last suspend wrote the image */
 };
 
 /* Map vgpud's scheduler page for this vGPU (common/schedpage.h). 0, or -1 with errno. */
@@ -194,12 +200,267 @@ static json_t *status_json(struct engine *e)
                 "fb_resident", (json_int_t)e->ops->fb_resident(&e->dev.fb), "guests",
                 guest_count(e));
 
+        if (o) {
+                json_object_set_new(o, "state",
+                                    json_string(e->suspended ? "suspended" : "running"));
+                /* while suspended: what the framebuffer is when it is back */
+                json_object_set_new(o, "fb_size", json_integer((json_int_t)e->fb_req.size));
+                json_object_set_new(o, "fb_offset",
+                                    json_integer((json_int_t)e->fb_req.phys_offset));
+        }
+        if (o && e->suspended && e->image[0])
+                json_object_set_new(o, "image", json_string(e->image));
         /* Allocated by guests (the allocator's view, before the first guest: none). */
         if (o && e->dev.mem.size)
                 json_object_set_new(o, "fb_used",
                                     json_integer((json_int_t)(e->dev.mem.size -
                                                               fbmem_free_bytes(&e->dev.mem))));
         return o;
+}
+
+/* ---- suspend, resume, move (docs/migration.md) --------------------------------------------- */
+
+static size_t engine_sessions(struct engine *e, struct session **ret)
+{
+        size_t n = 0;
+
+        for (int i = 0; i < ENGINE_MAX_GUESTS; i++) {
+                if (e->guests[i].s)
+                        ret[n++] = e->guests[i].s;
+        }
+        return n;
+}
+
+static struct snap_meta engine_meta(const struct engine *e)
+{
+        struct snap_meta m = {.device_address = e->fb_req.device_address,
+                              .fb_size = e->fb_req.size};
+
+        snprintf(m.uuid, sizeof(m.uuid), "%s", e->uuid);
+        snprintf(m.type, sizeof(m.type), "%s", e->type);
+        return m;
+}
+
+static json_t *op_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static json_t *op_error(const char *fmt, ...)
+{
+        char msg[1024];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        return json_pack("{s:b, s:s}", "ok", 0, "error", msg);
+}
+
+static json_t *op_done(const struct snap_stats *st, uint64_t t0)
+{
+        return json_pack("{s:b, s:I, s:I, s:f}", "ok", 1, "data_bytes", (json_int_t)st->data_bytes,
+                         "image_bytes", (json_int_t)st->stored_bytes, "seconds",
+                         (double)(chan_now_ns() - t0) / 1e9);
+}
+
+/* Suspend to path: write the image beside it and rename it into place once whole. */
+static json_t *do_suspend(struct engine *e, const char *path, int level)
+{
+        struct session *ss[ENGINE_MAX_GUESTS];
+        size_t n = engine_sessions(e, ss);
+        struct snap_meta meta = engine_meta(e);
+        struct snap_stats st = {0};
+        uint64_t t0 = chan_now_ns();
+        char tmp[4200], err[512] = "";
+        int fd, r;
+
+        if (path[0] != '/' || strlen(path) >= sizeof(e->image))
+                return op_error("suspend: the image path must be absolute");
+        if (lstat(path, &(struct stat){0}) == 0)
+                return op_error("suspend: %s: a file of that name exists (the vGPU runs on)", path);
+        snprintf(tmp, sizeof(tmp), "%s.tmp-%d", path, (int)getpid());
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return op_error("suspend: cannot create %s: %s", tmp, strerror(errno));
+        vdev_pause(ss, n);
+        r = vdev_save(&e->dev, &meta, fd, level, &st, err, sizeof(err));
+        if (r == 0 && fsync(fd) < 0) {
+                r = -errno;
+                snprintf(err, sizeof(err), "writing the image: %s", strerror(errno));
+        }
+        if (close(fd) < 0 && r == 0) {
+                r = -errno;
+                snprintf(err, sizeof(err), "writing the image: %s", strerror(errno));
+        }
+        /* link, not rename: an image never replaces a file that is there */
+        if (r == 0 && link(tmp, path) < 0) {
+                r = -errno;
+                snprintf(err, sizeof(err), "%s: %s", path,
+                         errno == EEXIST ? "a file of that name exists" : strerror(errno));
+        }
+        unlink(tmp);
+        if (r < 0) {
+                vdev_unpause(ss, n);
+                return op_error("suspend: %s (the vGPU runs on)", err);
+        }
+        vdev_release(&e->dev);
+        e->suspended = true;
+        snprintf(e->image, sizeof(e->image), "%s", path);
+        vgpu_log(VGPU_LOG_INFO, "vGPU %s: suspended to %s (%llu bytes of data, %llu in the image)",
+                 e->uuid, path, (unsigned long long)st.data_bytes,
+                 (unsigned long long)st.stored_bytes);
+        return op_done(&st, t0);
+}
+
+/* The framebuffer request for a place (GPU, offset); the address and size never change. */
+static int place_of(struct engine *e, json_t *req, struct backend_fb_req *ret, const char **why)
+{
+        json_t *g = json_object_get(req, "gpu_index"), *o = json_object_get(req, "fb_offset");
+
+        *ret = e->fb_req;
+        if ((g &&
+             (!json_is_integer(g) || json_integer_value(g) < 0 || json_integer_value(g) > 1023)) ||
+            (o && (!json_is_integer(o) || json_integer_value(o) < 0))) {
+                *why = "gpu_index and fb_offset must be non-negative integers";
+                return -EINVAL;
+        }
+        if (g)
+                ret->gpu_index = (uint32_t)json_integer_value(g);
+        if (o)
+                ret->phys_offset = (uint64_t)json_integer_value(o);
+        /* A device of the backend holds one GPU; the sim's devices are all alike. */
+        if (ret->gpu_index != e->gpu_index && strcmp(e->ops->name, "sim") != 0) {
+                *why = "moving a vGPU to another GPU is not supported on this backend yet";
+                return -ENOTSUP;
+        }
+        return 0;
+}
+
+static void placed(struct engine *e, const struct backend_fb_req *req)
+{
+        e->fb_req = *req;
+        e->gpu_index = req->gpu_index;
+}
+
+static json_t *do_resume(struct engine *e, const char *path, json_t *req)
+{
+        struct session *ss[ENGINE_MAX_GUESTS];
+        size_t n = engine_sessions(e, ss);
+        struct snap_meta meta = engine_meta(e);
+        struct snap_stats st = {0};
+        struct backend_fb_req fr;
+        const char *why = NULL;
+        uint64_t t0 = chan_now_ns();
+        char err[512] = "";
+        int fd, r;
+
+        if (!e->suspended)
+                return op_error("resume: the vGPU is not suspended");
+        if (place_of(e, req, &fr, &why) < 0)
+                return op_error("resume: %s", why);
+        if (!path)
+                path = e->image;
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return op_error("resume: cannot open the image %s: %s (the vGPU stays suspended)",
+                                path, strerror(errno));
+        r = vdev_restore(&e->dev, &meta, &fr, fd, &st, err, sizeof(err));
+        close(fd);
+        if (r < 0)
+                return op_error("resume: %s: %s (the vGPU stays suspended)", path, err);
+        placed(e, &fr);
+        e->suspended = false;
+        e->image[0] = '\0';
+        vdev_unpause(ss, n);
+        vgpu_log(VGPU_LOG_INFO, "vGPU %s: resumed from %s on GPU %u", e->uuid, path, e->gpu_index);
+        return op_done(&st, t0);
+}
+
+/*
+ * Move the running vGPU to another place (GPU, offset): stop-and-copy through an image in
+ * memory. If the new place fails, the vGPU goes back to the old one.
+ */
+static json_t *do_move(struct engine *e, json_t *req)
+{
+        struct session *ss[ENGINE_MAX_GUESTS];
+        size_t n = engine_sessions(e, ss);
+        struct snap_meta meta = engine_meta(e);
+        struct snap_stats st = {0}, st2 = {0};
+        struct backend_fb_req fr, old = e->fb_req;
+        const char *why = NULL;
+        uint64_t t0 = chan_now_ns();
+        char err[512] = "", err2[512] = "";
+        json_t *res;
+        int fd, r;
+
+        if (e->suspended)
+                return op_error("move: the vGPU is suspended (resume it with --gpu instead)");
+        if (place_of(e, req, &fr, &why) < 0)
+                return op_error("move: %s", why);
+        fd = memfd_create("vgpu-move", MFD_CLOEXEC);
+        if (fd < 0)
+                return op_error("move: %s", strerror(errno));
+        vdev_pause(ss, n);
+        r = vdev_save(&e->dev, &meta, fd, -1, &st, err, sizeof(err));
+        if (r < 0) {
+                close(fd);
+                vdev_unpause(ss, n);
+                return op_error("move: %s (the vGPU runs on where it was)", err);
+        }
+        vdev_release(&e->dev);
+        lseek(fd, 0, SEEK_SET);
+        r = vdev_restore(&e->dev, &meta, &fr, fd, &st2, err, sizeof(err));
+        if (r == 0) {
+                placed(e, &fr);
+                res = op_done(&st, t0);
+        } else {
+                lseek(fd, 0, SEEK_SET);
+                if (vdev_restore(&e->dev, &meta, &old, fd, &st2, err2, sizeof(err2)) < 0) {
+                        /* keep the image: `resume` can still bring it back */
+                        vgpu_log(VGPU_LOG_ERROR,
+                                 "vGPU %s: move failed (%s) and going back failed "
+                                 "too (%s); suspended",
+                                 e->uuid, err, err2);
+                        e->suspended = true;
+                        snprintf(e->image, sizeof(e->image), "/proc/%d/fd/%d", (int)getpid(), fd);
+                        return op_error("move: %s; the old place failed too (%s): the vGPU is "
+                                        "suspended with its image in memory",
+                                        err, err2);
+                }
+                res = op_error("move: %s (the vGPU runs on where it was)", err);
+        }
+        close(fd);
+        vdev_unpause(ss, n);
+        if (r == 0)
+                vgpu_log(VGPU_LOG_INFO, "vGPU %s: moved to GPU %u offset %llu", e->uuid,
+                         e->gpu_index, (unsigned long long)e->fb_req.phys_offset);
+        return res;
+}
+
+static json_t *suspend_op(struct engine *e, const char *op, json_t *req)
+{
+        json_t *p = json_object_get(req, "path"), *lv = json_object_get(req, "level");
+        int level = 1;
+
+        if (e->isolate)
+                return op_error("%s: not supported with worker processes (the cuda backend's "
+                                "default) yet",
+                                op);
+        if (p && !json_is_string(p))
+                return op_error("%s: path must be a string", op);
+        if (lv &&
+            (!json_is_integer(lv) || json_integer_value(lv) < -7 || json_integer_value(lv) > 19))
+                return op_error("%s: level must be an integer from -7 to 19", op);
+        if (lv)
+                level = (int)json_integer_value(lv);
+        if (strcmp(op, "suspend") == 0) {
+                if (e->suspended)
+                        return op_error("suspend: the vGPU is already suspended");
+                if (!p)
+                        return op_error("suspend: which path? (\"path\")");
+                return do_suspend(e, json_string_value(p), level);
+        }
+        if (strcmp(op, "resume") == 0)
+                return do_resume(e, p ? json_string_value(p) : NULL, req);
+        return do_move(e, req);
 }
 
 /* One request line from vgpud. Anything malformed gets an error reply, never a crash. */
@@ -211,12 +472,16 @@ static void handle_line(struct engine *e, int fd, const char *line)
 
         if (!req || json_unpack(req, "{s:s}", "op", &op) != 0) {
                 reply(fd, json_pack("{s:b, s:s}", "ok", 0, "error",
-                                    "bad request: expected {\"op\": \"status\"|\"stop\"}"));
+                                    "bad request: expected {\"op\": \"status\"|\"stop\"|"
+                                    "\"suspend\"|\"resume\"|\"move\"}"));
         } else if (strcmp(op, "status") == 0) {
                 reply(fd, status_json(e));
         } else if (strcmp(op, "stop") == 0) {
                 reply(fd, json_pack("{s:b}", "ok", 1));
                 e->stopping = true;
+        } else if (strcmp(op, "suspend") == 0 || strcmp(op, "resume") == 0 ||
+                   strcmp(op, "move") == 0) {
+                reply(fd, suspend_op(e, op, req));
         } else {
                 reply(fd, json_pack("{s:b, s:s}", "ok", 0, "error", "unknown op"));
         }
@@ -515,6 +780,14 @@ static void guest_accept(struct engine *e)
                              json_pack("{s:b, s:s}", "ok", 0, "error",
                                        "the vGPU's GPU context was lost to a kernel fault; it "
                                        "restarts once its guests are gone"),
+                             -1);
+                close(fd);
+                return;
+        }
+        if (e->suspended) {
+                send_json_fd(fd,
+                             json_pack("{s:b, s:s}", "ok", 0, "error",
+                                       "the vGPU is suspended: attach after it is resumed"),
                              -1);
                 close(fd);
                 return;
@@ -967,6 +1240,7 @@ int main(int argc, char **argv)
         }
         req.vgpu_uuid = e.uuid;
         req.gpu_index = e.gpu_index;
+        e.fb_req = req;
         r = e.ops->fb_reserve(e.dev.bdev, &req, &e.dev.fb);
         if (r < 0) {
                 vgpu_log(VGPU_LOG_ERROR,

@@ -187,6 +187,43 @@ CUresult guest_wait(struct gdev *d, uint64_t seq)
         return CUDA_SUCCESS;
 }
 
+/*
+ * While the vGPU is suspended (or moving), new calls wait for it to come back: for ever, or for
+ * VGPU_SUSPEND_TIMEOUT_MS, after which the call fails with CUDA_ERROR_TIMEOUT and nothing of it
+ * was queued (docs/migration.md).
+ */
+static CUresult wait_resumed(struct gdev *d)
+{
+        struct vgpu_chan_ctl *ctl = d->v.ctl;
+        const char *env;
+        uint64_t limit_ns = 0, start;
+        bool told = false;
+
+        if (!__atomic_load_n(&ctl->suspended, __ATOMIC_ACQUIRE))
+                return CUDA_SUCCESS;
+        env = getenv("VGPU_SUSPEND_TIMEOUT_MS");
+        if (env && *env)
+                limit_ns = strtoull(env, NULL, 10) * 1000000ull;
+        start = chan_now_ns();
+        while (__atomic_load_n(&ctl->suspended, __ATOMIC_ACQUIRE)) {
+                if (engine_gone(d))
+                        return CUDA_ERROR_DEVICE_UNAVAILABLE;
+                if (limit_ns && chan_now_ns() - start >= limit_ns) {
+                        vgpu_log(VGPU_LOG_WARN,
+                                 "vGPU %s is suspended: a call gave up after %s ms "
+                                 "(VGPU_SUSPEND_TIMEOUT_MS)",
+                                 d->uuid, env);
+                        return CUDA_ERROR_TIMEOUT;
+                }
+                if (!told) {
+                        vgpu_log(VGPU_LOG_DEBUG, "vGPU %s is suspended: waiting", d->uuid);
+                        told = true;
+                }
+                chan_futex_wait(&ctl->suspended, 1, 50);
+        }
+        return CUDA_SUCCESS;
+}
+
 CUresult guest_push_locked(struct gdev *d, uint16_t op, const void *req, uint32_t req_len,
                            const void *tail, uint32_t tail_len, uint64_t *ret_seq)
 {
@@ -196,6 +233,8 @@ CUresult guest_push_locked(struct gdev *d, uint16_t op, const void *req, uint32_
 
         if (d->dead)
                 return CUDA_ERROR_DEVICE_UNAVAILABLE;
+        if (wait_resumed(d) != CUDA_SUCCESS)
+                return d->dead ? CUDA_ERROR_DEVICE_UNAVAILABLE : CUDA_ERROR_TIMEOUT;
         while ((r = chan_push(&d->v, op, seq, req, req_len, tail, tail_len)) == -EAGAIN) {
                 /* The ring is full: the engine frees room as it finishes commands. */
                 CUresult w = guest_wait(d, __atomic_load_n(&ctl->done_seq, __ATOMIC_ACQUIRE) + 1);

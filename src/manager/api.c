@@ -61,6 +61,10 @@ static int status_of(int err)
         case VGPU_EGI_BUSY:
         case VGPU_EEXIST:
         case VGPU_EGUESTS:
+        case VGPU_ESUSPENDED:
+        case VGPU_ENOT_SUSPENDED:
+        case VGPU_ENOT_RUNNING:
+        case VGPU_ESAME_GPU:
                 return 409;
         case VGPU_EUNKNOWN_MODEL:
         case VGPU_EUNKNOWN_TYPE:
@@ -788,6 +792,86 @@ static void vgpu_restart(struct api *api, const char *uuid, struct http_response
                 reply(resp, 200, vgpu_json(api->mgr, v, 0, 0));
 }
 
+/*
+ * POST /v1/vgpus/UUID/suspend {"path"?}, /resume {"gpu"?}, /migrate {"gpu"} (docs/api.md,
+ * docs/migration.md). The reply is the vGPU, with what the engine measured under "transfer".
+ */
+static void vgpu_move(struct api *api, const struct http_request *req, const char *uuid,
+                      const char *action, struct http_response *resp)
+{
+        static const char *const fields[] = {"path", "gpu", "to", NULL};
+        struct mgr_vgpu *v = manager_vgpu_locked(api->mgr, uuid);
+        struct mgr_gpu *g = NULL;
+        json_t *o = NULL, *info = NULL, *jp, *jg;
+        const char *path = NULL;
+        char err[512], gid[32];
+        int r;
+
+        if (!v) {
+                fail_code(resp, VGPU_ENO_VGPU, "no vGPU '%s'; `vgpuctl list` shows them", uuid);
+                return;
+        }
+        if (req->body_len && !(o = body_object(req, resp, fields)))
+                return;
+        jp = json_object_get(o, "path");
+        jg = json_object_get(o, "gpu");
+        if (json_object_get(o, "to")) {
+                fail(resp, 501, "NOT_IMPLEMENTED",
+                     "migration to another vgpud is not built yet; between the GPUs of this "
+                     "vgpud: {\"gpu\": ID}");
+                goto out;
+        }
+        if (jp && (strcmp(action, "suspend") != 0 || !json_is_string(jp) ||
+                   json_string_value(jp)[0] != '/' || strlen(json_string_value(jp)) > 3000)) {
+                fail(resp, 400, "BAD_REQUEST", "'path' (suspend only) must be an absolute path");
+                goto out;
+        }
+        if (jg && strcmp(action, "suspend") == 0) {
+                fail(resp, 400, "BAD_REQUEST", "'gpu' is for resume and migrate");
+                goto out;
+        }
+        if (jg && json_is_integer(jg))
+                snprintf(gid, sizeof(gid), "%" JSON_INTEGER_FORMAT, json_integer_value(jg));
+        else if (jg && json_is_string(jg))
+                snprintf(gid, sizeof(gid), "%s", json_string_value(jg));
+        else if (jg) {
+                fail(resp, 400, "BAD_REQUEST", "'gpu' must be a GPU index or UUID");
+                goto out;
+        }
+        if (jg && !(g = find_gpu(api, gid, resp)))
+                goto out;
+        if (strcmp(action, "migrate") == 0 && !g) {
+                fail(resp, 400, "BAD_REQUEST", "migrate needs {\"gpu\": ID}");
+                goto out;
+        }
+        path = jp ? json_string_value(jp) : NULL;
+        if (strcmp(action, "suspend") == 0)
+                r = manager_suspend_locked(api->mgr, v, path, &info, err, sizeof(err));
+        else if (strcmp(action, "resume") == 0)
+                r = manager_resume_locked(api->mgr, v, g, &info, err, sizeof(err));
+        else
+                r = manager_migrate_gpu_locked(api->mgr, v, g, &info, err, sizeof(err));
+        if (r == VGPU_EENGINE)
+                fail(resp, 409, "VGPU_EENGINE", "vGPU %s: %s", uuid, err);
+        else if (r == VGPU_ESUSPENDED || r == VGPU_ENOT_SUSPENDED || r == VGPU_ENOT_RUNNING ||
+                 r == VGPU_ESAME_GPU)
+                fail(resp, 409, vgpu_error_name(r), "vGPU %s is %s: %s", uuid,
+                     manager_state_name(v->state), vgpu_strerror(r));
+        else if (r < 0)
+                fail_code(resp, r, "cannot %s vGPU %s: %s", action, uuid,
+                          err[0] ? err : vgpu_strerror(r));
+        else {
+                json_t *body = vgpu_json(api->mgr, v, 0, 0);
+
+                json_object_set_new(body, "transfer", info);
+                info = NULL;
+                reply(resp, 200, body);
+        }
+out:
+        json_decref(info);
+        json_decref(o);
+}
+
 /* ---- routing ------------------------------------------------------------------------------ */
 
 static size_t split(char *path, char **segs)
@@ -1017,6 +1101,11 @@ static void route(struct api *api, const struct http_request *req, struct http_r
         } else if (n == 4 && strcmp(seg[1], "vgpus") == 0 && strcmp(seg[3], "restart") == 0) {
                 if (method_is(req, "POST", resp))
                         vgpu_restart(api, seg[2], resp);
+        } else if (n == 4 && strcmp(seg[1], "vgpus") == 0 &&
+                   (strcmp(seg[3], "suspend") == 0 || strcmp(seg[3], "resume") == 0 ||
+                    strcmp(seg[3], "migrate") == 0)) {
+                if (method_is(req, "POST", resp))
+                        vgpu_move(api, req, seg[2], seg[3], resp);
         } else {
                 fail(resp, 404, "NOT_FOUND", "no resource %s (docs/api.md lists them)", req->path);
         }

@@ -177,7 +177,8 @@ int engine_spawn(const struct engine_spec *spec, int timeout_ms, pid_t *ret_pid,
 }
 
 /* Connect to control and exchange one line: send req, read the reply. */
-static int exchange(const char *control, const char *req, int timeout_ms, json_t **ret)
+/* One request, one reply line: 0 and *ret (any JSON object, ok or not), or a negative errno. */
+static int exchange_any(const char *control, const char *req, int timeout_ms, json_t **ret)
 {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         int64_t deadline = now_ms() + timeout_ms;
@@ -215,9 +216,57 @@ static int exchange(const char *control, const char *req, int timeout_ms, json_t
         close(fd);
         buf[got] = '\0';
         reply = json_loads(buf, JSON_DISABLE_EOF_CHECK, NULL);
-        if (!json_is_object(reply) || !json_is_true(json_object_get(reply, "ok"))) {
+        if (!json_is_object(reply)) {
                 json_decref(reply);
                 return -EPROTO;
+        }
+        *ret = reply;
+        return 0;
+}
+
+static int exchange(const char *control, const char *req, int timeout_ms, json_t **ret)
+{
+        json_t *reply;
+        int r = exchange_any(control, req, timeout_ms, &reply);
+
+        if (r < 0)
+                return r;
+        if (!json_is_true(json_object_get(reply, "ok"))) {
+                json_decref(reply);
+                return -EPROTO;
+        }
+        *ret = reply;
+        return 0;
+}
+
+int engine_request(const char *control, json_t *req, int timeout_ms, json_t **ret, char *err,
+                   size_t len)
+{
+        char *line = json_dumps(req, JSON_COMPACT);
+        char *nl = line ? malloc(strlen(line) + 2) : NULL;
+        json_t *reply = NULL;
+        int r;
+
+        err[0] = '\0';
+        if (!nl) {
+                free(line);
+                snprintf(err, len, "out of memory");
+                return -ENOMEM;
+        }
+        sprintf(nl, "%s\n", line);
+        free(line);
+        r = exchange_any(control, nl, timeout_ms, &reply);
+        free(nl);
+        if (r < 0) {
+                snprintf(err, len, "the engine did not answer: %s", strerror(-r));
+                return r;
+        }
+        if (!json_is_true(json_object_get(reply, "ok"))) {
+                const char *e = json_string_value(json_object_get(reply, "error"));
+
+                snprintf(err, len, "%s", e ? e : "the engine refused without saying why");
+                json_decref(reply);
+                return -EIO;
         }
         *ret = reply;
         return 0;

@@ -47,6 +47,14 @@ int engine_spawn(const struct engine_spec *spec, int timeout_ms, pid_t *ret_pid,
 int engine_status(const char *control, int timeout_ms, json_t **ret);
 
 /*
+ * engine_request - send req (a JSON object) to the engine on control and wait up to timeout_ms
+ * for its reply. Returns 0 and *ret (its "ok" reply; caller decrefs), -EIO when the engine
+ * refused (its words in err), or another negative errno (said in err).
+ */
+int engine_request(const char *control, json_t *req, int timeout_ms, json_t **ret, char *err,
+                   size_t len);
+
+/*
  * engine_stop - stop engine pid (asked over control, then SIGTERM, then SIGKILL after
  * timeout_ms), wait until it has exited and reap it if it is our child. Returns 0 or -errno.
  */

@@ -29,11 +29,13 @@
 
 static pid_t find_engine(struct manager *m, const char *uuid);
 
-static const char *const state_names[] = {"creating", "running", "destroying", "faulted"};
+static const char *const state_names[] = {"creating", "running", "destroying", "faulted",
+                                          "suspended"};
+#define N_STATES (sizeof(state_names) / sizeof(state_names[0]))
 
 const char *manager_state_name(enum mgr_vgpu_state s)
 {
-        return (unsigned)s < 4 ? state_names[s] : "unknown";
+        return (unsigned)s < N_STATES ? state_names[s] : "unknown";
 }
 
 static int64_t now_ms(void)
@@ -140,6 +142,8 @@ static void vgpu_row(const struct mgr_vgpu *v, struct state_vgpu *row)
         snprintf(row->uuid, sizeof(row->uuid), "%s", v->uuid);
         snprintf(row->state, sizeof(row->state), "%s", manager_state_name(v->state));
         snprintf(row->created_at, sizeof(row->created_at), "%s", v->created_at);
+        if (v->device_address != layout_device_address(v->gpu, v->place.fb_offset))
+                row->device_address = v->device_address;
 }
 
 /* Commit v's row (and its implicit GPU instance) as one transaction. */
@@ -318,6 +322,36 @@ static void vgpu_remove(struct manager *m, struct mgr_vgpu *v)
         m->n_vgpus--;
 }
 
+/*
+ * A device address for a new vGPU at fb_offset of GPU gpu: the one they give, unless a vGPU that
+ * moved there from another GPU holds it (addresses are the vGPU's for life); then the same
+ * offset in a spare window above the GPUs' (layout.h: 96 windows of 1 TiB, 16 GPUs at most).
+ */
+#define VA_WINDOWS_PER_ALIAS 16u
+#define VA_ALIASES           5u
+
+static bool address_taken(const struct manager *m, uint64_t a, uint64_t size)
+{
+        for (size_t i = 0; i < m->n_vgpus; i++) {
+                const struct mgr_vgpu *o = &m->vgpus[i];
+
+                if (a < o->device_address + o->place.fb_size && o->device_address < a + size)
+                        return true;
+        }
+        return false;
+}
+
+static uint64_t free_address(const struct manager *m, uint32_t gpu, uint64_t off, uint64_t size)
+{
+        for (uint32_t k = 0; k <= VA_ALIASES; k++) {
+                uint64_t a = layout_device_address(gpu + k * VA_WINDOWS_PER_ALIAS, off);
+
+                if (!address_taken(m, a, size))
+                        return a;
+        }
+        return layout_device_address(gpu, off); /* not reached with 16 GPUs at most */
+}
+
 int manager_create_locked(struct manager *m, const struct mgr_create *c, struct mgr_vgpu **ret,
                           char *err, size_t len)
 {
@@ -347,7 +381,7 @@ int manager_create_locked(struct manager *m, const struct mgr_create *c, struct 
         v.gpu = g->index;
         v.type = c->type;
         v.owner_uid = c->owner_uid;
-        v.device_address = layout_device_address(g->index, v.place.fb_offset);
+        v.device_address = free_address(m, g->index, v.place.fb_offset, v.place.fb_size);
         v.state = MGR_CREATING;
         utc_now(v.created_at, sizeof(v.created_at));
         gi = v.place.gi ? layout_find_gi(&g->layout, v.place.gi) : NULL;
@@ -439,6 +473,7 @@ int manager_destroy_locked(struct manager *m, struct mgr_vgpu *v, bool force)
         struct mgr_gpu *g = &m->gpus[v->gpu];
         const struct layout_gi *gi = v->place.gi ? layout_find_gi(&g->layout, v->place.gi) : NULL;
         bool implicit = gi && gi->implicit;
+        char img[4096];
         int r;
 
         int guests;
@@ -458,6 +493,8 @@ int manager_destroy_locked(struct manager *m, struct mgr_vgpu *v, bool force)
         if (r < 0)
                 return r; /* the row says "destroying": the next start finishes the job */
         layout_destroy(&g->layout, v->handle);
+        manager_image_path(m, v, img, sizeof(img));
+        unlink(img); /* a suspended vGPU's image goes with it */
         vgpu_log(VGPU_LOG_INFO, "destroyed vGPU %s", v->uuid);
         vgpu_remove(m, v);
         return 0;
@@ -639,7 +676,7 @@ static int collect_vgpu_row(void *ctx, const struct state_vgpu *row)
 
 static enum mgr_vgpu_state parse_state(const char *s)
 {
-        for (int i = 0; i < 4; i++) {
+        for (unsigned i = 0; i < N_STATES; i++) {
                 if (strcmp(s, state_names[i]) == 0)
                         return (enum mgr_vgpu_state)i;
         }
@@ -685,7 +722,8 @@ static int restore_vgpu(struct manager *m, const struct state_vgpu *row)
         v.owner_uid = row->owner_uid;
         v.engine_pid = (pid_t)row->engine_pid;
         v.state = parse_state(row->state);
-        v.device_address = layout_device_address(g->index, v.place.fb_offset);
+        v.device_address = row->device_address ? row->device_address
+                                               : layout_device_address(g->index, v.place.fb_offset);
         if (v.handle >= m->next_handle)
                 m->next_handle = v.handle + 1;
         engine_path(m, v.uuid, "sock", control, sizeof(control));
@@ -704,12 +742,27 @@ static int restore_vgpu(struct manager *m, const struct state_vgpu *row)
                 layout_destroy(&g->layout, v.handle);
                 return r;
         }
-        if (v.state == MGR_RUNNING) {
+        if (v.state == MGR_RUNNING || v.state == MGR_SUSPENDED) {
                 if (engine_status(control, ENGINE_STATUS_MS, &st) == 0 &&
                     strcasecmp(json_string_value(json_object_get(st, "uuid")), v.uuid) == 0) {
+                        const char *es = json_string_value(json_object_get(st, "state"));
+
+                        /* the engine knows best whether a suspend or resume went through */
+                        v.state = es && strcmp(es, "suspended") == 0 ? MGR_SUSPENDED : MGR_RUNNING;
                         v.engine_pid = (pid_t)json_integer_value(json_object_get(st, "pid"));
                         vgpu_log(VGPU_LOG_INFO, "vGPU %s: re-adopted engine %d", v.uuid,
                                  (int)v.engine_pid);
+                } else if (v.state == MGR_SUSPENDED) {
+                        /* its guests went with it: nothing is left to resume */
+                        v.engine_pid = find_engine(m, v.uuid);
+                        if (v.engine_pid)
+                                stop_engine(m, v.uuid, v.engine_pid);
+                        vgpu_log(VGPU_LOG_WARN,
+                                 "vGPU %s: suspended, and its engine is gone: "
+                                 "faulted (vgpuctl restart %s)",
+                                 v.uuid, v.uuid);
+                        v.state = MGR_FAILED;
+                        v.engine_pid = 0;
                 } else {
                         /* An engine that does not answer is stopped before a new one starts. */
                         v.engine_pid = find_engine(m, v.uuid);
@@ -729,7 +782,7 @@ static int restore_vgpu(struct manager *m, const struct state_vgpu *row)
         if (!slot)
                 return -ENOMEM;
         *slot = v;
-        if (slot->state == MGR_RUNNING)
+        if (slot->state == MGR_RUNNING || slot->state == MGR_SUSPENDED)
                 sched_attach(m, slot);
         return 0;
 }
@@ -867,7 +920,8 @@ static void *monitor_main(void *arg)
                 for (size_t i = 0; i < m->n_vgpus; i++) {
                         struct mgr_vgpu *v = &m->vgpus[i];
 
-                        if (v->state != MGR_RUNNING || engine_alive(v->engine_pid))
+                        if ((v->state != MGR_RUNNING && v->state != MGR_SUSPENDED) ||
+                            engine_alive(v->engine_pid))
                                 continue;
                         engine_reap(v->engine_pid);
                         /* As a GPU fault: the vGPU is marked faulted and reported; an operator
@@ -1137,4 +1191,149 @@ void manager_free(struct manager *m)
         free(m->backend);
         free(m->engine_path);
         free(m);
+}
+
+/* ---- suspend, resume, migration between GPUs (docs/migration.md) -------------------------- */
+
+#define ENGINE_SUSPEND_MS 600000 /* writing or reading an image of many GiB takes a while */
+
+void manager_image_path(const struct manager *m, const struct mgr_vgpu *v, char *buf, size_t len)
+{
+        snprintf(buf, len, "%s/images/%s.img", m->state_dir, v->uuid);
+}
+
+static int engine_op(struct manager *m, struct mgr_vgpu *v, json_t *req, json_t **ret, char *err,
+                     size_t len)
+{
+        char control[256];
+        int r;
+
+        engine_path(m, v->uuid, "sock", control, sizeof(control));
+        r = engine_request(control, req, ENGINE_SUSPEND_MS, ret, err, len);
+        json_decref(req);
+        return r < 0 ? VGPU_EENGINE : 0;
+}
+
+int manager_suspend_locked(struct manager *m, struct mgr_vgpu *v, const char *path, json_t **ret,
+                           char *err, size_t len)
+{
+        char def[4096], dir[4096];
+        int r;
+
+        err[0] = '\0';
+        if (v->state == MGR_SUSPENDED)
+                return VGPU_ESUSPENDED;
+        if (v->state != MGR_RUNNING || m->no_engines)
+                return VGPU_ENOT_RUNNING;
+        if (!path) {
+                snprintf(dir, sizeof(dir), "%s/images", m->state_dir);
+                if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+                        snprintf(err, len, "%s: %s", dir, strerror(errno));
+                        return -errno;
+                }
+                manager_image_path(m, v, def, sizeof(def));
+                unlink(def); /* an old image of this vGPU: the new one replaces it */
+                path = def;
+        }
+        r = engine_op(m, v, json_pack("{s:s, s:s}", "op", "suspend", "path", path), ret, err, len);
+        if (r < 0)
+                return r;
+        v->state = MGR_SUSPENDED;
+        if (persist_vgpu(m, v, NULL) < 0)
+                vgpu_log(VGPU_LOG_WARN, "vGPU %s: state not updated", v->uuid);
+        json_object_set_new(*ret, "image", json_string(path));
+        vgpu_log(VGPU_LOG_INFO, "vGPU %s suspended to %s", v->uuid, path);
+        return 0;
+}
+
+/*
+ * Place v on GPU g for a move: its handle and device address stay; the layout decides the
+ * offset. 0 and *ret, or the layout's code.
+ */
+static int place_on(struct manager *m, struct mgr_vgpu *v, struct mgr_gpu *g,
+                    struct layout_vgpu *ret)
+{
+        (void)m;
+        return layout_create(&g->layout, v->type, &LAYOUT_REQ_ANY, v->handle, ret);
+}
+
+/* v now lives at place p of GPU g: the old place goes, the scheduler follows, the row too. */
+static void moved(struct manager *m, struct mgr_vgpu *v, struct mgr_gpu *g,
+                  const struct layout_vgpu *p)
+{
+        sched_detach(m, v);
+        layout_destroy(&m->gpus[v->gpu].layout, v->handle);
+        v->gpu = g->index;
+        v->place = *p;
+        sched_attach(m, v);
+}
+
+static json_t *place_req(const char *op, const struct mgr_gpu *g, const struct layout_vgpu *p)
+{
+        return json_pack("{s:s, s:i, s:I}", "op", op, "gpu_index", (int)g->index, "fb_offset",
+                         (json_int_t)p->fb_offset);
+}
+
+int manager_resume_locked(struct manager *m, struct mgr_vgpu *v, struct mgr_gpu *g, json_t **ret,
+                          char *err, size_t len)
+{
+        struct layout_vgpu np;
+        char img[4096];
+        bool move = g && g->index != v->gpu;
+        int r;
+
+        err[0] = '\0';
+        if (v->state != MGR_SUSPENDED)
+                return VGPU_ENOT_SUSPENDED;
+        if (!move) {
+                g = &m->gpus[v->gpu];
+                np = v->place;
+        } else {
+                r = place_on(m, v, g, &np);
+                if (r < 0)
+                        return r;
+        }
+        r = engine_op(m, v, place_req("resume", g, &np), ret, err, len);
+        if (r < 0) {
+                if (move)
+                        layout_destroy(&g->layout, v->handle);
+                return r;
+        }
+        if (move)
+                moved(m, v, g, &np);
+        v->state = MGR_RUNNING;
+        if (persist_vgpu(m, v, NULL) < 0)
+                vgpu_log(VGPU_LOG_WARN, "vGPU %s: state not updated", v->uuid);
+        manager_image_path(m, v, img, sizeof(img));
+        unlink(img); /* the default image is spent; one the user named stays theirs */
+        vgpu_log(VGPU_LOG_INFO, "vGPU %s resumed on GPU %u", v->uuid, v->gpu);
+        return 0;
+}
+
+int manager_migrate_gpu_locked(struct manager *m, struct mgr_vgpu *v, struct mgr_gpu *g,
+                               json_t **ret, char *err, size_t len)
+{
+        struct layout_vgpu np;
+        int r;
+
+        err[0] = '\0';
+        if (v->state == MGR_SUSPENDED)
+                return manager_resume_locked(m, v, g, ret, err, len);
+        if (v->state != MGR_RUNNING || m->no_engines)
+                return VGPU_ENOT_RUNNING;
+        if (g->index == v->gpu)
+                return VGPU_ESAME_GPU;
+        r = place_on(m, v, g, &np);
+        if (r < 0)
+                return r;
+        r = engine_op(m, v, place_req("move", g, &np), ret, err, len);
+        if (r < 0) {
+                layout_destroy(&g->layout, v->handle);
+                return r;
+        }
+        moved(m, v, g, &np);
+        if (persist_vgpu(m, v, NULL) < 0)
+                vgpu_log(VGPU_LOG_WARN, "vGPU %s: state not updated", v->uuid);
+        vgpu_log(VGPU_LOG_INFO, "vGPU %s migrated to GPU %u", v->uuid, v->gpu);
+        return 0;
 }

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 #include "core/catalog.h"
 #include "core/layout.h"
 #include "core/sched.h"
@@ -22,7 +24,8 @@ enum mgr_vgpu_state {
         MGR_CREATING,
         MGR_RUNNING,
         MGR_DESTROYING,
-        MGR_FAILED, /* "faulted": its engine died; `vgpuctl restart` brings it back */
+        MGR_FAILED,    /* "faulted": its engine died; `vgpuctl restart` brings it back */
+        MGR_SUSPENDED, /* its framebuffer is in an image; its engine keeps the guests waiting */
 };
 
 struct mgr_gpu {
@@ -162,7 +165,36 @@ int manager_vgpu_usage_locked(struct manager *m, const struct mgr_vgpu *v, int *
 int manager_sched_set_locked(struct manager *m, struct mgr_gpu *g, enum sched_policy p,
                              uint32_t slice_ms);
 
-/* manager_state_name - "creating", "running", "destroying", "faulted". */
+/*
+ * manager_suspend_locked - suspend running vGPU v to the image at path (NULL: its default,
+ * manager_image_path). The engine stops its guests at a clean point, writes the image and
+ * releases the framebuffer's memory; v keeps its place in the layout. Returns 0 and *ret (what
+ * the engine measured; caller decrefs), VGPU_ESUSPENDED, VGPU_ENOT_RUNNING, or VGPU_EENGINE
+ * with the engine's words in err (then v runs on, unchanged).
+ */
+int manager_suspend_locked(struct manager *m, struct mgr_vgpu *v, const char *path, json_t **ret,
+                           char *err, size_t len);
+
+/*
+ * manager_resume_locked - bring suspended v back, on GPU g (NULL or its own: where it was; else
+ * placed anew there). Returns 0 and *ret, VGPU_ENOT_SUSPENDED, a layout code, or VGPU_EENGINE
+ * with the reason in err (then v stays suspended, intact).
+ */
+int manager_resume_locked(struct manager *m, struct mgr_vgpu *v, struct mgr_gpu *g, json_t **ret,
+                          char *err, size_t len);
+
+/*
+ * manager_migrate_gpu_locked - move running v to GPU g (stop and copy; the guests see a pause).
+ * A suspended v is resumed there. Returns 0 and *ret, VGPU_ESAME_GPU, VGPU_ENOT_RUNNING, a
+ * layout code, or VGPU_EENGINE with the reason in err (then v runs on where it was).
+ */
+int manager_migrate_gpu_locked(struct manager *m, struct mgr_vgpu *v, struct mgr_gpu *g,
+                               json_t **ret, char *err, size_t len);
+
+/* manager_image_path - where v's image goes when suspend names no path. */
+void manager_image_path(const struct manager *m, const struct mgr_vgpu *v, char *buf, size_t len);
+
+/* manager_state_name - "creating", "running", "destroying", "faulted", "suspended". */
 const char *manager_state_name(enum mgr_vgpu_state s);
 
 #endif

@@ -32,7 +32,12 @@ static const char schema[] =
         "CREATE TABLE IF NOT EXISTS vgpus(uuid TEXT PRIMARY KEY, handle INTEGER NOT NULL UNIQUE,"
         " gpu INTEGER NOT NULL, type_id INTEGER NOT NULL, placement INTEGER NOT NULL,"
         " gi INTEGER NOT NULL, owner_uid INTEGER NOT NULL, state TEXT NOT NULL,"
-        " engine_pid INTEGER NOT NULL, created_at TEXT NOT NULL);";
+        " engine_pid INTEGER NOT NULL, created_at TEXT NOT NULL);"
+        /* Since suspend and migration: a vGPU's device address, once it moved off the GPU its
+         * address was derived from (no row: derived). A table of its own, so that state
+         * directories of earlier versions open unchanged. */
+        "CREATE TABLE IF NOT EXISTS vgpu_addresses(uuid TEXT PRIMARY KEY,"
+        " device_address INTEGER NOT NULL);";
 
 static int exec(struct state *s, const char *sql)
 {
@@ -191,15 +196,24 @@ int state_del_gi(struct state *s, uint32_t gpu, uint32_t id)
 
 int state_put_vgpu(struct state *s, const struct state_vgpu *v)
 {
-        return run(s, "INSERT OR REPLACE INTO vgpus VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                   "tiiiiiitit", v->uuid, (int64_t)v->handle, (int64_t)v->gpu, (int64_t)v->type_id,
-                   (int64_t)v->placement, (int64_t)v->gi, v->owner_uid, v->state, v->engine_pid,
-                   v->created_at);
+        int r = run(s, "INSERT OR REPLACE INTO vgpus VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "tiiiiiitit", v->uuid, (int64_t)v->handle, (int64_t)v->gpu, (int64_t)v->type_id,
+                    (int64_t)v->placement, (int64_t)v->gi, v->owner_uid, v->state, v->engine_pid,
+                    v->created_at);
+
+        if (r == 0 && v->device_address)
+                r = run(s, "INSERT OR REPLACE INTO vgpu_addresses VALUES(?, ?)", "ti", v->uuid,
+                        (int64_t)v->device_address);
+        else if (r == 0)
+                r = run(s, "DELETE FROM vgpu_addresses WHERE uuid = ?", "t", v->uuid);
+        return r;
 }
 
 int state_del_vgpu(struct state *s, const char *uuid)
 {
-        return run(s, "DELETE FROM vgpus WHERE uuid = ?", "t", uuid);
+        int r = run(s, "DELETE FROM vgpus WHERE uuid = ?", "t", uuid);
+
+        return r == 0 ? run(s, "DELETE FROM vgpu_addresses WHERE uuid = ?", "t", uuid) : r;
 }
 
 static void copy_text(char *dst, size_t len, sqlite3_stmt *st, int col)
@@ -271,6 +285,7 @@ static int vgpu_row(sqlite3_stmt *st, const struct each_fn *fn)
                 .gi = (uint32_t)sqlite3_column_int64(st, 5),
                 .owner_uid = sqlite3_column_int64(st, 6),
                 .engine_pid = sqlite3_column_int64(st, 8),
+                .device_address = (uint64_t)sqlite3_column_int64(st, 10),
         };
 
         copy_text(v.uuid, sizeof(v.uuid), st, 0);
@@ -297,5 +312,8 @@ int state_each_vgpu(struct state *s, int (*fn)(void *ctx, const struct state_vgp
 {
         struct each_fn f = {.vgpu = fn, .ctx = ctx};
 
-        return each(s, "SELECT * FROM vgpus ORDER BY handle", vgpu_row, &f);
+        return each(s,
+                    "SELECT v.*, coalesce(a.device_address, 0) FROM vgpus v"
+                    " LEFT JOIN vgpu_addresses a USING(uuid) ORDER BY v.handle",
+                    vgpu_row, &f);
 }

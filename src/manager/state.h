@@ -37,9 +37,10 @@ struct state_vgpu {
         uint32_t placement;
         uint32_t gi;
         int64_t owner_uid;
-        char state[16]; /* creating, running, destroying, failed */
+        char state[16]; /* creating, running, destroying, faulted, suspended */
         int64_t engine_pid;
         char created_at[32];
+        uint64_t device_address; /* 0: the one its GPU and placement give (never moved) */
 };
 
 /*

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Suspend and resume of a vGPU inside its engine (docs/migration.md): its sessions stop at a
+ * clean point, the framebuffer's allocated contents go into an image (engine/snapshot.h) and the
+ * framebuffer is released; resume reserves a framebuffer again (on the same or another GPU, at
+ * the same device address), reads the image back into it and lets the sessions go on. The
+ * guests' objects (contexts, modules, streams) stay in the engine process meanwhile.
+ */
+#ifndef VGPU_ENGINE_SUSPEND_H
+#define VGPU_ENGINE_SUSPEND_H
+
+#include <stddef.h>
+
+#include "backend/backend.h"
+#include "engine/session.h"
+#include "engine/snapshot.h"
+
+/*
+ * vdev_pause - stop every session of d at a clean point (session_pause). vdev_unpause undoes it.
+ */
+void vdev_pause(struct session *const *s, size_t n);
+void vdev_unpause(struct session *const *s, size_t n);
+
+/*
+ * vdev_save - write d's image to fd (its sessions paused by the caller), at zstd level. Returns
+ * 0 or a negative errno with err set; nothing of d changes.
+ */
+int vdev_save(struct vgpu_dev *d, const struct snap_meta *meta, int fd, int level,
+              struct snap_stats *stats, char *err, size_t len);
+
+/* vdev_release - release d's framebuffer (after vdev_save): d is suspended. */
+void vdev_release(struct vgpu_dev *d);
+
+/*
+ * vdev_restore - reserve d's framebuffer as req says and fill it from the image in fd, which
+ * must be of this vGPU (meta) with exactly d's allocations. 0, or a negative errno with err set
+ * and d still suspended (no framebuffer).
+ */
+int vdev_restore(struct vgpu_dev *d, const struct snap_meta *meta, const struct backend_fb_req *req,
+                 int fd, struct snap_stats *stats, char *err, size_t len);
+
+#endif
