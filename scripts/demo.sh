@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # `make demo`: vgpu in under a minute. Starts vgpud on the sim backend (an H100 80GB and an A100
 # 40GB, state in a temporary directory), carves the H100 into 2 x H100-20C and 4 x H100-10C in
-# mixed-size mode, runs the CUDA examples in those vGPUs at once through vgpu's libcuda.so.1,
-# shows them with vgpuctl while they run, carves the A100 with MIG, and cleans up.
+# mixed-size mode, runs the CUDA examples in those vGPUs at once through vgpu's libcuda.so.1 (the
+# runtime-API ones through its libcudart.so.13), shows them with vgpuctl while they run, carves
+# the A100 with MIG, and cleans up.
 set -euo pipefail
 build=${BUILD:-build}
 bin="$build/bin"
@@ -48,8 +49,14 @@ step "the GPU is full now: one more is refused, with the reason" \
         bash -c "'$bin/vgpuctl' create --gpu 0 --type H100-5C || true"
 
 if [ -x "$build/examples/saxpy" ] && [ -e "$build/lib/libcuda.so.1" ]; then
-        say "running the CUDA examples in the six vGPUs at once (vgpu's libcuda.so.1, PTX on the sim)"
         progs=("saxpy" "matmul" "reduction" "streams" "longrun --seconds 4" "saxpy --n 200000")
+        if [ -x "$build/examples/rt_saxpy" ] && [ -e "$build/lib/libcudart.so.13" ]; then
+                # Half of them runtime-API programs (<<<>>>, nvcc -cudart shared) on vgpu's libcudart.
+                say "running CUDA examples in the six vGPUs at once: driver API on vgpu's libcuda.so.1, rt_* on its libcudart.so.13 (PTX on the sim)"
+                progs=("rt_saxpy" "matmul" "rt_reduction" "rt_streams" "longrun --seconds 4" "rt_matmul")
+        else
+                say "running the CUDA examples in the six vGPUs at once (vgpu's libcuda.so.1, PTX on the sim)"
+        fi
         for i in "${!progs[@]}"; do
                 read -r -a cmd <<<"${progs[$i]}"
                 LD_LIBRARY_PATH="$build/lib" VGPU_UUID="${uuids[$i]}" \

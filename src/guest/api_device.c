@@ -501,22 +501,23 @@ CUresult CUDAAPI cuDeviceCanAccessPeer(int *canAccessPeer, CUdevice dev, CUdevic
         return CUDA_SUCCESS;
 }
 
-/* Told once per process: a program with the static runtime asks for the private tables early. */
+/* Told once per process: NVIDIA's runtime asks for the private tables at its first call. */
 static pthread_once_t export_table_once = PTHREAD_ONCE_INIT;
 
 static void export_table_notice(void)
 {
-        fprintf(stderr, "vgpu: this program uses the CUDA runtime linked statically "
-                        "(libcudart_static), which vgpu's guest driver does not support; rebuild "
-                        "it with `nvcc -cudart shared` to run it in a vGPU (docs/cudart.md)\n");
+        fprintf(stderr, "vgpu: this program uses NVIDIA's CUDA runtime (linked statically, nvcc's "
+                        "default, or NVIDIA's libcudart.so), which vgpu's guest driver does not "
+                        "support; rebuild it with `nvcc -cudart shared` and run it with vgpu's "
+                        "libcudart.so.13 first in LD_LIBRARY_PATH (docs/cudart.md)\n");
 }
 
 CUresult CUDAAPI cuGetExportTable(const void **ppExportTable, const CUuuid *pExportTableId)
 {
         /*
-         * The statically linked runtime reaches the driver through these private, integrity-
-         * checked tables; vgpu does not imitate them. Refusing makes such a program fail at its
-         * first runtime call, with the message above, instead of misbehaving later.
+         * NVIDIA's runtime (static, or its libcudart.so) reaches the driver through these private,
+         * integrity-checked tables; vgpu does not imitate them. Refusing makes such a program fail
+         * at its first runtime call, with the message above, instead of misbehaving later.
          */
         (void)pExportTableId;
         pthread_once(&export_table_once, export_table_notice);
