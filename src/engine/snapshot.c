@@ -348,8 +348,8 @@ static int check_hdr(const struct snap_hdr *h, const struct snap_meta *want, cha
                 say(err, len, "image header is malformed (unterminated name)");
                 return -EBADMSG;
         }
-        if (h->n_blocks > SNAP_MAX_BLOCKS || h->fb_size == 0 ||
-            h->device_address + h->fb_size < h->device_address) {
+        if (h->n_blocks > SNAP_MAX_BLOCKS || h->n_blocks > h->fb_size / FBMEM_ALIGN ||
+            h->fb_size == 0 || h->device_address + h->fb_size < h->device_address) {
                 say(err, len, "image header is malformed (sizes)");
                 return -EBADMSG;
         }
@@ -426,17 +426,12 @@ static int read_image(struct reader *rd, const struct snap_meta *want, const str
         struct snap_table_end te;
         struct snap_stats st = {0};
         struct fbmem_block *blocks = NULL;
-        ZSTD_DCtx *dc = ZSTD_createDCtx();
-        uint8_t *raw = malloc(SNAP_CHUNK), *z = malloc(ZSTD_compressBound(SNAP_CHUNK));
-        uint64_t next = 0; /* data records come in address order, none overlapping */
+        ZSTD_DCtx *dc = NULL;
+        uint8_t *raw = NULL, *z = NULL; /* at the first data record */
+        uint64_t next = 0;              /* data records come in address order, none overlapping */
         uint32_t crc = 0;
         int e;
 
-        if (!dc || !raw || !z) {
-                say(err, len, "out of memory");
-                e = -ENOMEM;
-                goto out;
-        }
         e = need(rd, &h, sizeof(h), "its header", err, len);
         if (e < 0)
                 goto out;
@@ -525,6 +520,16 @@ static int read_image(struct reader *rd, const struct snap_meta *want, const str
                             (unsigned long long)r.len);
                         e = -EBADMSG;
                         goto out;
+                }
+                if (!z) {
+                        dc = ZSTD_createDCtx();
+                        raw = malloc(SNAP_CHUNK);
+                        z = malloc(ZSTD_compressBound(SNAP_CHUNK));
+                        if (!dc || !raw || !z) {
+                                say(err, len, "out of memory");
+                                e = -ENOMEM;
+                                goto out;
+                        }
                 }
                 e = need(rd, z, r.zlen, "a data record", err, len);
                 if (e < 0)
