@@ -176,20 +176,28 @@ unsigned dec_uint_of_width(unsigned w)
         return w == 1 ? T_U8 : w == 2 ? T_U16 : w == 4 ? T_U32 : w == 8 ? T_U64 : T_NONE;
 }
 
-struct ptx_var *dec_find_var(struct fctx *f, const char *name)
+int dec_find_var(struct fctx *f, const char *name, struct ptx_var **ret)
 {
-        struct sym *s = sym_find(f->vars, name);
-        return s ? &f->mod->vars[s->off] : NULL;
+        struct sym *s = sym_find(&f->lvars, name);
+        if (!s)
+                s = sym_find(f->vars, name);
+        *ret = NULL;
+        if (!s)
+                return 0;
+        TRY(fctx_use_var(f, s->off));
+        *ret = &f->mod->vars[s->off];
+        return 0;
 }
 
 /* Emit OP_ADDR for a symbol (variable, local, kernel param) into a fresh register of type. */
 int dec_sym_address(struct fctx *f, const char *name, int64_t disp, unsigned type, uint32_t *ret)
 {
-        struct ptx_var *v = dec_find_var(f, name);
+        struct ptx_var *v;
         struct sym *s = sym_find(&f->syms, name);
         int space;
         int64_t off;
 
+        TRY(dec_find_var(f, name, &v));
         if (v) {
                 space = v->space;
                 off = v->is_extern ? (int64_t)f->mod->shared_bytes : (int64_t)v->offset;

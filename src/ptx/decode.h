@@ -50,7 +50,9 @@ int dec_unsupported(struct fctx *f, const struct opcode *oc);
  * type t). All return 0, a PTX_E* code with a message, or -ENOMEM.
  */
 struct ptx_insn *dec_emit(struct fctx *f, int op, int t);
-struct ptx_var *dec_find_var(struct fctx *f, const char *name);
+/* dec_find_var: the variable called name in f's scope, or NULL, into *ret; naming a static
+ * .shared one records that the function uses it (fctx_use_var). */
+int dec_find_var(struct fctx *f, const char *name, struct ptx_var **ret);
 unsigned dec_uint_of_width(unsigned w);
 int dec_sym_address(struct fctx *f, const char *name, int64_t disp, unsigned type, uint32_t *ret);
 int dec_src(struct fctx *f, const struct opnd *o, unsigned t, uint32_t *ret);

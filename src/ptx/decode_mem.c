@@ -29,7 +29,8 @@ static int mem_address(struct fctx *f, struct ptx_insn *tmpl, const struct opnd 
                 tmpl->o[4] = OPND_NONE;
                 return 0;
         }
-        struct ptx_var *v = dec_find_var(f, o->sym);
+        struct ptx_var *v;
+        TRY(dec_find_var(f, o->sym, &v));
         if (v && v->space == SP_SHARED && !v->is_extern && space == SP_SHARED) {
                 tmpl->o[4] = OPND_NONE;
                 tmpl->imm = (int64_t)v->offset + o->ival;

@@ -65,7 +65,7 @@ static uint64_t sreg_value(struct exec_ctx *c, struct warp *w, int sreg, int lan
                 return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
         }
         case SREG_TOTALSMEM:
-                return c->L->shared_size;
+                return c->L->total_smem;
         case SREG_DYNSMEM:
                 return l->dynamic_shared;
         default:

@@ -33,6 +33,7 @@ struct exec_launch {
         uint64_t nblocks;     /* one past the last block (linear index) this launch runs */
         uint64_t shared_size; /* static + dynamic */
         uint64_t dyn_base;    /* offset of the dynamic shared memory */
+        uint64_t total_smem;  /* the kernel's static shared + dynamic: %total_smem_size */
         size_t frame_size;    /* bytes of one call-depth frame of a warp */
         uint64_t globals_base;
         uint8_t *globals; /* module-owned storage, or NULL when bound */

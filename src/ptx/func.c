@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Storage of a function being decoded: its symbol table (registers, parameters, labels), register
-// frame allocation, the constant pool of splatted immediates, and the instruction array.
+// frame allocation, the constant pool of splatted immediates, the instruction array, and the
+// static .shared variables it uses.
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -160,4 +161,23 @@ struct ptx_insn *fn_emit(struct ptx_func *fn)
         for (int i = 0; i < 5; i++)
                 in->o[i] = OPND_NONE;
         return in;
+}
+
+int fctx_use_var(struct fctx *f, uint32_t var)
+{
+        struct ptx_var *v = &f->mod->vars[var];
+        struct ptx_func *fn = f->fn;
+        if (v->space != SP_SHARED || v->is_extern || v->user == f->fn_index + 1)
+                return 0;
+        if (fn->nshared_vars == fn->cap_shared_vars) {
+                unsigned ncap = fn->cap_shared_vars ? fn->cap_shared_vars * 2 : 8;
+                uint32_t *nv = realloc(fn->shared_vars, ncap * sizeof(*nv));
+                if (!nv)
+                        return -ENOMEM;
+                fn->shared_vars = nv;
+                fn->cap_shared_vars = ncap;
+        }
+        fn->shared_vars[fn->nshared_vars++] = var;
+        v->user = f->fn_index + 1;
+        return 0;
 }

@@ -320,6 +320,10 @@ struct ptx_func {
         uint32_t maxntid;      /* .maxntid: most threads per block (product), 0: none */
         uint32_t reqntid[3];   /* .reqntid: the block shape required, 0s: none */
         uint32_t nregs;        /* registers declared (for cuFuncGetAttribute) */
+        uint32_t *shared_vars; /* static .shared variables it declares or names (mod->vars) */
+        unsigned nshared_vars, cap_shared_vars;
+        uint64_t static_shared; /* .entry: its and its callees' .shared, laid out alone */
+        uint64_t shared_extent; /* .entry: where the last of them ends in the module's layout */
         struct ptx_insn *insns;
         unsigned ninsns;
         unsigned cap_insns;
@@ -336,6 +340,7 @@ struct ptx_var {
         uint32_t align;
         uint64_t size;
         uint64_t offset; /* in the globals area, or in static shared memory */
+        uint32_t user;   /* while parsing: 1 + the last function recorded as using it */
 };
 
 struct ptx_kernel {
@@ -356,7 +361,7 @@ struct ptx_module {
         uint8_t *globals;       /* the module's own storage, or NULL when bound */
         uint64_t globals_size;
         uint64_t globals_base; /* device address of the globals area */
-        uint64_t shared_bytes; /* static shared memory (every module .shared variable) */
+        uint64_t shared_bytes; /* every static .shared variable, laid out once for all kernels */
         uint32_t max_frame;    /* largest register frame over all functions */
         uint32_t max_param;    /* largest per-lane param memory */
         uint32_t max_local;    /* largest per-thread local memory */

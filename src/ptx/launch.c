@@ -244,8 +244,11 @@ VGPU_EXPORT int ptx_launch(const struct ptx_launch *l, struct ptx_launch_stats *
         } else if (l->first_block) {
                 return PTX_ELAUNCH;
         }
-        L.dyn_base = (mod->shared_bytes + 15) & ~15ull;
+        /* the kernel's variables keep their module offsets: the block's memory runs to the end
+         * of the last of them, though the kernel is charged only what they take (link.c) */
+        L.dyn_base = (L.kfn->shared_extent + 15) & ~15ull;
         L.shared_size = L.dyn_base + l->dynamic_shared;
+        L.total_smem = L.kfn->static_shared + l->dynamic_shared;
         L.frame_size = FRAME_HDR + mod->max_frame + (size_t)WARP * mod->max_param +
                        (size_t)WARP * mod->max_local;
         if (L.frame_size > FRAME_MAX)

@@ -172,7 +172,7 @@ VGPU_EXPORT size_t ptx_kernel_param_size(const struct ptx_kernel *k)
 
 VGPU_EXPORT size_t ptx_kernel_static_shared(const struct ptx_kernel *k)
 {
-        return k->mod->shared_bytes;
+        return kfunc(k)->static_shared;
 }
 
 VGPU_EXPORT int ptx_kernel_get_attrs(const struct ptx_kernel *k, struct ptx_kernel_attrs *ret_attrs)
@@ -181,7 +181,7 @@ VGPU_EXPORT int ptx_kernel_get_attrs(const struct ptx_kernel *k, struct ptx_kern
         const struct ptx_module *m = k->mod;
         struct ptx_kernel_attrs a = {
                 .max_threads = 1024,
-                .static_shared = m->shared_bytes,
+                .static_shared = fn->static_shared,
                 .local_bytes = fn->local_bytes,
                 .param_bytes = fn->kparam_bytes,
                 .num_regs = fn->nregs,

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The module parser: the module-level directives (.version, .target, variables with their
-// initialisers, .entry/.func headers and parameter lists), then linking: calls resolved to their
-// functions, frames sized, kernels listed. Bodies are read by parse_body.c.
+// initialisers, .entry/.func headers and parameter lists). Bodies are read by parse_body.c; the
+// parsed module is linked by link.c.
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -238,9 +238,10 @@ static int parse_init_value(struct parser *ps, int type, uint8_t *dst)
         return 0;
 }
 
-int parse_module_var(struct parser *ps, int space, bool is_extern)
+int parse_module_var(struct parser *ps, struct fctx *f, int space, bool is_extern)
 {
         struct ptx_module *m = ps->mod;
+        struct symtab *names = f ? &f->lvars : &ps->vars;
         struct decl d;
         int r = parse_decl(ps, &d);
         if (r)
@@ -248,7 +249,10 @@ int parse_module_var(struct parser *ps, int space, bool is_extern)
         if (d.type == T_PRED || d.range)
                 return parse_err(ps, PTX_EPARSE, "bad variable declaration '%s'", d.name);
         struct sym *s;
-        if (sym_find(&ps->vars, d.name)) {
+        if (sym_find(names, d.name)) {
+                if (f)
+                        return parse_err(ps, PTX_EPARSE, "'%s' declared twice in '%s'", d.name,
+                                         f->fn->name);
                 /* a second .extern declaration of the same variable is harmless */
                 parse_skip_statement(ps);
                 return 0;
@@ -263,7 +267,7 @@ int parse_module_var(struct parser *ps, int space, bool is_extern)
         if (!v->name)
                 return -ENOMEM;
         m->nvars++;
-        if (sym_add(&ps->vars, d.name, &s))
+        if (sym_add(names, d.name, &s))
                 return -ENOMEM;
         s->off = m->nvars - 1;
         v->space = (uint8_t)space;
@@ -280,6 +284,8 @@ int parse_module_var(struct parser *ps, int space, bool is_extern)
                         m->shared_bytes += v->size;
                         if (m->shared_bytes > (1u << 24))
                                 return parse_err(ps, PTX_EUNSUPPORTED, "too much shared memory");
+                        if (f && fctx_use_var(f, m->nvars - 1))
+                                return -ENOMEM;
                 }
                 return parse_expect(ps, ";");
         }
@@ -631,16 +637,16 @@ static int parse_module(struct parser *ps)
                         r = parse_function(ps, false);
                 } else if (tok_is(lx, ".global")) {
                         lex_next(lx);
-                        r = parse_module_var(ps, SP_GLOBAL, is_extern);
+                        r = parse_module_var(ps, NULL, SP_GLOBAL, is_extern);
                 } else if (tok_is(lx, ".const")) {
                         lex_next(lx);
-                        r = parse_module_var(ps, SP_CONST, is_extern);
+                        r = parse_module_var(ps, NULL, SP_CONST, is_extern);
                 } else if (tok_is(lx, ".shared")) {
                         lex_next(lx);
-                        r = parse_module_var(ps, SP_SHARED, is_extern);
+                        r = parse_module_var(ps, NULL, SP_SHARED, is_extern);
                 } else if (tok_is(lx, ".local")) {
                         lex_next(lx);
-                        r = parse_module_var(ps, SP_LOCAL, is_extern);
+                        r = parse_module_var(ps, NULL, SP_LOCAL, is_extern);
                 } else {
                         return parse_err(ps, PTX_EPARSE, "unexpected '%s' at module scope",
                                          lx->tok);
@@ -650,74 +656,6 @@ static int parse_module(struct parser *ps)
         }
         if (!seen_version)
                 return parse_err(ps, PTX_EPARSE, "the text does not start with .version");
-        return 0;
-}
-
-/* Resolve calls and size the frames, now that every function is known. */
-static int link_module(struct parser *ps)
-{
-        struct ptx_module *m = ps->mod;
-
-        for (unsigned i = 0; i < m->ncalls; i++) {
-                struct sym *s = sym_find(&ps->funcs, ps->call_names[i]);
-                struct ptx_call *c = &m->calls[i];
-                ps->lx.line = ps->call_lines[i];
-                if (c->indirect != OPND_NONE)
-                        continue; /* checked per lane when it runs */
-                if (!s || !m->funcs[s->off].defined) {
-                        if (strcmp(ps->call_names[i], "__assertfail") == 0) {
-                                c->builtin = BUILTIN_ASSERTFAIL;
-                                continue;
-                        }
-                        if (strcmp(ps->call_names[i], "vprintf") == 0 && c->nret <= 1) {
-                                c->builtin = BUILTIN_VPRINTF;
-                                continue;
-                        }
-                        return parse_err(ps, PTX_EUNSUPPORTED, "call to undefined function '%s'",
-                                         ps->call_names[i]);
-                }
-                struct ptx_func *callee = &m->funcs[s->off];
-                if (callee->is_entry)
-                        return parse_err(ps, PTX_EUNSUPPORTED, "call to a kernel");
-                if (c->nargs != callee->nparams || c->nret != callee->nrets)
-                        return parse_err(ps, PTX_EPARSE, "call to '%s' with a wrong argument count",
-                                         callee->name);
-                for (unsigned a = 0; a < c->nargs; a++) {
-                        if (c->arg_size[a] > callee->params[a].size)
-                                c->arg_size[a] = callee->params[a].size;
-                }
-                c->callee = s->off;
-        }
-        m->nkernels = 0;
-        for (unsigned i = 0; i < m->nfuncs; i++) {
-                struct ptx_func *fn = &m->funcs[i];
-                if (!fn->defined)
-                        continue;
-                fn->frame_bytes = (fn->frame_bytes + 63u) & ~63u;
-                fn->param_bytes = (fn->param_bytes + 7u) & ~7u;
-                fn->local_bytes = (fn->local_bytes + 15u) & ~15u;
-                if (fn->frame_bytes > m->max_frame)
-                        m->max_frame = fn->frame_bytes;
-                if (fn->param_bytes > m->max_param)
-                        m->max_param = fn->param_bytes;
-                if (fn->local_bytes > m->max_local)
-                        m->max_local = fn->local_bytes;
-                if (fn->is_entry)
-                        m->nkernels++;
-        }
-        if (m->nkernels) {
-                m->kernels = calloc(m->nkernels, sizeof(*m->kernels));
-                if (!m->kernels)
-                        return -ENOMEM;
-        }
-        unsigned k = 0;
-        for (unsigned i = 0; i < m->nfuncs; i++) {
-                if (m->funcs[i].defined && m->funcs[i].is_entry) {
-                        m->kernels[k].mod = m;
-                        m->kernels[k].func = i;
-                        k++;
-                }
-        }
         return 0;
 }
 
@@ -753,6 +691,7 @@ void ptx_module_clear(struct ptx_module *m)
                 free(fn->rets);
                 free(fn->insns);
                 free(fn->consts);
+                free(fn->shared_vars);
         }
         free(m->funcs);
         free(m->calls);

@@ -72,6 +72,7 @@ struct fctx {
         unsigned fn_index;
         struct symtab syms;
         struct symtab *vars;  /* module variables: off is the index in mod->vars */
+        struct symtab lvars;  /* the function's own .shared variables, likewise */
         struct symtab *funcs; /* functions: off is the index in mod->funcs */
         struct shadow *shadows;
         unsigned nshadows, capshadows;
@@ -107,6 +108,12 @@ uint32_t fn_const(struct ptx_func *fn, unsigned type, uint64_t bits);
 
 /* fn_emit - append an instruction; returns a pointer valid until the next emit, NULL on ENOMEM. */
 struct ptx_insn *fn_emit(struct ptx_func *fn);
+
+/*
+ * fctx_use_var - record that f's function declares or names mod->vars[var]; only static .shared
+ * variables are recorded (they make up its kernels' shared size, link.c). 0 or -ENOMEM.
+ */
+int fctx_use_var(struct fctx *f, uint32_t var);
 
 /*
  * decode_insn - turn one parsed statement into executor instructions appended to f->fn.
@@ -163,8 +170,12 @@ int parse_uint(const char *s, uint64_t *ret);
 /* parse_decl - [.align N] [.ptr ...] .type name [<N>] [[N]...] into *d. 0 or PTX_E*. */
 int parse_decl(struct parser *ps, struct decl *d);
 
-/* parse_module_var - a .global/.const/.shared variable after its space keyword. 0 or PTX_E*. */
-int parse_module_var(struct parser *ps, int space, bool is_extern);
+/*
+ * parse_module_var - a .global/.const/.shared variable after its space keyword: at module scope
+ * (f NULL), or a .shared one in the body of f's function, a name only that function sees. Its
+ * storage is the module's either way. 0, PTX_E* or -ENOMEM.
+ */
+int parse_module_var(struct parser *ps, struct fctx *f, int space, bool is_extern);
 
 /*
  * parse_body - a function body from '{' to its '}' into f->fn: declarations, scopes, labels,
@@ -174,5 +185,12 @@ int parse_body(struct parser *ps, struct fctx *f);
 
 /* fctx_free - release what a function context owns (names, shadows, fixups). */
 void fctx_free(struct fctx *f);
+
+/*
+ * link_module - once every function is parsed: resolve calls to their functions (or builtins),
+ * size the frames, list the kernels and work out each kernel's static shared memory (link.c).
+ * 0, PTX_E* with a message, or -ENOMEM.
+ */
+int link_module(struct parser *ps);
 
 #endif

@@ -628,7 +628,7 @@ int parse_body(struct parser *ps, struct fctx *f)
                         r = declare_scoped(ps, f, true);
                 } else if (tok_is(lx, ".shared")) {
                         lex_next(lx);
-                        r = parse_module_var(ps, SP_SHARED, false);
+                        r = parse_module_var(ps, f, SP_SHARED, false);
                 } else if (tok_is(lx, ".callprototype")) {
                         parse_skip_statement(ps); /* a label names it; calls do not need it */
                 } else if (tok_is(lx, ".loc") || tok_is(lx, ".file")) {
@@ -681,6 +681,7 @@ void fctx_free(struct fctx *f)
                 free(f->shadows[i].name);
         free(f->shadows);
         sym_free(&f->syms);
+        sym_free(&f->lvars);
         for (unsigned i = 0; i < f->nfixups; i++)
                 free(f->fixups[i].label);
         free(f->fixups);

@@ -102,9 +102,10 @@ int ptx_kernel_param_info(const struct ptx_kernel *k, unsigned index, size_t *re
 size_t ptx_kernel_param_size(const struct ptx_kernel *k);
 
 /*
- * ptx_kernel_static_shared - bytes of static .shared memory each block of the kernel gets: the
- * module's .shared variables, laid out together for all its kernels (dynamic shared memory
- * follows them, 16-byte aligned).
+ * ptx_kernel_static_shared - bytes of static .shared memory the kernel uses, as a GPU reports it:
+ * its own function-scope .shared variables and the module-scope ones that it, or a .func it
+ * calls, names, laid out alone. Variables it does not reach do not count. Launches are charged
+ * this plus their dynamic shared memory.
  */
 size_t ptx_kernel_static_shared(const struct ptx_kernel *k);
 
