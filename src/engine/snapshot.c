@@ -16,7 +16,8 @@
 #include <zstd.h>
 
 #define SNAP_MAGIC "VGPUSNAP"
-#define TAG_DATA   0x41544144u /* "DATA" */
+#define TAG_DATA   0x41544144u /* "DATA": a zstd frame */
+#define TAG_RAW    0x44574152u /* "RAWD": the bytes as they are, then their CRC-32C */
 #define TAG_END    0x20444e45u /* "END " */
 #define HDR_SIZE   128u
 #define TABLE_ROWS 64u /* table rows written at a time */
@@ -52,7 +53,8 @@ struct snap_rec {
         uint32_t crc; /* of the record with crc 0 */
         uint64_t addr;
         uint64_t len;  /* DATA: bytes of framebuffer; END: total data bytes */
-        uint64_t zlen; /* DATA: bytes of the zstd frame after it; END: number of DATA records */
+        uint64_t zlen; /* DATA: bytes of the zstd frame after it; RAWD: len + 4; END: number of
+                          data records */
 };
 _Static_assert(sizeof(struct snap_rec) == 32, "image record layout");
 
@@ -84,16 +86,52 @@ static void crc_init(void)
         }
 }
 
+static uint32_t crc_sw(uint32_t crc, const uint8_t *b, size_t len)
+{
+        while (len--)
+                crc = crc_table[(crc ^ *b++) & 0xff] ^ (crc >> 8);
+        return crc;
+}
+
+#if defined(__x86_64__)
+/* SSE 4.2's crc32 instruction computes CRC-32C: 8 bytes a step, for data records' checks. */
+__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const uint8_t *b, size_t len)
+{
+        uint64_t c = crc;
+
+        for (; len >= 8; b += 8, len -= 8) {
+                uint64_t v;
+
+                memcpy(&v, b, 8);
+                c = __builtin_ia32_crc32di(c, v);
+        }
+        crc = (uint32_t)c;
+        for (; len; b++, len--)
+                crc = __builtin_ia32_crc32qi(crc, *b);
+        return crc;
+}
+#endif
+
+static bool have_hw;
+
+static void crc_setup(void)
+{
+        crc_init();
+#if defined(__x86_64__)
+        have_hw = __builtin_cpu_supports("sse4.2");
+#endif
+}
+
 uint32_t snap_crc32c(uint32_t crc, const void *p, size_t len)
 {
         static pthread_once_t once = PTHREAD_ONCE_INIT;
-        const uint8_t *b = p;
 
-        pthread_once(&once, crc_init);
-        crc = ~crc;
-        while (len--)
-                crc = crc_table[(crc ^ *b++) & 0xff] ^ (crc >> 8);
-        return ~crc;
+        pthread_once(&once, crc_setup);
+#if defined(__x86_64__)
+        if (have_hw)
+                return ~crc_hw(~crc, p, len);
+#endif
+        return ~crc_sw(~crc, p, len);
 }
 
 static uint32_t rec_crc(struct snap_rec r)
@@ -134,6 +172,7 @@ struct writer {
         ZSTD_CCtx *cc;
         uint8_t *raw, *z;
         size_t zcap;
+        bool raw_records; /* level 0: store, with a CRC-32C */
         struct snap_stats st;
 };
 
@@ -141,6 +180,7 @@ static int put_data(struct writer *w, const struct snap_source *src, uint64_t ad
                     char *err, size_t errlen)
 {
         struct snap_rec r = {.tag = TAG_DATA, .addr = addr, .len = len};
+        uint32_t dcrc = 0;
         size_t z;
         int e = src->read(src->ctx, addr, w->raw, len);
 
@@ -149,16 +189,27 @@ static int put_data(struct writer *w, const struct snap_source *src, uint64_t ad
                     strerror(-e));
                 return e;
         }
-        z = ZSTD_compress2(w->cc, w->z, w->zcap, w->raw, len);
-        if (ZSTD_isError(z)) {
-                say(err, errlen, "compressing: %s", ZSTD_getErrorName(z));
-                return -EIO;
+        if (w->raw_records) {
+                r.tag = TAG_RAW;
+                z = len + sizeof(dcrc);
+                dcrc = snap_crc32c(0, w->raw, len);
+        } else {
+                z = ZSTD_compress2(w->cc, w->z, w->zcap, w->raw, len);
+                if (ZSTD_isError(z)) {
+                        say(err, errlen, "compressing: %s", ZSTD_getErrorName(z));
+                        return -EIO;
+                }
         }
         r.zlen = z;
         r.crc = rec_crc(r);
         e = write_all(w->fd, &r, sizeof(r));
-        if (e == 0)
+        if (e == 0 && w->raw_records) {
+                e = write_all(w->fd, w->raw, len);
+                if (e == 0)
+                        e = write_all(w->fd, &dcrc, sizeof(dcrc));
+        } else if (e == 0) {
                 e = write_all(w->fd, w->z, z);
+        }
         if (e < 0) {
                 say(err, errlen, "writing the image: %s", strerror(-e));
                 return e;
@@ -204,7 +255,7 @@ int snap_write(int fd, const struct snap_meta *meta, const struct fbmem_block *b
                size_t len)
 {
         struct snap_hdr h = {.version = SNAP_VERSION, .hdr_size = HDR_SIZE};
-        struct writer w = {.fd = fd};
+        struct writer w = {.fd = fd, .raw_records = level == 0};
         struct snap_table_end te = {0};
         struct snap_rec end = {.tag = TAG_END};
         struct timespec ts;
@@ -482,6 +533,7 @@ static int read_image(struct reader *rd, const struct snap_meta *want, const str
         }
         for (;;) {
                 struct snap_rec r;
+                const uint8_t *data;
                 size_t got;
 
                 e = need(rd, &r, sizeof(r), "a data record (no end record)", err, len);
@@ -512,8 +564,9 @@ static int read_image(struct reader *rd, const struct snap_meta *want, const str
                         st.stored_bytes += sizeof(r);
                         break;
                 }
-                if (r.tag != TAG_DATA || r.len == 0 || r.len > SNAP_CHUNK || r.zlen == 0 ||
-                    r.zlen > ZSTD_compressBound(r.len) || r.addr < next ||
+                if ((r.tag != TAG_DATA && r.tag != TAG_RAW) || r.len == 0 || r.len > SNAP_CHUNK ||
+                    r.zlen == 0 || r.zlen > ZSTD_compressBound(r.len) ||
+                    (r.tag == TAG_RAW && r.zlen != r.len + 4) || r.addr < next ||
                     !block_of(blocks, h.n_blocks, r.addr, r.len)) {
                         say(err, len, "image record %llu is invalid (tag 0x%x, 0x%llx, %llu bytes)",
                             (unsigned long long)st.records, r.tag, (unsigned long long)r.addr,
@@ -534,9 +587,18 @@ static int read_image(struct reader *rd, const struct snap_meta *want, const str
                 e = need(rd, z, r.zlen, "a data record", err, len);
                 if (e < 0)
                         goto out;
-                got = check_frame(z, r.zlen, r.len) == 0
-                              ? ZSTD_decompressDCtx(dc, raw, SNAP_CHUNK, z, r.zlen)
-                              : (size_t)-1;
+                data = raw;
+                if (r.tag == TAG_RAW) {
+                        uint32_t dcrc;
+
+                        memcpy(&dcrc, z + r.len, sizeof(dcrc));
+                        got = dcrc == snap_crc32c(0, z, r.len) ? r.len : (size_t)-1;
+                        data = z;
+                } else {
+                        got = check_frame(z, r.zlen, r.len) == 0
+                                      ? ZSTD_decompressDCtx(dc, raw, SNAP_CHUNK, z, r.zlen)
+                                      : (size_t)-1;
+                }
                 if (ZSTD_isError(got) || got != r.len) {
                         say(err, len,
                             "image record %llu (0x%llx) is corrupt: its data does not "
@@ -546,7 +608,7 @@ static int read_image(struct reader *rd, const struct snap_meta *want, const str
                         goto out;
                 }
                 if (sink && sink->write) {
-                        e = sink->write(sink->ctx, r.addr, raw, r.len);
+                        e = sink->write(sink->ctx, r.addr, data, r.len);
                         if (e < 0) {
                                 say(err, len, "restoring 0x%llx: %s", (unsigned long long)r.addr,
                                     strerror(-e));

@@ -2,8 +2,9 @@
 /*
  * A vGPU's image: what suspend writes and resume reads (docs/migration.md). Version 1 holds the
  * vGPU's identity, its allocator's blocks and the contents of its framebuffer's allocated
- * ranges, in chunks compressed with zstd (each frame carries its content checksum; each record
- * header and the block table carry a CRC-32C; an end record closes the image). Ranges that were
+ * ranges, in chunks compressed with zstd (each frame carries its content checksum) or stored
+ * with a CRC-32C; each record header and the block table carry a CRC-32C; an end record closes
+ * the image. Ranges that were
  * never written (holes of the sim's framebuffer) are not stored: they read back as zeros.
  *
  * The reader trusts nothing: every field is checked before it is used, and an image that is
@@ -64,7 +65,8 @@ struct snap_stats {
 
 /*
  * snap_write - write the image of a vGPU (meta, the n blocks of its allocator, their contents
- * from src) to fd, from its current offset. level: zstd's compression level (negative: faster).
+ * from src) to fd, from its current offset. level: zstd's compression level (negative: faster),
+ * or 0: stored as they are, each record with a CRC-32C (fastest, for moves within a host).
  * Returns 0 (and *stats when not NULL) or a negative errno; err (len bytes) says why.
  */
 int snap_write(int fd, const struct snap_meta *meta, const struct fbmem_block *b, size_t n,

@@ -378,7 +378,7 @@ static json_t *do_resume(struct engine *e, const char *path, json_t *req)
  * Move the running vGPU to another place (GPU, offset): stop-and-copy through an image in
  * memory. If the new place fails, the vGPU goes back to the old one.
  */
-static json_t *do_move(struct engine *e, json_t *req)
+static json_t *do_move(struct engine *e, json_t *req, int level)
 {
         struct session *ss[ENGINE_MAX_GUESTS];
         size_t n = engine_sessions(e, ss);
@@ -399,7 +399,7 @@ static json_t *do_move(struct engine *e, json_t *req)
         if (fd < 0)
                 return op_error("move: %s", strerror(errno));
         vdev_pause(ss, n);
-        r = vdev_save(&e->dev, &meta, fd, -1, &st, err, sizeof(err));
+        r = vdev_save(&e->dev, &meta, fd, level, &st, err, sizeof(err));
         if (r < 0) {
                 close(fd);
                 vdev_unpause(ss, n);
@@ -460,7 +460,8 @@ static json_t *suspend_op(struct engine *e, const char *op, json_t *req)
         }
         if (strcmp(op, "resume") == 0)
                 return do_resume(e, p ? json_string_value(p) : NULL, req);
-        return do_move(e, req);
+        /* a move's image never leaves this process: stored, not compressed, unless asked */
+        return do_move(e, req, lv ? level : 0);
 }
 
 /* One request line from vgpud. Anything malformed gets an error reply, never a crash. */

@@ -88,6 +88,8 @@ static struct snap_meta meta(void)
 }
 
 /* Write an image of blocks b (n) over f into a memfd; returns its bytes (caller frees). */
+static int level = 1; /* zstd; 0: stored records */
+
 static uint8_t *image(struct fake_fb *f, const struct fbmem_block *b, size_t n, size_t *ret_len)
 {
         struct snap_source src = {
@@ -100,7 +102,7 @@ static uint8_t *image(struct fake_fb *f, const struct fbmem_block *b, size_t n, 
         uint8_t *buf;
 
         assert_true(fd >= 0);
-        assert_int_equal(snap_write(fd, &m, b, n, &src, 1, &st, err, sizeof(err)), 0);
+        assert_int_equal(snap_write(fd, &m, b, n, &src, level, &st, err, sizeof(err)), 0);
         len = lseek(fd, 0, SEEK_END);
         assert_int_equal((uint64_t)len, st.stored_bytes);
         buf = malloc((size_t)len);
@@ -140,7 +142,7 @@ static void test_round_trip(void **state)
         /* data outside every block (7..8 MiB) is nobody's: not kept */
         memset(f.mem + (7 << 20), 0, 1 << 20);
         assert_memory_equal(s.mem, f.mem, FB_SIZE);
-        assert_true(len < (8u << 20));
+        assert_true(len < (level ? 8u << 20 : 8u << 20 | 65536));
 
         /* an image of another vGPU */
         snprintf(want.uuid, sizeof(want.uuid), "%s", "ffffffff-1111-4222-8333-444455556666");
@@ -167,7 +169,11 @@ static void test_hostile(void **state)
         img = image(&f, b, 2, &len);
         if (getenv("VGPU_SNAPSHOT_SEED")) {
                 /* the fuzz target's seed (tests/fuzz/corpus/fuzz_snapshot/) */
-                FILE *seed = fopen(getenv("VGPU_SNAPSHOT_SEED"), "wb");
+                char name[4096];
+                FILE *seed;
+
+                snprintf(name, sizeof(name), "%s-level%d.img", getenv("VGPU_SNAPSHOT_SEED"), level);
+                seed = fopen(name, "wb");
 
                 assert_non_null(seed);
                 assert_int_equal(fwrite(img, 1, len, seed), len);
@@ -238,15 +244,33 @@ static void test_crc(void **state)
         (void)state;
         /* the standard check value of CRC-32C */
         assert_int_equal(snap_crc32c(0, "123456789", 9), 0xe3069283);
+        /* in pieces, and over lengths that are not a multiple of 8 */
+        assert_int_equal(snap_crc32c(snap_crc32c(0, "1234", 4), "56789", 5), 0xe3069283);
+}
+
+static int zstd_records(void **state)
+{
+        (void)state;
+        level = 1;
+        return 0;
+}
+
+static int stored_records(void **state)
+{
+        (void)state;
+        level = 0;
+        return 0;
 }
 
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_crc),
-                cmocka_unit_test(test_round_trip),
-                cmocka_unit_test(test_hostile),
-                cmocka_unit_test(test_bad_blocks),
+                cmocka_unit_test_setup(test_round_trip, zstd_records),
+                cmocka_unit_test_setup(test_hostile, zstd_records),
+                cmocka_unit_test_setup(test_bad_blocks, zstd_records),
+                cmocka_unit_test_setup(test_round_trip, stored_records),
+                cmocka_unit_test_setup(test_hostile, stored_records),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
