@@ -116,6 +116,17 @@ int main()
         RT_OK(cudaDriverGetVersion(&drv));
         rt_check(rt >= 13000 && drv >= rt, "runtime version %d, driver version %d >= it", rt, drv);
 
+        // A driver entry point through the runtime, called directly.
+        void *fn = NULL;
+        cudaDriverEntryPointQueryResult qr = cudaDriverEntryPointSymbolNotFound;
+        RT_OK(cudaGetDriverEntryPointByVersion("cuDriverGetVersion", &fn, 13000, cudaEnableDefault,
+                                               &qr));
+        int via = 0;
+        if (fn && qr == cudaDriverEntryPointSuccess)
+                ((int (*)(int *))fn)(&via);
+        rt_check(via == drv, "cuDriverGetVersion through cudaGetDriverEntryPointByVersion: %d",
+                 via);
+
         size_t free_b = 0, total_b = 0;
         RT_OK(cudaMemGetInfo(&free_b, &total_b));
         RT_OK(cudaGetDeviceProperties(&p, 0));

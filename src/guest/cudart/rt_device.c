@@ -521,3 +521,28 @@ cudaError_t cudaDriverGetVersion(int *driverVersion)
                 *driverVersion = 0;
         return cudaSuccess;
 }
+
+cudaError_t cudaGetDriverEntryPointByVersion(const char *symbol, void **funcPtr,
+                                             unsigned int cudaVersion, unsigned long long flags,
+                                             enum cudaDriverEntryPointQueryResult *driverStatus)
+{
+        CUdriverProcAddressQueryResult status = CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
+        cudaError_t e = rt_init();
+
+        if (e != cudaSuccess)
+                return rt_ret(e);
+        if (!symbol || !funcPtr)
+                return rt_ret(cudaErrorInvalidValue);
+        /* The query results and flags are the driver's, number for number. */
+        e = rt_cu(cuGetProcAddress(symbol, funcPtr, (int)cudaVersion, flags, &status));
+        if (driverStatus)
+                *driverStatus = (enum cudaDriverEntryPointQueryResult)status;
+        return e;
+}
+
+cudaError_t cudaGetDriverEntryPoint(const char *symbol, void **funcPtr, unsigned long long flags,
+                                    enum cudaDriverEntryPointQueryResult *driverStatus)
+{
+        return cudaGetDriverEntryPointByVersion(symbol, funcPtr, CUDART_VERSION, flags,
+                                                driverStatus);
+}

@@ -11,7 +11,6 @@
 #include "guest/cudart/rt.h"
 
 #define HASH_BUCKETS 256
-#define FUNC_MAGIC   0x52744b6eu /* "nKtR" */
 #define CONFIG_STACK 16
 
 /* A registered fatbinary. nvcc's code holds &fb->image as its handle (void **). */
@@ -24,10 +23,10 @@ struct rt_fatbin {
 
 /* A registered kernel; its address is the cudaKernel_t handed out. */
 struct rt_func {
-        uint32_t magic;
-        struct rt_func *next; /* hash chain */
-        const void *host;     /* the host stub's address */
-        const char *name;     /* the device entry's name, owned by the program */
+        struct rt_func *next;  /* chain in funcs[], by host stub */
+        struct rt_func *knext; /* chain in kernels[], by its own address (cudaKernel_t) */
+        const void *host;      /* the host stub's address */
+        const char *name;      /* the device entry's name, owned by the program */
         struct rt_fatbin *fb;
         CUfunction fn[RT_MAX_DEVICES];
         unsigned gen[RT_MAX_DEVICES];
@@ -49,6 +48,7 @@ struct rt_var {
 
 static struct rt_fatbin *fatbins;
 static struct rt_func *funcs[HASH_BUCKETS];
+static struct rt_func *kernels[HASH_BUCKETS];
 static struct rt_var *vars[HASH_BUCKETS];
 
 static unsigned hash(const void *p)
@@ -112,6 +112,15 @@ static struct rt_func *func_find_locked(const void *host)
         return NULL;
 }
 
+/* A cudaKernel_t this runtime handed out, found without reading through an unknown pointer. */
+static struct rt_func *kernel_find_locked(const void *kernel)
+{
+        for (struct rt_func *f = kernels[hash(kernel)]; f; f = f->knext)
+                if (f == kernel)
+                        return f;
+        return NULL;
+}
+
 static struct rt_var *var_find_locked(const void *host)
 {
         for (struct rt_var *v = vars[hash(host)]; v; v = v->next)
@@ -154,14 +163,10 @@ cudaError_t rt_func_get(const void *func, bool is_kernel, int d, CUfunction *ret
         CUresult r;
 
         pthread_mutex_lock(&rt_lock);
-        if (is_kernel) {
-                f = (struct rt_func *)(uintptr_t)func;
-                /* A handle this runtime gave out is found again by its host stub. */
-                if (!f || func_find_locked(f->host) != f)
-                        f = NULL;
-        } else {
+        if (is_kernel)
+                f = func ? kernel_find_locked(func) : NULL;
+        else
                 f = func ? func_find_locked(func) : NULL;
-        }
         if (!f) {
                 pthread_mutex_unlock(&rt_lock);
                 return cudaErrorInvalidDeviceFunction;
@@ -254,16 +259,24 @@ void __cudaUnregisterFatBinary(void **fatCubinHandle)
          * Its modules stay loaded until their context goes (the driver may be going away too).
          */
         pthread_mutex_lock(&rt_lock);
+        /* A kernel sits in two tables under different hashes: unlink it from both, then free. */
         for (unsigned b = 0; b < HASH_BUCKETS; b++) {
                 for (struct rt_func **fp = &funcs[b]; *fp;) {
-                        struct rt_func *f = *fp;
+                        if ((*fp)->fb == fb)
+                                *fp = (*fp)->next;
+                        else
+                                fp = &(*fp)->next;
+                }
+        }
+        for (unsigned b = 0; b < HASH_BUCKETS; b++) {
+                for (struct rt_func **kp = &kernels[b]; *kp;) {
+                        struct rt_func *f = *kp;
 
                         if (f->fb == fb) {
-                                *fp = f->next;
-                                f->magic = 0;
+                                *kp = f->knext;
                                 free(f);
                         } else {
-                                fp = &f->next;
+                                kp = &f->knext;
                         }
                 }
                 for (struct rt_var **vp = &vars[b]; *vp;) {
@@ -301,7 +314,6 @@ void __cudaRegisterFunction(void **fatCubinHandle, const char *hostFun, char *de
         f = calloc(1, sizeof(*f));
         if (!f)
                 return; /* the kernel reads as unregistered: cudaErrorInvalidDeviceFunction */
-        f->magic = FUNC_MAGIC;
         f->host = hostFun;
         f->name = deviceName;
         f->fb = fb;
@@ -310,6 +322,8 @@ void __cudaRegisterFunction(void **fatCubinHandle, const char *hostFun, char *de
         pthread_mutex_lock(&rt_lock);
         f->next = funcs[hash(hostFun)];
         funcs[hash(hostFun)] = f;
+        f->knext = kernels[hash(f)];
+        kernels[hash(f)] = f;
         pthread_mutex_unlock(&rt_lock);
 }
 
