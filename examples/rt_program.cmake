@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-# vgpu_rt_program(TARGET OUTPUT DIR SOURCE [STATIC] [DEPENDS files...]): a CUDA runtime-API program
+# vgpu_rt_program(TARGET OUTPUT DIR SOURCE [STATIC] [DEPENDS files...] [NVCC_FLAGS flags...]): a
+# CUDA runtime-API program
 # (host code C++, kernels with <<<>>>) built by one nvcc command with `-cudart shared` (STATIC:
 # nvcc's default static runtime, for the test that such a program fails clearly), with PTX for
 # VGPU_CUDA_GENCODE embedded as nvcc does. No RPATH: LD_LIBRARY_PATH picks the libcudart.so.13
@@ -7,7 +8,7 @@
 include_guard(GLOBAL)
 
 function(vgpu_rt_program target output dir source)
-  cmake_parse_arguments(P "STATIC" "" "DEPENDS" ${ARGN})
+  cmake_parse_arguments(P "STATIC" "" "DEPENDS;NVCC_FLAGS" ${ARGN})
   if(P_STATIC)
     set(cudart static)
   else()
@@ -17,7 +18,7 @@ function(vgpu_rt_program target output dir source)
   add_custom_command(OUTPUT ${dir}/${output}
                      COMMAND ${CMAKE_COMMAND} -E make_directory ${dir}
                      COMMAND ${CUDAToolkit_NVCC_EXECUTABLE} -cudart ${cudart} ${VGPU_CUDA_GENCODE}
-                             -O2 -Xcompiler=-Wall,-Wextra -I${src_dir} -o ${dir}/${output} ${source}
+                             -O2 -Xcompiler=-Wall,-Wextra ${P_NVCC_FLAGS} -I${src_dir} -o ${dir}/${output} ${source}
                      DEPENDS ${source} ${P_DEPENDS}
                      COMMENT "nvcc -cudart ${cudart}: ${output}" VERBATIM)
   add_custom_target(${target} ALL DEPENDS ${dir}/${output})

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Runs the CUDA runtime-API programs (tests/cudart/, and examples/rt_*) in vGPUs through vgpu's
 # libcudart.so.13: starts vgpud on the sim (one H100-80GB) in a temp dir, creates two H100-20C,
-# runs each program with the first vGPU (test_rt_multi with both, rt_saxpy once more with
+# runs each program with the first vGPU (the *_ptds ones are built with --default-stream
+# per-thread; test_rt_multi runs with both, rt_saxpy once more with
 # CUDA_MODULE_LOADING=EAGER), checks that a program built with the static runtime fails with
 # the message that says to rebuild with -cudart shared, and cleans up. Needs $VGPU_BUILD; exits
 # 77 when vgpu's libcudart or the programs are not built.
@@ -19,7 +20,8 @@ skip() { echo "SKIP: $*"; exit 77; }
 [ -e "$build/lib/libcuda.so.1" ] || skip "the guest driver is not built"
 [ -x "$build/bin/vgpud" ] && [ -x "$ctl" ] || skip "vgpud or vgpuctl is not built"
 
-tests=(test_rt_device test_rt_memory test_rt_streams test_rt_errors test_rt_multi)
+tests=(test_rt_device test_rt_memory test_rt_streams test_rt_errors test_rt_multi test_rt_memory_ptds
+       test_rt_streams_ptds)
 examples=(rt_saxpy rt_matmul rt_reduction rt_streams)
 programs=()
 for t in "${tests[@]}"; do programs+=("$build/tests/cudart/$t"); done

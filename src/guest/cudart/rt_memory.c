@@ -487,3 +487,75 @@ cudaError_t cudaPointerGetAttributes(struct cudaPointerAttributes *attributes, c
         }
         return cudaSuccess;
 }
+
+/* ---- per-thread default stream entry points (nvcc --default-stream per-thread) --------------- */
+/* A NULL stream there means the calling thread's default stream. */
+static cudaStream_t ptsz(cudaStream_t s)
+{
+        return s ? s : cudaStreamPerThread;
+}
+
+cudaError_t cudaMemcpy_ptds(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind)
+{
+        return copy(dst, src, count, kind, false, NULL);
+}
+
+cudaError_t cudaMemcpy2D_ptds(void *dst, size_t dpitch, const void *src, size_t spitch,
+                              size_t width, size_t height, enum cudaMemcpyKind kind)
+{
+        return copy_2d(dst, dpitch, src, spitch, width, height, kind, false, NULL);
+}
+
+cudaError_t cudaMemcpy2DAsync_ptsz(void *dst, size_t dpitch, const void *src, size_t spitch,
+                                   size_t width, size_t height, enum cudaMemcpyKind kind,
+                                   cudaStream_t stream)
+{
+        return copy_2d(dst, dpitch, src, spitch, width, height, kind, true, ptsz(stream));
+}
+
+cudaError_t cudaMemset_ptds(void *devPtr, int value, size_t count)
+{
+        return cudaMemset(devPtr, value, count);
+}
+
+cudaError_t cudaMemsetAsync_ptsz(void *devPtr, int value, size_t count, cudaStream_t stream)
+{
+        return cudaMemsetAsync(devPtr, value, count, ptsz(stream));
+}
+
+cudaError_t cudaMemset2D_ptds(void *devPtr, size_t pitch, int value, size_t width, size_t height)
+{
+        return cudaMemset2D(devPtr, pitch, value, width, height);
+}
+
+cudaError_t cudaMemset2DAsync_ptsz(void *devPtr, size_t pitch, int value, size_t width,
+                                   size_t height, cudaStream_t stream)
+{
+        return cudaMemset2DAsync(devPtr, pitch, value, width, height, ptsz(stream));
+}
+
+cudaError_t cudaMemcpyToSymbol_ptds(const void *symbol, const void *src, size_t count,
+                                    size_t offset, enum cudaMemcpyKind kind)
+{
+        return to_symbol(symbol, src, count, offset, kind, false, NULL);
+}
+
+cudaError_t cudaMemcpyFromSymbol_ptds(void *dst, const void *symbol, size_t count, size_t offset,
+                                      enum cudaMemcpyKind kind)
+{
+        return from_symbol(dst, symbol, count, offset, kind, false, NULL);
+}
+
+cudaError_t cudaMemcpyToSymbolAsync_ptsz(const void *symbol, const void *src, size_t count,
+                                         size_t offset, enum cudaMemcpyKind kind,
+                                         cudaStream_t stream)
+{
+        return to_symbol(symbol, src, count, offset, kind, true, ptsz(stream));
+}
+
+cudaError_t cudaMemcpyFromSymbolAsync_ptsz(void *dst, const void *symbol, size_t count,
+                                           size_t offset, enum cudaMemcpyKind kind,
+                                           cudaStream_t stream)
+{
+        return from_symbol(dst, symbol, count, offset, kind, true, ptsz(stream));
+}

@@ -262,3 +262,24 @@ cudaError_t cudaStreamAddCallback_ptsz(cudaStream_t stream, cudaStreamCallback_t
         return cudaStreamAddCallback(stream ? stream : cudaStreamPerThread, callback, userData,
                                      flags);
 }
+
+cudaError_t cudaEventRecordWithFlags_ptsz(cudaEvent_t event, cudaStream_t stream,
+                                          unsigned int flags)
+{
+        return cudaEventRecordWithFlags(event, stream ? stream : cudaStreamPerThread, flags);
+}
+
+cudaError_t cudaStreamGetFlags_ptsz(cudaStream_t hStream, unsigned int *flags)
+{
+        return cudaStreamGetFlags(hStream ? hStream : cudaStreamPerThread, flags);
+}
+
+cudaError_t cudaStreamGetPriority_ptsz(cudaStream_t hStream, int *priority)
+{
+        return cudaStreamGetPriority(hStream ? hStream : cudaStreamPerThread, priority);
+}
+
+cudaError_t cudaStreamGetDevice_ptsz(cudaStream_t hStream, int *device)
+{
+        return cudaStreamGetDevice(hStream ? hStream : cudaStreamPerThread, device);
+}
