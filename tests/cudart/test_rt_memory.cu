@@ -175,6 +175,11 @@ int main()
         RT_ERR(cudaMemcpyToSymbol(h, vals, 4), cudaErrorInvalidSymbol);
         (void)cudaGetLastError();
 
+        cudaChannelFormatDesc cd = cudaCreateChannelDesc<float2>();
+        rt_check(cd.x == 32 && cd.y == 32 && cd.z == 0 && cd.f == cudaChannelFormatKindFloat,
+                 "cudaCreateChannelDesc<float2>: %d %d %d %d kind %d", cd.x, cd.y, cd.z, cd.w,
+                 (int)cd.f);
+
         RT_OK(cudaFree(dout));
         RT_OK(cudaFree(d));
         RT_OK(cudaFree(d2));

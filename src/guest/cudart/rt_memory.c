@@ -559,3 +559,10 @@ cudaError_t cudaMemcpyFromSymbolAsync_ptsz(void *dst, const void *symbol, size_t
 {
         return from_symbol(dst, symbol, count, offset, kind, true, ptsz(stream));
 }
+
+struct cudaChannelFormatDesc cudaCreateChannelDesc(int x, int y, int z, int w,
+                                                   enum cudaChannelFormatKind f)
+{
+        /* A plain value (arrays and textures themselves are not supported). */
+        return (struct cudaChannelFormatDesc){.x = x, .y = y, .z = z, .w = w, .f = f};
+}
