@@ -142,6 +142,13 @@ struct backend_ops {
          */
         int (*fb_import)(struct backend_dev *d, const struct backend_fb_req *req, const int *fds,
                          size_t n, struct backend_fb *ret);
+        /*
+         * fb_remap - map framebuffer fb at device address addr instead (nothing may be mapped
+         * there), moving its memory's mapping rather than copying it; fb changes to say so.
+         * 0 or a negative errno (then fb is as it was). NULL: not offered (a move then maps the
+         * memory anew through fb_export and fb_import).
+         */
+        int (*fb_remap)(struct backend_dev *d, struct backend_fb *fb, uint64_t addr);
         /* fb_resident - bytes of the framebuffer that hold data (sim: touched pages). */
         uint64_t (*fb_resident)(const struct backend_fb *fb);
 

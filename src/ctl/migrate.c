@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // vgpuctl suspend, resume, migrate (docs/migration.md).
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +22,15 @@ static void print_transfer(const json_t *doc)
 
         if (!t)
                 return;
-        printf("  %.1f MiB of framebuffer data (%.1f MiB stored) in %.3f s\n", data / 1048576.0,
-               img / 1048576.0, secs);
+        if (json_object_get(t, "stun_ms"))
+                printf("  %.1f MiB of framebuffer data copied (%s, %" JSON_INTEGER_FORMAT
+                       " rounds) in %.3f s; guests paused %.1f ms\n",
+                       data / 1048576.0, json_string_value(json_object_get(t, "mode")),
+                       json_integer_value(json_object_get(t, "rounds")), secs,
+                       json_number_value(json_object_get(t, "stun_ms")));
+        else
+                printf("  %.1f MiB of framebuffer data (%.1f MiB stored) in %.3f s\n",
+                       data / 1048576.0, img / 1048576.0, secs);
 }
 
 static int post(const struct ctl_opts *opts, const char *uuid, const char *action, json_t *body,
@@ -111,11 +119,15 @@ int ctl_resume(int argc, char **argv, const struct ctl_opts *opts)
 int ctl_migrate(int argc, char **argv, const struct ctl_opts *opts)
 {
         const char *uuid = NULL, *gpu = NULL, *to = NULL;
-        const char *usage = "vgpuctl migrate UUID --gpu ID";
+        const char *usage = "vgpuctl migrate UUID --gpu ID [--precopy]";
+        bool precopy = false;
+        json_t *body;
 
         for (int i = 1; i < argc; i++) {
                 if (strcmp(argv[i], "--gpu") == 0 && i + 1 < argc)
                         gpu = argv[++i];
+                else if (strcmp(argv[i], "--precopy") == 0)
+                        precopy = true;
                 else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
                         to = argv[++i];
                 else if (argv[i][0] != '-' && !uuid)
@@ -127,5 +139,8 @@ int ctl_migrate(int argc, char **argv, const struct ctl_opts *opts)
                 return out_error("usage: %s", usage);
         if (to)
                 return post(opts, uuid, "migrate", json_pack("{s:s}", "to", to), "Migrated");
-        return post(opts, uuid, "migrate", gpu_body(gpu), "Migrated");
+        body = gpu_body(gpu);
+        if (precopy)
+                json_object_set_new(body, "precopy", json_true());
+        return post(opts, uuid, "migrate", body, "Migrated");
 }

@@ -29,7 +29,7 @@ static const struct {
         {"restart", ctl_restart, "restart a faulted vGPU's engine: UUID"},
         {"suspend", ctl_suspend, "suspend a vGPU to an image: UUID [--to FILE]"},
         {"resume", ctl_resume, "resume a suspended vGPU: UUID [--gpu ID]"},
-        {"migrate", ctl_migrate, "move a running vGPU to another GPU: UUID --gpu ID"},
+        {"migrate", ctl_migrate, "move a running vGPU to another GPU: UUID --gpu ID [--precopy]"},
         {"list", ctl_list, "the GPUs and their vGPUs, as `nvidia-smi vgpu` [--gpu ID]"},
         {"query", ctl_query, "vGPU details, as `nvidia-smi vgpu -q` [UUID]"},
         {"mig", ctl_mig,

@@ -55,7 +55,8 @@ int fbmem_alloc(struct fbmem *m, uint64_t size, uint64_t owner, uint64_t *ret_ba
         }
         if (r == 0) {
                 memmove(&m->blocks[i + 1], &m->blocks[i], (m->n - i) * sizeof(*m->blocks));
-                m->blocks[i] = (struct fbmem_block){.base = at, .size = want, .owner = owner};
+                m->blocks[i] =
+                        (struct fbmem_block){.base = at, .size = want, .owner = owner, .dirty = 1};
                 m->n++;
                 m->used += want;
                 *ret_base = at;
@@ -93,7 +94,8 @@ int fbmem_alloc_at(struct fbmem *m, uint64_t base, uint64_t size, uint64_t owner
         }
         if (r == 0) {
                 memmove(&m->blocks[i + 1], &m->blocks[i], (m->n - i) * sizeof(*m->blocks));
-                m->blocks[i] = (struct fbmem_block){.base = base, .size = want, .owner = owner};
+                m->blocks[i] = (struct fbmem_block){
+                        .base = base, .size = want, .owner = owner, .dirty = 1};
                 m->n++;
                 m->used += want;
         }
@@ -177,4 +179,44 @@ uint64_t fbmem_free_bytes(struct fbmem *m)
         f = m->size - m->used;
         pthread_rwlock_unlock(&m->lock);
         return f;
+}
+
+void fbmem_mark(struct fbmem *m, uint64_t addr, uint64_t len)
+{
+        long i;
+
+        pthread_rwlock_rdlock(&m->lock);
+        i = find_locked(m, addr);
+        for (size_t k = i < 0 ? m->n : (size_t)i;
+             k < m->n && m->blocks[k].base < addr + (len ? len : 1); k++)
+                __atomic_store_n(&m->blocks[k].dirty, 1, __ATOMIC_RELEASE);
+        pthread_rwlock_unlock(&m->lock);
+}
+
+void fbmem_mark_owner(struct fbmem *m, uint64_t owner)
+{
+        pthread_rwlock_rdlock(&m->lock);
+        for (size_t i = 0; i < m->n; i++) {
+                if (m->blocks[i].owner == owner)
+                        __atomic_store_n(&m->blocks[i].dirty, 1, __ATOMIC_RELEASE);
+        }
+        pthread_rwlock_unlock(&m->lock);
+}
+
+long fbmem_take_dirty(struct fbmem *m, bool all, struct fbmem_block **ret)
+{
+        struct fbmem_block *out;
+        size_t n = 0;
+
+        pthread_rwlock_rdlock(&m->lock);
+        out = malloc((m->n ? m->n : 1) * sizeof(*out));
+        for (size_t i = 0; out && i < m->n; i++) {
+                if (__atomic_exchange_n(&m->blocks[i].dirty, 0, __ATOMIC_ACQ_REL) || all)
+                        out[n++] = m->blocks[i];
+        }
+        pthread_rwlock_unlock(&m->lock);
+        if (!out)
+                return -ENOMEM;
+        *ret = out;
+        return (long)n;
 }

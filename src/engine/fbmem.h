@@ -8,6 +8,7 @@
 #define VGPU_ENGINE_FBMEM_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define FBMEM_ALIGN 256u
@@ -16,6 +17,7 @@ struct fbmem_block {
         uint64_t base;
         uint64_t size;  /* as requested, rounded up to FBMEM_ALIGN */
         uint64_t owner; /* (session id << 32) | context index */
+        uint32_t dirty; /* written since fbmem_take_dirty last looked (new blocks: 1) */
 };
 
 struct fbmem {
@@ -60,5 +62,19 @@ int fbmem_find(struct fbmem *m, uint64_t addr, uint64_t len, uint64_t owner,
 
 /* fbmem_free_bytes - bytes not allocated. */
 uint64_t fbmem_free_bytes(struct fbmem *m);
+
+/*
+ * Write tracking, for pre-copy migration (docs/migration.md). A writer calls fbmem_mark once
+ * its write is done: the blocks [addr, addr + len) overlaps, or fbmem_mark_owner: every block of
+ * owner (a kernel may write any of its context's memory). Safe from any thread.
+ */
+void fbmem_mark(struct fbmem *m, uint64_t addr, uint64_t len);
+void fbmem_mark_owner(struct fbmem *m, uint64_t owner);
+
+/*
+ * fbmem_take_dirty - the blocks written since the last call (all blocks when all), their marks
+ * cleared, as a malloc'd array in *ret (caller frees); returns how many, or -ENOMEM.
+ */
+long fbmem_take_dirty(struct fbmem *m, bool all, struct fbmem_block **ret);
 
 #endif

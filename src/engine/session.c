@@ -366,6 +366,16 @@ static void gate_idle(struct session *s)
         }
 }
 
+/* ---- write tracking (pre-copy migration) ---------------------------------------------------- */
+
+/* After a write to [addr, addr + len) is done: while a migration copies, it is copied again. */
+static int wrote(struct session *s, int r, uint64_t addr, uint64_t len)
+{
+        if (r >= 0 && __atomic_load_n(&s->dev->track_writes, __ATOMIC_ACQUIRE))
+                fbmem_mark(&s->dev->mem, addr, len);
+        return r;
+}
+
 /* ---- handlers ----------------------------------------------------------------------------- */
 
 /* Resolve the context a request names; *ret fails the call with the right code. */
@@ -589,7 +599,8 @@ static int op_copy_htod(struct session *s, const void *req, uint32_t len, void *
         WITH_CTX(s, q->ctx, idx, c);
         if (!stage_ok(s, q->src, q->len) || !region_ok(s, idx, q->dst, q->len))
                 return -EFAULT;
-        return s->dev->ops->copy_htod(s->q, q->dst, s->v.stage + q->src, q->len);
+        return wrote(s, s->dev->ops->copy_htod(s->q, q->dst, s->v.stage + q->src, q->len), q->dst,
+                     q->len);
 }
 
 static int op_copy_dtoh(struct session *s, const void *req, uint32_t len, void *rep,
@@ -613,7 +624,7 @@ static int op_copy_dtod(struct session *s, const void *req, uint32_t len, void *
         WITH_CTX(s, q->ctx, idx, c);
         if (!region_ok(s, idx, q->src, q->len) || !region_ok(s, idx, q->dst, q->len))
                 return -EFAULT;
-        return s->dev->ops->copy_dtod(s->q, q->dst, q->src, q->len);
+        return wrote(s, s->dev->ops->copy_dtod(s->q, q->dst, q->src, q->len), q->dst, q->len);
 }
 
 static int op_memset(struct session *s, const void *req, uint32_t len, void *rep, uint32_t *rep_len)
@@ -635,8 +646,10 @@ static int op_memset(struct session *s, const void *req, uint32_t len, void *rep
         span = (q->height - 1) * q->pitch + row;
         if (!region_ok(s, idx, q->dst, span))
                 return -EFAULT;
-        return s->dev->ops->memset(s->q, q->dst, q->height > 1 ? q->pitch : row, q->value,
-                                   q->elem_size, q->width, q->height);
+        return wrote(s,
+                     s->dev->ops->memset(s->q, q->dst, q->height > 1 ? q->pitch : row, q->value,
+                                         q->elem_size, q->width, q->height),
+                     q->dst, span);
 }
 
 static int galloc_alloc(void *ctx, uint64_t size, uint64_t *ret_addr)
@@ -869,6 +882,9 @@ static int op_launch(struct session *s, const void *req, uint32_t len, void *rep
         if (s->dev->sched)
                 __atomic_sub_fetch(&s->dev->sched->busy, 1, __ATOMIC_ACQ_REL);
         s->work += st.work;
+        /* a kernel may have written any memory of its context (a fault included) */
+        if (__atomic_load_n(&s->dev->track_writes, __ATOMIC_ACQUIRE))
+                fbmem_mark_owner(&s->dev->mem, mc.owner);
         gate_charge(s, st.work);
         if (backend_is_fault(e)) {
                 /* A fault in the kernel poisons the context, as on a GPU. */
@@ -950,7 +966,7 @@ static int copy_host(struct session *s, const struct vgpu_req_copy_host *q, bool
         e = host_get(s, q->host, q->off, q->len, &p);
         if (e < 0)
                 return e;
-        e = to_device ? s->dev->ops->copy_htod(s->q, q->dptr, p, q->len)
+        e = to_device ? wrote(s, s->dev->ops->copy_htod(s->q, q->dptr, p, q->len), q->dptr, q->len)
                       : s->dev->ops->copy_dtoh(s->q, p, q->dptr, q->len);
         host_put(s);
         return e;

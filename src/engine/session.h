@@ -34,6 +34,8 @@ struct vgpu_dev {
         /* vgpud's scheduler: grants time slices through this page (NULL: never gated) */
         struct vgpu_sched_page *sched;
         uint32_t sm_count; /* for the sim's accounted time of a launch */
+        /* pre-copy migration runs: sessions mark what they write in mem (fbmem_mark) */
+        int track_writes;
 };
 
 /* A worker's request to its main engine's allocator: one SOCK_SEQPACKET message each way. */

@@ -508,7 +508,8 @@ static int read_image(struct reader *rd, const struct snap_meta *want, const str
                 if (e < 0)
                         goto out;
                 crc = snap_crc32c(crc, &row, sizeof(row));
-                blocks[i] = (struct fbmem_block){row.base, row.size, row.owner};
+                blocks[i] = (struct fbmem_block){
+                        .base = row.base, .size = row.size, .owner = row.owner};
         }
         e = need(rd, &te, sizeof(te), "its allocation table", err, len);
         if (e < 0)

@@ -6,7 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "common/log.h"
 
 void vdev_pause(struct session *const *s, size_t n)
 {
@@ -166,5 +170,253 @@ int vdev_restore(struct vgpu_dev *d, const struct snap_meta *meta, const struct 
                          "they changed, or by another engine)");
         if (r < 0)
                 vdev_release(d);
+        return r;
+}
+
+/* ---- moving between places (GPUs) ------------------------------------------------------- */
+
+#define MOVE_PIECE      (UINT64_C(64) << 20) /* bytes per copy command */
+#define MOVE_MAX_ROUNDS 6
+#define MOVE_ENOUGH     (UINT64_C(8) << 20) /* a round this small: stop and copy the rest */
+#define MOVE_MAX_FDS    256
+
+static uint64_t now_ns(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Copy the data of blocks b (n) from d's framebuffer to nfb (same layout, other address). */
+static int copy_blocks(struct vgpu_dev *d, struct backend_queue *q, const struct backend_fb *nfb,
+                       const struct fbmem_block *b, size_t n, uint64_t *ret_bytes)
+{
+        struct fbio io = {.d = d};
+        uint64_t delta = nfb->device_address - d->fb.device_address, bytes = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                uint64_t a = b[i].base, end = b[i].base + b[i].size;
+
+                while (a < end) {
+                        uint64_t run_end = end;
+                        int r;
+
+                        if (d->fb.fd >= 0) {
+                                a = fb_next_data(&io, a, end);
+                                if (a >= end)
+                                        break;
+                                run_end = fb_next_hole(&io, a, end);
+                                if (run_end <= a)
+                                        run_end = end;
+                        }
+                        for (; a < run_end;) {
+                                uint64_t k = run_end - a < MOVE_PIECE ? run_end - a : MOVE_PIECE;
+
+                                /* the sim's new pages, made in bulk rather than fault by fault */
+                                if (nfb->host)
+                                        madvise((uint8_t *)nfb->host + (a - d->fb.device_address),
+                                                k, MADV_POPULATE_WRITE);
+                                r = d->ops->copy_dtod(q, a + delta, a, k);
+                                if (r < 0)
+                                        return r;
+                                bytes += k;
+                                a += k;
+                        }
+                }
+        }
+        *ret_bytes += bytes;
+        return d->ops->queue_sync(q);
+}
+
+static int copy_dirty(struct vgpu_dev *d, struct backend_queue *q, const struct backend_fb *nfb,
+                      bool all, uint64_t *ret_bytes)
+{
+        struct fbmem_block *b;
+        long n = fbmem_take_dirty(&d->mem, all, &b);
+        int r;
+
+        if (n < 0)
+                return (int)n;
+        r = copy_blocks(d, q, nfb, b, (size_t)n, ret_bytes);
+        free(b);
+        return r;
+}
+
+/* The sim's new framebuffer: its pages made, in bulk, where the old one has data. */
+static void prefault(struct vgpu_dev *d, const struct backend_fb *nfb)
+{
+        struct fbio io = {.d = d};
+        struct fbmem_block *b;
+        long n;
+
+        pthread_rwlock_rdlock(&d->mem.lock);
+        n = (long)d->mem.n;
+        b = malloc((n ? (size_t)n : 1) * sizeof(*b));
+        if (b)
+                memcpy(b, d->mem.blocks, (size_t)n * sizeof(*b));
+        pthread_rwlock_unlock(&d->mem.lock);
+        for (long i = 0; b && i < n; i++) {
+                uint64_t a = b[i].base, end = b[i].base + b[i].size;
+
+                while (a < end && d->fb.fd >= 0) {
+                        uint64_t run_end;
+
+                        a = fb_next_data(&io, a, end);
+                        if (a >= end)
+                                break;
+                        run_end = fb_next_hole(&io, a, end);
+                        if (run_end <= a)
+                                run_end = end;
+                        madvise((uint8_t *)nfb->host + (a - d->fb.device_address), run_end - a,
+                                MADV_POPULATE_WRITE);
+                        a = run_end;
+                }
+        }
+        free(b);
+}
+
+/* A spare address range of size bytes in this process, for the new framebuffer meanwhile. */
+static uint64_t spare_range(uint64_t size)
+{
+        void *p = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+        if (p == MAP_FAILED)
+                return 0;
+        munmap(p, size);
+        return (uint64_t)(uintptr_t)p;
+}
+
+static void close_fds(int *fds, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                close(fds[i]);
+}
+
+/*
+ * The switch by remapping: the old framebuffer moves aside, the new one into its address, each
+ * a move of page tables. On success *nfb is the old one (for the caller to release); on failure
+ * the old is back in place and *nfb is the new.
+ */
+static int switch_remap(struct vgpu_dev *d, struct backend_fb *nfb, char *err, size_t len)
+{
+        struct backend_fb old = d->fb;
+        uint64_t aside = spare_range(old.size), addr = old.device_address;
+        int r = aside ? d->ops->fb_remap(d->bdev, &old, aside) : -ENOMEM;
+
+        if (r == 0) {
+                r = d->ops->fb_remap(d->bdev, nfb, addr);
+                if (r < 0 && d->ops->fb_remap(d->bdev, &old, addr) < 0)
+                        vgpu_log(VGPU_LOG_ERROR, "move: the framebuffer cannot go back to 0x%llx",
+                                 (unsigned long long)addr);
+        }
+        if (r < 0) {
+                snprintf(err, len, "mapping the new framebuffer: %s", strerror(-r));
+                return r;
+        }
+        d->fb = *nfb;
+        d->fb.phys_offset = nfb->phys_offset;
+        *nfb = old;
+        return 0;
+}
+
+int vdev_move(struct vgpu_dev *d, struct session *const *s, size_t n,
+              const struct backend_fb_req *old, const struct backend_fb_req *req, bool precopy,
+              struct move_stats *st, char *err, size_t len)
+{
+        struct backend_fb_req tmp = *req, back = *old;
+        struct backend_fb nfb, fb;
+        struct backend_queue *q;
+        int nfds[MOVE_MAX_FDS], ofds[MOVE_MAX_FDS];
+        size_t n_new = 0, n_old = 0;
+        uint64_t t_stop, live = 0, stopped = 0;
+        int r;
+
+        *st = (struct move_stats){0};
+        if (!d->fb.size) {
+                snprintf(err, len, "the vGPU is suspended");
+                return -EALREADY;
+        }
+        tmp.device_address = spare_range(d->fb.size);
+        if (!tmp.device_address) {
+                snprintf(err, len, "no address space for the copy: %s", strerror(errno));
+                return -ENOMEM;
+        }
+        r = d->ops->fb_reserve(d->bdev, &tmp, &nfb);
+        if (r < 0) {
+                snprintf(err, len, "cannot reserve the framebuffer on GPU %u: %s", req->gpu_index,
+                         r == -ENOMEM ? "not enough free memory" : strerror(-r));
+                return r;
+        }
+        r = d->ops->queue_new(d->bdev, &q);
+        if (r < 0) {
+                d->ops->fb_release(d->bdev, &nfb);
+                snprintf(err, len, "no queue for the copy: %s", strerror(-r));
+                return r;
+        }
+        if (!precopy && nfb.host)
+                prefault(d, &nfb); /* the new memory is made before the guests stop */
+        if (precopy) {
+                /* round 0 copies everything; each next one what was written meanwhile */
+                __atomic_store_n(&d->track_writes, 1, __ATOMIC_RELEASE);
+                for (unsigned round = 0; r == 0 && round < MOVE_MAX_ROUNDS; round++) {
+                        uint64_t before = live;
+
+                        r = copy_dirty(d, q, &nfb, round == 0, &live);
+                        st->rounds++;
+                        if (round && live - before < MOVE_ENOUGH)
+                                break;
+                }
+        }
+        t_stop = now_ns();
+        vdev_pause(s, n);
+        if (r == 0)
+                r = copy_dirty(d, q, &nfb, !precopy, &stopped);
+        __atomic_store_n(&d->track_writes, 0, __ATOMIC_RELEASE);
+        d->ops->queue_free(q);
+        if (r == 0 && d->ops->fb_remap) {
+                r = switch_remap(d, &nfb, err, len);
+                vdev_unpause(s, n);
+                st->live_bytes = live;
+                st->stopped_bytes = stopped;
+                st->stun_ns = now_ns() - t_stop;
+                /* the old memory (or, on failure, the new) is freed after the guests go on */
+                d->ops->fb_release(d->bdev, &nfb);
+                return r;
+        }
+        if (r == 0)
+                r = d->ops->fb_export(d->bdev, &nfb, nfds, MOVE_MAX_FDS, &n_new);
+        if (r == 0) {
+                r = d->ops->fb_export(d->bdev, &d->fb, ofds, MOVE_MAX_FDS, &n_old);
+                if (r < 0)
+                        close_fds(nfds, n_new);
+        }
+        if (r < 0) {
+                d->ops->fb_release(d->bdev, &nfb);
+                vdev_unpause(s, n);
+                snprintf(err, len, "copying the framebuffer: %s", strerror(-r));
+                return r;
+        }
+        /* the switch: the new memory takes the device address; the old goes */
+        tmp = *req;
+        tmp.device_address = d->fb.device_address;
+        d->ops->fb_release(d->bdev, &nfb);
+        d->ops->fb_release(d->bdev, &d->fb);
+        r = d->ops->fb_import(d->bdev, &tmp, nfds, n_new, &fb);
+        if (r < 0) {
+                snprintf(err, len, "mapping the new framebuffer: %s", strerror(-r));
+                if (d->ops->fb_import(d->bdev, &back, ofds, n_old, &fb) < 0) {
+                        /* nothing maps the address now: nothing the guests can do works */
+                        fb = (struct backend_fb){.fd = -1};
+                        snprintf(err, len, "mapping either framebuffer failed: %s", strerror(-r));
+                }
+        }
+        d->fb = fb;
+        close_fds(nfds, n_new);
+        close_fds(ofds, n_old);
+        vdev_unpause(s, n);
+        st->live_bytes = live;
+        st->stopped_bytes = stopped;
+        st->stun_ns = now_ns() - t_stop;
         return r;
 }

@@ -39,4 +39,24 @@ void vdev_release(struct vgpu_dev *d);
 int vdev_restore(struct vgpu_dev *d, const struct snap_meta *meta, const struct backend_fb_req *req,
                  int fd, struct snap_stats *stats, char *err, size_t len);
 
+/* What a move did. */
+struct move_stats {
+        unsigned rounds;        /* copy rounds while the guests ran (pre-copy) */
+        uint64_t live_bytes;    /* copied while the guests ran */
+        uint64_t stopped_bytes; /* copied while they were paused */
+        uint64_t stun_ns;       /* how long they were paused */
+};
+
+/*
+ * vdev_move - move d's framebuffer from old's place to req's (GPU and offset; the device address
+ * stays), with its n sessions: a framebuffer is reserved there (at a spare address first), the
+ * allocated contents are copied into it (with precopy, in rounds while the sessions run, each
+ * round copying what was written since the last, then the rest with them paused; without, all
+ * of it paused), then the new framebuffer takes the device address. 0, or a negative errno with
+ * err set and d where it was, running.
+ */
+int vdev_move(struct vgpu_dev *d, struct session *const *s, size_t n,
+              const struct backend_fb_req *old, const struct backend_fb_req *req, bool precopy,
+              struct move_stats *st, char *err, size_t len);
+
 #endif

@@ -375,64 +375,47 @@ static json_t *do_resume(struct engine *e, const char *path, json_t *req)
 }
 
 /*
- * Move the running vGPU to another place (GPU, offset): stop-and-copy through an image in
- * memory. If the new place fails, the vGPU goes back to the old one.
+ * Move the running vGPU to another place (GPU, offset): its framebuffer is copied there (with
+ * pre-copy while the guests run, when asked) and takes over the device address.
  */
-static json_t *do_move(struct engine *e, json_t *req, int level)
+static json_t *do_move(struct engine *e, json_t *req)
 {
         struct session *ss[ENGINE_MAX_GUESTS];
         size_t n = engine_sessions(e, ss);
-        struct snap_meta meta = engine_meta(e);
-        struct snap_stats st = {0}, st2 = {0};
-        struct backend_fb_req fr, old = e->fb_req;
+        struct backend_fb_req fr;
+        struct move_stats st;
         const char *why = NULL;
         uint64_t t0 = chan_now_ns();
-        char err[512] = "", err2[512] = "";
-        json_t *res;
-        int fd, r;
+        bool precopy = json_is_true(json_object_get(req, "precopy"));
+        char err[512] = "";
+        int r;
 
         if (e->suspended)
                 return op_error("move: the vGPU is suspended (resume it with --gpu instead)");
         if (place_of(e, req, &fr, &why) < 0)
                 return op_error("move: %s", why);
-        fd = memfd_create("vgpu-move", MFD_CLOEXEC);
-        if (fd < 0)
-                return op_error("move: %s", strerror(errno));
-        vdev_pause(ss, n);
-        r = vdev_save(&e->dev, &meta, fd, level, &st, err, sizeof(err));
-        if (r < 0) {
-                close(fd);
-                vdev_unpause(ss, n);
+        r = vdev_move(&e->dev, ss, n, &e->fb_req, &fr, precopy, &st, err, sizeof(err));
+        if (r < 0 && !e->dev.fb.size) {
+                vgpu_log(VGPU_LOG_ERROR, "vGPU %s: move failed and lost the framebuffer: %s",
+                         e->uuid, err);
+                return op_error("move: %s", err);
+        }
+        if (r < 0)
                 return op_error("move: %s (the vGPU runs on where it was)", err);
-        }
-        vdev_release(&e->dev);
-        lseek(fd, 0, SEEK_SET);
-        r = vdev_restore(&e->dev, &meta, &fr, fd, &st2, err, sizeof(err));
-        if (r == 0) {
-                placed(e, &fr);
-                res = op_done(&st, t0);
-        } else {
-                lseek(fd, 0, SEEK_SET);
-                if (vdev_restore(&e->dev, &meta, &old, fd, &st2, err2, sizeof(err2)) < 0) {
-                        /* keep the image: `resume` can still bring it back */
-                        vgpu_log(VGPU_LOG_ERROR,
-                                 "vGPU %s: move failed (%s) and going back failed "
-                                 "too (%s); suspended",
-                                 e->uuid, err, err2);
-                        e->suspended = true;
-                        snprintf(e->image, sizeof(e->image), "/proc/%d/fd/%d", (int)getpid(), fd);
-                        return op_error("move: %s; the old place failed too (%s): the vGPU is "
-                                        "suspended with its image in memory",
-                                        err, err2);
-                }
-                res = op_error("move: %s (the vGPU runs on where it was)", err);
-        }
-        close(fd);
-        vdev_unpause(ss, n);
-        if (r == 0)
-                vgpu_log(VGPU_LOG_INFO, "vGPU %s: moved to GPU %u offset %llu", e->uuid,
-                         e->gpu_index, (unsigned long long)e->fb_req.phys_offset);
-        return res;
+        placed(e, &fr);
+        vgpu_log(VGPU_LOG_INFO,
+                 "vGPU %s: moved to GPU %u offset %llu (%s: %u rounds, %llu bytes live, %llu "
+                 "stopped, paused %.1f ms)",
+                 e->uuid, e->gpu_index, (unsigned long long)e->fb_req.phys_offset,
+                 precopy ? "pre-copy" : "stop and copy", st.rounds,
+                 (unsigned long long)st.live_bytes, (unsigned long long)st.stopped_bytes,
+                 (double)st.stun_ns / 1e6);
+        return json_pack("{s:b, s:s, s:i, s:I, s:I, s:I, s:f, s:f}", "ok", 1, "mode",
+                         precopy ? "precopy" : "stop-and-copy", "rounds", (int)st.rounds,
+                         "data_bytes", (json_int_t)(st.live_bytes + st.stopped_bytes), "live_bytes",
+                         (json_int_t)st.live_bytes, "stopped_bytes", (json_int_t)st.stopped_bytes,
+                         "stun_ms", (double)st.stun_ns / 1e6, "seconds",
+                         (double)(chan_now_ns() - t0) / 1e9);
 }
 
 static json_t *suspend_op(struct engine *e, const char *op, json_t *req)
@@ -460,8 +443,7 @@ static json_t *suspend_op(struct engine *e, const char *op, json_t *req)
         }
         if (strcmp(op, "resume") == 0)
                 return do_resume(e, p ? json_string_value(p) : NULL, req);
-        /* a move's image never leaves this process: stored, not compressed, unless asked */
-        return do_move(e, req, lv ? level : 0);
+        return do_move(e, req);
 }
 
 /* One request line from vgpud. Anything malformed gets an error reply, never a crash. */

@@ -799,7 +799,7 @@ static void vgpu_restart(struct api *api, const char *uuid, struct http_response
 static void vgpu_move(struct api *api, const struct http_request *req, const char *uuid,
                       const char *action, struct http_response *resp)
 {
-        static const char *const fields[] = {"path", "gpu", "to", NULL};
+        static const char *const fields[] = {"path", "gpu", "to", "precopy", NULL};
         struct mgr_vgpu *v = manager_vgpu_locked(api->mgr, uuid);
         struct mgr_gpu *g = NULL;
         json_t *o = NULL, *info = NULL, *jp, *jg;
@@ -814,6 +814,11 @@ static void vgpu_move(struct api *api, const struct http_request *req, const cha
         if (req->body_len && !(o = body_object(req, resp, fields)))
                 return;
         jp = json_object_get(o, "path");
+        if (json_object_get(o, "precopy") &&
+            (strcmp(action, "migrate") != 0 || !json_is_boolean(json_object_get(o, "precopy")))) {
+                fail(resp, 400, "BAD_REQUEST", "'precopy' (migrate only) must be true or false");
+                goto out;
+        }
         jg = json_object_get(o, "gpu");
         if (json_object_get(o, "to")) {
                 fail(resp, 501, "NOT_IMPLEMENTED",
@@ -850,7 +855,9 @@ static void vgpu_move(struct api *api, const struct http_request *req, const cha
         else if (strcmp(action, "resume") == 0)
                 r = manager_resume_locked(api->mgr, v, g, &info, err, sizeof(err));
         else
-                r = manager_migrate_gpu_locked(api->mgr, v, g, &info, err, sizeof(err));
+                r = manager_migrate_gpu_locked(api->mgr, v, g,
+                                               json_is_true(json_object_get(o, "precopy")), &info,
+                                               err, sizeof(err));
         if (r == VGPU_EENGINE)
                 fail(resp, 409, "VGPU_EENGINE", "vGPU %s: %s", uuid, err);
         else if (r == VGPU_ESUSPENDED || r == VGPU_ENOT_SUSPENDED || r == VGPU_ENOT_RUNNING ||

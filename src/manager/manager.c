@@ -1311,9 +1311,10 @@ int manager_resume_locked(struct manager *m, struct mgr_vgpu *v, struct mgr_gpu 
 }
 
 int manager_migrate_gpu_locked(struct manager *m, struct mgr_vgpu *v, struct mgr_gpu *g,
-                               json_t **ret, char *err, size_t len)
+                               bool precopy, json_t **ret, char *err, size_t len)
 {
         struct layout_vgpu np;
+        json_t *req;
         int r;
 
         err[0] = '\0';
@@ -1326,7 +1327,9 @@ int manager_migrate_gpu_locked(struct manager *m, struct mgr_vgpu *v, struct mgr
         r = place_on(m, v, g, &np);
         if (r < 0)
                 return r;
-        r = engine_op(m, v, place_req("move", g, &np), ret, err, len);
+        req = place_req("move", g, &np);
+        json_object_set_new(req, "precopy", json_boolean(precopy));
+        r = engine_op(m, v, req, ret, err, len);
         if (r < 0) {
                 layout_destroy(&g->layout, v->handle);
                 return r;

@@ -184,12 +184,13 @@ int manager_resume_locked(struct manager *m, struct mgr_vgpu *v, struct mgr_gpu 
                           char *err, size_t len);
 
 /*
- * manager_migrate_gpu_locked - move running v to GPU g (stop and copy; the guests see a pause).
+ * manager_migrate_gpu_locked - move running v to GPU g; the guests see a pause, which
+ * precopy (copying while they run, then what they wrote meanwhile) keeps short.
  * A suspended v is resumed there. Returns 0 and *ret, VGPU_ESAME_GPU, VGPU_ENOT_RUNNING, a
  * layout code, or VGPU_EENGINE with the reason in err (then v runs on where it was).
  */
 int manager_migrate_gpu_locked(struct manager *m, struct mgr_vgpu *v, struct mgr_gpu *g,
-                               json_t **ret, char *err, size_t len);
+                               bool precopy, json_t **ret, char *err, size_t len);
 
 /* manager_image_path - where v's image goes when suspend names no path. */
 void manager_image_path(const struct manager *m, const struct mgr_vgpu *v, char *buf, size_t len);

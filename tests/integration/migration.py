@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Suspend, resume and migration between GPUs on the sim (docs/migration.md), with guests that run
 # a long computation and check their own results (tests/migration/mig_guest.c):
-#  - suspend and resume many times mid-run, migrate between two GPUs and back, resume on the
-#    other GPU: the guest finishes with correct results and device addresses never change;
+#  - suspend and resume many times mid-run, migrate between two GPUs and back (stop and copy,
+#    and pre-copy), resume on the other GPU: the guest finishes with correct results and device addresses never change;
 #  - while suspended the framebuffer's memory is released, new guests are refused, and a call
 #    times out with CUDA_ERROR_TIMEOUT when VGPU_SUSPEND_TIMEOUT_MS says so;
 #  - a corrupt, truncated or foreign image is refused and the vGPU stays suspended, intact;
@@ -123,8 +123,10 @@ def main():
               "migrate %d to GPU 1 keeps the device address: %s" % (i, st))
         moves += st == 200
         time.sleep(0.2)
-        st, body = act(ua, "migrate", {"gpu": 0})
-        check(st == 200 and body["gpu"] == 0, "migrate %d back to GPU 0: %s" % (i, st))
+        st, body = act(ua, "migrate", {"gpu": 0, "precopy": True})
+        check(st == 200 and body["gpu"] == 0 and body["transfer"]["mode"] == "precopy"
+              and body["transfer"]["rounds"] >= 1,
+              "migrate %d back to GPU 0 with pre-copy: %s %s" % (i, st, body.get("transfer")))
         time.sleep(0.2)
     # suspended on GPU 0, resumed on GPU 1
     st, body = act(ua, "suspend")
@@ -211,6 +213,8 @@ def main():
     check(st == 404, "migrate to no such GPU: 404")
     st, body = act(ua, "migrate", {})
     check(st == 400, "migrate without a target: 400")
+    st, body = act(ua, "migrate", {"gpu": 1, "precopy": "yes"})
+    check(st == 400, "precopy must be a boolean: 400")
     st, body = act(ua, "suspend", {"path": "relative.img"})
     check(st == 400, "a relative image path: 400")
     st, body = act(ua, "suspend", {"path": img})
@@ -234,8 +238,9 @@ def main():
     check(vgpu(ua)["state"] == "suspended", "a vgpud restart keeps the vGPU suspended")
     rc, out, err = ctl("resume", ua, "--gpu", "1")
     check(rc == 0 and "Resumed" in out, "vgpuctl resume --gpu 1: %s%s" % (out, err))
-    rc, out, err = ctl("migrate", ua, "--gpu", "0")
-    check(rc == 0 and "Migrated" in out, "vgpuctl migrate --gpu 0: %s%s" % (out, err))
+    rc, out, err = ctl("migrate", ua, "--gpu", "0", "--precopy")
+    check(rc == 0 and "Migrated" in out and "precopy" in out,
+          "vgpuctl migrate --gpu 0 --precopy: %s%s" % (out, err))
     rc, out, err = ctl("migrate", ua)
     check(rc != 0 and "usage" in err, "vgpuctl migrate without --gpu: usage")
     vd.kill()

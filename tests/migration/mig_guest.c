@@ -9,7 +9,10 @@
 // Output: "step_ms_max=X steps=N" (the longest step: what a pause cost this guest) and PASS, or
 // FAIL with the first difference. --retry-timeouts: a call that fails with CUDA_ERROR_TIMEOUT
 // (VGPU_SUSPEND_TIMEOUT_MS ran out while the vGPU was suspended) is counted and retried.
-// --ready FILE: created once the pattern is in place.
+// --ready FILE: created once the pattern is in place. --idle: a mostly idle guest: each step is
+// only a cuCtxSynchronize after 5 ms asleep (its data stays put; the longest step is the pause).
+// --memcpy-mib N: no vGPU; print the host's memcpy bandwidth over N MiB ("memcpy_gbps=X", best of
+// 5), the benchmark's baseline.
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +115,30 @@ static int check_array(CUdeviceptr d, const uint32_t *model, uint32_t *buf, long
         return 0;
 }
 
+static int memcpy_baseline(size_t bytes)
+{
+        uint8_t *a = malloc(bytes), *b = malloc(bytes);
+        double best = 1e30;
+
+        if (!a || !b || !bytes) {
+                printf("FAIL: no memory for the baseline\n");
+                return 1;
+        }
+        memset(a, 0x5a, bytes);
+        memset(b, 0xa5, bytes); /* both touched: no page faults in the timing */
+        for (int i = 0; i < 5; i++) {
+                double t0 = now();
+
+                memcpy(b, a, bytes);
+                if (now() - t0 < best)
+                        best = now() - t0;
+        }
+        printf("memcpy_gbps=%.3f (%u)\n", (double)bytes / best / 1e9, b[bytes / 2]);
+        free(a);
+        free(b);
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         const char *s;
@@ -129,9 +156,14 @@ int main(int argc, char **argv)
         CUdeviceptr arr, big = 0;
         double start, max_step = 0;
         long step = 0;
+        int idle = 0;
 
         for (int i = 1; i < argc; i++)
                 retry_timeouts |= strcmp(argv[i], "--retry-timeouts") == 0;
+        for (int i = 1; i < argc; i++)
+                idle |= strcmp(argv[i], "--idle") == 0;
+        if ((s = flag(argc, argv, "--memcpy-mib")))
+                return memcpy_baseline(strtoull(s, NULL, 10) << 20);
         if (!model || !buf || !host) {
                 printf("FAIL: out of memory\n");
                 return 1;
@@ -165,8 +197,18 @@ int main(int argc, char **argv)
         while (iters ? step < iters : now() - start < seconds) {
                 uint32_t n = N_ELEMS, k = (uint32_t)step;
                 void *params[] = {&arr, &n, &k};
-                double t0 = now(), dt;
+                double t0, dt;
 
+                if (idle) {
+                        usleep(5000);
+                        t0 = now();
+                        CALL(cuCtxSynchronize());
+                        dt = now() - t0;
+                        max_step = dt > max_step ? dt : max_step;
+                        step++;
+                        continue;
+                }
+                t0 = now();
                 CALL(cuLaunchKernel(fn, N_ELEMS / THREADS, 1, 1, THREADS, 1, 1, 0, NULL, params,
                                     NULL));
                 CALL(cuCtxSynchronize());

@@ -118,9 +118,9 @@ static void test_round_trip(void **state)
         struct fake_fb f = {
                 .mem = calloc(1, FB_SIZE), .written_lo = 1 << 20, .written_hi = 9 << 20};
         struct fbmem_block b[] = {
-                {FB_ADDR, 4096, 1},                               /* all hole */
-                {FB_ADDR + (1 << 20), 6 << 20, 2},                /* all data, over a chunk */
-                {FB_ADDR + (8 << 20), 4 << 20, (1ull << 32) | 3}, /* half data, half hole */
+                {FB_ADDR, 4096, 1, 0},                               /* all hole */
+                {FB_ADDR + (1 << 20), 6 << 20, 2, 0},                /* all data, over a chunk */
+                {FB_ADDR + (8 << 20), 4 << 20, (1ull << 32) | 3, 0}, /* half data, half hole */
         };
         struct sink_state s = {.mem = calloc(1, FB_SIZE)};
         struct snap_sink sink = {.ctx = &s, .blocks = sink_blocks, .write = sink_write};
@@ -157,7 +157,7 @@ static void test_round_trip(void **state)
 static void test_hostile(void **state)
 {
         struct fake_fb f = {.mem = calloc(1, FB_SIZE), .written_lo = 0, .written_hi = 8192};
-        struct fbmem_block b[] = {{FB_ADDR, 8192, 7}, {FB_ADDR + 65536, 256, 8}};
+        struct fbmem_block b[] = {{FB_ADDR, 8192, 7, 0}, {FB_ADDR + 65536, 256, 8, 0}};
         struct snap_meta want = meta();
         size_t len, accepted = 0;
         char err[256];
@@ -217,11 +217,11 @@ static void test_bad_blocks(void **state)
 {
         struct fake_fb f = {.mem = calloc(1, FB_SIZE)};
         const struct fbmem_block cases[][2] = {
-                {{FB_ADDR, 4096, 1}, {FB_ADDR + 2048, 4096, 2}},        /* overlap */
-                {{FB_ADDR + 4096, 4096, 1}, {FB_ADDR, 256, 2}},         /* unsorted */
-                {{FB_ADDR + 100, 256, 1}, {FB_ADDR + 4096, 256, 2}},    /* unaligned */
-                {{FB_ADDR, 256, 1}, {FB_ADDR + FB_SIZE - 256, 512, 2}}, /* past the end */
-                {{FB_ADDR - 4096, 256, 1}, {FB_ADDR, 256, 2}},          /* before the start */
+                {{FB_ADDR, 4096, 1, 0}, {FB_ADDR + 2048, 4096, 2, 0}},        /* overlap */
+                {{FB_ADDR + 4096, 4096, 1, 0}, {FB_ADDR, 256, 2, 0}},         /* unsorted */
+                {{FB_ADDR + 100, 256, 1, 0}, {FB_ADDR + 4096, 256, 2, 0}},    /* unaligned */
+                {{FB_ADDR, 256, 1, 0}, {FB_ADDR + FB_SIZE - 256, 512, 2, 0}}, /* past the end */
+                {{FB_ADDR - 4096, 256, 1, 0}, {FB_ADDR, 256, 2, 0}},          /* before the start */
         };
         struct snap_meta want = meta();
         char err[256];

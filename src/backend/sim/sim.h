@@ -8,6 +8,7 @@
 int sim_fb_reserve(struct backend_dev *d, const struct backend_fb_req *req, struct backend_fb *ret);
 void sim_fb_release(struct backend_dev *d, struct backend_fb *fb);
 uint64_t sim_fb_resident(const struct backend_fb *fb);
+int sim_fb_remap(struct backend_dev *d, struct backend_fb *fb, uint64_t addr);
 int sim_fb_export(struct backend_dev *d, const struct backend_fb *fb, int *fds, size_t max,
                   size_t *ret_n);
 int sim_fb_import(struct backend_dev *d, const struct backend_fb_req *req, const int *fds, size_t n,

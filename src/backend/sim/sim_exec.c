@@ -299,6 +299,7 @@ const struct backend_ops backend_sim_ops = {
         .fb_reserve = sim_fb_reserve,
         .fb_release = sim_fb_release,
         .fb_resident = sim_fb_resident,
+        .fb_remap = sim_fb_remap,
         .fb_export = sim_fb_export,
         .fb_import = sim_fb_import,
         .host_register = sim_host_register,

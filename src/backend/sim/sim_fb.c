@@ -65,6 +65,35 @@ void sim_fb_release(struct backend_dev *d, struct backend_fb *fb)
         fb->fd = -1;
 }
 
+/* The page tables move with the mapping: no page is copied, faulted or freed. */
+int sim_fb_remap(struct backend_dev *d, struct backend_fb *fb, uint64_t addr)
+{
+        void *p;
+
+        (void)d;
+        if (!fb->host || addr % (uint64_t)sysconf(_SC_PAGESIZE))
+                return -EINVAL;
+        /* MREMAP_FIXED would replace a mapping there: refuse to, as fb_reserve does */
+        p = mmap((void *)(uintptr_t)addr, fb->size, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+        if (p == MAP_FAILED)
+                return errno == EEXIST ? -EEXIST : -errno;
+        if ((uintptr_t)p != addr) {
+                munmap(p, fb->size);
+                return -EEXIST;
+        }
+        p = mremap(fb->host, fb->size, fb->size, MREMAP_MAYMOVE | MREMAP_FIXED, p);
+        if (p == MAP_FAILED) {
+                int r = -errno;
+
+                munmap((void *)(uintptr_t)addr, fb->size);
+                return r;
+        }
+        fb->host = p;
+        fb->device_address = addr;
+        return 0;
+}
+
 uint64_t sim_fb_resident(const struct backend_fb *fb)
 {
         struct stat st;
