@@ -95,8 +95,9 @@ def main():
 
     # --- many suspends, resumes and moves while the guest computes --------------------------
     ready = os.path.join(tmp, "ready")
-    g = guest(ua, "--mib", "64", "--seconds", "6", "--ready", ready)
-    other = guest(ub, "--mib", "8", "--seconds", "6")
+    stop1 = os.path.join(tmp, "stop1")
+    g = guest(ua, "--mib", "64", "--seconds", "1", "--until", stop1, "--ready", ready)
+    other = guest(ub, "--mib", "8", "--seconds", "1", "--until", stop1)
     check(wait_for(lambda: os.path.exists(ready), 30), "the guest filled 64 MiB and runs")
     moves = 0
     for i in range(3):
@@ -133,27 +134,31 @@ def main():
     check(st == 200, "suspend before resuming elsewhere")
     st, body = act(ua, "resume", {"gpu": "1"})
     check(st == 200 and body["gpu"] == 1, "resume on GPU 1: %s" % st)
+    open(stop1, "w").close()
     finish(g, "after %d suspends and %d round trips between GPUs" % (3, moves))
     finish(other, "the other vGPU on GPU 0")
 
     # --- what a guest sees while the vGPU is suspended ------------------------------------
-    g = guest(ua, "--mib", "1", "--seconds", "3", "--retry-timeouts", "--ready", ready + "2",
-              env={"VGPU_SUSPEND_TIMEOUT_MS": "200"})
+    stop = os.path.join(tmp, "stop")
+    g = guest(ua, "--mib", "1", "--seconds", "0.5", "--until", stop, "--retry-timeouts", "--ready",
+              ready + "2", env={"VGPU_SUSPEND_TIMEOUT_MS": "200"})
     check(wait_for(lambda: os.path.exists(ready + "2"), 30), "a guest with a suspend timeout runs")
     st, _ = act(ua, "suspend")
     check(st == 200, "suspend with a guest that times out")
     late = guest(ua, "--mib", "1", "--iters", "1")
     out = late.communicate(timeout=30)[0].decode(errors="replace")
     check(late.returncode != 0, "a new guest cannot attach while suspended")
-    time.sleep(1.0)
+    time.sleep(1.5)
     st, _ = act(ua, "resume")
     check(st == 200, "resume")
+    open(stop, "w").close()
     out = finish(g, "with VGPU_SUSPEND_TIMEOUT_MS=200")
     tmo = int(out.split("timeouts=")[1].split()[0]) if "timeouts=" in out else 0
     check(tmo >= 1, "calls timed out with CUDA_ERROR_TIMEOUT while suspended (%d)" % tmo)
 
     # --- hostile images -------------------------------------------------------------------
-    g = guest(ua, "--mib", "4", "--seconds", "4", "--ready", ready + "3")
+    stop3 = os.path.join(tmp, "stop3")
+    g = guest(ua, "--mib", "4", "--seconds", "1", "--until", stop3, "--ready", ready + "3")
     check(wait_for(lambda: os.path.exists(ready + "3"), 30), "a guest runs for the image tests")
     img = os.path.join(tmp, "user.img")
     st, body = act(ua, "suspend", {"path": img})
@@ -185,6 +190,7 @@ def main():
     st, body = act(ua, "resume")
     check(st == 200, "the intact image resumes after all that: %s" % st)
     check(os.path.exists(img), "an image the user named is left to the user")
+    open(stop3, "w").close()
     finish(g, "after refused images")
 
     # --- a migration the target refuses -----------------------------------------------------

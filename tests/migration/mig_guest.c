@@ -9,7 +9,8 @@
 // Output: "step_ms_max=X steps=N" (the longest step: what a pause cost this guest) and PASS, or
 // FAIL with the first difference. --retry-timeouts: a call that fails with CUDA_ERROR_TIMEOUT
 // (VGPU_SUSPEND_TIMEOUT_MS ran out while the vGPU was suspended) is counted and retried.
-// --ready FILE: created once the pattern is in place. --idle: a mostly idle guest: each step is
+// --until FILE: run until FILE exists (and at least --seconds). --ready FILE: created once the
+// pattern is in place. --idle: a mostly idle guest: each step is
 // only a cuCtxSynchronize after 5 ms asleep (its data stays put; the longest step is the pause).
 // --memcpy-mib N: no vGPU; print the host's memcpy bandwidth over N MiB ("memcpy_gbps=X", best of
 // 5), the benchmark's baseline.
@@ -146,6 +147,7 @@ int main(int argc, char **argv)
         double seconds = (s = flag(argc, argv, "--seconds")) ? atof(s) : 5.0;
         long iters = (s = flag(argc, argv, "--iters")) ? atol(s) : 0;
         const char *ready = flag(argc, argv, "--ready");
+        const char *until = flag(argc, argv, "--until");
         size_t words = mib * 262144u, chunk = 1u << 22;
         uint32_t *model = malloc(N_ELEMS * 4), *buf = malloc(N_ELEMS * 4);
         uint32_t *host = malloc(chunk * 4);
@@ -194,7 +196,8 @@ int main(int argc, char **argv)
                         fclose(f);
         }
         start = now();
-        while (iters ? step < iters : now() - start < seconds) {
+        while (iters ? step < iters
+                     : now() - start < seconds || (until && access(until, F_OK) != 0)) {
                 uint32_t n = N_ELEMS, k = (uint32_t)step;
                 void *params[] = {&arr, &n, &k};
                 double t0, dt;
