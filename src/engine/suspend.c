@@ -116,32 +116,51 @@ void vdev_release(struct vgpu_dev *d)
         d->fb.size = 0;
 }
 
-/* The image's allocations must be exactly the allocator's: it was written by this engine. */
+/*
+ * Every allocation the engine has must be in the image, as it was: the image was written by this
+ * engine, and nothing is allocated while the vGPU is suspended. The image may hold more: blocks
+ * of guests that exited meanwhile, whose data is not restored (restore_write skips it).
+ */
 static int same_blocks(void *ctx, const struct snap_meta *meta, const struct fbmem_block *b,
                        size_t n)
 {
         struct fbio *io = ctx;
         struct fbmem *m = &io->d->mem;
+        size_t j = 0;
         int r = 0;
 
         (void)meta;
         pthread_rwlock_rdlock(&m->lock);
-        if (n != m->n)
-                r = -ESTALE;
-        for (size_t i = 0; r == 0 && i < n; i++) {
-                if (b[i].base != m->blocks[i].base || b[i].size != m->blocks[i].size ||
-                    b[i].owner != m->blocks[i].owner)
+        for (size_t i = 0; r == 0 && i < m->n; i++) {
+                while (j < n && b[j].base < m->blocks[i].base)
+                        j++;
+                if (j == n || b[j].base != m->blocks[i].base || b[j].size != m->blocks[i].size ||
+                    b[j].owner != m->blocks[i].owner)
                         r = -ESTALE;
         }
         pthread_rwlock_unlock(&m->lock);
         return r;
 }
 
+/* Contents go back only into allocations the engine still has. */
+static int restore_write(void *ctx, uint64_t addr, const void *data, uint64_t len)
+{
+        struct fbio *io = ctx;
+        struct fbmem *m = &io->d->mem;
+        bool live = false;
+
+        pthread_rwlock_rdlock(&m->lock);
+        for (size_t i = 0; i < m->n && !live; i++)
+                live = addr >= m->blocks[i].base && addr - m->blocks[i].base < m->blocks[i].size;
+        pthread_rwlock_unlock(&m->lock);
+        return live ? fb_write(ctx, addr, data, len) : 0;
+}
+
 int vdev_restore(struct vgpu_dev *d, const struct snap_meta *meta, const struct backend_fb_req *req,
                  int fd, struct snap_stats *stats, char *err, size_t len)
 {
         struct fbio io = {.d = d};
-        struct snap_sink sink = {.ctx = &io, .blocks = same_blocks, .write = fb_write};
+        struct snap_sink sink = {.ctx = &io, .blocks = same_blocks, .write = restore_write};
         struct backend_fb fb;
         int r;
 

@@ -193,6 +193,23 @@ def main():
     open(stop3, "w").close()
     finish(g, "after refused images")
 
+    # --- a guest that dies while the vGPU is suspended ---------------------------------------
+    g = guest(ua, "--mib", "8", "--seconds", "1", "--until", os.path.join(tmp, "never"),
+              "--ready", ready + "4")
+    keep = guest(ua, "--mib", "2", "--seconds", "1", "--until", stop3 + "b", "--ready",
+                 ready + "5")
+    check(wait_for(lambda: os.path.exists(ready + "4") and os.path.exists(ready + "5"), 30),
+          "two guests run")
+    st, _ = act(ua, "suspend")
+    g.kill()
+    g.wait()
+    time.sleep(0.3)
+    st, body = act(ua, "resume")
+    check(st == 200, "resume after one of its guests died while suspended: %s %s"
+          % (st, body.get("error")))
+    open(stop3 + "b", "w").close()
+    finish(keep, "the guest that stayed")
+
     # --- a migration the target refuses -----------------------------------------------------
     st, _ = act(ua, "migrate", {"gpu": 0})
     check(st == 200, "migrate back to GPU 0")
