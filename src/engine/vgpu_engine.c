@@ -35,8 +35,25 @@
 #define ENGINE_MAX_CLIENTS 16
 #define ENGINE_MAX_GUESTS  64
 #define ENGINE_LINE_MAX    4096
-#define ENGINE_EXIT_LOST   3 /* serve's result when the GPU context was lost */
-#define ENGINE_MAX_FB_FDS  256
+#define ENGINE_EXIT_LOST   3   /* serve's result when the GPU context was lost */
+#define ENGINE_MAX_FB_FDS  250 /* at most what one SCM_RIGHTS message carries (253) */
+#define WORKER_CTL_FD      5   /* a worker's fds: 3 guest, 4 allocator, 5 this, 6.. framebuffer */
+#define WORKER_FB_FD       6
+#define WORKER_WAIT_MS     120000
+
+/* The engine's requests to its workers (suspend, resume, move), on their ctl sockets. */
+enum worker_op {
+        WORKER_PAUSE = 1, /* park the session (session_pause) */
+        WORKER_UNPAUSE,
+        WORKER_RELEASE, /* unmap the framebuffer */
+        WORKER_MAP,     /* map the framebuffer whose fds come along: a = GPU index */
+};
+
+struct worker_msg {
+        uint32_t op;
+        int32_t r; /* in the answer: 0 or a negative errno */
+        uint64_t a;
+};
 
 struct engine_client {
         int fd;
@@ -52,6 +69,7 @@ struct engine_guest {
          * watched for its hang-up only (-1 once it hung up: the worker is finishing) */
         pid_t worker;
         int gsock;
+        int ctl; /* a worker's: the engine's requests (struct worker_msg) and their answers */
         uint32_t sid;
         pid_t guest_pid;
         /* what it sent after hello, not yet a whole line, and the fds that came with it */
@@ -220,6 +238,95 @@ static json_t *status_json(struct engine *e)
 
 /* ---- suspend, resume, move (docs/migration.md) --------------------------------------------- */
 
+static int worker_request(struct engine *e, struct engine_guest *g);
+
+/* Send a request, with fds (n of them) when given, on a SOCK_SEQPACKET socket. */
+static int send_fds(int sock, const void *msg, size_t len, const int *fds, size_t n)
+{
+        char cbuf[CMSG_SPACE(sizeof(int) * ENGINE_MAX_FB_FDS)] = {0};
+        struct iovec iov = {.iov_base = (void *)msg, .iov_len = len};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+
+        if (n > ENGINE_MAX_FB_FDS)
+                return -E2BIG;
+        if (n) {
+                struct cmsghdr *cm;
+
+                mh.msg_control = cbuf;
+                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+                cm = CMSG_FIRSTHDR(&mh);
+                cm->cmsg_level = SOL_SOCKET;
+                cm->cmsg_type = SCM_RIGHTS;
+                cm->cmsg_len = CMSG_LEN(sizeof(int) * n);
+                memcpy(CMSG_DATA(cm), fds, sizeof(int) * n);
+        }
+        return sendmsg(sock, &mh, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -EIO;
+}
+
+/*
+ * Ask every worker to do op (with fds for WORKER_MAP) and wait for all their answers, serving
+ * their allocation requests meanwhile (a worker finishing its guest's queued commands before it
+ * parks may allocate). A worker that went away meanwhile has nothing left to do. 0, or the
+ * first error a worker answered, or -ETIMEDOUT.
+ */
+static int workers_do(struct engine *e, uint32_t op, uint64_t a, const int *fds, size_t n)
+{
+        bool pending[ENGINE_MAX_GUESTS] = {false};
+        uint64_t deadline = chan_now_ns() + (uint64_t)WORKER_WAIT_MS * 1000000;
+        struct worker_msg m = {.op = op, .a = a};
+        int r = 0, left = 0;
+
+        for (int i = 0; i < ENGINE_MAX_GUESTS; i++) {
+                struct engine_guest *g = &e->guests[i];
+
+                if (g->worker > 0 && g->ctl >= 0 &&
+                    send_fds(g->ctl, &m, sizeof(m), fds, op == WORKER_MAP ? n : 0) == 0) {
+                        pending[i] = true;
+                        left++;
+                }
+        }
+        while (left > 0) {
+                struct pollfd pfd[2 * ENGINE_MAX_GUESTS];
+                int idx[2 * ENGINE_MAX_GUESTS], np = 0;
+                int64_t ms = (int64_t)(deadline - chan_now_ns()) / 1000000;
+
+                if ((int64_t)(deadline - chan_now_ns()) <= 0)
+                        return -ETIMEDOUT;
+                for (int i = 0; i < ENGINE_MAX_GUESTS; i++) {
+                        if (!pending[i])
+                                continue;
+                        idx[np] = i;
+                        pfd[np++] = (struct pollfd){.fd = e->guests[i].ctl, .events = POLLIN};
+                        idx[np] = -1 - i;
+                        pfd[np++] = (struct pollfd){.fd = e->guests[i].fd, .events = POLLIN};
+                }
+                if (poll(pfd, (nfds_t)np, (int)(ms > 1000 ? 1000 : ms + 1)) < 0 && errno != EINTR)
+                        return -errno;
+                for (int k = 0; k < np; k++) {
+                        int i = idx[k] >= 0 ? idx[k] : -1 - idx[k];
+                        struct worker_msg ans;
+                        ssize_t got;
+
+                        if (!pfd[k].revents || !pending[i])
+                                continue;
+                        if (idx[k] < 0) {
+                                if (worker_request(e, &e->guests[i]) == 0)
+                                        continue;
+                                got = 0; /* its allocation socket hung up: it is gone */
+                        } else {
+                                got = recv(e->guests[i].ctl, &ans, sizeof(ans), MSG_DONTWAIT);
+                                if (got < 0 && (errno == EAGAIN || errno == EINTR))
+                                        continue;
+                        }
+                        pending[i] = false;
+                        left--;
+                        if (got == (ssize_t)sizeof(ans) && ans.r < 0 && r == 0)
+                                r = ans.r;
+                }
+        }
+        return r;
+}
+
 static size_t engine_sessions(struct engine *e, struct session **ret)
 {
         size_t n = 0;
@@ -281,7 +388,11 @@ static json_t *do_suspend(struct engine *e, const char *path, int level)
         if (fd < 0)
                 return op_error("suspend: cannot create %s: %s", tmp, strerror(errno));
         vdev_pause(ss, n);
-        r = vdev_save(&e->dev, &meta, fd, level, &st, err, sizeof(err));
+        r = e->isolate ? workers_do(e, WORKER_PAUSE, 0, NULL, 0) : 0;
+        if (r < 0)
+                snprintf(err, sizeof(err), "a worker did not stop: %s", strerror(-r));
+        else
+                r = vdev_save(&e->dev, &meta, fd, level, &st, err, sizeof(err));
         if (r == 0 && fsync(fd) < 0) {
                 r = -errno;
                 snprintf(err, sizeof(err), "writing the image: %s", strerror(errno));
@@ -298,8 +409,17 @@ static json_t *do_suspend(struct engine *e, const char *path, int level)
         }
         unlink(tmp);
         if (r < 0) {
+                if (e->isolate)
+                        workers_do(e, WORKER_UNPAUSE, 0, NULL, 0);
                 vdev_unpause(ss, n);
                 return op_error("suspend: %s (the vGPU runs on)", err);
+        }
+        if (e->isolate) {
+                /* the workers' mappings and the fds for new ones hold the memory too */
+                workers_do(e, WORKER_RELEASE, 0, NULL, 0);
+                for (size_t k = 0; k < e->n_fb_fds; k++)
+                        close(e->fb_fds[k]);
+                e->n_fb_fds = 0;
         }
         vdev_release(&e->dev);
         e->suspended = true;
@@ -340,6 +460,37 @@ static void placed(struct engine *e, const struct backend_fb_req *req)
         e->gpu_index = req->gpu_index;
 }
 
+/*
+ * The framebuffer is new (resume, move): export it for the workers, have them map it (the
+ * old mapping, if any, goes first) and go on. A worker that cannot has its guest cut off.
+ */
+static void workers_remap(struct engine *e)
+{
+        size_t n = 0;
+        int r;
+
+        for (size_t k = 0; k < e->n_fb_fds; k++)
+                close(e->fb_fds[k]);
+        e->n_fb_fds = 0;
+        r = e->ops->fb_export(e->dev.bdev, &e->dev.fb, e->fb_fds, ENGINE_MAX_FB_FDS, &n);
+        if (r == 0) {
+                e->n_fb_fds = n;
+                workers_do(e, WORKER_RELEASE, 0, NULL, 0);
+                r = workers_do(e, WORKER_MAP, e->gpu_index, e->fb_fds, n);
+        }
+        if (r < 0) {
+                vgpu_log(VGPU_LOG_ERROR,
+                         "vGPU %s: workers cannot map the framebuffer (%s): their "
+                         "guests are cut off",
+                         e->uuid, strerror(-r));
+                for (int i = 0; i < ENGINE_MAX_GUESTS; i++) {
+                        if (e->guests[i].worker > 0)
+                                kill(e->guests[i].worker, SIGKILL);
+                }
+        }
+        workers_do(e, WORKER_UNPAUSE, 0, NULL, 0);
+}
+
 static json_t *do_resume(struct engine *e, const char *path, json_t *req)
 {
         struct session *ss[ENGINE_MAX_GUESTS];
@@ -369,6 +520,8 @@ static json_t *do_resume(struct engine *e, const char *path, json_t *req)
         placed(e, &fr);
         e->suspended = false;
         e->image[0] = '\0';
+        if (e->isolate)
+                workers_remap(e);
         vdev_unpause(ss, n);
         vgpu_log(VGPU_LOG_INFO, "vGPU %s: resumed from %s on GPU %u", e->uuid, path, e->gpu_index);
         return op_done(&st, t0);
@@ -394,7 +547,23 @@ static json_t *do_move(struct engine *e, json_t *req)
                 return op_error("move: the vGPU is suspended (resume it with --gpu instead)");
         if (place_of(e, req, &fr, &why) < 0)
                 return op_error("move: %s", why);
+        if (e->isolate) {
+                /* the workers' writes cannot be tracked from here: stop, then copy */
+                precopy = false;
+                r = workers_do(e, WORKER_PAUSE, 0, NULL, 0);
+                if (r < 0) {
+                        workers_do(e, WORKER_UNPAUSE, 0, NULL, 0);
+                        return op_error("move: a worker did not stop: %s (the vGPU runs on)",
+                                        strerror(-r));
+                }
+        }
         r = vdev_move(&e->dev, ss, n, &e->fb_req, &fr, precopy, &st, err, sizeof(err));
+        if (e->isolate && r == 0) {
+                e->gpu_index = fr.gpu_index;
+                workers_remap(e);
+        } else if (e->isolate) {
+                workers_do(e, WORKER_UNPAUSE, 0, NULL, 0);
+        }
         if (r < 0 && !e->dev.fb.size) {
                 vgpu_log(VGPU_LOG_ERROR, "vGPU %s: move failed and lost the framebuffer: %s",
                          e->uuid, err);
@@ -423,10 +592,6 @@ static json_t *suspend_op(struct engine *e, const char *op, json_t *req)
         json_t *p = json_object_get(req, "path"), *lv = json_object_get(req, "level");
         int level = 1;
 
-        if (e->isolate)
-                return op_error("%s: not supported with worker processes (the cuda backend's "
-                                "default) yet",
-                                op);
         if (p && !json_is_string(p))
                 return op_error("%s: path must be a string", op);
         if (lv &&
@@ -569,7 +734,7 @@ static int worker_start(struct engine *e, struct engine_guest *g, int gfd, const
         uint32_t id = ++e->next_session;
         json_t *hello = hello_json(e);
         char *hello_text = json_dumps(hello, JSON_COMPACT);
-        int sp[2], r;
+        int sp[2], cp[2], r;
         pid_t pid;
 
         json_decref(hello);
@@ -578,6 +743,13 @@ static int worker_start(struct engine *e, struct engine_guest *g, int gfd, const
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
                 free(hello_text);
                 return -errno;
+        }
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, cp) < 0) {
+                r = -errno;
+                close(sp[0]);
+                close(sp[1]);
+                free(hello_text);
+                return r;
         }
         snprintf(gpu, sizeof(gpu), "%u", e->gpu_index);
         snprintf(addr, sizeof(addr), "%" PRIu64, e->dev.fb.device_address);
@@ -619,7 +791,8 @@ static int worker_start(struct engine *e, struct engine_guest *g, int gfd, const
         if (pid == 0) {
                 /* Only async-signal-safe calls from here to exec: fds above the targets first. */
                 int hg = fcntl(gfd, F_DUPFD_CLOEXEC, 1024),
-                    hs = fcntl(sp[1], F_DUPFD_CLOEXEC, 1024);
+                    hs = fcntl(sp[1], F_DUPFD_CLOEXEC, 1024),
+                    hc = fcntl(cp[1], F_DUPFD_CLOEXEC, 1024);
                 int hf[ENGINE_MAX_FB_FDS];
 
                 /* A worker does not outlive its engine (it would hold the framebuffer). */
@@ -627,10 +800,11 @@ static int worker_start(struct engine *e, struct engine_guest *g, int gfd, const
                         _exit(127);
                 for (size_t k = 0; k < e->n_fb_fds; k++)
                         hf[k] = fcntl(e->fb_fds[k], F_DUPFD_CLOEXEC, 1024);
-                if (hg < 0 || hs < 0 || dup2(hg, 3) < 0 || dup2(hs, 4) < 0)
+                if (hg < 0 || hs < 0 || hc < 0 || dup2(hg, 3) < 0 || dup2(hs, 4) < 0 ||
+                    dup2(hc, WORKER_CTL_FD) < 0)
                         _exit(127);
                 for (size_t k = 0; k < e->n_fb_fds; k++) {
-                        if (hf[k] < 0 || dup2(hf[k], 5 + (int)k) < 0)
+                        if (hf[k] < 0 || dup2(hf[k], WORKER_FB_FD + (int)k) < 0)
                                 _exit(127);
                 }
                 execv(e->self, argv);
@@ -639,13 +813,19 @@ static int worker_start(struct engine *e, struct engine_guest *g, int gfd, const
         r = pid < 0 ? -errno : 0;
         free(hello_text);
         close(sp[1]);
+        close(cp[1]);
         if (pid < 0) {
                 close(sp[0]);
+                close(cp[0]);
                 return r;
         }
         /* The guest counts as attached until its socket hangs up, not until its worker ends. */
-        *g = (struct engine_guest){
-                .fd = sp[0], .worker = pid, .gsock = gfd, .sid = id, .guest_pid = cred->pid};
+        *g = (struct engine_guest){.fd = sp[0],
+                                   .worker = pid,
+                                   .gsock = gfd,
+                                   .ctl = cp[0],
+                                   .sid = id,
+                                   .guest_pid = cred->pid};
         vgpu_log(VGPU_LOG_INFO, "vGPU %s: guest %d (uid %d) attached, worker %d", e->uuid,
                  (int)cred->pid, (int)cred->uid, (int)pid);
         return 0;
@@ -659,13 +839,15 @@ static void worker_gone(struct engine *e, struct engine_guest *g)
         close(g->fd);
         if (g->gsock >= 0)
                 close(g->gsock);
+        if (g->ctl >= 0)
+                close(g->ctl);
         waitpid(g->worker, &status, 0);
         fbmem_free_owner(&e->dev.mem, (uint64_t)g->sid << 32, ~UINT64_C(0) << 32);
         vgpu_log(VGPU_LOG_INFO, "vGPU %s: guest %d detached (worker %d %s %d)", e->uuid,
                  (int)g->guest_pid, (int)g->worker,
                  WIFSIGNALED(status) ? "killed by signal" : "exit status",
                  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-        *g = (struct engine_guest){.fd = -1, .gsock = -1};
+        *g = (struct engine_guest){.fd = -1, .gsock = -1, .ctl = -1};
 }
 
 /*
@@ -810,7 +992,7 @@ static void guest_gone(struct engine *e, int i)
         close(e->guests[i].fd);
         for (unsigned k = 0; k < e->guests[i].n_fds; k++)
                 close(e->guests[i].fds[k]);
-        e->guests[i] = (struct engine_guest){.fd = -1, .gsock = -1};
+        e->guests[i] = (struct engine_guest){.fd = -1, .gsock = -1, .ctl = -1};
 }
 
 /* One line from a guest: host_map (taking the next fd it sent) or host_unmap. */
@@ -985,6 +1167,75 @@ static void usage(FILE *f)
  * with its channel, and runs until the guest hangs up or it is told to stop (SIGTERM). A fault
  * that ends its GPU context ends only this guest's work.
  */
+/*
+ * A worker's side of the engine's requests: one message, one answer. -1 when the engine is gone
+ * (the worker ends).
+ */
+static int worker_ctl(struct vgpu_dev *dev, struct session *s, struct backend_fb_req *req)
+{
+        char cbuf[CMSG_SPACE(sizeof(int) * ENGINE_MAX_FB_FDS)];
+        struct worker_msg m;
+        struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
+        struct msghdr mh = {.msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = cbuf,
+                            .msg_controllen = sizeof(cbuf)};
+        int fds[ENGINE_MAX_FB_FDS];
+        size_t n = 0;
+        ssize_t got = recvmsg(WORKER_CTL_FD, &mh, MSG_CMSG_CLOEXEC);
+
+        if (got < 0 && (errno == EAGAIN || errno == EINTR))
+                return 0;
+        for (struct cmsghdr *cm = got > 0 ? CMSG_FIRSTHDR(&mh) : NULL; cm;
+             cm = CMSG_NXTHDR(&mh, cm)) {
+                if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+                        size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+                        for (size_t j = 0; j < k; j++) {
+                                int fd;
+
+                                memcpy(&fd, CMSG_DATA(cm) + j * sizeof(int), sizeof(int));
+                                if (n < ENGINE_MAX_FB_FDS)
+                                        fds[n++] = fd;
+                                else
+                                        close(fd);
+                        }
+                }
+        }
+        if (got != (ssize_t)sizeof(m)) {
+                for (size_t k = 0; k < n; k++)
+                        close(fds[k]);
+                return -1;
+        }
+        m.r = 0;
+        switch (m.op) {
+        case WORKER_PAUSE:
+                session_pause(s);
+                break;
+        case WORKER_UNPAUSE:
+                session_unpause(s);
+                break;
+        case WORKER_RELEASE:
+                if (dev->fb.size)
+                        dev->ops->fb_release(dev->bdev, &dev->fb);
+                dev->fb.size = 0;
+                break;
+        case WORKER_MAP:
+                if (dev->fb.size || m.a > UINT32_MAX) {
+                        m.r = -EINVAL;
+                        break;
+                }
+                req->gpu_index = (uint32_t)m.a;
+                m.r = dev->ops->fb_import(dev->bdev, req, fds, n, &dev->fb);
+                break;
+        default:
+                m.r = -EPROTO;
+        }
+        for (size_t k = 0; k < n; k++)
+                close(fds[k]);
+        return send(WORKER_CTL_FD, &m, sizeof(m), MSG_NOSIGNAL) == (ssize_t)sizeof(m) ? 0 : -1;
+}
+
 static int worker_main(int argc, char **argv)
 {
         const char *backend = NULL, *uuid = NULL, *hello = NULL;
@@ -1035,7 +1286,7 @@ static int worker_main(int argc, char **argv)
                 return 2;
         }
         for (uint64_t k = 0; k < nfds; k++)
-                fds[k] = 5 + (int)k;
+                fds[k] = WORKER_FB_FD + (int)k;
         dreq.gpu_index = (uint32_t)gpu;
         if (getenv("VGPU_SIM_WORKERS"))
                 dreq.sim_workers = (unsigned)atoi(getenv("VGPU_SIM_WORKERS"));
@@ -1076,15 +1327,18 @@ static int worker_main(int argc, char **argv)
         else if (r < 0)
                 send_json_fd(3, json_pack("{s:b, s:s}", "ok", 0, "error", strerror(-r)), -1);
         while (r == 0) {
-                struct pollfd pfd[2] = {{.fd = 3, .events = POLLIN},
-                                        {.fd = sig_fd, .events = POLLIN}};
+                struct pollfd pfd[3] = {{.fd = 3, .events = POLLIN},
+                                        {.fd = sig_fd, .events = POLLIN},
+                                        {.fd = WORKER_CTL_FD, .events = POLLIN}};
 
-                if (poll(pfd, 2, -1) < 0) {
+                if (poll(pfd, 3, -1) < 0) {
                         if (errno == EINTR)
                                 continue;
                         break;
                 }
                 if (pfd[1].revents || (pfd[0].revents && guest_msg(uuid, &g) < 0))
+                        break;
+                if (pfd[2].revents && worker_ctl(&dev, g.s, &req) < 0)
                         break;
         }
         session_free(g.s);
@@ -1130,7 +1384,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < ENGINE_MAX_CLIENTS; i++)
                 e.clients[i].fd = -1;
         for (int i = 0; i < ENGINE_MAX_GUESTS; i++)
-                e.guests[i] = (struct engine_guest){.fd = -1, .gsock = -1};
+                e.guests[i] = (struct engine_guest){.fd = -1, .gsock = -1, .ctl = -1};
         while ((c = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
                 r = 0;
                 switch (c) {
