@@ -68,7 +68,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-"$build/bin/vgpud" --sim-gpus H100-80GB --state "$tmp/state" --socket "$sock" --foreground \
+# VGPU_TEST_BACKEND=cuda: on the host's GPU (tests/gpu/run_cudart_gpu.sh), VGPU_RT_TYPE vGPUs.
+backend=${VGPU_TEST_BACKEND:-sim}
+vtype=${VGPU_RT_TYPE:-H100-20C}
+vgpud_args=(--sim-gpus H100-80GB)
+[ "$backend" = cuda ] && vgpud_args=(--backend cuda)
+"$build/bin/vgpud" "${vgpud_args[@]}" --state "$tmp/state" --socket "$sock" --foreground \
         >"$tmp/vgpud.out" 2>"$tmp/vgpud.err" &
 pid=$!
 for _ in $(seq 300); do
@@ -82,9 +87,9 @@ if ! grep -q '^READY' "$tmp/vgpud.out" 2>/dev/null; then
         exit 1
 fi
 for _ in 1 2; do
-        u=$("$ctl" --socket "$sock" create --gpu 0 --type H100-20C 2>"$tmp/create.err" | tail -n 1)
+        u=$("$ctl" --socket "$sock" create --gpu 0 --type "$vtype" 2>"$tmp/create.err" | tail -n 1)
         if [ -z "$u" ]; then
-                echo "FAIL: vgpuctl create --type H100-20C"
+                echo "FAIL: vgpuctl create --type $vtype"
                 sed 's/^/  vgpuctl: /' "$tmp/create.err"
                 exit 1
         fi
@@ -92,7 +97,7 @@ for _ in 1 2; do
 done
 fb=$("$ctl" --socket "$sock" --json query "${uuids[0]}" |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["fb_size"])')
-echo "vGPUs ${uuids[*]} (H100-20C, $fb bytes each) on vgpud pid $pid"
+echo "vGPUs ${uuids[*]} ($vtype on $backend, $fb bytes each) on vgpud pid $pid"
 
 passed=0
 failed=0

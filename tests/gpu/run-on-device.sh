@@ -3,9 +3,10 @@
 # Everything vgpu checks on a real NVIDIA GPU, in one command, for whoever has one:
 #   tests/gpu/run-on-device.sh [--quick]
 # Builds the tree (Release, in build-gpu/, after scripts/deps.sh) unless $VGPU_BUILD names a build
-# already made, then runs the GPU tests (isolation, every guest program and example on the cuda
-# backend) and the native-against-remoted benchmark, and prints one table. Logs go to
-# $VGPU_GPU_LOGS (default: a temp dir, named at the end). Exit 0 when every test passed.
+# already made, then runs the GPU tests (isolation, every guest program and example, driver API
+# and runtime API, on the cuda backend) and the native-against-remoted benchmark, and prints one
+# table. Logs go to $VGPU_GPU_LOGS (default: a temp dir, named at the end). Exit 0 when every
+# test passed.
 set -u
 src=$(cd "$(dirname "$0")/../.." && pwd)
 quick=()
@@ -42,6 +43,7 @@ run() {
 
 run isolation bash "$src/tests/gpu/run_isolation.sh" cuda
 run guest_programs bash "$src/tests/gpu/run_guest_gpu.sh"
+run cudart_programs bash "$src/tests/gpu/run_cudart_gpu.sh"
 run scheduler python3 -u "$src/tests/gpu/sched_gpu.py"
 run bench_gpu bash "$src/bench/gpu/run.sh" "${quick[@]}"
 
