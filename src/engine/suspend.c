@@ -315,7 +315,9 @@ static void close_fds(int *fds, size_t n)
 /*
  * The switch by remapping: the old framebuffer moves aside, the new one into its address, each
  * a move of page tables. On success *nfb is the old one (for the caller to release); on failure
- * the old is back in place and *nfb is the new.
+ * the old is back in place and *nfb is the new, or, when neither can take the address (something
+ * else was mapped there meanwhile), the old is released and d->fb is lost (size 0), as in
+ * vdev_move's other switch: d->fb must never claim an address its memory is not at.
  */
 static int switch_remap(struct vgpu_dev *d, struct backend_fb *nfb, char *err, size_t len)
 {
@@ -325,9 +327,14 @@ static int switch_remap(struct vgpu_dev *d, struct backend_fb *nfb, char *err, s
 
         if (r == 0) {
                 r = d->ops->fb_remap(d->bdev, nfb, addr);
-                if (r < 0 && d->ops->fb_remap(d->bdev, &old, addr) < 0)
+                if (r < 0 && d->ops->fb_remap(d->bdev, &old, addr) < 0) {
                         vgpu_log(VGPU_LOG_ERROR, "move: the framebuffer cannot go back to 0x%llx",
                                  (unsigned long long)addr);
+                        d->ops->fb_release(d->bdev, &old);
+                        d->fb = (struct backend_fb){.fd = -1};
+                        snprintf(err, len, "mapping either framebuffer failed: %s", strerror(-r));
+                        return r;
+                }
         }
         if (r < 0) {
                 snprintf(err, len, "mapping the new framebuffer: %s", strerror(-r));
