@@ -81,6 +81,7 @@ struct vgpu_chan_ctl {
         uint32_t reply_len;              /* bytes of reply payload */
         uint32_t engine_dead;            /* engine: the channel is closed (corrupt ring, exit) */
         uint32_t suspended; /* engine: 1 while the vGPU is suspended (a futex: 0 wakes guests) */
+        uint32_t pushing;   /* guest: 1 from its look at suspended until its push is done */
         /* Host functions: the guest sets a slot to 1 once its function has run (HOST_WAIT). */
         _Alignas(64) uint32_t host_release[VGPU_HOST_SLOTS];
 };

@@ -91,6 +91,7 @@ struct session {
         pthread_mutex_t pause_lock;
         pthread_cond_t pause_cond;
         volatile int pause;
+        uint64_t pause_ns; /* when the pause was asked for */
         bool parked, exited;
 };
 
@@ -242,14 +243,30 @@ static bool pausing(const struct session *s)
 }
 
 /*
+ * Whether the guest is between its look at "suspended" and the end of its push: then its command
+ * is one from before the suspend, to be run first. A guest that stays there longer than
+ * PUSH_GRACE_NS (stopped, or hostile) is not waited for: its command then waits in the ring.
+ */
+#define PUSH_GRACE_NS 100000000ull
+
+static bool guest_pushing(struct session *s)
+{
+        return __atomic_load_n(&s->v.ctl->pushing, __ATOMIC_SEQ_CST) &&
+               chan_now_ns() - s->pause_ns < PUSH_GRACE_NS;
+}
+
+/*
  * A clean point: the device work queued so far completes, then the thread waits until the
  * session is resumed (or stopped). Called only by the session's own thread, between commands or
  * in a wait that has not touched the device yet.
  */
+static void gate_release(struct session *s);
+
 static void park(struct session *s)
 {
         int r = s->dev->ops->queue_sync(s->q);
 
+        gate_release(s); /* a parked vGPU gives its turn back at once */
         if (r < 0 && !s->deferred)
                 s->deferred = r;
         pthread_mutex_lock(&s->pause_lock);
@@ -300,10 +317,8 @@ static void gate_enter(struct session *s)
         while (gated(p) && !granted(p) && !s->stop) {
                 uint32_t g = __atomic_load_n(&p->grant, __ATOMIC_ACQUIRE);
 
-                if (pausing(s)) {
-                        park(s); /* nothing of this command has reached the device yet */
-                        continue;
-                }
+                if (pausing(s))
+                        return; /* queued before the suspend: it runs, ungated, before parking */
                 __atomic_add_fetch(&p->waiting, 1, __ATOMIC_SEQ_CST);
                 chan_futex_wake(&p->waiting);
                 if (!granted(p))
@@ -374,6 +389,17 @@ static int wrote(struct session *s, int r, uint64_t addr, uint64_t len)
         if (r >= 0 && __atomic_load_n(&s->dev->track_writes, __ATOMIC_ACQUIRE))
                 fbmem_mark(&s->dev->mem, addr, len);
         return r;
+}
+
+/* Give back a grant this session holds (it parks): the scheduler need not wait it out. */
+static void gate_release(struct session *s)
+{
+        struct vgpu_sched_page *p = s->dev->sched;
+
+        if (p && granted(p)) {
+                gate_drain(s);
+                gate_yield(p);
+        }
 }
 
 /* ---- handlers ----------------------------------------------------------------------------- */
@@ -1195,6 +1221,10 @@ static void *session_main(void *arg)
                 int r;
 
                 r = chan_pop(&s->v, &m, buf, MSG_CAP);
+                if (r == 0 && pausing(s) && guest_pushing(s)) {
+                        __builtin_ia32_pause(); /* a call on its way in: take it first */
+                        continue;
+                }
                 if (r == 0 && pausing(s)) {
                         /* what the guest queued before the suspend is done: a clean point */
                         park(s);
@@ -1355,8 +1385,9 @@ void session_pause(struct session *s)
         struct vgpu_chan_ctl *ctl = s->v.ctl;
 
         pthread_mutex_lock(&s->pause_lock);
-        __atomic_store_n(&ctl->suspended, 1, __ATOMIC_RELEASE);
-        __atomic_store_n(&s->pause, 1, __ATOMIC_RELEASE);
+        __atomic_store_n(&ctl->suspended, 1, __ATOMIC_SEQ_CST);
+        s->pause_ns = chan_now_ns();
+        __atomic_store_n(&s->pause, 1, __ATOMIC_SEQ_CST);
         /* wherever the thread waits, it wakes to park */
         __atomic_add_fetch(&ctl->head_futex, 1, __ATOMIC_SEQ_CST);
         chan_futex_wake(&ctl->head_futex);
@@ -1383,7 +1414,7 @@ void session_unpause(struct session *s)
 
 void session_mark_suspended(struct session *s, bool on)
 {
-        __atomic_store_n(&s->v.ctl->suspended, on ? 1u : 0u, __ATOMIC_RELEASE);
+        __atomic_store_n(&s->v.ctl->suspended, on ? 1u : 0u, __ATOMIC_SEQ_CST);
         if (!on)
                 chan_futex_wake(&s->v.ctl->suspended);
 }

@@ -233,15 +233,29 @@ CUresult guest_push_locked(struct gdev *d, uint16_t op, const void *req, uint32_
 
         if (d->dead)
                 return CUDA_ERROR_DEVICE_UNAVAILABLE;
-        if (wait_resumed(d) != CUDA_SUCCESS)
-                return d->dead ? CUDA_ERROR_DEVICE_UNAVAILABLE : CUDA_ERROR_TIMEOUT;
+        /*
+         * "pushing" tells a suspending engine that a call passed the check below and is on its
+         * way into the ring: the engine takes it before it parks, so a call is either queued
+         * before the suspend (and runs) or made after it (and waits here).
+         */
+        for (;;) {
+                __atomic_store_n(&ctl->pushing, 1, __ATOMIC_SEQ_CST);
+                if (!__atomic_load_n(&ctl->suspended, __ATOMIC_SEQ_CST))
+                        break;
+                __atomic_store_n(&ctl->pushing, 0, __ATOMIC_SEQ_CST);
+                if (wait_resumed(d) != CUDA_SUCCESS)
+                        return d->dead ? CUDA_ERROR_DEVICE_UNAVAILABLE : CUDA_ERROR_TIMEOUT;
+        }
         while ((r = chan_push(&d->v, op, seq, req, req_len, tail, tail_len)) == -EAGAIN) {
                 /* The ring is full: the engine frees room as it finishes commands. */
                 CUresult w = guest_wait(d, __atomic_load_n(&ctl->done_seq, __ATOMIC_ACQUIRE) + 1);
 
-                if (w != CUDA_SUCCESS)
+                if (w != CUDA_SUCCESS) {
+                        __atomic_store_n(&ctl->pushing, 0, __ATOMIC_SEQ_CST);
                         return w;
+                }
         }
+        __atomic_store_n(&ctl->pushing, 0, __ATOMIC_SEQ_CST);
         if (r < 0)
                 return CUDA_ERROR_INVALID_VALUE;
         d->seq = seq;

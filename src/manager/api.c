@@ -149,8 +149,8 @@ static json_t *vgpu_json(const struct manager *m, const struct mgr_vgpu *v, int 
                       (int)v->place.placement, "gpu_instance",
                       v->place.gi ? json_integer(v->place.gi) : json_null(), "device_address",
                       (json_int_t)v->device_address, "fb_offset", (json_int_t)v->place.fb_offset,
-                      "fb_size", (json_int_t)v->place.fb_size, "fb_mib",
-                      (json_int_t)(v->place.fb_size / CATALOG_MIB), "owner_uid",
+                      "fb_size", (json_int_t)v->fb_bytes, "fb_mib",
+                      (json_int_t)(v->fb_bytes / CATALOG_MIB), "owner_uid",
                       (json_int_t)v->owner_uid, "state", manager_state_name(v->state), "engine_pid",
                       (int)v->engine_pid, "guests", guests, "created_at", v->created_at);
         if (o) {
@@ -864,6 +864,13 @@ static void vgpu_move(struct api *api, const struct http_request *req, const cha
                  r == VGPU_ESAME_GPU)
                 fail(resp, 409, vgpu_error_name(r), "vGPU %s is %s: %s", uuid,
                      manager_state_name(v->state), vgpu_strerror(r));
+        else if (r == VGPU_ETYPE_MODEL)
+                fail_code(resp, r,
+                          "cannot %s vGPU %s to GPU %u (%s): it has no time-sliced type with at "
+                          "least %u GiB and a compute capability of at least %u.%u",
+                          action, uuid, g->index, g->model->id, (unsigned)(v->fb_bytes >> 30),
+                          api->mgr->gpus[v->gpu].model->cc_major,
+                          api->mgr->gpus[v->gpu].model->cc_minor);
         else if (r < 0)
                 fail_code(resp, r, "cannot %s vGPU %s: %s", action, uuid,
                           err[0] ? err : vgpu_strerror(r));
@@ -956,7 +963,7 @@ static void get_metrics(struct api *api, struct http_response *resp)
                         *mv = (struct metrics_vgpu){.uuid = v->uuid,
                                                     .type = v->type->name,
                                                     .id = v->handle,
-                                                    .fb_total = v->place.fb_size,
+                                                    .fb_total = v->fb_bytes,
                                                     .fb_used = fb_used >= 0 ? (uint64_t)fb_used
                                                                             : UINT64_MAX,
                                                     .util_pct = -1,

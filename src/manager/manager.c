@@ -258,7 +258,7 @@ static int start_engine(struct manager *m, struct mgr_vgpu *v, char *err, size_t
                 .log_path = log,
                 .gpu_index = v->gpu,
                 .device_address = v->device_address,
-                .fb_size = v->place.fb_size,
+                .fb_size = v->fb_bytes,
                 .fb_offset = v->place.fb_offset,
         };
         int r;
@@ -335,7 +335,7 @@ static bool address_taken(const struct manager *m, uint64_t a, uint64_t size)
         for (size_t i = 0; i < m->n_vgpus; i++) {
                 const struct mgr_vgpu *o = &m->vgpus[i];
 
-                if (a < o->device_address + o->place.fb_size && o->device_address < a + size)
+                if (a < o->device_address + o->fb_bytes && o->device_address < a + size)
                         return true;
         }
         return false;
@@ -382,6 +382,7 @@ int manager_create_locked(struct manager *m, const struct mgr_create *c, struct 
         v.type = c->type;
         v.owner_uid = c->owner_uid;
         v.device_address = free_address(m, g->index, v.place.fb_offset, v.place.fb_size);
+        v.fb_bytes = v.place.fb_size;
         v.state = MGR_CREATING;
         utc_now(v.created_at, sizeof(v.created_at));
         gi = v.place.gi ? layout_find_gi(&g->layout, v.place.gi) : NULL;
@@ -724,6 +725,7 @@ static int restore_vgpu(struct manager *m, const struct state_vgpu *row)
         v.state = parse_state(row->state);
         v.device_address = row->device_address ? row->device_address
                                                : layout_device_address(g->index, v.place.fb_offset);
+        v.fb_bytes = v.place.fb_size; /* a live engine says better, below */
         if (v.handle >= m->next_handle)
                 m->next_handle = v.handle + 1;
         engine_path(m, v.uuid, "sock", control, sizeof(control));
@@ -750,6 +752,9 @@ static int restore_vgpu(struct manager *m, const struct state_vgpu *row)
                         /* the engine knows best whether a suspend or resume went through */
                         v.state = es && strcmp(es, "suspended") == 0 ? MGR_SUSPENDED : MGR_RUNNING;
                         v.engine_pid = (pid_t)json_integer_value(json_object_get(st, "pid"));
+                        if (json_integer_value(json_object_get(st, "fb_size")) > 0)
+                                v.fb_bytes = (uint64_t)json_integer_value(
+                                        json_object_get(st, "fb_size"));
                         vgpu_log(VGPU_LOG_INFO, "vGPU %s: re-adopted engine %d", v.uuid,
                                  (int)v.engine_pid);
                 } else if (v.state == MGR_SUSPENDED) {
@@ -1251,19 +1256,59 @@ int manager_suspend_locked(struct manager *m, struct mgr_vgpu *v, const char *pa
  * offset. 0 and *ret, or the layout's code.
  */
 static int place_on(struct manager *m, struct mgr_vgpu *v, struct mgr_gpu *g,
-                    struct layout_vgpu *ret)
+                    const struct vgpu_type **ret_type, struct layout_vgpu *ret)
 {
-        (void)m;
-        return layout_create(&g->layout, v->type, &LAYOUT_REQ_ANY, v->handle, ret);
+        const struct gpu_model *from = m->gpus[v->gpu].model;
+        const struct vgpu_type *t = NULL;
+        int r = VGPU_ETYPE_MODEL;
+
+        /* the smallest type that fits and the layout takes: one that fits, then a bigger one */
+        for (uint64_t min = v->fb_bytes;; min = catalog_type_fb_bytes(t) + 1) {
+                t = manager_target_type(from, v->type, g->model, min);
+                if (!t)
+                        return r;
+                r = layout_create(&g->layout, t, &LAYOUT_REQ_ANY, v->handle, ret);
+                if (r == 0) {
+                        *ret_type = t;
+                        return 0;
+                }
+                if (from == g->model)
+                        return r;
+        }
+}
+
+const struct vgpu_type *manager_target_type(const struct gpu_model *from, const struct vgpu_type *t,
+                                            const struct gpu_model *to, uint64_t min_bytes)
+{
+        const struct vgpu_type *best = NULL;
+
+        if (from == to)
+                return catalog_type_fb_bytes(t) >= min_bytes ? t : NULL;
+        /* the guests' code (PTX, or binaries for the source) runs on an equal or newer GPU */
+        if (t->cls != CATALOG_TIME_SLICED ||
+            to->cc_major * 10 + to->cc_minor < from->cc_major * 10 + from->cc_minor)
+                return NULL;
+        for (size_t i = 0; i < to->n_types; i++) {
+                const struct vgpu_type *c = &to->types[i];
+
+                if (c->cls == t->cls && c->media_ext == t->media_ext &&
+                    catalog_type_fb_bytes(c) >= min_bytes && (!best || c->fb_gib < best->fb_gib))
+                        best = c;
+        }
+        return best;
 }
 
 /* v now lives at place p of GPU g: the old place goes, the scheduler follows, the row too. */
 static void moved(struct manager *m, struct mgr_vgpu *v, struct mgr_gpu *g,
-                  const struct layout_vgpu *p)
+                  const struct vgpu_type *t, const struct layout_vgpu *p)
 {
         sched_detach(m, v);
         layout_destroy(&m->gpus[v->gpu].layout, v->handle);
+        if (t != v->type)
+                vgpu_log(VGPU_LOG_INFO, "vGPU %s: %s on %s becomes %s on %s", v->uuid,
+                         v->type->name, m->gpus[v->gpu].model->id, t->name, g->model->id);
         v->gpu = g->index;
+        v->type = t;
         v->place = *p;
         sched_attach(m, v);
 }
@@ -1278,6 +1323,7 @@ int manager_resume_locked(struct manager *m, struct mgr_vgpu *v, struct mgr_gpu 
                           char *err, size_t len)
 {
         struct layout_vgpu np;
+        const struct vgpu_type *nt = v->type;
         char img[4096];
         bool move = g && g->index != v->gpu;
         int r;
@@ -1289,7 +1335,7 @@ int manager_resume_locked(struct manager *m, struct mgr_vgpu *v, struct mgr_gpu 
                 g = &m->gpus[v->gpu];
                 np = v->place;
         } else {
-                r = place_on(m, v, g, &np);
+                r = place_on(m, v, g, &nt, &np);
                 if (r < 0)
                         return r;
         }
@@ -1300,7 +1346,7 @@ int manager_resume_locked(struct manager *m, struct mgr_vgpu *v, struct mgr_gpu 
                 return r;
         }
         if (move)
-                moved(m, v, g, &np);
+                moved(m, v, g, nt, &np);
         v->state = MGR_RUNNING;
         if (persist_vgpu(m, v, NULL) < 0)
                 vgpu_log(VGPU_LOG_WARN, "vGPU %s: state not updated", v->uuid);
@@ -1314,6 +1360,7 @@ int manager_migrate_gpu_locked(struct manager *m, struct mgr_vgpu *v, struct mgr
                                bool precopy, json_t **ret, char *err, size_t len)
 {
         struct layout_vgpu np;
+        const struct vgpu_type *nt;
         json_t *req;
         int r;
 
@@ -1324,7 +1371,7 @@ int manager_migrate_gpu_locked(struct manager *m, struct mgr_vgpu *v, struct mgr
                 return VGPU_ENOT_RUNNING;
         if (g->index == v->gpu)
                 return VGPU_ESAME_GPU;
-        r = place_on(m, v, g, &np);
+        r = place_on(m, v, g, &nt, &np);
         if (r < 0)
                 return r;
         req = place_req("move", g, &np);
@@ -1334,7 +1381,7 @@ int manager_migrate_gpu_locked(struct manager *m, struct mgr_vgpu *v, struct mgr
                 layout_destroy(&g->layout, v->handle);
                 return r;
         }
-        moved(m, v, g, &np);
+        moved(m, v, g, nt, &np);
         if (persist_vgpu(m, v, NULL) < 0)
                 vgpu_log(VGPU_LOG_WARN, "vGPU %s: state not updated", v->uuid);
         vgpu_log(VGPU_LOG_INFO, "vGPU %s migrated to GPU %u", v->uuid, v->gpu);

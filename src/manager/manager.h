@@ -46,6 +46,7 @@ struct mgr_vgpu {
         const struct vgpu_type *type;
         struct layout_vgpu place;
         uint64_t device_address;
+        uint64_t fb_bytes; /* its framebuffer, fixed for life (a move may give it a bigger type) */
         int64_t owner_uid;
         enum mgr_vgpu_state state;
         pid_t engine_pid;
@@ -191,6 +192,15 @@ int manager_resume_locked(struct manager *m, struct mgr_vgpu *v, struct mgr_gpu 
  */
 int manager_migrate_gpu_locked(struct manager *m, struct mgr_vgpu *v, struct mgr_gpu *g,
                                bool precopy, json_t **ret, char *err, size_t len);
+
+/*
+ * manager_target_type - a type a vGPU of type t on a GPU of model from can take on a GPU of
+ * model to, with at least min_bytes of framebuffer: t itself on the same model; else the
+ * smallest time-sliced type of to with that much, when to's compute capability is at least
+ * from's. NULL when there is none.
+ */
+const struct vgpu_type *manager_target_type(const struct gpu_model *from, const struct vgpu_type *t,
+                                            const struct gpu_model *to, uint64_t min_bytes);
 
 /* manager_image_path - where v's image goes when suspend names no path. */
 void manager_image_path(const struct manager *m, const struct mgr_vgpu *v, char *buf, size_t len);

@@ -87,7 +87,7 @@ def ctl(*args):
 
 def main():
     global vd
-    vd = Vgpud(gpus="H100-80GB,H100-80GB").start()
+    vd = Vgpud(gpus="H100-80GB,H100-80GB,H200-141GB,A100-40GB").start()
     tmp = vd.tmp
     st, a = vd.call("POST", "/v1/vgpus", {"gpu": 0, "type": "H100-20C"})
     assert st == 201, (st, a)
@@ -273,6 +273,26 @@ def main():
     vd.start()
     check(vgpu(ua)["gpu"] == 0 and vgpu(ua)["device_address"] == addr,
           "a moved vGPU keeps its GPU and address across a vgpud restart")
+
+    # --- between GPU models: a type with at least the framebuffer, an equal or newer GPU -----
+    stop4 = os.path.join(tmp, "stop4")
+    g = guest(ua, "--mib", "16", "--seconds", "1", "--until", stop4, "--ready", ready + "6")
+    check(wait_for(lambda: os.path.exists(ready + "6"), 30), "a guest runs for the model moves")
+    st, body = act(ua, "migrate", {"gpu": 2})
+    check(st == 200 and body["type"] == "H200-28C" and body["device_address"] == addr,
+          "H100-20C to an H200 becomes H200-28C, same address: %s %s"
+          % (st, body.get("type") if st == 200 else body))
+    st, body = act(ua, "migrate", {"gpu": 3})
+    msg = body["error"]["message"] if st != 200 else ""
+    check(st == 422 and "compute capability" in msg,
+          "to an A100 (older) is refused: %s %s" % (st, msg))
+    check(vgpu(ua)["fb_size"] == 20 << 30, "the framebuffer stays 20 GiB on an H200-28C")
+    st, body = act(ua, "migrate", {"gpu": 0, "precopy": True})
+    check(st == 200 and body["type"] == "H100-20C" and body["fb_size"] == 20 << 30,
+          "back to an H100 beside an H100-20C: H100-20C again (its framebuffer is 20 GiB): %s %s"
+          % (st, body.get("type") if st == 200 else body))
+    open(stop4, "w").close()
+    finish(g, "after moves between GPU models")
 
     # a vGPU created where a moved one came from gets an address of its own
     st, _ = act(ua, "migrate", {"gpu": 1})
