@@ -377,16 +377,35 @@ static json_t *do_suspend(struct engine *e, const char *path, int level)
         struct snap_stats st = {0};
         uint64_t t0 = chan_now_ns();
         char tmp[4200], err[512] = "";
+        bool anonymous = false;
         int fd, r;
 
         if (path[0] != '/' || strlen(path) >= sizeof(e->image))
                 return op_error("suspend: the image path must be absolute");
         if (lstat(path, &(struct stat){0}) == 0)
                 return op_error("suspend: %s: a file of that name exists (the vGPU runs on)", path);
-        snprintf(tmp, sizeof(tmp), "%s.tmp-%d", path, (int)getpid());
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        /*
+         * The image has no name until it is whole (O_TMPFILE): an engine that dies while writing
+         * leaves nothing behind. Where the file system cannot, a temporary name beside it.
+         */
+        snprintf(tmp, sizeof(tmp), "%s", path);
+        {
+                char *slash = strrchr(tmp, '/');
+
+                if (slash == tmp)
+                        slash[1] = '\0';
+                else
+                        *slash = '\0';
+        }
+        fd = open(tmp, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+                anonymous = true;
+        } else if (errno == EOPNOTSUPP || errno == EISDIR) {
+                snprintf(tmp, sizeof(tmp), "%s.tmp-%d", path, (int)getpid());
+                fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        }
         if (fd < 0)
-                return op_error("suspend: cannot create %s: %s", tmp, strerror(errno));
+                return op_error("suspend: cannot create the image in %s: %s", tmp, strerror(errno));
         vdev_pause(ss, n);
         r = e->isolate ? workers_do(e, WORKER_PAUSE, 0, NULL, 0) : 0;
         if (r < 0)
@@ -397,17 +416,25 @@ static json_t *do_suspend(struct engine *e, const char *path, int level)
                 r = -errno;
                 snprintf(err, sizeof(err), "writing the image: %s", strerror(errno));
         }
+        /* link, not rename: an image never replaces a file that is there */
+        if (r == 0) {
+                char self[64];
+
+                snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+                if ((anonymous ? linkat(AT_FDCWD, self, AT_FDCWD, path, AT_SYMLINK_FOLLOW)
+                               : link(tmp, path)) < 0) {
+                        r = -errno;
+                        snprintf(err, sizeof(err), "%s: %s", path,
+                                 errno == EEXIST ? "a file of that name exists" : strerror(errno));
+                }
+        }
         if (close(fd) < 0 && r == 0) {
                 r = -errno;
                 snprintf(err, sizeof(err), "writing the image: %s", strerror(errno));
+                unlink(path);
         }
-        /* link, not rename: an image never replaces a file that is there */
-        if (r == 0 && link(tmp, path) < 0) {
-                r = -errno;
-                snprintf(err, sizeof(err), "%s: %s", path,
-                         errno == EEXIST ? "a file of that name exists" : strerror(errno));
-        }
-        unlink(tmp);
+        if (!anonymous)
+                unlink(tmp);
         if (r < 0) {
                 if (e->isolate)
                         workers_do(e, WORKER_UNPAUSE, 0, NULL, 0);

@@ -88,6 +88,24 @@ def guest(uuid, *args, env=None):
     return p
 
 
+def writing_image(pid, images):
+    """Whether engine pid has an image open in the images directory: an unnamed one (O_TMPFILE,
+    "DIR/#123 (deleted)") or one with a temporary name (file systems without O_TMPFILE)."""
+    if os.path.isdir(images) and any(".tmp-" in f for f in os.listdir(images)):
+        return True
+    try:
+        fds = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith(images + "/"):
+                return True
+        except OSError:
+            pass
+    return False
+
+
 def running_guest(uuid, mib=8):
     """A guest that fills mib MiB and computes until told to stop: (process, stop file)."""
     n_stop[0] += 1
@@ -194,9 +212,7 @@ def main():
     g, g_stop = running_guest(ua, 512)
     pid = vgpu(ua)["engine_pid"]
     t, res = in_thread(act, ua, "suspend")
-    tmp_seen = wait_for(lambda: any(".tmp-" in f for f in (os.listdir(images) if
-                                                           os.path.isdir(images) else [])),
-                        30, 0.001)
+    tmp_seen = wait_for(lambda: writing_image(pid, images), 30, 0.001)
     time.sleep(0.005)
     os.kill(pid, signal.SIGKILL)
     t.join(60)
@@ -218,6 +234,8 @@ def main():
           % (g.returncode, out.strip().splitlines()[-1:]))
     left = sorted(os.listdir(images)) if os.path.isdir(images) else []
     print("   left in the images directory: %s" % left)
+    check(not any(f.startswith(ua) for f in left),
+          "the killed engine left nothing in the images directory (its image had no name yet)")
     check(not any(is_whole(os.path.join(images, f)) for f in left),
           "no file left in the images directory claims to be a whole image")
     check(not os.path.exists(os.path.join(images, ua + ".img")),
