@@ -26,6 +26,7 @@
 #define ENGINE_START_MS  10000
 #define ENGINE_STOP_MS   5000
 #define ENGINE_STATUS_MS 2000
+#define ENGINE_BUSY_MS   120000 /* an engine in the middle of a suspend or a move, at restart */
 
 static pid_t find_engine(struct manager *m, const char *uuid);
 
@@ -684,6 +685,56 @@ static enum mgr_vgpu_state parse_state(const char *s)
         return MGR_FAILED;
 }
 
+/*
+ * A move the engine finished while vgpud was stopping, before vgpud wrote it down: the engine's
+ * GPU and offset (its status) win. v's place there is found among the types it may take on
+ * that GPU and the placements that start at that offset.
+ */
+static void follow_engine(struct manager *m, struct mgr_vgpu *v, json_t *st)
+{
+        json_int_t eg = json_integer_value(json_object_get(st, "gpu_index"));
+        uint64_t eo = (uint64_t)json_integer_value(json_object_get(st, "fb_offset"));
+        const struct gpu_model *from = m->gpus[v->gpu].model;
+        struct mgr_gpu *g;
+        const struct vgpu_type *t = NULL;
+
+        if (eg == (json_int_t)v->gpu && eo == v->place.fb_offset)
+                return;
+        if (eg < 0 || (size_t)eg >= m->n_gpus) {
+                vgpu_log(VGPU_LOG_ERROR, "vGPU %s: its engine says GPU %lld, which is not here",
+                         v->uuid, (long long)eg);
+                return;
+        }
+        g = &m->gpus[eg];
+        for (uint64_t min = v->fb_bytes;; min = catalog_type_fb_bytes(t) + 1) {
+                t = manager_target_type(from, v->type, g->model, min);
+                if (!t)
+                        break;
+                for (int64_t p = 0; p < 256; p++) {
+                        struct layout_req req = {.gi = 0, .placement = p};
+                        struct layout_vgpu out;
+
+                        if (layout_check(&g->layout, t, &req, &out) != 0 || out.fb_offset != eo)
+                                continue;
+                        layout_destroy(&m->gpus[v->gpu].layout, v->handle);
+                        if (layout_create(&g->layout, t, &req, v->handle, &v->place) < 0)
+                                break;
+                        vgpu_log(VGPU_LOG_WARN,
+                                 "vGPU %s: its engine moved to GPU %lld before vgpud stopped; "
+                                 "vgpud follows (%s)",
+                                 v->uuid, (long long)eg, t->name);
+                        v->gpu = g->index;
+                        v->type = t;
+                        return;
+                }
+                if (from == g->model)
+                        break;
+        }
+        vgpu_log(VGPU_LOG_ERROR,
+                 "vGPU %s: its engine is on GPU %lld at offset %llu, where vgpud cannot place it",
+                 v->uuid, (long long)eg, (unsigned long long)eo);
+}
+
 /* Put one saved vGPU back into its layout and the table, and bring its engine in line. */
 static int restore_vgpu(struct manager *m, const struct state_vgpu *row)
 {
@@ -745,7 +796,14 @@ static int restore_vgpu(struct manager *m, const struct state_vgpu *row)
                 return r;
         }
         if (v.state == MGR_RUNNING || v.state == MGR_SUSPENDED) {
-                if (engine_status(control, ENGINE_STATUS_MS, &st) == 0 &&
+                r = engine_status(control, ENGINE_STATUS_MS, &st);
+                if (r == -ETIMEDOUT && find_engine(m, v.uuid)) {
+                        /* alive but busy: in the middle of a suspend or a move, which takes long */
+                        vgpu_log(VGPU_LOG_INFO, "vGPU %s: its engine is busy; waiting for it",
+                                 v.uuid);
+                        r = engine_status(control, ENGINE_BUSY_MS, &st);
+                }
+                if (r == 0 &&
                     strcasecmp(json_string_value(json_object_get(st, "uuid")), v.uuid) == 0) {
                         const char *es = json_string_value(json_object_get(st, "state"));
 
@@ -755,6 +813,7 @@ static int restore_vgpu(struct manager *m, const struct state_vgpu *row)
                         if (json_integer_value(json_object_get(st, "fb_size")) > 0)
                                 v.fb_bytes = (uint64_t)json_integer_value(
                                         json_object_get(st, "fb_size"));
+                        follow_engine(m, &v, st);
                         vgpu_log(VGPU_LOG_INFO, "vGPU %s: re-adopted engine %d", v.uuid,
                                  (int)v.engine_pid);
                 } else if (v.state == MGR_SUSPENDED) {

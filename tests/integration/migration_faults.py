@@ -271,7 +271,7 @@ def main():
     vd.kill()
     s.close()
     vd.start()
-    v = agree(ua, "vgpud killed during a migrate, restarted", gpu_known_bug=True)
+    v = agree(ua, "vgpud killed during a migrate, restarted")
     st, body = act(ua, "migrate", {"gpu": 1 - v["gpu"], "precopy": True})
     check(st == 200, "a migrate after that works: %s %s" % (st, msg(body)))
     agree(ua, "after that migrate")
