@@ -33,7 +33,8 @@
         X(VGPU_ESUSPENDED, 1022, "the vGPU is suspended")                                          \
         X(VGPU_ENOT_SUSPENDED, 1023, "the vGPU is not suspended")                                  \
         X(VGPU_ENOT_RUNNING, 1024, "the vGPU is not running (faulted or changing)")                \
-        X(VGPU_ESAME_GPU, 1025, "the vGPU is already on that GPU")
+        X(VGPU_ESAME_GPU, 1025, "the vGPU is already on that GPU")                                 \
+        X(VGPU_EBUSY, 1026, "the vGPU is being suspended, resumed or moved")
 
 enum vgpu_error {
 #define VGPU_ERROR_ENUM(name, num, msg) name = -(num),

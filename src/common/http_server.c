@@ -22,6 +22,7 @@
 
 struct http_server {
         struct MHD_Daemon *mhd; /* the Unix socket's daemon, or NULL */
+        bool concurrent;        /* handlers run at once (config unix_threads > 1) */
         int fd;
         char *path;
         bool bound;                 /* path is our socket, to unlink at the end */
@@ -155,9 +156,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                         req.pid = cred.pid;
                 }
         }
-        pthread_mutex_lock(&s->lock);
+        if (!s->concurrent)
+                pthread_mutex_lock(&s->lock);
         s->handler(s->ctx, &req, &resp);
-        pthread_mutex_unlock(&s->lock);
+        if (!s->concurrent)
+                pthread_mutex_unlock(&s->lock);
         if (!resp.status)
                 resp.status = 500;
         return send_response(conn, &resp);
@@ -289,11 +292,15 @@ int http_server_new(const struct http_server_config *cfg, http_handler_fn handle
                 r = listen_unix(s, cfg);
                 if (r < 0)
                         goto err;
+                s->concurrent = cfg->unix_threads > 1 && !cfg->tcp_addr;
                 s->mhd = MHD_start_daemon(
-                        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL, on_request,
-                        s, MHD_OPTION_LISTEN_SOCKET, s->fd, MHD_OPTION_NOTIFY_COMPLETED,
-                        on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
-                        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)512, MHD_OPTION_END);
+                        MHD_USE_INTERNAL_POLLING_THREAD |
+                                (s->concurrent ? MHD_USE_EPOLL : MHD_USE_POLL),
+                        0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, s->fd,
+                        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
+                        (unsigned int)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)512,
+                        MHD_OPTION_THREAD_POOL_SIZE,
+                        (unsigned int)(s->concurrent ? cfg->unix_threads : 0), MHD_OPTION_END);
                 if (!s->mhd) {
                         r = -EIO;
                         goto err;

@@ -58,6 +58,12 @@ struct http_server_config {
         const char *tls_cert_pem;
         const char *tls_key_pem;
         bool tcp_plain; /* TCP without TLS (a metrics endpoint that serves nothing secret) */
+        /*
+         * The Unix socket's requests: 0 or 1, one at a time; N > 1, up to N at once on a pool of
+         * threads, so that a long request (a suspend) does not hold the others. The handler
+         * then guards its own state.
+         */
+        unsigned unix_threads;
 };
 
 struct http_server;

@@ -65,6 +65,7 @@ static int status_of(int err)
         case VGPU_ENOT_SUSPENDED:
         case VGPU_ENOT_RUNNING:
         case VGPU_ESAME_GPU:
+        case VGPU_EBUSY:
                 return 409;
         case VGPU_EUNKNOWN_MODEL:
         case VGPU_EUNKNOWN_TYPE:
@@ -174,6 +175,7 @@ static json_t *vgpu_json(const struct manager *m, const struct mgr_vgpu *v, int 
                                                       (json_int_t)st.clock_ns, "util_pct",
                                                       st.util_pct));
                 json_object_set_new(o, "guest_socket", json_string(guest));
+                json_object_set_new(o, "busy", json_boolean(v->busy));
                 json_object_set_new(o, "fb_used_mib",
                                     fb_used >= 0 ? json_integer(fb_used / (int64_t)CATALOG_MIB)
                                                  : json_null());
@@ -858,10 +860,16 @@ static void vgpu_move(struct api *api, const struct http_request *req, const cha
                 r = manager_migrate_gpu_locked(api->mgr, v, g,
                                                json_is_true(json_object_get(o, "precopy")), &info,
                                                err, sizeof(err));
+        /* the lock was let go while the engine worked: the vGPU's entry may have moved */
+        v = manager_vgpu_locked(api->mgr, uuid);
+        if (!v) {
+                fail_code(resp, VGPU_ENO_VGPU, "vGPU %s went away", uuid);
+                goto out;
+        }
         if (r == VGPU_EENGINE)
                 fail(resp, 409, "VGPU_EENGINE", "vGPU %s: %s", uuid, err);
         else if (r == VGPU_ESUSPENDED || r == VGPU_ENOT_SUSPENDED || r == VGPU_ENOT_RUNNING ||
-                 r == VGPU_ESAME_GPU)
+                 r == VGPU_ESAME_GPU || r == VGPU_EBUSY)
                 fail(resp, 409, vgpu_error_name(r), "vGPU %s is %s: %s", uuid,
                      manager_state_name(v->state), vgpu_strerror(r));
         else if (r == VGPU_ETYPE_MODEL)
@@ -890,11 +898,12 @@ out:
 
 static size_t split(char *path, char **segs)
 {
+        char *save = NULL, *s = strtok_r(path, "/", &save);
         size_t n = 0;
 
-        for (char *s = strtok(path, "/"); s && n < MAX_SEGS; s = strtok(NULL, "/"))
+        for (; s && n < MAX_SEGS; s = strtok_r(NULL, "/", &save))
                 segs[n++] = s;
-        return strtok(NULL, "/") ? MAX_SEGS + 1 : n;
+        return s ? MAX_SEGS + 1 : n; /* one segment too many */
 }
 
 static bool method_is(const struct http_request *req, const char *allowed,

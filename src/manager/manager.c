@@ -434,6 +434,8 @@ int manager_restart_locked(struct manager *m, struct mgr_vgpu *v, char *err, siz
         int r;
 
         err[0] = '\0';
+        if (v->busy)
+                return VGPU_EBUSY;
         if (v->state == MGR_RUNNING && engine_alive(v->engine_pid))
                 return VGPU_EGPU_BUSY;
         if (v->state != MGR_RUNNING && v->state != MGR_FAILED)
@@ -458,7 +460,8 @@ int manager_vgpu_usage_locked(struct manager *m, const struct mgr_vgpu *v, int *
 
         *ret_guests = 0;
         *ret_fb_used = -1;
-        if (v->state != MGR_RUNNING || m->no_engines)
+        /* a busy engine answers once its suspend or move is done: not asked meanwhile */
+        if ((v->state != MGR_RUNNING && v->state != MGR_SUSPENDED) || m->no_engines || v->busy)
                 return 0;
         engine_path(m, v->uuid, "sock", control, sizeof(control));
         if (engine_status(control, ENGINE_STATUS_MS, &st) < 0)
@@ -481,6 +484,8 @@ int manager_destroy_locked(struct manager *m, struct mgr_vgpu *v, bool force)
         int guests;
         int64_t used;
 
+        if (v->busy)
+                return VGPU_EBUSY;
         if (!force && manager_vgpu_usage_locked(m, v, &guests, &used) > 0)
                 return VGPU_EGUESTS;
         v->state = MGR_DESTROYING;
@@ -1266,15 +1271,32 @@ void manager_image_path(const struct manager *m, const struct mgr_vgpu *v, char 
         snprintf(buf, len, "%s/images/%s.img", m->state_dir, v->uuid);
 }
 
-static int engine_op(struct manager *m, struct mgr_vgpu *v, json_t *req, json_t **ret, char *err,
+/*
+ * Ask *vp's engine to do req, with the manager's lock let go meanwhile and the vGPU marked busy
+ * (an image of many GiB takes seconds). *vp is looked up again afterwards: the table may have
+ * grown. An engine that died meanwhile (the watcher marked the vGPU faulted) is VGPU_EENGINE.
+ */
+static int engine_op(struct manager *m, struct mgr_vgpu **vp, json_t *req, json_t **ret, char *err,
                      size_t len)
 {
-        char control[256];
+        struct mgr_vgpu *v = *vp;
+        char control[256], uuid[40];
         int r;
 
         engine_path(m, v->uuid, "sock", control, sizeof(control));
+        snprintf(uuid, sizeof(uuid), "%s", v->uuid);
+        v->busy = true;
+        manager_unlock(m);
         r = engine_request(control, req, ENGINE_SUSPEND_MS, ret, err, len);
+        manager_lock(m);
         json_decref(req);
+        *vp = v = manager_vgpu_locked(m, uuid); /* a busy vGPU is never destroyed */
+        v->busy = false;
+        if (r == 0 && v->state == MGR_FAILED) {
+                json_decref(*ret);
+                snprintf(err, len, "its engine died");
+                r = -EIO;
+        }
         return r < 0 ? VGPU_EENGINE : 0;
 }
 
@@ -1285,6 +1307,8 @@ int manager_suspend_locked(struct manager *m, struct mgr_vgpu *v, const char *pa
         int r;
 
         err[0] = '\0';
+        if (v->busy)
+                return VGPU_EBUSY;
         if (v->state == MGR_SUSPENDED)
                 return VGPU_ESUSPENDED;
         if (v->state != MGR_RUNNING || m->no_engines)
@@ -1299,7 +1323,7 @@ int manager_suspend_locked(struct manager *m, struct mgr_vgpu *v, const char *pa
                 unlink(def); /* an old image of this vGPU: the new one replaces it */
                 path = def;
         }
-        r = engine_op(m, v, json_pack("{s:s, s:s}", "op", "suspend", "path", path), ret, err, len);
+        r = engine_op(m, &v, json_pack("{s:s, s:s}", "op", "suspend", "path", path), ret, err, len);
         if (r < 0)
                 return r;
         v->state = MGR_SUSPENDED;
@@ -1388,6 +1412,8 @@ int manager_resume_locked(struct manager *m, struct mgr_vgpu *v, struct mgr_gpu 
         int r;
 
         err[0] = '\0';
+        if (v->busy)
+                return VGPU_EBUSY;
         if (v->state != MGR_SUSPENDED)
                 return VGPU_ENOT_SUSPENDED;
         if (!move) {
@@ -1398,7 +1424,7 @@ int manager_resume_locked(struct manager *m, struct mgr_vgpu *v, struct mgr_gpu 
                 if (r < 0)
                         return r;
         }
-        r = engine_op(m, v, place_req("resume", g, &np), ret, err, len);
+        r = engine_op(m, &v, place_req("resume", g, &np), ret, err, len);
         if (r < 0) {
                 if (move)
                         layout_destroy(&g->layout, v->handle);
@@ -1424,6 +1450,8 @@ int manager_migrate_gpu_locked(struct manager *m, struct mgr_vgpu *v, struct mgr
         int r;
 
         err[0] = '\0';
+        if (v->busy)
+                return VGPU_EBUSY;
         if (v->state == MGR_SUSPENDED)
                 return manager_resume_locked(m, v, g, ret, err, len);
         if (v->state != MGR_RUNNING || m->no_engines)
@@ -1435,7 +1463,7 @@ int manager_migrate_gpu_locked(struct manager *m, struct mgr_vgpu *v, struct mgr
                 return r;
         req = place_req("move", g, &np);
         json_object_set_new(req, "precopy", json_boolean(precopy));
-        r = engine_op(m, v, req, ret, err, len);
+        r = engine_op(m, &v, req, ret, err, len);
         if (r < 0) {
                 layout_destroy(&g->layout, v->handle);
                 return r;

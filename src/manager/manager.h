@@ -47,6 +47,7 @@ struct mgr_vgpu {
         struct layout_vgpu place;
         uint64_t device_address;
         uint64_t fb_bytes; /* its framebuffer, fixed for life (a move may give it a bigger type) */
+        bool busy; /* its engine is suspending, resuming or moving it (vgpud's lock let go) */
         int64_t owner_uid;
         enum mgr_vgpu_state state;
         pid_t engine_pid;
@@ -167,6 +168,10 @@ int manager_sched_set_locked(struct manager *m, struct mgr_gpu *g, enum sched_po
                              uint32_t slice_ms);
 
 /*
+ * The next three let go of the manager's lock while the engine works (seconds for many GiB),
+ * with v marked busy: other calls on v get VGPU_EBUSY meanwhile, and v's entry may have moved in
+ * the table when they return: callers look it up again by its UUID.
+ *
  * manager_suspend_locked - suspend running vGPU v to the image at path (NULL: its default,
  * manager_image_path). The engine stops its guests at a clean point, writes the image and
  * releases the framebuffer's memory; v keeps its place in the layout. Returns 0 and *ret (what

@@ -406,7 +406,8 @@ int main(int argc, char **argv)
         if (r == 0)
                 r = http_server_new(&(struct http_server_config){.unix_path = socket_path,
                                                                  .unix_mode = 0660,
-                                                                 .unix_gid = sock_gid},
+                                                                 .unix_gid = sock_gid,
+                                                                 .unix_threads = 4},
                                     api_handle, &api, &srv);
         if (r < 0) {
                 vgpu_log(VGPU_LOG_ERROR, "control socket %s: %s", socket_path,

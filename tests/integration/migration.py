@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import traceback
 
@@ -195,6 +196,32 @@ def main():
     check(os.path.exists(img), "an image the user named is left to the user")
     open(stop3, "w").close()
     finish(g, "after refused images")
+
+    # --- vgpud answers while an engine works; the busy vGPU refuses other operations --------
+    stop5 = os.path.join(tmp, "stop5")
+    g = guest(ua, "--mib", "768", "--seconds", "0.5", "--until", stop5, "--ready", ready + "7")
+    check(wait_for(lambda: os.path.exists(ready + "7"), 60), "a guest with 768 MiB runs")
+    res = {}
+    t = threading.Thread(target=lambda: res.setdefault("r", act(ua, "suspend")))
+    t.start()
+    busy = wait_for(lambda: vgpu(ua)["busy"] or not t.is_alive(), 10, 0.01) and t.is_alive()
+    if busy:
+        t0 = time.time()
+        st, _ = vd.call("GET", "/v1/vgpus")
+        took = time.time() - t0
+        st2, body2 = act(ua, "migrate", {"gpu": 1})
+        check(st == 200 and took < 1.0, "vgpud answers a list meanwhile (%.3f s)" % took)
+        check(st2 == 409 and body2["error"]["code"] == "VGPU_EBUSY",
+              "another operation on the busy vGPU: 409 VGPU_EBUSY (%s)" % st2)
+    else:
+        print("NOTE: the suspend was over before the vGPU was seen busy (a loaded machine)")
+    t.join(120)
+    check(res.get("r", (0,))[0] == 200 and not vgpu(ua)["busy"],
+          "the suspend went through: %s" % (res.get("r", (None,))[0],))
+    st, body = act(ua, "resume")
+    check(st == 200, "resume: %s %s" % (st, (body or {}).get("error")))
+    open(stop5, "w").close()
+    finish(g, "after a suspend with vgpud answering")
 
     # --- a guest that dies while the vGPU is suspended ---------------------------------------
     g = guest(ua, "--mib", "8", "--seconds", "1", "--until", os.path.join(tmp, "never"),
