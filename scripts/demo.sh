@@ -30,8 +30,8 @@ step() { say "$1"; printf '$ %s\n' "${*:2}"; "${@:2}"; }
 
 step "GPU models vgpu knows" "$bin/vgpuctl" models
 
-say "starting vgpud (sim backend: an H100 80GB and an A100 40GB)"
-"$bin/vgpud" --backend sim --sim-gpus H100-80GB,A100-40GB --state "$tmp/state" \
+say "starting vgpud (sim backend: an H100 80GB, an A100 40GB and an H200 141GB)"
+"$bin/vgpud" --backend sim --sim-gpus H100-80GB,A100-40GB,H200-141GB --state "$tmp/state" \
         --socket "$VGPU_SOCKET" --foreground >"$tmp/vgpud.out" 2>"$tmp/vgpud.log" &
 pid=$!
 for _ in $(seq 100); do grep -qx READY "$tmp/vgpud.out" 2>/dev/null && break; sleep 0.05; done
@@ -49,29 +49,42 @@ step "the GPU is full now: one more is refused, with the reason" \
         bash -c "'$bin/vgpuctl' create --gpu 0 --type H100-5C || true"
 
 if [ -x "$build/examples/saxpy" ] && [ -e "$build/lib/libcuda.so.1" ]; then
-        progs=("saxpy" "matmul" "reduction" "streams" "longrun --seconds 4" "saxpy --n 200000")
+        # The fifth is tests/migration/mig_guest: a computation that checks itself step by step and
+        # reports the longest step, i.e. the pause a migration cost it.
+        mig="mig_guest --mib 64 --seconds 4"
+        [ -x "$build/tests/migration/mig_guest" ] || mig="longrun --seconds 4"
+        progs=("saxpy" "matmul" "reduction" "streams" "$mig" "saxpy --n 200000")
         if [ -x "$build/examples/rt_saxpy" ] && [ -e "$build/lib/libcudart.so.13" ]; then
                 # Half of them runtime-API programs (<<<>>>, nvcc -cudart shared) on vgpu's libcudart.
                 say "running CUDA examples in the six vGPUs at once: driver API on vgpu's libcuda.so.1, rt_* on its libcudart.so.13 (PTX on the sim)"
-                progs=("rt_saxpy" "matmul" "rt_reduction" "rt_streams" "longrun --seconds 4" "rt_matmul")
+                progs=("rt_saxpy" "matmul" "rt_reduction" "rt_streams" "$mig" "rt_matmul")
         else
                 say "running the CUDA examples in the six vGPUs at once (vgpu's libcuda.so.1, PTX on the sim)"
         fi
         for i in "${!progs[@]}"; do
                 read -r -a cmd <<<"${progs[$i]}"
+                exe="$build/examples/${cmd[0]}"
+                [ "${cmd[0]}" = mig_guest ] && exe="$build/tests/migration/mig_guest"
                 LD_LIBRARY_PATH="$build/lib" VGPU_UUID="${uuids[$i]}" \
-                        "$build/examples/${cmd[0]}" "${cmd[@]:1}" >"$tmp/run$i.log" 2>&1 &
+                        "$exe" "${cmd[@]:1}" >"$tmp/run$i.log" 2>&1 &
                 runs+=($!)
         done
         sleep 1.5
         step "while they run: the vGPUs and their guests (nvidia-smi vgpu layout)" "$bin/vgpuctl" list
         step "one of them in detail (nvidia-smi vgpu -q layout)" \
                 bash -c "'$bin/vgpuctl' query '${uuids[4]}' | head -n 24"
+        # The long-running one moves while it computes: its program sees a pause, nothing else.
+        step "live migration of the busy H100-10C (mig_guest, 64 MiB) to the H200, pre-copy: it becomes an H200-14C" \
+                "$bin/vgpuctl" migrate "${uuids[4]}" --gpu 2 --precopy
+        step "suspend it to an image (its framebuffer memory is released)" \
+                "$bin/vgpuctl" suspend "${uuids[4]}"
+        sleep 0.5
+        step "and resume it: the program goes on where it was" "$bin/vgpuctl" resume "${uuids[4]}"
         ok=0
         for i in "${!runs[@]}"; do
                 if wait "${runs[$i]}"; then ok=$((ok + 1)); fi
-                printf '  %-22s in %s: %s\n' "${progs[$i]}" "${uuids[$i]:0:8}" \
-                        "$(grep -E 'PASS|FAIL' "$tmp/run$i.log" | tail -n 1)"
+                printf '  %-30s in %s: %s\n' "${progs[$i]}" "${uuids[$i]:0:8}" \
+                        "$(grep -E 'PASS|FAIL|step_ms_max' "$tmp/run$i.log" | tr '\n' ' ')"
         done
         say "$ok of ${#runs[@]} programs passed"
 else

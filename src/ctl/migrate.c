@@ -24,13 +24,13 @@ static void print_transfer(const json_t *doc)
                 return;
         if (json_object_get(t, "stun_ms"))
                 printf("  %.1f MiB of framebuffer data copied (%s, %" JSON_INTEGER_FORMAT
-                       " rounds) in %.3f s; guests paused %.1f ms\n",
+                       " rounds) in %.1f ms; guests paused %.1f ms\n",
                        data / 1048576.0, json_string_value(json_object_get(t, "mode")),
-                       json_integer_value(json_object_get(t, "rounds")), secs,
+                       json_integer_value(json_object_get(t, "rounds")), secs * 1e3,
                        json_number_value(json_object_get(t, "stun_ms")));
         else
-                printf("  %.1f MiB of framebuffer data (%.1f MiB stored) in %.3f s\n",
-                       data / 1048576.0, img / 1048576.0, secs);
+                printf("  %.1f MiB of framebuffer data (%.1f MiB stored) in %.1f ms\n",
+                       data / 1048576.0, img / 1048576.0, secs * 1e3);
 }
 
 static int post(const struct ctl_opts *opts, const char *uuid, const char *action, json_t *body,
@@ -51,9 +51,10 @@ static int post(const struct ctl_opts *opts, const char *uuid, const char *actio
         json_decref(body);
         if (opts->json)
                 return out_json(doc);
-        printf("%s vGPU %s: now %s on GPU %" JSON_INTEGER_FORMAT "\n", done, uuid,
+        printf("%s vGPU %s: now %s on GPU %" JSON_INTEGER_FORMAT " as %s\n", done, uuid,
                json_string_value(json_object_get(doc, "state")),
-               json_integer_value(json_object_get(doc, "gpu")));
+               json_integer_value(json_object_get(doc, "gpu")),
+               json_string_value(json_object_get(doc, "type")));
         if (json_object_get(json_object_get(doc, "transfer"), "image"))
                 printf("  image: %s\n", json_string_value(json_object_get(
                                                 json_object_get(doc, "transfer"), "image")));
