@@ -100,8 +100,16 @@ int chan_open(void *base, uint64_t size, struct chan_view *ret)
         return 0;
 }
 
+_Static_assert(sizeof(struct vgpu_msg) == CHAN_ALIGN, "a header fits before the ring's end");
+
 int chan_push(struct chan_view *v, uint16_t op, uint64_t seq, const void *a, uint32_t alen,
               const void *b, uint32_t blen)
+{
+        return chan_push_on(v, op, 0, seq, a, alen, b, blen);
+}
+
+int chan_push_on(struct chan_view *v, uint16_t op, uint32_t stream, uint64_t seq, const void *a,
+                 uint32_t alen, const void *b, uint32_t blen)
 {
         uint64_t need = align_up(sizeof(struct vgpu_msg) + (uint64_t)alen + blen, CHAN_ALIGN);
         uint64_t head = v->ctl->head;
@@ -111,6 +119,8 @@ int chan_push(struct chan_view *v, uint16_t op, uint64_t seq, const void *a, uin
         uint64_t pad = need > to_end ? to_end : 0;
         struct vgpu_msg *m;
 
+        if (stream >= VGPU_STREAMS)
+                return -EINVAL;
         if (need > v->ring_size / 2)
                 return -EMSGSIZE;
         if (head - tail + pad + need > v->ring_size)
@@ -124,7 +134,11 @@ int chan_push(struct chan_view *v, uint16_t op, uint64_t seq, const void *a, uin
                 pos = 0;
         }
         m = (struct vgpu_msg *)(v->ring + pos);
-        *m = (struct vgpu_msg){.magic = VGPU_MSG_MAGIC, .op = op, .len = alen + blen, .seq = seq};
+        *m = (struct vgpu_msg){.magic = VGPU_MSG_MAGIC,
+                               .stream = (uint8_t)stream,
+                               .op = op,
+                               .len = alen + blen,
+                               .seq = seq};
         if (alen)
                 memcpy(m + 1, a, alen);
         if (blen)

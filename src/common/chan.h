@@ -44,10 +44,15 @@ void chan_layout(void *base, uint64_t size, struct chan_view *ret);
 int chan_open(void *base, uint64_t size, struct chan_view *ret);
 
 /*
- * chan_push - the guest appends one record (op, seq, payload a then b) to the ring. Returns 0, or
- * -EAGAIN when the ring lacks room (the caller waits for the engine), -EMSGSIZE when the record
- * could never fit. Single producer: the caller serialises pushes.
+ * chan_push_on - the guest appends one record (op, stream slot, seq, payload a then b) to the
+ * ring. Returns 0, or -EAGAIN when the ring lacks room (the caller waits for the engine),
+ * -EMSGSIZE when the record could never fit, -EINVAL for a slot out of range. Single
+ * producer: the caller serialises pushes.
  */
+int chan_push_on(struct chan_view *v, uint16_t op, uint32_t stream, uint64_t seq, const void *a,
+                 uint32_t alen, const void *b, uint32_t blen);
+
+/* chan_push - chan_push_on with stream slot 0. */
 int chan_push(struct chan_view *v, uint16_t op, uint64_t seq, const void *a, uint32_t alen,
               const void *b, uint32_t blen);
 

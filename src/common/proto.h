@@ -9,11 +9,11 @@
 
 #include <stdint.h>
 
-#define VGPU_PROTO_VERSION 2
+#define VGPU_PROTO_VERSION 3
 #define VGPU_STR_(x)       #x
 #define VGPU_STR(x)        VGPU_STR_(x)
 #define VGPU_CHAN_MAGIC    0x55504776u /* "vGPU" */
-#define VGPU_MSG_MAGIC     0x4756u     /* "VG" */
+#define VGPU_MSG_MAGIC     0x56u       /* "V" */
 
 /* Channel geometry (bytes). The ring size is a power of two. */
 #define VGPU_RING_SIZE    (1u << 20)
@@ -22,6 +22,7 @@
 #define VGPU_STAGE_CHUNKS 8 /* the staging area is used as this many chunks in turn */
 #define VGPU_EVENT_SLOTS  4096
 #define VGPU_HOST_SLOTS   256 /* host functions pending at once */
+#define VGPU_STREAMS      64  /* stream slots: each an in-order queue of its own in the engine */
 
 /* Limits checked on both sides. */
 #define VGPU_MAX_PARAMS      256
@@ -43,12 +44,18 @@ enum vgpu_op {
         VGPU_OP_COUNT
 };
 
-/* Every record in the command ring starts with this header; records are 8-byte aligned. */
+/*
+ * Every record in the command ring starts with this header; records are 16-byte aligned. stream
+ * is the slot (< VGPU_STREAMS) of an asynchronous command's stream: commands of one slot run in
+ * order, commands of different slots in any order (docs/dataplane.md). Synchronous calls ignore
+ * it: they run when the engine takes them.
+ */
 struct vgpu_msg {
-        uint16_t magic; /* VGPU_MSG_MAGIC */
+        uint8_t magic;  /* VGPU_MSG_MAGIC */
+        uint8_t stream; /* the stream slot of an asynchronous command */
         uint16_t op;    /* enum vgpu_op */
         uint32_t len;   /* payload bytes after the header */
-        uint64_t seq;   /* the guest's sequence number, 1, 2, ... */
+        uint64_t seq;   /* the guest's sequence number, 1, 2, ..., increasing */
 };
 
 /* ---- the shared channel ------------------------------------------------------------------- */
@@ -82,9 +89,17 @@ struct vgpu_chan_ctl {
         uint32_t engine_dead;            /* engine: the channel is closed (corrupt ring, exit) */
         uint32_t suspended; /* engine: 1 while the vGPU is suspended (a futex: 0 wakes guests) */
         uint32_t pushing;   /* guest: 1 from its look at suspended until its push is done */
-        /* Host functions: the guest sets a slot to 1 once its function has run (HOST_WAIT). */
+        /*
+         * Host functions (HOST_WAIT): the guest sets a slot to 0 when it queues one; the engine
+         * sets 2 once the work before it in its stream is done; the guest sets 1 once the
+         * function has run, and the stream goes on.
+         */
         _Alignas(64) uint32_t host_release[VGPU_HOST_SLOTS];
+        /* engine: per stream slot, the seq of the last command of that slot finished */
+        _Alignas(64) uint64_t stream_done[VGPU_STREAMS];
 };
+
+enum vgpu_host_state { VGPU_HOST_QUEUED = 0, VGPU_HOST_RELEASED = 1, VGPU_HOST_REACHED = 2 };
 
 /* An event's slot: the engine writes when the stream reached it. */
 struct vgpu_event_slot {
@@ -181,6 +196,20 @@ struct vgpu_req_copy_host {
 struct vgpu_req_event {
         uint64_t ctx;
         uint32_t slot;
+        uint32_t pad;
+};
+
+/* A stream's wait: its later commands start once each dep's slot finished everything up to seq. */
+struct vgpu_stream_dep {
+        uint32_t slot;
+        uint32_t pad;
+        uint64_t seq;
+};
+
+/* STREAM_WAIT: n deps follow the struct in the message. */
+struct vgpu_req_stream_wait {
+        uint64_t ctx;
+        uint32_t n;
         uint32_t pad;
 };
 

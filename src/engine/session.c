@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// A guest's session in its engine: the command loop over the shared ring, and one handler per op
-// of calls.def. Every handle, pointer, size and offset from the guest is checked before use;
-// device memory is reached only inside the allocations of the context that asks.
+// A guest's session in its engine: the command loop over the shared ring, which sorts the guest's
+// asynchronous commands into one in-order queue per stream slot and runs whichever stream can go
+// on, and one handler per op of calls.def. Every handle, pointer, size and offset from the guest
+// is checked before use; device memory is reached only inside the allocations of the context
+// that asks.
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -21,6 +23,12 @@
 #define SPIN_NS  50000 /* poll the ring this long before sleeping */
 #define MAX_OBJS 4096
 #define MSG_CAP  (sizeof(struct vgpu_req_launch) + VGPU_MAX_PARAM_BYTES + 64)
+/* Commands taken from the ring but not run yet (streams held by host functions or waits): at
+ * most this many, and bytes, per session; past that the rest waits in the ring. */
+#define QUEUED_MAX       65536u
+#define QUEUED_BYTES_MAX (16u << 20)
+
+_Static_assert(VGPU_STREAMS == 64, "a stream slot is a bit of a uint64_t");
 
 enum obj_kind { OBJ_CTX = 1, OBJ_MOD = 2, OBJ_FUNC = 3 };
 
@@ -64,9 +72,30 @@ struct shost {
         bool registered; /* with the backend, for direct DMA */
 };
 
+/* An asynchronous command taken from the ring, waiting in its stream's queue. */
+struct scmd {
+        struct scmd *next;
+        struct vgpu_msg m;
+        _Alignas(8) uint8_t req[]; /* m.len bytes */
+};
+
+/* A stream slot: its commands in order, and its backend queue (a CUDA stream on a GPU). */
+struct sstream {
+        struct scmd *head, *tail;
+        struct backend_queue *q; /* NULL until first used; slot 0's is made with the session */
+};
+
+struct profile;
+
 struct session {
         struct vgpu_dev *dev;
-        struct backend_queue *q;
+        struct backend_queue *q; /* the queue of the stream whose command runs now */
+        struct sstream streams[VGPU_STREAMS];
+        uint64_t active;   /* slots with queued commands */
+        uint64_t last_seq; /* the last seq taken from the ring */
+        uint32_t n_queued; /* commands in the streams' queues */
+        uint64_t queued_bytes;
+        unsigned next_slot; /* where the round-robin over runnable streams goes on */
         bool stage_registered;
         uint32_t id;
         pid_t pid;
@@ -93,6 +122,7 @@ struct session {
         volatile int pause;
         uint64_t pause_ns; /* when the pause was asked for */
         bool parked, exited;
+        struct profile *prof; /* VGPU_ENGINE_PROFILE */
 };
 
 pid_t session_pid(const struct session *s)
@@ -262,9 +292,11 @@ static bool guest_pushing(struct session *s)
  */
 static void gate_release(struct session *s);
 
+static int queues_sync(struct session *s);
+
 static void park(struct session *s)
 {
-        int r = s->dev->ops->queue_sync(s->q);
+        int r = queues_sync(s);
 
         gate_release(s); /* a parked vGPU gives its turn back at once */
         if (r < 0 && !s->deferred)
@@ -338,7 +370,11 @@ static void gate_drain(struct session *s)
 
         if (!p || !s->dev->ops->queue_gpu_time)
                 return;
-        ns = s->dev->ops->queue_gpu_time(s->q, true);
+        ns = 0;
+        for (uint32_t i = 0; i < VGPU_STREAMS; i++) {
+                if (s->streams[i].q)
+                        ns += s->dev->ops->queue_gpu_time(s->streams[i].q, true);
+        }
         __atomic_add_fetch(&p->charged_ns, ns, __ATOMIC_RELEASE);
         __atomic_add_fetch(&p->slice_used_ns, ns, __ATOMIC_ACQ_REL);
 }
@@ -437,15 +473,39 @@ static bool region_ok(struct session *s, uint32_t ctx, uint64_t addr, uint64_t l
         return false;
 }
 
-/* Let queued work finish before memory it may use goes away; a fault poisons the context. */
-static void drain(struct session *s, struct sctx *c)
+/* Wait for the device work of every stream; the first error. */
+static int queues_sync(struct session *s)
 {
-        int r = s->dev->ops->queue_sync(s->q);
+        int r = 0;
 
+        for (uint32_t i = 0; i < VGPU_STREAMS; i++) {
+                int e = s->streams[i].q ? s->dev->ops->queue_sync(s->streams[i].q) : 0;
+
+                if (e < 0 && !r)
+                        r = e;
+        }
+        return r;
+}
+
+/* Note an error of device work (r < 0) in c: deferred, and sticky for a fault. */
+static void note_sync_error(struct sctx *c, int r)
+{
         if (r < 0 && c && !c->sticky && !c->deferred)
                 c->deferred = r;
         if (r < 0 && c && backend_is_fault(r))
                 c->sticky = r;
+}
+
+/* Let the running stream's device work finish (an event, a host function's turn). */
+static void drain_stream(struct session *s, struct sctx *c)
+{
+        note_sync_error(c, s->dev->ops->queue_sync(s->q));
+}
+
+/* Let all device work finish before memory it may use goes away; a fault poisons the context. */
+static void drain(struct session *s, struct sctx *c)
+{
+        note_sync_error(c, queues_sync(s));
 }
 
 static int op_nop(struct session *s, const void *req, uint32_t len, void *rep, uint32_t *rep_len)
@@ -527,7 +587,7 @@ static int op_ctx_sync(struct session *s, const void *req, uint32_t len, void *r
         (void)len, (void)rep, (void)rep_len;
         if (!(c = get_ctx(s, q->ctx, &idx)))
                 return -EBADF;
-        /* Commands run in order: once the queue is idle, everything before this is finished. */
+        /* The guest waited for the context's streams; their device work finishes here. */
         drain(s, c);
         r = c->sticky ? c->sticky : c->deferred;
         if (!r)
@@ -541,6 +601,30 @@ static int op_error_query(struct session *s, const void *req, uint32_t len, void
                           uint32_t *rep_len)
 {
         return op_ctx_sync(s, req, len, rep, rep_len);
+}
+
+/* cuStreamSynchronize: the guest waited for the stream; its device work and the errors. */
+static int op_stream_sync(struct session *s, const void *req, uint32_t len, void *rep,
+                          uint32_t *rep_len)
+{
+        const struct vgpu_req_event *q = req;
+        struct sctx *c;
+        uint32_t idx;
+        int r;
+
+        (void)len, (void)rep, (void)rep_len;
+        if (!(c = get_ctx(s, q->ctx, &idx)))
+                return -EBADF;
+        if (q->slot >= VGPU_STREAMS)
+                return -EINVAL;
+        if (s->streams[q->slot].q)
+                note_sync_error(c, s->dev->ops->queue_sync(s->streams[q->slot].q));
+        r = c->sticky ? c->sticky : c->deferred;
+        if (!r)
+                r = s->deferred;
+        c->deferred = 0;
+        s->deferred = 0;
+        return r;
 }
 
 static int op_mem_alloc(struct session *s, const void *req, uint32_t len, void *rep,
@@ -933,8 +1017,8 @@ static int op_event_record(struct session *s, const void *req, uint32_t len, voi
                 return -EBADF;
         if (q->slot >= s->v.n_events)
                 return -EINVAL;
-        /* The event completes when the work queued before it has. */
-        drain(s, get_ctx(s, q->ctx, &idx));
+        /* The event completes when the work queued before it in its stream has. */
+        drain_stream(s, get_ctx(s, q->ctx, &idx));
         __atomic_store_n(&s->v.events[q->slot].time_ns, chan_now_ns(), __ATOMIC_RELEASE);
         return 0;
 }
@@ -1080,28 +1164,48 @@ int session_host_unmap(struct session *s, uint64_t id)
 }
 
 /*
- * A host function's place in the queue: everything after it waits until the guest, having run
- * the function, releases the slot. Waits in slices so that a stopping session is not held.
+ * A host function's place in its stream. The stream stops there (stream_ready): once the work
+ * before it is done, the engine marks the slot VGPU_HOST_REACHED; the guest runs the function
+ * and marks it VGPU_HOST_RELEASED, and only then does this command run, and its stream go on.
+ * Other streams run meanwhile.
  */
 static int op_host_wait(struct session *s, const void *req, uint32_t len, void *rep,
                         uint32_t *rep_len)
 {
         const struct vgpu_req_event *q = req;
-        uint32_t *flag, idx;
 
-        (void)len, (void)rep, (void)rep_len;
-        if (q->slot >= VGPU_HOST_SLOTS)
+        (void)s, (void)len, (void)rep, (void)rep_len;
+        return q->slot < VGPU_HOST_SLOTS ? 0 : -EINVAL;
+}
+
+/*
+ * A stream's wait for others (cross-stream events, the legacy stream's barriers): it runs once
+ * every dependency's slot finished its commands up to the dependency's seq (stream_ready). On a
+ * GPU a finished command may still be running on the device: the awaited streams' device work
+ * completes first.
+ */
+static int op_stream_wait(struct session *s, const void *req, uint32_t len, void *rep,
+                          uint32_t *rep_len)
+{
+        const struct vgpu_req_stream_wait *q = req;
+        const struct vgpu_stream_dep *dep = (const void *)(q + 1);
+        int r = 0;
+
+        (void)rep, (void)rep_len;
+        if (q->n > VGPU_STREAMS || len != sizeof(*q) + q->n * sizeof(*dep))
                 return -EINVAL;
-        /* The guest runs the function once the work before it is done, which is now. */
-        drain(s, get_ctx(s, q->ctx, &idx));
-        flag = &s->v.ctl->host_release[q->slot];
-        while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE) && !s->stop) {
-                if (pausing(s))
-                        park(s);
-                else
-                        chan_futex_wait(flag, 0, 100);
+        for (uint32_t i = 0; i < q->n; i++) {
+                if (dep[i].slot >= VGPU_STREAMS)
+                        return -EINVAL;
         }
-        return 0;
+        for (uint32_t i = 0; i < q->n; i++) {
+                struct backend_queue *dq = s->streams[dep[i].slot].q;
+                int e = dq && dq != s->q ? s->dev->ops->queue_sync(dq) : 0;
+
+                if (e < 0 && !r)
+                        r = e;
+        }
+        return r;
 }
 
 typedef int (*op_fn)(struct session *s, const void *req, uint32_t len, void *rep,
@@ -1114,66 +1218,6 @@ static const op_fn handlers[VGPU_OP_COUNT] = {
 };
 
 /* ---- the loop ----------------------------------------------------------------------------- */
-
-static void finish(struct session *s, const struct vgpu_msg *m, const struct vgpu_call_info *ci,
-                   int r, const void *rep, uint32_t rep_len)
-{
-        struct vgpu_chan_ctl *ctl = s->v.ctl;
-
-        /* Unknown ops get an error reply too: a guest may be waiting for one. */
-        if (!ci || (ci->flags & VGPU_CALL_SYNC)) {
-                memcpy(s->v.reply, rep, rep_len);
-                ctl->reply_len = rep_len;
-                ctl->reply_result = r;
-                __atomic_store_n(&ctl->reply_seq, m->seq, __ATOMIC_RELEASE);
-        }
-        __atomic_store_n(&ctl->done_seq, m->seq, __ATOMIC_RELEASE);
-        __atomic_thread_fence(__ATOMIC_SEQ_CST);
-        if (__atomic_load_n(&ctl->guest_sleeping, __ATOMIC_SEQ_CST)) {
-                __atomic_add_fetch(&ctl->done_futex, 1, __ATOMIC_SEQ_CST);
-                chan_futex_wake(&ctl->done_futex);
-        }
-}
-
-static void record_async_error(struct session *s, const void *req, uint32_t len, int r)
-{
-        struct sctx *c = NULL;
-        uint32_t idx;
-        uint64_t h;
-
-        if (len >= sizeof(h)) {
-                memcpy(&h, req, sizeof(h));
-                c = get_ctx(s, h, &idx);
-        }
-        if (c && !c->deferred && !c->sticky)
-                c->deferred = r;
-        else if (!c && !s->deferred)
-                s->deferred = r;
-}
-
-/* Wait until the guest pushes more, spinning briefly first; returns when stop is set too. */
-static void wait_for_work(struct session *s)
-{
-        struct vgpu_chan_ctl *ctl = s->v.ctl;
-        uint64_t until = chan_now_ns() + SPIN_NS;
-        uint32_t val;
-
-        while (chan_now_ns() < until) {
-                if (__atomic_load_n(&ctl->head, __ATOMIC_ACQUIRE) != ctl->tail || s->stop ||
-                    pausing(s))
-                        return;
-                __builtin_ia32_pause();
-        }
-        /* Idle past the spin: a grant nobody else waits for goes back (best effort's
-         * work conservation); a guest between two launches keeps it. */
-        gate_idle(s);
-        val = __atomic_load_n(&ctl->head_futex, __ATOMIC_SEQ_CST);
-        __atomic_store_n(&ctl->engine_sleeping, 1, __ATOMIC_SEQ_CST);
-        __atomic_thread_fence(__ATOMIC_SEQ_CST);
-        if (__atomic_load_n(&ctl->head, __ATOMIC_ACQUIRE) == ctl->tail && !s->stop && !pausing(s))
-                chan_futex_wait(&ctl->head_futex, val, 200);
-        __atomic_store_n(&ctl->engine_sleeping, 0, __ATOMIC_SEQ_CST);
-}
 
 /*
  * VGPU_ENGINE_PROFILE=1: at the session's end, log where its thread's time went, per op (calls,
@@ -1204,63 +1248,336 @@ static void profile_report(const struct session *s, const struct profile *p)
                  (double)(total - busy - p->waiting) / 1e9);
 }
 
+/* Wake the guest's threads that sleep for a completion (they announced it). */
+static void wake_guest(struct session *s)
+{
+        struct vgpu_chan_ctl *ctl = s->v.ctl;
+
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&ctl->guest_sleeping, __ATOMIC_SEQ_CST)) {
+                __atomic_add_fetch(&ctl->done_futex, 1, __ATOMIC_SEQ_CST);
+                chan_futex_wake(&ctl->done_futex);
+        }
+}
+
+/* done_seq: every command before the oldest one still queued (or all taken) is finished. */
+static void update_done(struct session *s)
+{
+        uint64_t done = s->last_seq;
+
+        for (uint64_t a = s->active; a; a &= a - 1) {
+                const struct scmd *h = s->streams[__builtin_ctzll(a)].head;
+
+                if (h->m.seq - 1 < done)
+                        done = h->m.seq - 1;
+        }
+        __atomic_store_n(&s->v.ctl->done_seq, done, __ATOMIC_RELEASE);
+}
+
+static void finish(struct session *s, const struct vgpu_msg *m, const struct vgpu_call_info *ci,
+                   int r, const void *rep, uint32_t rep_len)
+{
+        struct vgpu_chan_ctl *ctl = s->v.ctl;
+
+        /* Unknown ops get an error reply too: a guest may be waiting for one. */
+        if (!ci || (ci->flags & VGPU_CALL_SYNC)) {
+                memcpy(s->v.reply, rep, rep_len);
+                ctl->reply_len = rep_len;
+                ctl->reply_result = r;
+                __atomic_store_n(&ctl->reply_seq, m->seq, __ATOMIC_RELEASE);
+        } else if (m->stream < VGPU_STREAMS) {
+                __atomic_store_n(&ctl->stream_done[m->stream], m->seq, __ATOMIC_RELEASE);
+        }
+        update_done(s);
+        wake_guest(s);
+}
+
+static void record_async_error(struct session *s, const void *req, uint32_t len, int r)
+{
+        struct sctx *c = NULL;
+        uint32_t idx;
+        uint64_t h;
+
+        if (len >= sizeof(h)) {
+                memcpy(&h, req, sizeof(h));
+                c = get_ctx(s, h, &idx);
+        }
+        if (c && !c->deferred && !c->sticky)
+                c->deferred = r;
+        else if (!c && !s->deferred)
+                s->deferred = r;
+}
+
+/* Validate and run one command (req holds its m->len bytes), then publish its completion. */
+static void run_cmd(struct session *s, const struct vgpu_msg *m, const void *req, uint8_t *rep)
+{
+        const struct vgpu_call_info *ci = vgpu_call_info(m->op);
+        uint32_t rep_len = 0;
+        int r;
+
+        if (!ci || m->len < ci->req_size ||
+            (!(ci->flags & VGPU_CALL_VAR) && m->len != ci->req_size)) {
+                r = -EPROTO;
+        } else {
+                uint64_t t0 = s->prof ? chan_now_ns() : 0;
+
+                memset(rep, 0, ci->rep_size);
+                r = handlers[m->op](s, req, m->len, rep, &rep_len);
+                if (s->prof) {
+                        s->prof->calls[m->op]++;
+                        s->prof->ns[m->op] += chan_now_ns() - t0;
+                }
+        }
+        if (r < 0 && ci && !(ci->flags & VGPU_CALL_SYNC))
+                record_async_error(s, req, m->len, r);
+        finish(s, m, ci, r, rep, rep_len);
+}
+
+/* A slot's backend queue, made on its first use (the session's first queue if that fails). */
+static struct backend_queue *stream_queue(struct session *s, uint32_t slot)
+{
+        struct sstream *st = &s->streams[slot];
+
+        if (!st->q && s->dev->ops->queue_new(s->dev->bdev, &st->q) < 0)
+                return s->streams[0].q;
+        return st->q;
+}
+
+/* Whether slot finished every command up to seq: none of those still waits in its queue. */
+static bool slot_reached(const struct session *s, uint32_t slot, uint64_t seq)
+{
+        const struct scmd *h = s->streams[slot].head;
+
+        return !h || h->m.seq > seq;
+}
+
+/*
+ * Whether a command at the head of its stream may run now. A host function's wait holds its
+ * stream until the guest released it (and, when first reached, tells the guest to run the
+ * function); a stream wait holds it until what it waits for is finished. Only earlier commands of
+ * other slots count as dependencies, so a guest cannot make a stream wait for itself, nor a
+ * cycle; a malformed one runs (and fails) at once.
+ */
+static bool stream_ready(struct session *s, uint32_t slot, const struct vgpu_msg *m,
+                         const void *req)
+{
+        if (m->op == VGPU_OP_HOST_WAIT && m->len == sizeof(struct vgpu_req_event)) {
+                const struct vgpu_req_event *q = req;
+                uint32_t *flag, want = VGPU_HOST_QUEUED, idx;
+
+                if (q->slot >= VGPU_HOST_SLOTS)
+                        return true;
+                flag = &s->v.ctl->host_release[q->slot];
+                switch (__atomic_load_n(flag, __ATOMIC_ACQUIRE)) {
+                case VGPU_HOST_RELEASED:
+                        return true;
+                case VGPU_HOST_QUEUED:
+                        /* The work before it is done once its device work is: the guest may
+                         * run the function now. */
+                        s->q = stream_queue(s, slot);
+                        drain_stream(s, get_ctx(s, q->ctx, &idx));
+                        if (__atomic_compare_exchange_n(flag, &want, VGPU_HOST_REACHED, false,
+                                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+                                wake_guest(s);
+                        return __atomic_load_n(flag, __ATOMIC_ACQUIRE) == VGPU_HOST_RELEASED;
+                default:
+                        return false;
+                }
+        }
+        if (m->op == VGPU_OP_STREAM_WAIT && m->len >= sizeof(struct vgpu_req_stream_wait)) {
+                const struct vgpu_req_stream_wait *q = req;
+                const struct vgpu_stream_dep *dep = (const void *)(q + 1);
+
+                if (q->n > VGPU_STREAMS || m->len != sizeof(*q) + q->n * sizeof(*dep))
+                        return true;
+                for (uint32_t i = 0; i < q->n; i++) {
+                        if (dep[i].slot < VGPU_STREAMS && dep[i].slot != slot &&
+                            dep[i].seq < m->seq && !slot_reached(s, dep[i].slot, dep[i].seq))
+                                return false;
+                }
+        }
+        return true;
+}
+
+/* Whether a host function the engine holds a stream for was released meanwhile. */
+static bool host_released(const struct session *s)
+{
+        for (uint64_t a = s->active; a; a &= a - 1) {
+                const struct scmd *h = s->streams[__builtin_ctzll(a)].head;
+                const struct vgpu_req_event *q = (const void *)h->req;
+
+                if (h->m.op == VGPU_OP_HOST_WAIT && h->m.len == sizeof(*q) &&
+                    q->slot < VGPU_HOST_SLOTS &&
+                    __atomic_load_n(&s->v.ctl->host_release[q->slot], __ATOMIC_ACQUIRE) ==
+                            VGPU_HOST_RELEASED)
+                        return true;
+        }
+        return false;
+}
+
+/* Room to take more commands from the ring. */
+static bool can_take(const struct session *s)
+{
+        return s->n_queued < QUEUED_MAX && s->queued_bytes < QUEUED_BYTES_MAX;
+}
+
+/*
+ * A command taken from the ring: a synchronous call runs now (it waits for no stream: the guest
+ * waited for what it needs first); an asynchronous one runs now when its stream has nothing
+ * queued and may go on, else it joins its stream's queue. Returns 0, or -ENOMEM.
+ */
+static int take(struct session *s, const struct vgpu_msg *m, const uint8_t *req, uint8_t *rep)
+{
+        const struct vgpu_call_info *ci = vgpu_call_info(m->op);
+        struct sstream *st;
+        struct scmd *c;
+
+        if (!ci || (ci->flags & VGPU_CALL_SYNC)) {
+                run_cmd(s, m, req, rep);
+                return 0;
+        }
+        if (m->stream >= VGPU_STREAMS) {
+                record_async_error(s, req, m->len, -EPROTO);
+                finish(s, m, ci, -EPROTO, rep, 0);
+                return 0;
+        }
+        st = &s->streams[m->stream];
+        if (!st->head && stream_ready(s, m->stream, m, req)) {
+                s->q = stream_queue(s, m->stream);
+                run_cmd(s, m, req, rep);
+                return 0;
+        }
+        c = malloc(sizeof(*c) + m->len);
+        if (!c)
+                return -ENOMEM;
+        c->next = NULL;
+        c->m = *m;
+        memcpy(c->req, req, m->len);
+        if (st->tail)
+                st->tail->next = c;
+        else
+                st->head = c;
+        st->tail = c;
+        s->active |= UINT64_C(1) << m->stream;
+        s->n_queued++;
+        s->queued_bytes += m->len;
+        return 0;
+}
+
+/* Run the head of one stream that may go on, round-robin over the streams. Whether one ran. */
+static bool run_one(struct session *s, uint8_t *rep)
+{
+        for (uint32_t i = 0; s->active && i < VGPU_STREAMS; i++) {
+                uint32_t slot = (s->next_slot + i) % VGPU_STREAMS;
+                struct sstream *st = &s->streams[slot];
+                struct scmd *c = st->head;
+
+                if (!c || !stream_ready(s, slot, &c->m, c->req))
+                        continue;
+                st->head = c->next;
+                if (!st->head) {
+                        st->tail = NULL;
+                        s->active &= ~(UINT64_C(1) << slot);
+                }
+                s->n_queued--;
+                s->queued_bytes -= c->m.len;
+                s->q = stream_queue(s, slot);
+                run_cmd(s, &c->m, c->req, rep);
+                free(c);
+                s->next_slot = slot + 1;
+                return true;
+        }
+        return false;
+}
+
+/* Wait until the guest pushes more (when there is room to take it) or releases a held stream,
+ * spinning briefly first; returns when stop or pause is set too. */
+static void wait_for_work(struct session *s, bool take_more)
+{
+        struct vgpu_chan_ctl *ctl = s->v.ctl;
+        uint64_t until = chan_now_ns() + SPIN_NS;
+        uint32_t val;
+
+        while (chan_now_ns() < until) {
+                if ((take_more && __atomic_load_n(&ctl->head, __ATOMIC_ACQUIRE) != ctl->tail) ||
+                    s->stop || pausing(s) || host_released(s))
+                        return;
+                __builtin_ia32_pause();
+        }
+        /* Idle past the spin: a grant nobody else waits for goes back (best effort's
+         * work conservation); a guest between two launches keeps it. */
+        gate_idle(s);
+        val = __atomic_load_n(&ctl->head_futex, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&ctl->engine_sleeping, 1, __ATOMIC_SEQ_CST);
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        if ((!take_more || __atomic_load_n(&ctl->head, __ATOMIC_ACQUIRE) == ctl->tail) &&
+            !s->stop && !pausing(s) && !host_released(s))
+                chan_futex_wait(&ctl->head_futex, val, 200);
+        __atomic_store_n(&ctl->engine_sleeping, 0, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * The session's thread: take commands from the ring into their streams and run whichever stream
+ * may go on. A stream held by a host function or a wait holds only itself. A pause parks once
+ * nothing can go on: every command queued before it finished or is held.
+ */
 static void *session_main(void *arg)
 {
         struct session *s = arg;
         uint8_t *buf = malloc(MSG_CAP);
         uint8_t *rep = malloc(s->v.reply_size);
-        struct profile *prof = getenv("VGPU_ENGINE_PROFILE") ? calloc(1, sizeof(*prof)) : NULL;
 
-        if (prof)
-                prof->start = chan_now_ns();
+        if (getenv("VGPU_ENGINE_PROFILE"))
+                s->prof = calloc(1, sizeof(*s->prof));
+        if (s->prof)
+                s->prof->start = chan_now_ns();
 
         while (buf && rep && !s->stop) {
+                bool more = can_take(s);
                 struct vgpu_msg m;
-                const struct vgpu_call_info *ci;
-                uint32_t rep_len = 0;
                 int r;
 
-                r = chan_pop(&s->v, &m, buf, MSG_CAP);
-                if (r == 0 && pausing(s) && guest_pushing(s)) {
-                        __builtin_ia32_pause(); /* a call on its way in: take it first */
-                        continue;
-                }
-                if (r == 0 && pausing(s)) {
-                        /* what the guest queued before the suspend is done: a clean point */
-                        park(s);
-                        continue;
-                }
-                if (r == 0) {
-                        uint64_t t0 = prof ? chan_now_ns() : 0;
-
-                        wait_for_work(s);
-                        if (prof)
-                                prof->waiting += chan_now_ns() - t0;
-                        continue;
-                }
+                r = more ? chan_pop(&s->v, &m, buf, MSG_CAP) : 0;
+                if (r > 0 && m.seq <= s->last_seq)
+                        r = -EPROTO; /* sequence numbers only grow */
                 if (r < 0) {
                         vgpu_log(VGPU_LOG_WARN,
                                  "guest %d: corrupt command ring; closing its channel",
                                  (int)s->pid);
                         break;
                 }
-                ci = vgpu_call_info(m.op);
-                if (!ci || m.len < ci->req_size ||
-                    (!(ci->flags & VGPU_CALL_VAR) && m.len != ci->req_size)) {
-                        r = -EPROTO;
-                } else {
-                        uint64_t t0 = prof ? chan_now_ns() : 0;
-
-                        memset(rep, 0, ci->rep_size);
-                        r = handlers[m.op](s, buf, m.len, rep, &rep_len);
-                        if (prof) {
-                                prof->calls[m.op]++;
-                                prof->ns[m.op] += chan_now_ns() - t0;
+                if (r > 0) {
+                        s->last_seq = m.seq;
+                        if (take(s, &m, buf, rep) < 0) {
+                                vgpu_log(VGPU_LOG_WARN,
+                                         "guest %d: out of memory for its queued commands; "
+                                         "closing its channel",
+                                         (int)s->pid);
+                                break;
                         }
-                        if (r < 0 && !(ci->flags & VGPU_CALL_SYNC))
-                                record_async_error(s, buf, m.len, r);
+                        /* between two new commands, a queued stream goes on too */
+                        run_one(s, rep);
+                        continue;
                 }
-                finish(s, &m, ci, r, rep, rep_len);
+                if (run_one(s, rep))
+                        continue;
+                if (more && pausing(s) && guest_pushing(s)) {
+                        __builtin_ia32_pause(); /* a call on its way in: take it first */
+                        continue;
+                }
+                if (pausing(s)) {
+                        /* what the guest queued before the suspend is done or held: a clean
+                         * point */
+                        park(s);
+                        continue;
+                }
+                {
+                        uint64_t t0 = s->prof ? chan_now_ns() : 0;
+
+                        wait_for_work(s, more);
+                        if (s->prof)
+                                s->prof->waiting += chan_now_ns() - t0;
+                }
         }
         __atomic_store_n(&s->v.ctl->engine_dead, 1, __ATOMIC_RELEASE);
         __atomic_add_fetch(&s->v.ctl->done_futex, 1, __ATOMIC_SEQ_CST);
@@ -1269,9 +1586,8 @@ static void *session_main(void *arg)
         s->exited = true;
         pthread_cond_broadcast(&s->pause_cond);
         pthread_mutex_unlock(&s->pause_lock);
-        if (prof)
-                profile_report(s, prof);
-        free(prof);
+        if (s->prof)
+                profile_report(s, s->prof);
         free(buf);
         free(rep);
         return NULL;
@@ -1317,9 +1633,10 @@ int session_new(struct vgpu_dev *dev, uint32_t id, pid_t pid, uid_t uid, struct 
                 goto err_close;
         }
         chan_layout(base, size, &s->v);
-        r = dev->ops->queue_new(dev->bdev, &s->q);
+        r = dev->ops->queue_new(dev->bdev, &s->streams[0].q);
         if (r < 0)
                 goto err_unmap;
+        s->q = s->streams[0].q;
         /* Copies go through the staging area: let the GPU reach it directly where it can. */
         s->stage_registered =
                 dev->ops->host_register(dev->bdev, s->v.stage, (size_t)s->v.stage_size) == 0;
@@ -1333,7 +1650,7 @@ int session_new(struct vgpu_dev *dev, uint32_t id, pid_t pid, uid_t uid, struct 
 err_queue:
         if (s->stage_registered)
                 dev->ops->host_unregister(dev->bdev, s->v.stage);
-        dev->ops->queue_free(s->q);
+        dev->ops->queue_free(s->streams[0].q);
 err_unmap:
         munmap(base, size);
 err_close:
@@ -1363,7 +1680,18 @@ void session_free(struct session *s)
                         free_ctx(s, i);
         }
         dev_free_owner(s->dev, (uint64_t)s->id << 32, ~UINT64_C(0) << 32);
-        s->dev->ops->queue_free(s->q);
+        for (uint32_t i = 0; i < VGPU_STREAMS; i++) {
+                struct scmd *c = s->streams[i].head;
+
+                while (c) {
+                        struct scmd *next = c->next;
+
+                        free(c);
+                        c = next;
+                }
+                s->dev->ops->queue_free(s->streams[i].q);
+        }
+        free(s->prof);
         if (s->stage_registered)
                 s->dev->ops->host_unregister(s->dev->bdev, s->v.stage);
         for (uint32_t i = 0; i < s->n_hosts; i++)

@@ -55,6 +55,7 @@ static CUresult ctx_new(struct gdev *d, unsigned flags, bool primary, struct gct
         }
         c->magic = MAGIC_CTX;
         c->dev = d;
+        c->legacy.ctx = c;
         c->handle = r.handle;
         c->primary = primary;
         c->flags = flags;
@@ -73,6 +74,9 @@ static void ctx_delete(struct gctx *c)
         struct vgpu_req_ctx q = {.ctx = c->handle};
 
         guest_call(c->dev, VGPU_OP_CTX_DESTROY, &q, sizeof(q), NULL, 0, NULL, 0);
+        pthread_mutex_lock(&c->dev->lock);
+        guest_stream_release(c->dev, &c->legacy);
+        pthread_mutex_unlock(&c->dev->lock);
         c->magic = MAGIC_DEAD;
         /* Left allocated: a stale CUcontext must fail its magic check, not touch freed memory.
          * It leaves this thread's stack, as destroying the current context pops it. */
@@ -193,6 +197,27 @@ CUresult CUDAAPI cuCtxGetDevice(CUdevice *device)
         return CUDA_SUCCESS;
 }
 
+/* A fault's error is the context's for good, as on a GPU. */
+static CUresult note_sticky(struct gctx *c, CUresult r)
+{
+        if (r == CUDA_ERROR_ILLEGAL_ADDRESS || r == CUDA_ERROR_MISALIGNED_ADDRESS ||
+            r == CUDA_ERROR_ASSERT || r == CUDA_ERROR_LAUNCH_TIMEOUT ||
+            r == CUDA_ERROR_ILLEGAL_INSTRUCTION || r == CUDA_ERROR_LAUNCH_FAILED ||
+            r == CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES)
+                c->sticky = (int)r;
+        return r;
+}
+
+CUresult guest_stream_sync(struct gctx *c, struct gstream *st)
+{
+        struct vgpu_req_event q = {.ctx = c->handle, .slot = guest_stream_of(c, st)->slot};
+
+        if (c->sticky)
+                return (CUresult)c->sticky;
+        return note_sticky(
+                c, guest_call(c->dev, VGPU_OP_STREAM_SYNC, &q, sizeof(q), NULL, 0, NULL, 0));
+}
+
 CUresult guest_ctx_sync(struct gctx *c)
 {
         struct vgpu_req_ctx q = {.ctx = c->handle};
@@ -200,6 +225,10 @@ CUresult guest_ctx_sync(struct gctx *c)
 
         if (c->sticky)
                 return (CUresult)c->sticky;
+        /* Every stream of the context first; then the engine finishes their device work. */
+        r = guest_wait_ctx(c);
+        if (r != CUDA_SUCCESS)
+                return r;
         r = guest_call(c->dev, VGPU_OP_CTX_SYNC, &q, sizeof(q), NULL, 0, NULL, 0);
         if (r == CUDA_ERROR_ILLEGAL_ADDRESS || r == CUDA_ERROR_MISALIGNED_ADDRESS ||
             r == CUDA_ERROR_ASSERT || r == CUDA_ERROR_LAUNCH_TIMEOUT ||

@@ -15,13 +15,6 @@
 
 #include "guest/guest.h"
 
-void guest_note_seq(struct gctx *c, struct gstream *st, uint64_t seq)
-{
-        c->last_seq = seq;
-        if (st)
-                st->last_seq = seq;
-}
-
 /* Whether [p, p + len) lies inside the device range of c's vGPU, or in a module variable. */
 static bool in_device(const struct gctx *c, CUdeviceptr p, size_t len)
 {
@@ -32,10 +25,14 @@ static bool in_device(const struct gctx *c, CUdeviceptr p, size_t len)
                guest_var_range(d, p, len);
 }
 
-static CUresult error_query(struct gctx *c)
+/* A synchronous copy's end: its stream reached it; then the errors of the context. */
+static CUresult error_query(struct gctx *c, struct gstream *st)
 {
         struct vgpu_req_ctx q = {.ctx = c->handle};
+        CUresult r = guest_wait_stream(c, st);
 
+        if (r != CUDA_SUCCESS)
+                return r;
         if (c->sticky)
                 return (CUresult)c->sticky;
         return guest_call(c->dev, VGPU_OP_ERROR_QUERY, &q, sizeof(q), NULL, 0, NULL, 0);
@@ -54,10 +51,8 @@ static CUresult copy_host(struct gctx *c, uint16_t op, CUdeviceptr dptr, uint64_
         CUresult r;
 
         pthread_mutex_lock(&d->lock);
-        r = guest_push_locked(d, op, &q, sizeof(q), NULL, 0, ret_seq);
+        r = guest_push_stream_locked(c, st, op, &q, sizeof(q), NULL, 0, ret_seq);
         pthread_mutex_unlock(&d->lock);
-        if (r == CUDA_SUCCESS)
-                guest_note_seq(c, st, *ret_seq);
         return r;
 }
 
@@ -79,7 +74,7 @@ CUresult guest_copy_htod(struct gctx *c, CUdeviceptr dst, const void *src, size_
 
                 if (host_shared(d, src, len, &id, &hoff)) {
                         r = copy_host(c, VGPU_OP_COPY_HTOD_HOST, dst, id, hoff, len, st, &seq);
-                        return r == CUDA_SUCCESS && sync ? error_query(c) : r;
+                        return r == CUDA_SUCCESS && sync ? error_query(c, st) : r;
                 }
         }
         pthread_mutex_lock(&d->lock);
@@ -95,14 +90,16 @@ CUresult guest_copy_htod(struct gctx *c, CUdeviceptr dst, const void *src, size_
                 memcpy(d->v.stage + soff, (const uint8_t *)src + off, n);
                 q = (struct vgpu_req_copy){
                         .ctx = c->handle, .dst = dst + off, .src = soff, .len = n};
-                r = guest_push_locked(d, VGPU_OP_COPY_HTOD, &q, sizeof(q), NULL, 0, &seq);
+                r = guest_push_stream_locked(c, st, VGPU_OP_COPY_HTOD, &q, sizeof(q), NULL, 0,
+                                             &seq);
+                if (r != CUDA_SUCCESS)
+                        break;
                 d->stage_seq[idx] = seq;
+                d->stage_slot[idx] = guest_stream_of(c, st)->slot;
         }
         pthread_mutex_unlock(&d->lock);
-        if (seq)
-                guest_note_seq(c, st, seq);
         if (r == CUDA_SUCCESS && sync)
-                r = error_query(c);
+                r = error_query(c, st);
         return r;
 }
 
@@ -128,9 +125,7 @@ CUresult guest_copy_dtoh(struct gctx *c, void *dst, CUdeviceptr src, size_t len,
 
                 if (host_shared(d, dst, len, &id, &hoff)) {
                         r = copy_host(c, VGPU_OP_COPY_DTOH_HOST, src, id, hoff, len, st, &seq);
-                        if (r == CUDA_SUCCESS)
-                                r = guest_wait(d, seq);
-                        return r == CUDA_SUCCESS ? error_query(c) : r;
+                        return r == CUDA_SUCCESS ? error_query(c, st) : r;
                 }
         }
         nchunks = (len + chunk - 1) / chunk;
@@ -150,9 +145,12 @@ CUresult guest_copy_dtoh(struct gctx *c, void *dst, CUdeviceptr src, size_t len,
                                 break;
                         rq = (struct vgpu_req_copy){
                                 .ctx = c->handle, .dst = soff, .src = src + off, .len = n};
-                        r = guest_push_locked(d, VGPU_OP_COPY_DTOH, &rq, sizeof(rq), NULL, 0,
-                                              &q[issued % VGPU_STAGE_CHUNKS].seq);
+                        r = guest_push_stream_locked(c, st, VGPU_OP_COPY_DTOH, &rq, sizeof(rq),
+                                                     NULL, 0, &q[issued % VGPU_STAGE_CHUNKS].seq);
+                        if (r != CUDA_SUCCESS)
+                                break;
                         d->stage_seq[idx] = q[issued % VGPU_STAGE_CHUNKS].seq;
+                        d->stage_slot[idx] = guest_stream_of(c, st)->slot;
                         q[issued % VGPU_STAGE_CHUNKS].soff = soff;
                         q[issued % VGPU_STAGE_CHUNKS].off = off;
                         q[issued % VGPU_STAGE_CHUNKS].n = n;
@@ -160,7 +158,8 @@ CUresult guest_copy_dtoh(struct gctx *c, void *dst, CUdeviceptr src, size_t len,
                 }
                 if (r != CUDA_SUCCESS)
                         break;
-                r = guest_wait(d, q[drained % VGPU_STAGE_CHUNKS].seq);
+                r = guest_wait_slot(d, guest_stream_of(c, st)->slot,
+                                    q[drained % VGPU_STAGE_CHUNKS].seq);
                 if (r == CUDA_SUCCESS)
                         memcpy((uint8_t *)dst + q[drained % VGPU_STAGE_CHUNKS].off,
                                d->v.stage + q[drained % VGPU_STAGE_CHUNKS].soff,
@@ -168,10 +167,8 @@ CUresult guest_copy_dtoh(struct gctx *c, void *dst, CUdeviceptr src, size_t len,
                 drained++;
         }
         pthread_mutex_unlock(&d->lock);
-        if (issued)
-                guest_note_seq(c, st, q[(issued - 1) % VGPU_STAGE_CHUNKS].seq);
         if (r == CUDA_SUCCESS)
-                r = error_query(c);
+                r = error_query(c, st);
         return r;
 }
 
@@ -189,12 +186,10 @@ static CUresult copy_dtod(struct gctx *c, CUdeviceptr dst, CUdeviceptr src, size
         if (c->sticky)
                 return (CUresult)c->sticky;
         pthread_mutex_lock(&c->dev->lock);
-        r = guest_push_locked(c->dev, VGPU_OP_COPY_DTOD, &q, sizeof(q), NULL, 0, &seq);
+        r = guest_push_stream_locked(c, st, VGPU_OP_COPY_DTOD, &q, sizeof(q), NULL, 0, &seq);
         pthread_mutex_unlock(&c->dev->lock);
-        if (r == CUDA_SUCCESS)
-                guest_note_seq(c, st, seq);
         if (r == CUDA_SUCCESS && sync)
-                r = error_query(c);
+                r = error_query(c, st);
         return r;
 }
 
@@ -269,7 +264,7 @@ CUresult CUDAAPI cuMemFree(CUdeviceptr dptr)
         if (d != c->dev)
                 return CUDA_ERROR_INVALID_VALUE;
         /* Freeing waits for the work that may still use the memory, as a GPU driver does. */
-        guest_wait(d, c->last_seq);
+        guest_wait_ctx(c);
         q = (struct vgpu_req_mem_free){.ctx = c->handle, .dptr = dptr};
         r = guest_call(d, VGPU_OP_MEM_FREE, &q, sizeof(q), NULL, 0, NULL, 0);
         return r;
@@ -745,7 +740,7 @@ static CUresult copy_2d(const CUDA_MEMCPY2D *p, bool sync, CUstream hs)
                         memmove((void *)(uintptr_t)d, (const void *)(uintptr_t)s, p->WidthInBytes);
         }
         if (r == CUDA_SUCCESS && sync)
-                r = error_query(c);
+                r = error_query(c, st);
         return r;
 }
 
@@ -792,10 +787,8 @@ static CUresult fill(CUdeviceptr dst, size_t pitch, uint32_t value, unsigned ele
                                      .value = value,
                                      .elem_size = elem};
         pthread_mutex_lock(&c->dev->lock);
-        r = guest_push_locked(c->dev, VGPU_OP_MEMSET, &q, sizeof(q), NULL, 0, &seq);
+        r = guest_push_stream_locked(c, st, VGPU_OP_MEMSET, &q, sizeof(q), NULL, 0, &seq);
         pthread_mutex_unlock(&c->dev->lock);
-        if (r == CUDA_SUCCESS)
-                guest_note_seq(c, st, seq);
         return r;
 }
 

@@ -76,7 +76,9 @@ static CUresult load_image(struct gctx *c, const void *image, size_t len, struct
                 return CUDA_ERROR_OUT_OF_MEMORY;
         /* The whole staging area: wait for all work that may still use it. */
         pthread_mutex_lock(&d->lock);
-        r = guest_wait(d, d->seq);
+        r = CUDA_SUCCESS;
+        for (unsigned i = 0; i < VGPU_STAGE_CHUNKS && r == CUDA_SUCCESS; i++)
+                r = guest_wait_slot(d, d->stage_slot[i], d->stage_seq[i]);
         if (r == CUDA_SUCCESS)
                 memcpy(d->v.stage, image, len);
         pthread_mutex_unlock(&d->lock);
@@ -235,7 +237,7 @@ CUresult CUDAAPI cuModuleUnload(CUmodule hmod)
                 return CUDA_ERROR_NOT_INITIALIZED;
         if (!module_valid(m))
                 return CUDA_ERROR_INVALID_HANDLE;
-        guest_wait(m->ctx->dev, m->ctx->last_seq);
+        guest_wait_ctx(m->ctx);
         q = (struct vgpu_req_module){.ctx = m->ctx->handle, .module = m->handle};
         r = guest_call(m->ctx->dev, VGPU_OP_MODULE_UNLOAD, &q, sizeof(q), NULL, 0, NULL, 0);
         var_drop(m);
@@ -671,10 +673,8 @@ static CUresult launch(struct gfunc *f, const unsigned grid[3], const unsigned b
                                      .shared = shared,
                                      .params_size = psize};
         pthread_mutex_lock(&c->dev->lock);
-        r = guest_push_locked(c->dev, VGPU_OP_LAUNCH, &q, sizeof(q), params, psize, &seq);
+        r = guest_push_stream_locked(c, st, VGPU_OP_LAUNCH, &q, sizeof(q), params, psize, &seq);
         pthread_mutex_unlock(&c->dev->lock);
-        if (r == CUDA_SUCCESS)
-                guest_note_seq(c, st, seq);
         return r;
 }
 

@@ -163,12 +163,30 @@ bool guest_done(struct gdev *d, uint64_t seq)
         return __atomic_load_n(&d->v.ctl->done_seq, __ATOMIC_ACQUIRE) >= seq;
 }
 
-CUresult guest_wait(struct gdev *d, uint64_t seq)
+bool guest_slot_done(struct gdev *d, uint32_t slot, uint64_t seq)
+{
+        return slot >= VGPU_STREAMS ||
+               __atomic_load_n(&d->v.ctl->stream_done[slot], __ATOMIC_ACQUIRE) >= seq;
+}
+
+void guest_wait_event(struct gdev *d, uint32_t val, int ms)
+{
+        struct vgpu_chan_ctl *ctl = d->v.ctl;
+
+        /* A count, not a flag: several threads of this process may sleep at once. */
+        __atomic_add_fetch(&ctl->guest_sleeping, 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&ctl->done_futex, __ATOMIC_SEQ_CST) == val)
+                chan_futex_wait(&ctl->done_futex, val, ms);
+        __atomic_sub_fetch(&ctl->guest_sleeping, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Wait until the engine's counter *at reaches seq: spin briefly, then sleep on done_futex. */
+static CUresult wait_ge(struct gdev *d, const uint64_t *at, uint64_t seq)
 {
         struct vgpu_chan_ctl *ctl = d->v.ctl;
         uint64_t until = chan_now_ns() + SPIN_NS;
 
-        while (!guest_done(d, seq)) {
+        while (__atomic_load_n(at, __ATOMIC_ACQUIRE) < seq) {
                 uint32_t val;
 
                 if (chan_now_ns() < until) {
@@ -177,14 +195,36 @@ CUresult guest_wait(struct gdev *d, uint64_t seq)
                 }
                 if (engine_gone(d))
                         return CUDA_ERROR_DEVICE_UNAVAILABLE;
-                /* A count, not a flag: several threads of this process may sleep at once. */
                 val = __atomic_load_n(&ctl->done_futex, __ATOMIC_SEQ_CST);
                 __atomic_add_fetch(&ctl->guest_sleeping, 1, __ATOMIC_SEQ_CST);
-                if (!guest_done(d, seq))
+                if (__atomic_load_n(at, __ATOMIC_ACQUIRE) < seq)
                         chan_futex_wait(&ctl->done_futex, val, 100);
                 __atomic_sub_fetch(&ctl->guest_sleeping, 1, __ATOMIC_SEQ_CST);
         }
         return CUDA_SUCCESS;
+}
+
+CUresult guest_wait(struct gdev *d, uint64_t seq)
+{
+        return wait_ge(d, &d->v.ctl->done_seq, seq);
+}
+
+CUresult guest_wait_slot(struct gdev *d, uint32_t slot, uint64_t seq)
+{
+        if (slot >= VGPU_STREAMS)
+                return CUDA_SUCCESS;
+        return wait_ge(d, &d->v.ctl->stream_done[slot], seq);
+}
+
+void guest_wake_engine(struct gdev *d)
+{
+        struct vgpu_chan_ctl *ctl = d->v.ctl;
+
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&ctl->engine_sleeping, __ATOMIC_SEQ_CST)) {
+                __atomic_add_fetch(&ctl->head_futex, 1, __ATOMIC_SEQ_CST);
+                chan_futex_wake(&ctl->head_futex);
+        }
 }
 
 /*
@@ -224,8 +264,8 @@ static CUresult wait_resumed(struct gdev *d)
         return CUDA_SUCCESS;
 }
 
-CUresult guest_push_locked(struct gdev *d, uint16_t op, const void *req, uint32_t req_len,
-                           const void *tail, uint32_t tail_len, uint64_t *ret_seq)
+CUresult guest_push_locked(struct gdev *d, uint16_t op, uint32_t stream, const void *req,
+                           uint32_t req_len, const void *tail, uint32_t tail_len, uint64_t *ret_seq)
 {
         struct vgpu_chan_ctl *ctl = d->v.ctl;
         uint64_t seq = d->seq + 1;
@@ -246,14 +286,15 @@ CUresult guest_push_locked(struct gdev *d, uint16_t op, const void *req, uint32_
                 if (wait_resumed(d) != CUDA_SUCCESS)
                         return d->dead ? CUDA_ERROR_DEVICE_UNAVAILABLE : CUDA_ERROR_TIMEOUT;
         }
-        while ((r = chan_push(&d->v, op, seq, req, req_len, tail, tail_len)) == -EAGAIN) {
-                /* The ring is full: the engine frees room as it finishes commands. */
-                CUresult w = guest_wait(d, __atomic_load_n(&ctl->done_seq, __ATOMIC_ACQUIRE) + 1);
-
-                if (w != CUDA_SUCCESS) {
+        while ((r = chan_push_on(&d->v, op, stream, seq, req, req_len, tail, tail_len)) ==
+               -EAGAIN) {
+                /* The ring is full: the engine frees room as it takes commands (a held stream
+                 * does not stop it), so look again soon. */
+                if (engine_gone(d)) {
                         __atomic_store_n(&ctl->pushing, 0, __ATOMIC_SEQ_CST);
-                        return w;
+                        return CUDA_ERROR_DEVICE_UNAVAILABLE;
                 }
+                guest_wait_event(d, __atomic_load_n(&ctl->done_futex, __ATOMIC_SEQ_CST), 1);
         }
         __atomic_store_n(&ctl->pushing, 0, __ATOMIC_SEQ_CST);
         if (r < 0)
@@ -279,10 +320,11 @@ CUresult guest_call(struct gdev *d, uint16_t op, const void *req, uint32_t req_l
          * need to queue work of its own thread's making. */
         pthread_mutex_lock(&d->call_lock);
         pthread_mutex_lock(&d->lock);
-        r = guest_push_locked(d, op, req, req_len, tail, tail_len, &seq);
+        r = guest_push_locked(d, op, 0, req, req_len, tail, tail_len, &seq);
         pthread_mutex_unlock(&d->lock);
+        /* A synchronous call runs when the engine takes it, whatever its streams wait for. */
         if (r == CUDA_SUCCESS)
-                r = guest_wait(d, seq);
+                r = wait_ge(d, &ctl->reply_seq, seq);
         if (r == CUDA_SUCCESS) {
                 uint32_t len = ctl->reply_len;
 
@@ -307,7 +349,18 @@ uint64_t guest_stage_chunk_size(const struct gdev *d)
 CUresult guest_stage_chunk_locked(struct gdev *d, unsigned *ret_idx, uint64_t *ret_off)
 {
         unsigned i = d->stage_next;
-        CUresult r = guest_wait(d, d->stage_seq[i]);
+        CUresult r;
+
+        /* A free chunk first: the next in turn may belong to a stream a host function holds. */
+        for (unsigned k = 0; k < VGPU_STAGE_CHUNKS; k++) {
+                unsigned j = (d->stage_next + k) % VGPU_STAGE_CHUNKS;
+
+                if (guest_slot_done(d, d->stage_slot[j], d->stage_seq[j])) {
+                        i = j;
+                        break;
+                }
+        }
+        r = guest_wait_slot(d, d->stage_slot[i], d->stage_seq[i]);
 
         if (r != CUDA_SUCCESS)
                 return r;

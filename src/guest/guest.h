@@ -49,7 +49,9 @@ struct gdev {
         pthread_mutex_t call_lock; /* one synchronous call in flight (the reply area) */
         pthread_mutex_t host_lock; /* the host-function queue and slots; never held with lock */
         uint64_t seq;              /* last seq pushed */
-        uint64_t stage_seq[VGPU_STAGE_CHUNKS];
+        uint64_t stage_seq[VGPU_STAGE_CHUNKS];  /* the command that last used each chunk */
+        uint32_t stage_slot[VGPU_STAGE_CHUNKS]; /* and its stream slot */
+        uint32_t slot_refs[VGPU_STREAMS];       /* streams using each slot (under lock) */
         unsigned stage_next;
         uint8_t event_used[VGPU_EVENT_SLOTS];
         uint8_t host_used[VGPU_HOST_SLOTS];
@@ -70,8 +72,26 @@ struct host_job {
         CUstreamCallback cb;
         CUstream stream;
         void *user;
+        uint32_t slot;  /* its host_release slot */
+        uint32_t sslot; /* its stream's slot */
+        uint64_t seq;   /* its HOST_WAIT command */
+};
+
+/*
+ * A stream. Its commands go to the engine tagged with its slot (one of VGPU_STREAMS in-order
+ * queues, taken at its first command; streams share slots when more are live). Blocking streams
+ * and the legacy stream order themselves against each other with STREAM_WAIT commands
+ * (guest_push_stream_locked). Fields under the device's lock.
+ */
+struct gstream {
+        uint32_t magic;
+        struct gctx *ctx;
+        unsigned flags;
+        int priority;
+        bool has_slot;
         uint32_t slot;
-        uint64_t seq; /* its HOST_WAIT command */
+        uint64_t last_seq;    /* its last command */
+        uint64_t waited_null; /* a blocking stream: the legacy stream's command it waited for */
 };
 
 struct gctx {
@@ -80,25 +100,24 @@ struct gctx {
         uint64_t handle;
         bool primary;
         unsigned flags;
-        uint64_t last_seq; /* the last command this context pushed */
         size_t limits[CU_LIMIT_MAX];
         int sticky; /* CUresult of a fault seen by this context */
-};
-
-struct gstream {
-        uint32_t magic;
-        struct gctx *ctx;
-        unsigned flags;
-        int priority;
-        uint64_t last_seq;
+        /* Under the device's lock: */
+        struct gstream legacy;                /* the legacy NULL stream */
+        uint64_t legacy_waited[VGPU_STREAMS]; /* blocking work it waited for, per slot */
+        uint64_t slot_last[VGPU_STREAMS];     /* this context's last command per slot */
+        uint64_t blocking_last[VGPU_STREAMS]; /* its blocking streams' last, per slot */
+        uint64_t blocking_seq;                /* the latest of blocking_last */
+        uint64_t legacy_waited_all;           /* blocking_seq when the legacy stream looked */
 };
 
 struct gevent {
         uint32_t magic;
         struct gctx *ctx;
         unsigned flags;
-        uint32_t slot;
-        uint64_t seq; /* 0: never recorded */
+        uint32_t slot;   /* its time slot in the channel */
+        uint32_t stream; /* the stream slot of its last record */
+        uint64_t seq;    /* 0: never recorded */
 };
 
 struct gmodule {
@@ -164,17 +183,57 @@ CUresult guest_call(struct gdev *d, uint16_t op, const void *req, uint32_t req_l
                     const void *tail, uint32_t tail_len, void *rep, uint32_t rep_cap);
 
 /*
- * guest_push_locked - queue an asynchronous command; *ret_seq is its sequence number. The caller
- * holds dev->lock. Returns CUDA_SUCCESS or an error when the engine is gone.
+ * guest_push_locked - queue a command on stream slot `stream`; *ret_seq is its sequence number.
+ * The caller holds dev->lock. Returns CUDA_SUCCESS or an error when the engine is gone.
  */
-CUresult guest_push_locked(struct gdev *d, uint16_t op, const void *req, uint32_t req_len,
-                           const void *tail, uint32_t tail_len, uint64_t *ret_seq);
+CUresult guest_push_locked(struct gdev *d, uint16_t op, uint32_t stream, const void *req,
+                           uint32_t req_len, const void *tail, uint32_t tail_len,
+                           uint64_t *ret_seq);
 
-/* guest_wait - wait until every command up to seq is finished. CUresult. */
+/*
+ * guest_push_stream_locked - queue a stream-ordered command of c on st (NULL: the legacy
+ * stream), first the STREAM_WAIT the legacy stream's rules ask for, and note it as the stream's
+ * and context's last command. The caller holds dev->lock. CUresult.
+ */
+CUresult guest_push_stream_locked(struct gctx *c, struct gstream *st, uint16_t op, const void *req,
+                                  uint32_t req_len, const void *tail, uint32_t tail_len,
+                                  uint64_t *ret_seq);
+
+/* guest_stream_of - st, or c's legacy stream for NULL. */
+struct gstream *guest_stream_of(struct gctx *c, struct gstream *st);
+
+/* guest_wait_stream - wait for st's (NULL: legacy) last command. CUresult. */
+CUresult guest_wait_stream(struct gctx *c, struct gstream *st);
+
+/* guest_stream_done - whether st's (NULL: legacy) last command finished. */
+bool guest_stream_done(struct gctx *c, struct gstream *st);
+
+/* guest_wait_ctx - wait for the last command of every stream of c. CUresult. */
+CUresult guest_wait_ctx(struct gctx *c);
+
+/* guest_stream_release - a stream (or context) lets go of its slot. Under dev->lock. */
+void guest_stream_release(struct gdev *d, struct gstream *st);
+
+/* guest_wait - wait until every command up to seq is finished (all streams). CUresult. */
 CUresult guest_wait(struct gdev *d, uint64_t seq);
 
 /* guest_done - whether every command up to seq is finished (no waiting). */
 bool guest_done(struct gdev *d, uint64_t seq);
+
+/* guest_wait_slot - wait until stream slot finished its commands up to seq. CUresult. */
+CUresult guest_wait_slot(struct gdev *d, uint32_t slot, uint64_t seq);
+
+/* guest_slot_done - whether stream slot finished its commands up to seq (no waiting). */
+bool guest_slot_done(struct gdev *d, uint32_t slot, uint64_t seq);
+
+/* guest_wake_engine - wake the engine if it sleeps (after a host function's release). */
+void guest_wake_engine(struct gdev *d);
+
+/*
+ * guest_wait_event - sleep until the engine finished something (or ms passed): for waits on
+ * conditions other than one counter. val is done_futex read before the caller's check.
+ */
+void guest_wait_event(struct gdev *d, uint32_t val, int ms);
 
 /*
  * guest_stage_chunk_locked - a staging chunk free for reuse (waits for the engine if needed):
@@ -212,8 +271,8 @@ CUresult guest_copy_dtoh(struct gctx *c, void *dst, CUdeviceptr src, size_t len,
                          struct gstream *st);
 /* guest_ctx_sync - wait for a context's work and collect its errors. */
 CUresult guest_ctx_sync(struct gctx *c);
-/* guest_note_seq - record that stream st (NULL: default) of c pushed seq. */
-void guest_note_seq(struct gctx *c, struct gstream *st, uint64_t seq);
+/* guest_stream_sync - after waiting for st (NULL: legacy): its device work, c's errors. */
+CUresult guest_stream_sync(struct gctx *c, struct gstream *st);
 /* guest_is_device_ptr - whether p lies in one of the attached vGPUs' device ranges. */
 struct gdev *guest_device_of(uint64_t p);
 

@@ -72,11 +72,11 @@ static void setup(void)
 }
 
 /* Push one record and wait until the session finished it or closed the channel. */
-static void run(uint16_t op, const uint8_t *p, uint16_t len)
+static void run(uint16_t op, uint32_t stream, const uint8_t *p, uint16_t len)
 {
         struct vgpu_chan_ctl *ctl = view.ctl;
 
-        if (chan_push(&view, op, ++seq, p, len, NULL, 0) < 0)
+        if (chan_push_on(&view, op, stream, ++seq, p, len, NULL, 0) < 0)
                 return;
         __atomic_add_fetch(&ctl->head_futex, 1, __ATOMIC_SEQ_CST);
         chan_futex_wake(&ctl->head_futex);
@@ -113,9 +113,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 off += 4;
                 if (len > size - off)
                         len = (uint16_t)(size - off);
-                /* Host waits would wait for a release nobody gives: skip them. */
-                if (op != VGPU_OP_HOST_WAIT)
-                        run(op, data + off, len);
+                /* The op's high byte picks the stream slot. Host waits would wait for a
+                 * release nobody gives: skip them. */
+                if ((op & 0xff) != VGPU_OP_HOST_WAIT)
+                        run(op & 0xff, (op >> 8) % VGPU_STREAMS, data + off, len);
                 off += len;
         }
         /* Each input starts from a fresh guest: the last one's objects and memory go. */

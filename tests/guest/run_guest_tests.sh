@@ -15,9 +15,8 @@ limit=${VGPU_GUEST_TIMEOUT:-600}
 
 # What vgpu's sim data plane is known not to do yet (docs/dataplane.md, "Known gaps"); the checks
 # still run and print GAP, and one that starts passing fails the run until it is taken off here.
-#  - one in-order queue per guest: a stream held by a host function holds the guest's other
-#    streams, so the legacy stream cannot complete past a gated CU_STREAM_NON_BLOCKING stream.
-export VGPU_KNOWN_GAPS=${VGPU_KNOWN_GAPS-"the NULL stream does not wait for a CU_STREAM_NON_BLOCKING stream"}
+# None at present.
+export VGPU_KNOWN_GAPS=${VGPU_KNOWN_GAPS-""}
 
 skip() { echo "SKIP: $*"; exit 77; }
 [ -e "$lib" ] || skip "$lib does not exist yet (the guest driver is not built)"

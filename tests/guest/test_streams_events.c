@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Guest test: streams and events. Stream flags and priorities, query and synchronize,
 // cuStreamWaitEvent across streams, cuLaunchHostFunc ordering, the legacy default stream's
-// implicit synchronisation, destroying a busy stream; events: record, query, synchronize, elapsed
-// time and its error cases. Host functions that block until released ("gates") make the
-// NOT_READY states deterministic.
+// implicit synchronisation, streams that a held stream must not hold, destroying a busy stream;
+// events: record, query, synchronize, elapsed time and its error cases. Host functions that block
+// until released ("gates") make the NOT_READY states deterministic.
 #include "check.h"
 
 #include <stdatomic.h>
@@ -286,6 +286,108 @@ static void test_legacy_stream(CUdeviceptr d)
         }
 }
 
+static bool stream_idle(void *arg)
+{
+        return cuStreamQuery((CUstream)arg) == CUDA_SUCCESS;
+}
+
+// Streams run independently: a held stream holds exactly what must wait for it.
+static void test_stream_independence(void)
+{
+        struct gate g;
+        CUstream nb1 = NULL, nb2 = NULL, blk = NULL, blk2 = NULL;
+        CUevent e = NULL;
+        CUdeviceptr b = 0;
+
+        if (!CK(cuMemAlloc(&b, 64)) || !CK(cuStreamCreate(&nb1, CU_STREAM_NON_BLOCKING)) ||
+            !CK(cuStreamCreate(&nb2, CU_STREAM_NON_BLOCKING)) ||
+            !CK(cuStreamCreate(&blk, CU_STREAM_DEFAULT)) ||
+            !CK(cuStreamCreate(&blk2, CU_STREAM_DEFAULT)) ||
+            !CK(cuEventCreate(&e, CU_EVENT_DISABLE_TIMING)))
+                goto out;
+
+        // A held non-blocking stream holds no other stream.
+        gate_reset(&g);
+        CK(cuLaunchHostFunc(nb1, gate_fn, &g));
+        CK(cuMemsetD32Async(b, 1, 1, nb1));
+        CK(cuMemsetD32Async(b + 4, 2, 1, nb2));
+        check_true(check_wait_until(stream_idle, nb2, 10000),
+                   "a held non-blocking stream does not hold another non-blocking stream");
+        CK(cuStreamSynchronize(nb2));
+        CK(cuMemsetD32Async(b + 8, 3, 1, blk));
+        CK(cuStreamSynchronize(blk));
+        CK(cuMemsetD32Async(b + 12, 4, 1, NULL));
+        CK(cuStreamSynchronize(NULL));
+        CK_RES(cuStreamQuery(nb1), CUDA_ERROR_NOT_READY);
+        check_true(read_u32(b + 4) == 2 && read_u32(b + 8) == 3 && read_u32(b + 12) == 4,
+                   "other streams' work ran while a non-blocking stream was held");
+        gate_open(&g);
+        CK(cuStreamSynchronize(nb1));
+        check_true(read_u32(b) == 1, "the held stream went on once released");
+
+        // A held blocking stream holds the NULL stream (and what waits for it), not the others.
+        gate_reset(&g);
+        CK(cuLaunchHostFunc(blk, gate_fn, &g));
+        CK(cuMemsetD32Async(b + 16, 5, 1, NULL));
+        CK(cuMemsetD32Async(b + 20, 6, 1, nb2));
+        CK(cuMemsetD32Async(b + 24, 7, 1, blk2));
+        check_true(check_wait_until(stream_idle, nb2, 10000),
+                   "a held blocking stream does not hold a non-blocking stream");
+        CK(cuStreamSynchronize(nb2));
+        CK_RES(cuStreamQuery(NULL), CUDA_ERROR_NOT_READY);
+        CK_RES(cuStreamQuery(blk2), CUDA_ERROR_NOT_READY);
+        gate_open(&g);
+        CK(cuCtxSynchronize());
+        check_true(read_u32(b + 16) == 5 && read_u32(b + 20) == 6 && read_u32(b + 24) == 7,
+                   "the NULL stream and a later blocking stream ran once the blocking stream was "
+                   "released");
+
+        // cuStreamWaitEvent across streams; cuStreamQuery(NULL) does not see a non-blocking
+        // stream's held work.
+        gate_reset(&g);
+        CK(cuLaunchHostFunc(nb1, gate_fn, &g));
+        CK(cuMemsetD32Async(b + 28, 8, 1, nb1));
+        CK(cuEventRecord(e, nb1));
+        CK(cuStreamWaitEvent(nb2, e, 0));
+        CK(cuMemsetD32Async(b + 28, 9, 1, nb2));
+        CK(cuMemsetD32Async(b + 32, 10, 1, NULL));
+        check_true(check_wait_until(null_stream_idle, NULL, 10000),
+                   "cuStreamQuery(NULL) does not see a non-blocking stream's held work");
+        CK_RES(cuEventQuery(e), CUDA_ERROR_NOT_READY);
+        CK_RES(cuStreamQuery(nb2), CUDA_ERROR_NOT_READY);
+        gate_open(&g);
+        CK(cuStreamSynchronize(nb2));
+        CK(cuEventQuery(e));
+        check_true(read_u32(b + 28) == 9 && read_u32(b + 32) == 10,
+                   "cuStreamWaitEvent orders a stream after another stream's event");
+
+        // The per-thread default stream is a blocking stream of its own.
+        gate_reset(&g);
+        CK(cuLaunchHostFunc(CU_STREAM_PER_THREAD, gate_fn, &g));
+        CK(cuMemsetD32Async(b + 36, 11, 1, nb2));
+        CK(cuStreamSynchronize(nb2));
+        CK_RES(cuStreamQuery(CU_STREAM_PER_THREAD), CUDA_ERROR_NOT_READY);
+        CK(cuMemsetD32Async(b + 40, 12, 1, NULL));
+        CK_RES(cuStreamQuery(NULL), CUDA_ERROR_NOT_READY);
+        gate_open(&g);
+        CK(cuCtxSynchronize());
+        check_true(read_u32(b + 36) == 11 && read_u32(b + 40) == 12,
+                   "the NULL stream waits for the per-thread stream, a non-blocking one does not");
+out:
+        if (e)
+                CK(cuEventDestroy(e));
+        if (nb1)
+                CK(cuStreamDestroy(nb1));
+        if (nb2)
+                CK(cuStreamDestroy(nb2));
+        if (blk)
+                CK(cuStreamDestroy(blk));
+        if (blk2)
+                CK(cuStreamDestroy(blk2));
+        if (b)
+                CK(cuMemFree(b));
+}
+
 static void test_destroy_busy(CUdeviceptr d)
 {
         struct gate g;
@@ -431,6 +533,7 @@ int main(void)
                 test_gated(d);
                 test_host_func_order(d);
                 test_legacy_stream(d);
+                test_stream_independence();
                 test_destroy_busy(d);
                 test_events(d);
                 test_many_streams(d);
