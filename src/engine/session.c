@@ -278,6 +278,12 @@ static bool pausing(const struct session *s)
  * PUSH_GRACE_NS (stopped, or hostile) is not waited for: its command then waits in the ring.
  */
 #define PUSH_GRACE_NS 100000000ull
+/*
+ * How long a pausing session goes on running what its guest queued before the suspend: a few
+ * commands finish, a deep queue (hundreds of kernels) is cut at a command boundary, so that the
+ * pause stays short (docs/migration.md).
+ */
+#define DRAIN_NS 100000000ull
 
 static bool guest_pushing(struct session *s)
 {
@@ -1537,6 +1543,11 @@ static void *session_main(void *arg)
                 struct vgpu_msg m;
                 int r;
 
+                if (pausing(s) && chan_now_ns() - s->pause_ns > DRAIN_NS) {
+                        /* a deep queue: the rest waits, in order, for the resume */
+                        park(s);
+                        continue;
+                }
                 r = more ? chan_pop(&s->v, &m, buf, MSG_CAP) : 0;
                 if (r > 0 && m.seq <= s->last_seq)
                         r = -EPROTO; /* sequence numbers only grow */

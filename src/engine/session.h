@@ -87,10 +87,11 @@ int session_host_unmap(struct session *s, uint64_t id);
 
 /*
  * session_pause - stop s at a clean point (docs/migration.md): the guest's channel says
- * "suspended", so that its new calls wait; the commands it queued before (or was pushing) run
- * to the end, without waiting for a scheduler grant (a wait for a host function is a clean
- * point), the device work completes, and the thread takes no more commands until
- * session_unpause. Returns once the thread is parked (or has ended).
+ * "suspended", so that its new calls wait; the commands it queued before (or was pushing) run,
+ * for up to 100 ms (a deeper queue is cut at a command boundary and goes on after the resume),
+ * without waiting for a scheduler grant (a wait for a host function is a clean point), the
+ * device work completes, and the thread takes no more commands until session_unpause. Returns
+ * once the thread is parked (or has ended).
  */
 void session_pause(struct session *s);
 
