@@ -12,7 +12,6 @@
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -49,18 +48,7 @@ def act(uuid, action, body=None):
 
 
 def engine(uuid, req):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
-    s.connect(os.path.join(vd.state, "engines", uuid + ".sock"))
-    s.sendall((json.dumps(req) + "\n").encode())
-    buf = b""
-    while not buf.endswith(b"\n"):
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        buf += chunk
-    s.close()
-    return json.loads(buf)
+    return vd.engine(uuid, req)
 
 
 def guest(uuid, *args, env=None):

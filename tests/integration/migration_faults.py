@@ -64,18 +64,7 @@ def msg(body):
 
 
 def engine(uuid, req, timeout=30):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.connect(os.path.join(vd.state, "engines", uuid + ".sock"))
-    s.sendall((json.dumps(req) + "\n").encode())
-    buf = b""
-    while not buf.endswith(b"\n"):
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        buf += chunk
-    s.close()
-    return json.loads(buf)
+    return vd.engine(uuid, req, timeout)
 
 
 def guest(uuid, *args, env=None):

@@ -72,6 +72,21 @@ class Vgpud:
                 except OSError:
                     pass
 
+    def engine(self, uuid, req, timeout=30):
+        """One request to vGPU uuid's engine on its control socket; its JSON answer."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        s.connect(os.path.join(self.state, "engines", uuid + ".sock"))
+        s.sendall((json.dumps(req) + "\n").encode())
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            buf += chunk
+        s.close()
+        return json.loads(buf)
+
     def call(self, method, path, body=None, raw=None, headers=None):
         """Returns (status, parsed JSON or None)."""
         conn = UnixConnection(self.sock)
