@@ -348,7 +348,7 @@ static int switch_remap(struct vgpu_dev *d, struct backend_fb *nfb, char *err, s
 
 int vdev_move(struct vgpu_dev *d, struct session *const *s, size_t n,
               const struct backend_fb_req *old, const struct backend_fb_req *req, bool precopy,
-              struct move_stats *st, char *err, size_t len)
+              const struct vdev_peers *peers, struct move_stats *st, char *err, size_t len)
 {
         struct backend_fb_req tmp = *req, back = *old;
         struct backend_fb nfb, fb;
@@ -385,9 +385,13 @@ int vdev_move(struct vgpu_dev *d, struct session *const *s, size_t n,
         if (precopy) {
                 /* round 0 copies everything; each next one what was written meanwhile */
                 __atomic_store_n(&d->track_writes, 1, __ATOMIC_RELEASE);
+                if (peers)
+                        peers->track(peers->ctx, true);
                 for (unsigned round = 0; r == 0 && round < MOVE_MAX_ROUNDS; round++) {
                         uint64_t before = live;
 
+                        if (peers && round)
+                                peers->collect(peers->ctx);
                         r = copy_dirty(d, q, &nfb, round == 0, &live);
                         st->rounds++;
                         if (round && live - before < MOVE_ENOUGH)
@@ -396,14 +400,28 @@ int vdev_move(struct vgpu_dev *d, struct session *const *s, size_t n,
         }
         t_stop = now_ns();
         vdev_pause(s, n);
+        if (peers) {
+                int e = peers->pause(peers->ctx);
+
+                if (e < 0 && r == 0)
+                        r = e;
+                if (precopy)
+                        peers->collect(peers->ctx);
+        }
         if (r == 0)
                 r = copy_dirty(d, q, &nfb, !precopy, &stopped);
         __atomic_store_n(&d->track_writes, 0, __ATOMIC_RELEASE);
+        if (peers && precopy)
+                peers->track(peers->ctx, false);
         d->ops->queue_free(q);
         /* VGPU_MOVE_NO_REMAP=1: the path of a backend without fb_remap (cuda), for the tests */
         if (r == 0 && d->ops->fb_remap && !getenv("VGPU_MOVE_NO_REMAP")) {
                 r = switch_remap(d, &nfb, err, len);
+                if (r == 0 && peers)
+                        peers->switched(peers->ctx);
                 vdev_unpause(s, n);
+                if (peers)
+                        peers->unpause(peers->ctx);
                 st->live_bytes = live;
                 st->stopped_bytes = stopped;
                 st->stun_ns = now_ns() - t_stop;
@@ -421,6 +439,8 @@ int vdev_move(struct vgpu_dev *d, struct session *const *s, size_t n,
         if (r < 0) {
                 d->ops->fb_release(d->bdev, &nfb);
                 vdev_unpause(s, n);
+                if (peers)
+                        peers->unpause(peers->ctx);
                 snprintf(err, len, "copying the framebuffer: %s", strerror(-r));
                 return r;
         }
@@ -441,7 +461,11 @@ int vdev_move(struct vgpu_dev *d, struct session *const *s, size_t n,
         d->fb = fb;
         close_fds(nfds, n_new);
         close_fds(ofds, n_old);
+        if (r == 0 && peers)
+                peers->switched(peers->ctx);
         vdev_unpause(s, n);
+        if (peers)
+                peers->unpause(peers->ctx);
         st->live_bytes = live;
         st->stopped_bytes = stopped;
         st->stun_ns = now_ns() - t_stop;

@@ -39,6 +39,21 @@ void vdev_release(struct vgpu_dev *d);
 int vdev_restore(struct vgpu_dev *d, const struct snap_meta *meta, const struct backend_fb_req *req,
                  int fd, struct snap_stats *stats, char *err, size_t len);
 
+/*
+ * Sessions a move cannot reach directly (in worker processes): peers (NULL: none) pauses and
+ * unpauses them with the others, turns their write tracking on and off, before each copy
+ * round marks in d's allocator what they wrote (fbmem_mark), and maps the new framebuffer in
+ * them once it took the device address (before they go on).
+ */
+struct vdev_peers {
+        void *ctx;
+        int (*pause)(void *ctx);
+        void (*unpause)(void *ctx);
+        void (*track)(void *ctx, bool on);
+        void (*collect)(void *ctx);
+        void (*switched)(void *ctx); /* d->fb is the new framebuffer: map it there too */
+};
+
 /* What a move did. */
 struct move_stats {
         unsigned rounds;        /* copy rounds while the guests ran (pre-copy) */
@@ -57,6 +72,6 @@ struct move_stats {
  */
 int vdev_move(struct vgpu_dev *d, struct session *const *s, size_t n,
               const struct backend_fb_req *old, const struct backend_fb_req *req, bool precopy,
-              struct move_stats *st, char *err, size_t len);
+              const struct vdev_peers *peers, struct move_stats *st, char *err, size_t len);
 
 #endif

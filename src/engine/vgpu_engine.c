@@ -47,7 +47,12 @@ enum worker_op {
         WORKER_UNPAUSE,
         WORKER_RELEASE, /* unmap the framebuffer */
         WORKER_MAP,     /* map the framebuffer whose fds come along: a = GPU index */
+        WORKER_TRACK,   /* a = 1: mark what the session writes (pre-copy), 0: stop */
+        WORKER_DIRTY,   /* answer: r = n, then the n bases of blocks written since last asked */
 };
+
+#define WORKER_DIRTY_MAX 8000 /* bases in one answer; more: -E2BIG, everything counts as written   \
+                               */
 
 struct worker_msg {
         uint32_t op;
@@ -491,7 +496,7 @@ static void placed(struct engine *e, const struct backend_fb_req *req)
  * The framebuffer is new (resume, move): export it for the workers, have them map it (the
  * old mapping, if any, goes first) and go on. A worker that cannot has its guest cut off.
  */
-static void workers_remap(struct engine *e)
+static void workers_map(struct engine *e)
 {
         size_t n = 0;
         int r;
@@ -515,7 +520,78 @@ static void workers_remap(struct engine *e)
                                 kill(e->guests[i].worker, SIGKILL);
                 }
         }
+}
+
+static void workers_remap(struct engine *e)
+{
+        workers_map(e);
         workers_do(e, WORKER_UNPAUSE, 0, NULL, 0);
+}
+
+/* ---- a move's peers: the workers (suspend.h, struct vdev_peers) ---- */
+
+struct move_peers {
+        struct engine *e;
+        uint32_t gpu; /* where the framebuffer goes */
+};
+
+static int peers_pause(void *ctx)
+{
+        return workers_do(((struct move_peers *)ctx)->e, WORKER_PAUSE, 0, NULL, 0);
+}
+
+static void peers_unpause(void *ctx)
+{
+        workers_do(((struct move_peers *)ctx)->e, WORKER_UNPAUSE, 0, NULL, 0);
+}
+
+static void peers_track(void *ctx, bool on)
+{
+        workers_do(((struct move_peers *)ctx)->e, WORKER_TRACK, on, NULL, 0);
+}
+
+/* What each worker wrote since last asked goes into the allocator's marks. */
+static void peers_collect(void *ctx)
+{
+        struct engine *e = ((struct move_peers *)ctx)->e;
+        size_t cap = sizeof(struct worker_msg) + WORKER_DIRTY_MAX * sizeof(uint64_t);
+        uint8_t *buf = malloc(cap);
+
+        for (int i = 0; i < ENGINE_MAX_GUESTS; i++) {
+                struct engine_guest *g = &e->guests[i];
+                struct worker_msg m = {.op = WORKER_DIRTY};
+                struct pollfd p = {.fd = g->ctl, .events = POLLIN};
+                ssize_t got = -1;
+
+                if (g->worker <= 0 || g->ctl < 0)
+                        continue;
+                if (buf && send(g->ctl, &m, sizeof(m), MSG_NOSIGNAL) == (ssize_t)sizeof(m) &&
+                    poll(&p, 1, 5000) == 1)
+                        got = recv(g->ctl, buf, cap, 0);
+                memcpy(&m, buf ? buf : (uint8_t *)&m, sizeof(m));
+                if (got >= (ssize_t)sizeof(m) && m.r >= 0 &&
+                    (size_t)got == sizeof(m) + (size_t)m.r * sizeof(uint64_t)) {
+                        for (int32_t j = 0; j < m.r; j++) {
+                                uint64_t base;
+
+                                memcpy(&base, buf + sizeof(m) + (size_t)j * sizeof(base),
+                                       sizeof(base));
+                                fbmem_mark(&e->dev.mem, base, 1);
+                        }
+                } else {
+                        /* no list: count everything as written */
+                        fbmem_mark(&e->dev.mem, e->dev.mem.base, e->dev.mem.size);
+                }
+        }
+        free(buf);
+}
+
+static void peers_switched(void *ctx)
+{
+        struct move_peers *mp = ctx;
+
+        mp->e->gpu_index = mp->gpu;
+        workers_map(mp->e);
 }
 
 static json_t *do_resume(struct engine *e, const char *path, json_t *req)
@@ -567,6 +643,13 @@ static json_t *do_move(struct engine *e, json_t *req)
         const char *why = NULL;
         uint64_t t0 = chan_now_ns();
         bool precopy = json_is_true(json_object_get(req, "precopy"));
+        struct move_peers mp;
+        const struct vdev_peers peers = {.ctx = &mp,
+                                         .pause = peers_pause,
+                                         .unpause = peers_unpause,
+                                         .track = peers_track,
+                                         .collect = peers_collect,
+                                         .switched = peers_switched};
         char err[512] = "";
         int r;
 
@@ -574,23 +657,9 @@ static json_t *do_move(struct engine *e, json_t *req)
                 return op_error("move: the vGPU is suspended (resume it with --gpu instead)");
         if (place_of(e, req, &fr, &why) < 0)
                 return op_error("move: %s", why);
-        if (e->isolate) {
-                /* the workers' writes cannot be tracked from here: stop, then copy */
-                precopy = false;
-                r = workers_do(e, WORKER_PAUSE, 0, NULL, 0);
-                if (r < 0) {
-                        workers_do(e, WORKER_UNPAUSE, 0, NULL, 0);
-                        return op_error("move: a worker did not stop: %s (the vGPU runs on)",
-                                        strerror(-r));
-                }
-        }
-        r = vdev_move(&e->dev, ss, n, &e->fb_req, &fr, precopy, &st, err, sizeof(err));
-        if (e->isolate && r == 0) {
-                e->gpu_index = fr.gpu_index;
-                workers_remap(e);
-        } else if (e->isolate) {
-                workers_do(e, WORKER_UNPAUSE, 0, NULL, 0);
-        }
+        mp = (struct move_peers){.e = e, .gpu = fr.gpu_index};
+        r = vdev_move(&e->dev, ss, n, &e->fb_req, &fr, precopy, e->isolate ? &peers : NULL, &st,
+                      err, sizeof(err));
         if (r < 0 && !e->dev.fb.size) {
                 vgpu_log(VGPU_LOG_ERROR, "vGPU %s: move failed and lost the framebuffer: %s",
                          e->uuid, err);
@@ -1247,6 +1316,52 @@ static int worker_ctl(struct vgpu_dev *dev, struct session *s, struct backend_fb
                         dev->ops->fb_release(dev->bdev, &dev->fb);
                 dev->fb.size = 0;
                 break;
+        case WORKER_TRACK:
+                if (m.a) {
+                        struct fbmem_block *b;
+                        long k = fbmem_take_dirty(&dev->mem, false, &b); /* from now on */
+
+                        if (k >= 0)
+                                free(b);
+                }
+                __atomic_store_n(&dev->track_writes, m.a ? 1 : 0, __ATOMIC_RELEASE);
+                break;
+        case WORKER_DIRTY: {
+                struct fbmem_block *b;
+                long k = fbmem_take_dirty(&dev->mem, false, &b);
+                uint64_t *out;
+
+                for (size_t j = 0; j < n; j++)
+                        close(fds[j]);
+                if (k < 0 || k > WORKER_DIRTY_MAX) {
+                        m.r = k < 0 ? (int32_t)k : -E2BIG;
+                        if (k >= 0)
+                                free(b);
+                        return send(WORKER_CTL_FD, &m, sizeof(m), MSG_NOSIGNAL) ==
+                                               (ssize_t)sizeof(m)
+                                       ? 0
+                                       : -1;
+                }
+                out = malloc(sizeof(m) + (size_t)k * sizeof(uint64_t));
+                if (!out) {
+                        free(b);
+                        m.r = -ENOMEM;
+                        return send(WORKER_CTL_FD, &m, sizeof(m), MSG_NOSIGNAL) ==
+                                               (ssize_t)sizeof(m)
+                                       ? 0
+                                       : -1;
+                }
+                m.r = (int32_t)k;
+                memcpy(out, &m, sizeof(m));
+                for (long j = 0; j < k; j++)
+                        memcpy((uint8_t *)out + sizeof(m) + (size_t)j * sizeof(uint64_t),
+                               &b[j].base, sizeof(uint64_t));
+                free(b);
+                got = send(WORKER_CTL_FD, out, sizeof(m) + (size_t)k * sizeof(uint64_t),
+                           MSG_NOSIGNAL);
+                free(out);
+                return got > 0 ? 0 : -1;
+        }
         case WORKER_MAP:
                 if (dev->fb.size || m.a > UINT32_MAX) {
                         m.r = -EINVAL;

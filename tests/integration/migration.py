@@ -22,9 +22,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vgpud_lib import BUILD, Vgpud, wait_for  # noqa: E402
 
 GUEST = os.path.join(BUILD, "tests", "migration", "mig_guest")
-# With worker processes (the cuda backend's default) a move cannot track writes: stop and copy.
-WORKERS = os.environ.get("VGPU_ENGINE_WORKERS") == "1"
-PRECOPY = "stop-and-copy" if WORKERS else "precopy"
+# With worker processes (the cuda backend's default) the workers track writes and report them.
+PRECOPY = "precopy"
 CTL = os.path.join(BUILD, "bin", "vgpuctl")
 failures = []
 vd = None
@@ -118,7 +117,7 @@ def main():
         time.sleep(0.2)
         st, body = act(ua, "migrate", {"gpu": 0, "precopy": True})
         check(st == 200 and body["gpu"] == 0 and body["transfer"]["mode"] == PRECOPY
-              and (body["transfer"]["rounds"] >= 1 or WORKERS),
+              and body["transfer"]["rounds"] >= 1,
               "migrate %d back to GPU 0 with pre-copy: %s %s" % (i, st, body.get("transfer")))
         time.sleep(0.2)
     # suspended on GPU 0, resumed on GPU 1
