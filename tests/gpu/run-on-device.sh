@@ -45,6 +45,7 @@ run isolation bash "$src/tests/gpu/run_isolation.sh" cuda
 run guest_programs bash "$src/tests/gpu/run_guest_gpu.sh"
 run cudart_programs bash "$src/tests/gpu/run_cudart_gpu.sh"
 run scheduler python3 -u "$src/tests/gpu/sched_gpu.py"
+run suspend python3 -u "$src/tests/gpu/suspend_gpu.py"
 run bench_gpu bash "$src/bench/gpu/run.sh" "${quick[@]}"
 
 echo
