@@ -51,8 +51,8 @@ enum worker_op {
         WORKER_DIRTY,   /* answer: r = n, then the n bases of blocks written since last asked */
 };
 
-#define WORKER_DIRTY_MAX 8000 /* bases in one answer; more: -E2BIG, everything counts as written   \
-                               */
+/* Bases in one WORKER_DIRTY answer; more: -E2BIG, and everything counts as written. */
+#define WORKER_DIRTY_MAX 8000
 
 struct worker_msg {
         uint32_t op;
