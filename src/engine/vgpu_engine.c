@@ -254,7 +254,7 @@ static int send_fds(int sock, const void *msg, size_t len, const int *fds, size_
 
         if (n > ENGINE_MAX_FB_FDS)
                 return -E2BIG;
-        if (n) {
+        if (n && fds) {
                 struct cmsghdr *cm;
 
                 mh.msg_control = cbuf;
