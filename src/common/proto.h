@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#define VGPU_PROTO_VERSION 3
+#define VGPU_PROTO_VERSION 4
 #define VGPU_STR_(x)       #x
 #define VGPU_STR(x)        VGPU_STR_(x)
 #define VGPU_CHAN_MAGIC    0x55504776u /* "vGPU" */
@@ -97,6 +97,14 @@ struct vgpu_chan_ctl {
         _Alignas(64) uint32_t host_release[VGPU_HOST_SLOTS];
         /* engine: per stream slot, the seq of the last command of that slot finished */
         _Alignas(64) uint64_t stream_done[VGPU_STREAMS];
+        /*
+         * engine: the vGPU moved to another engine (docs/migration.md). Set while suspended: the
+         * guest's next call re-attaches at moved_to (a Unix socket path) with moved_token, which
+         * names its session there, and copies this channel into the one it gets.
+         */
+        _Alignas(64) uint32_t moved;
+        uint8_t moved_token[16];
+        char moved_to[108];
 };
 
 enum vgpu_host_state { VGPU_HOST_QUEUED = 0, VGPU_HOST_RELEASED = 1, VGPU_HOST_REACHED = 2 };

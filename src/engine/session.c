@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -18,112 +19,10 @@
 
 #include "common/log.h"
 #include "engine/session.h"
+#include "engine/session_int.h"
 #include "ptx/ptx.h" /* PTX_E* codes */
 
-#define SPIN_NS  50000 /* poll the ring this long before sleeping */
-#define MAX_OBJS 4096
-#define MSG_CAP  (sizeof(struct vgpu_req_launch) + VGPU_MAX_PARAM_BYTES + 64)
-/* Commands taken from the ring but not run yet (streams held by host functions or waits): at
- * most this many, and bytes, per session; past that the rest waits in the ring. */
-#define QUEUED_MAX       65536u
-#define QUEUED_BYTES_MAX (16u << 20)
-
-_Static_assert(VGPU_STREAMS == 64, "a stream slot is a bit of a uint64_t");
-
-enum obj_kind { OBJ_CTX = 1, OBJ_MOD = 2, OBJ_FUNC = 3 };
-
-struct sctx {
-        uint32_t gen;
-        bool live;
-        int sticky;   /* a kernel fault: every later call of the context fails with it */
-        int deferred; /* the first error of an asynchronous call, reported at the next sync */
-};
-
-/* Where a module's variables come from: the allocations of its context. */
-struct galloc {
-        struct session *s;
-        uint64_t owner;
-};
-
-struct smod {
-        uint32_t gen;
-        bool live;
-        uint32_t ctx;
-        struct backend_module *mod;
-        struct galloc *ga;
-        /* variables the guest asked for, outside the allocator's blocks (cuda places them) */
-        struct backend_region *vars;
-        uint32_t n_vars;
-};
-
-struct sfunc {
-        uint32_t gen;
-        bool live;
-        uint32_t mod;
-        const struct backend_func *k;
-        struct backend_func_info info;
-};
-
-/* A block of host memory the guest shared (its cuMemAllocHost memory), mapped here too. */
-struct shost {
-        uint64_t id;
-        uint8_t *p;
-        uint64_t size;
-        bool registered; /* with the backend, for direct DMA */
-};
-
-/* An asynchronous command taken from the ring, waiting in its stream's queue. */
-struct scmd {
-        struct scmd *next;
-        struct vgpu_msg m;
-        _Alignas(8) uint8_t req[]; /* m.len bytes */
-};
-
-/* A stream slot: its commands in order, and its backend queue (a CUDA stream on a GPU). */
-struct sstream {
-        struct scmd *head, *tail;
-        struct backend_queue *q; /* NULL until first used; slot 0's is made with the session */
-};
-
-struct profile;
-
-struct session {
-        struct vgpu_dev *dev;
-        struct backend_queue *q; /* the queue of the stream whose command runs now */
-        struct sstream streams[VGPU_STREAMS];
-        uint64_t active;   /* slots with queued commands */
-        uint64_t last_seq; /* the last seq taken from the ring */
-        uint32_t n_queued; /* commands in the streams' queues */
-        uint64_t queued_bytes;
-        unsigned next_slot; /* where the round-robin over runnable streams goes on */
-        bool stage_registered;
-        uint32_t id;
-        pid_t pid;
-        uid_t uid;
-        int fd;
-        struct chan_view v;
-        pthread_t thread;
-        volatile int stop;
-        volatile int cancel; /* read by a running launch: stop it soon */
-        struct sctx ctxs[64];
-        struct smod *mods;
-        struct sfunc *funcs;
-        uint32_t n_mods, n_funcs;
-        int deferred;  /* async errors of calls that named no valid context */
-        uint64_t work; /* the backend's deterministic work units, for accounting */
-        /* host blocks: added and removed by the engine's main thread, used by this session's */
-        pthread_mutex_t host_lock;
-        pthread_cond_t host_cond;
-        struct shost *hosts;
-        uint32_t n_hosts;
-        /* suspend (session_pause): the thread parks at a clean point until pause is cleared */
-        pthread_mutex_t pause_lock;
-        pthread_cond_t pause_cond;
-        volatile int pause;
-        uint64_t pause_ns; /* when the pause was asked for */
-        bool parked, exited;
-        struct profile *prof; /* VGPU_ENGINE_PROFILE */
-};
+#define SPIN_NS 50000 /* poll the ring this long before sleeping */
 
 pid_t session_pid(const struct session *s)
 {
@@ -131,11 +30,6 @@ pid_t session_pid(const struct session *s)
 }
 
 /* ---- handles ------------------------------------------------------------------------------ */
-
-static uint64_t handle_of(enum obj_kind kind, uint32_t gen, uint32_t idx)
-{
-        return ((uint64_t)kind << 56) | ((uint64_t)(gen & 0xffffff) << 32) | idx;
-}
 
 static int handle_split(uint64_t h, enum obj_kind kind, uint32_t n, uint32_t *ret_idx,
                         uint32_t *ret_gen)
@@ -169,11 +63,6 @@ static struct smod *get_mod(struct session *s, uint64_t h, uint32_t ctx, uint32_
                 return NULL;
         *ret_idx = idx;
         return &s->mods[idx];
-}
-
-static uint64_t owner_of(const struct session *s, uint32_t ctx)
-{
-        return ((uint64_t)s->id << 32) | ctx;
 }
 
 /* slot_in reads an entry's live flag right after its generation, in both tables. */
@@ -545,11 +434,18 @@ static void free_module(struct session *s, uint32_t idx)
         struct smod *m = &s->mods[idx];
 
         for (uint32_t f = 0; f < s->n_funcs; f++) {
-                if (s->funcs[f].live && s->funcs[f].mod == idx)
+                if (s->funcs[f].live && s->funcs[f].mod == idx) {
                         s->funcs[f].live = false;
+                        free(s->funcs[f].name);
+                        s->funcs[f].name = NULL;
+                }
         }
         s->dev->ops->module_free(m->mod);
+        if (m->ga)
+                free(m->ga->allocs);
         free(m->ga);
+        free(m->image);
+        m->image = NULL;
         free(m->vars);
         m->mod = NULL;
         m->ga = NULL;
@@ -768,18 +664,56 @@ static int op_memset(struct session *s, const void *req, uint32_t len, void *rep
                      q->dst, span);
 }
 
-static int galloc_alloc(void *ctx, uint64_t size, uint64_t *ret_addr)
+/*
+ * A module's allocations: noted in order, so that a migration can place them again where they
+ * were (replay: the allocator's blocks came with the image; each must be there, the context's,
+ * of the size the load asks for).
+ */
+int session_galloc_alloc(void *ctx, uint64_t size, uint64_t *ret_addr)
 {
         struct galloc *g = ctx;
+        struct backend_region *a;
+        struct fbmem_block b;
+        uint64_t addr;
+        int e;
 
-        return dev_alloc(g->s->dev, size, g->owner, ret_addr);
+        if (g->replay) {
+                if (g->next >= g->n_allocs)
+                        return -EPROTO;
+                addr = g->allocs[g->next].base;
+                if (g->allocs[g->next].size != size ||
+                    fbmem_find(&g->s->dev->mem, addr, size, g->owner, &b) < 0 || b.base != addr)
+                        return -EPROTO;
+                g->next++;
+                *ret_addr = addr;
+                return 0;
+        }
+        if (g->n_allocs >= MAX_OBJS)
+                return -ENOMEM;
+        a = realloc(g->allocs, (g->n_allocs + 1) * sizeof(*a));
+        if (!a)
+                return -ENOMEM;
+        g->allocs = a;
+        e = dev_alloc(g->s->dev, size, g->owner, &addr);
+        if (e < 0)
+                return e;
+        a[g->n_allocs++] = (struct backend_region){.base = addr, .size = size};
+        *ret_addr = addr;
+        return 0;
 }
 
-static void galloc_free(void *ctx, uint64_t addr)
+void session_galloc_free(void *ctx, uint64_t addr)
 {
         struct galloc *g = ctx;
 
-        dev_free(g->s->dev, addr, g->owner);
+        for (uint32_t i = 0; i < g->n_allocs; i++) {
+                if (g->allocs[i].base == addr) {
+                        g->allocs[i] = g->allocs[--g->n_allocs];
+                        break;
+                }
+        }
+        if (!g->replay)
+                dev_free(g->s->dev, addr, g->owner);
 }
 
 static int op_module_load(struct session *s, const void *req, uint32_t len, void *rep,
@@ -813,11 +747,13 @@ static int op_module_load(struct session *s, const void *req, uint32_t len, void
         }
         memcpy(image, s->v.stage + q->stage_off, q->len);
         *ga = (struct galloc){.s = s, .owner = owner_of(s, idx)};
-        alloc = (struct backend_allocator){.alloc = galloc_alloc, .free = galloc_free, .ctx = ga};
+        alloc = (struct backend_allocator){
+                .alloc = session_galloc_alloc, .free = session_galloc_free, .ctx = ga};
         e = s->dev->ops->module_load(s->dev->bdev, image, q->len, &alloc, &mod, &globals, r->log,
                                      sizeof(r->log));
-        free(image);
         if (e < 0) {
+                free(image);
+                free(ga->allocs);
                 free(ga);
                 return e;
         }
@@ -827,6 +763,8 @@ static int op_module_load(struct session *s, const void *req, uint32_t len, void
         m->ctx = idx;
         m->mod = mod;
         m->ga = ga;
+        m->image = image; /* kept for a migration */
+        m->image_len = q->len;
         r->module = handle_of(OBJ_MOD, m->gen, (uint32_t)slot);
         r->log[0] = '\0';
         return 0;
@@ -880,6 +818,9 @@ static int op_module_function(struct session *s, const void *req, uint32_t len, 
         slot = slot_in((void **)&s->funcs, &s->n_funcs, sizeof(*s->funcs));
         if (slot < 0)
                 return slot;
+        s->funcs[slot].name = strdup(q->name);
+        if (!s->funcs[slot].name)
+                return -ENOMEM;
         s->funcs[slot].gen++;
         s->funcs[slot].live = true;
         s->funcs[slot].mod = midx;
@@ -1607,6 +1548,44 @@ static void *session_main(void *arg)
 int session_new(struct vgpu_dev *dev, uint32_t id, pid_t pid, uid_t uid, struct session **ret,
                 int *ret_fd)
 {
+        struct session *s;
+        int r = session_create(dev, id, pid, uid, &s);
+
+        if (r < 0)
+                return r;
+        r = session_start(s);
+        if (r < 0) {
+                session_free(s);
+                return r;
+        }
+        *ret = s;
+        *ret_fd = s->fd;
+        return 0;
+}
+
+int session_start(struct session *s)
+{
+        struct vgpu_chan_ctl *ctl = s->v.ctl;
+        int r;
+
+        /* a session a migration built: its guest copied its old channel in, which says
+         * "suspended, moved"; now it runs here (unless this engine paused it meanwhile) */
+        __atomic_store_n(&ctl->moved, 0, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&ctl->engine_dead, 0, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&ctl->suspended, s->pause ? 1u : 0u, __ATOMIC_SEQ_CST);
+        s->parked = false;
+        r = -pthread_create(&s->thread, NULL, session_main, s);
+        if (r < 0) {
+                s->parked = true;
+                return r;
+        }
+        s->started = true;
+        chan_futex_wake(&ctl->suspended);
+        return 0;
+}
+
+int session_create(struct vgpu_dev *dev, uint32_t id, pid_t pid, uid_t uid, struct session **ret)
+{
         uint64_t size = chan_total_size();
         struct session *s = calloc(1, sizeof(*s));
         void *base;
@@ -1651,17 +1630,10 @@ int session_new(struct vgpu_dev *dev, uint32_t id, pid_t pid, uid_t uid, struct 
         /* Copies go through the staging area: let the GPU reach it directly where it can. */
         s->stage_registered =
                 dev->ops->host_register(dev->bdev, s->v.stage, (size_t)s->v.stage_size) == 0;
-        r = -pthread_create(&s->thread, NULL, session_main, s);
-        if (r < 0)
-                goto err_queue;
+        s->parked = true; /* no thread yet: nothing to stop */
         *ret = s;
-        *ret_fd = s->fd;
         return 0;
 
-err_queue:
-        if (s->stage_registered)
-                dev->ops->host_unregister(dev->bdev, s->v.stage);
-        dev->ops->queue_free(s->streams[0].q);
 err_unmap:
         munmap(base, size);
 err_close:
@@ -1685,7 +1657,8 @@ void session_free(struct session *s)
         pthread_mutex_unlock(&s->pause_lock);
         __atomic_add_fetch(&s->v.ctl->head_futex, 1, __ATOMIC_SEQ_CST);
         chan_futex_wake(&s->v.ctl->head_futex);
-        pthread_join(s->thread, NULL);
+        if (s->started)
+                pthread_join(s->thread, NULL);
         for (uint32_t i = 0; i < 64; i++) {
                 if (s->ctxs[i].live)
                         free_ctx(s, i);
@@ -1713,6 +1686,8 @@ void session_free(struct session *s)
         pthread_cond_destroy(&s->pause_cond);
         pthread_mutex_destroy(&s->pause_lock);
         free(s->mods);
+        for (uint32_t i = 0; i < s->n_funcs; i++)
+                free(s->funcs[i].name);
         free(s->funcs);
         munmap(s->v.base, s->v.size);
         close(s->fd);
@@ -1734,7 +1709,7 @@ void session_pause(struct session *s)
                 chan_futex_wake(&s->dev->sched->grant);
         for (uint32_t i = 0; i < VGPU_HOST_SLOTS; i++)
                 chan_futex_wake(&ctl->host_release[i]);
-        while (!s->parked && !s->exited)
+        while (s->started && !s->parked && !s->exited)
                 pthread_cond_wait(&s->pause_cond, &s->pause_lock);
         pthread_mutex_unlock(&s->pause_lock);
 }
@@ -1749,6 +1724,41 @@ void session_unpause(struct session *s)
         pthread_mutex_unlock(&s->pause_lock);
         __atomic_store_n(&ctl->suspended, 0, __ATOMIC_RELEASE);
         chan_futex_wake(&ctl->suspended);
+}
+
+void session_mark_moved(struct session *s, const char *to)
+{
+        struct vgpu_chan_ctl *ctl = s->v.ctl;
+
+        memcpy(ctl->moved_token, s->token, sizeof(ctl->moved_token));
+        snprintf(ctl->moved_to, sizeof(ctl->moved_to), "%s", to);
+        __atomic_store_n(&ctl->moved, 1, __ATOMIC_SEQ_CST);
+        /* guests waiting for the resume look again */
+        chan_futex_wake(&ctl->suspended);
+}
+
+bool session_token_is(const struct session *s, const uint8_t token[16])
+{
+        uint8_t d = 0;
+
+        for (size_t i = 0; i < sizeof(s->token); i++)
+                d |= (uint8_t)(s->token[i] ^ token[i]);
+        return d == 0 && !s->started;
+}
+
+int session_fd(const struct session *s)
+{
+        return s->fd;
+}
+
+uint32_t session_id(const struct session *s)
+{
+        return s->id;
+}
+
+bool session_started(const struct session *s)
+{
+        return s->started;
 }
 
 void session_mark_suspended(struct session *s, bool on)

@@ -63,6 +63,12 @@ int session_new(struct vgpu_dev *dev, uint32_t id, pid_t pid, uid_t uid, struct 
                 int *ret_fd);
 
 /*
+ * session_start - start the thread of a session built without one (session_import): its guest
+ * re-attached. 0 or a negative errno.
+ */
+int session_start(struct session *s);
+
+/*
  * session_free - stop the session's thread (the command it is running finishes first) and free
  * everything the guest had: contexts, modules, device memory. NULL does nothing.
  */
@@ -100,6 +106,26 @@ void session_unpause(struct session *s);
 
 /* session_mark_suspended - what s's guest sees of the vGPU: suspended or not. */
 void session_mark_suspended(struct session *s, bool on);
+
+/*
+ * Migration to another engine (docs/migration.md, session_image.c).
+ * session_export - s (parked) as bytes, with a fresh token that will name it to its guest;
+ * *ret is malloc'd. Marks its modules' variables written (the load on the other side writes
+ * their initial values). 0, -ENOTSUP (variables a backend placed itself), or -ENOMEM.
+ * session_import - build the session of such bytes on dev (whose allocator already holds its
+ * blocks), its modules loaded and their variables placed where they were, without its thread:
+ * session_start once its guest re-attached. 0 and *ret, or a negative errno and err.
+ * session_mark_moved - tell s's guest (its vGPU is suspended) to re-attach at the Unix socket
+ * to with s's token. session_token_is - whether token names s (and s waits for its guest).
+ */
+int session_export(struct session *s, uint8_t **ret, size_t *ret_len);
+int session_import(struct vgpu_dev *dev, const void *p, size_t len, struct session **ret, char *err,
+                   size_t errlen);
+void session_mark_moved(struct session *s, const char *to);
+bool session_token_is(const struct session *s, const uint8_t token[16]);
+uint32_t session_id(const struct session *s);
+int session_fd(const struct session *s); /* its channel's memfd, for its guest */
+bool session_started(const struct session *s);
 
 /* session_pid - the guest process of s. */
 pid_t session_pid(const struct session *s);

@@ -148,8 +148,9 @@ static uint32_t hdr_crc(struct snap_hdr h)
 
 /* ---- writing ------------------------------------------------------------------------------ */
 
-static int write_all(int fd, const void *p, size_t len)
+static int fd_write(void *ctx, const void *p, size_t len)
 {
+        int fd = *(int *)ctx;
         const uint8_t *b = p;
 
         while (len) {
@@ -168,7 +169,7 @@ static int write_all(int fd, const void *p, size_t len)
 }
 
 struct writer {
-        int fd;
+        const struct snap_io *io;
         ZSTD_CCtx *cc;
         uint8_t *raw, *z;
         size_t zcap;
@@ -202,13 +203,13 @@ static int put_data(struct writer *w, const struct snap_source *src, uint64_t ad
         }
         r.zlen = z;
         r.crc = rec_crc(r);
-        e = write_all(w->fd, &r, sizeof(r));
+        e = w->io->write(w->io->ctx, &r, sizeof(r));
         if (e == 0 && w->raw_records) {
-                e = write_all(w->fd, w->raw, len);
+                e = w->io->write(w->io->ctx, w->raw, len);
                 if (e == 0)
-                        e = write_all(w->fd, &dcrc, sizeof(dcrc));
+                        e = w->io->write(w->io->ctx, &dcrc, sizeof(dcrc));
         } else if (e == 0) {
-                e = write_all(w->fd, w->z, z);
+                e = w->io->write(w->io->ctx, w->z, z);
         }
         if (e < 0) {
                 say(err, errlen, "writing the image: %s", strerror(-e));
@@ -254,8 +255,17 @@ int snap_write(int fd, const struct snap_meta *meta, const struct fbmem_block *b
                const struct snap_source *src, int level, struct snap_stats *stats, char *err,
                size_t len)
 {
+        struct snap_io io = {.ctx = &fd, .write = fd_write};
+
+        return snap_write_io(&io, meta, b, n, src, level, stats, err, len);
+}
+
+int snap_write_io(const struct snap_io *io, const struct snap_meta *meta,
+                  const struct fbmem_block *b, size_t n, const struct snap_source *src, int level,
+                  struct snap_stats *stats, char *err, size_t len)
+{
         struct snap_hdr h = {.version = SNAP_VERSION, .hdr_size = HDR_SIZE};
-        struct writer w = {.fd = fd, .raw_records = level == 0};
+        struct writer w = {.io = io, .raw_records = level == 0};
         struct snap_table_end te = {0};
         struct snap_rec end = {.tag = TAG_END};
         struct timespec ts;
@@ -288,7 +298,7 @@ int snap_write(int fd, const struct snap_meta *meta, const struct fbmem_block *b
         ZSTD_CCtx_setParameter(w.cc, ZSTD_c_compressionLevel, level);
         ZSTD_CCtx_setParameter(w.cc, ZSTD_c_checksumFlag, 1);
 
-        e = write_all(fd, &h, sizeof(h));
+        e = io->write(io->ctx, &h, sizeof(h));
         for (size_t i = 0; e == 0 && i < n; i += TABLE_ROWS) {
                 struct snap_block rows[TABLE_ROWS];
                 size_t k = 0;
@@ -296,11 +306,11 @@ int snap_write(int fd, const struct snap_meta *meta, const struct fbmem_block *b
                 for (; k < TABLE_ROWS && i + k < n; k++)
                         rows[k] = (struct snap_block){b[i + k].base, b[i + k].size, b[i + k].owner};
                 crc = snap_crc32c(crc, rows, k * sizeof(rows[0]));
-                e = write_all(fd, rows, k * sizeof(rows[0]));
+                e = io->write(io->ctx, rows, k * sizeof(rows[0]));
         }
         te.crc = crc;
         if (e == 0)
-                e = write_all(fd, &te, sizeof(te));
+                e = io->write(io->ctx, &te, sizeof(te));
         if (e < 0) {
                 say(err, len, "writing the image: %s", strerror(-e));
                 goto out;
@@ -315,7 +325,7 @@ int snap_write(int fd, const struct snap_meta *meta, const struct fbmem_block *b
         end.len = w.st.data_bytes;
         end.zlen = w.st.records;
         end.crc = rec_crc(end);
-        e = write_all(fd, &end, sizeof(end));
+        e = io->write(io->ctx, &end, sizeof(end));
         if (e < 0) {
                 say(err, len, "writing the image: %s", strerror(-e));
                 goto out;
@@ -333,7 +343,8 @@ out:
 /* ---- reading ------------------------------------------------------------------------------ */
 
 struct reader {
-        int fd; /* or -1: read from buf */
+        int fd; /* or -1: read from buf (or io) */
+        const struct snap_io *io;
         const uint8_t *buf;
         size_t size, off;
 };
@@ -344,6 +355,8 @@ static int get(struct reader *r, void *p, size_t len)
         uint8_t *b = p;
         size_t got = 0;
 
+        if (r->io)
+                return r->io->read(r->io->ctx, p, len);
         if (r->fd < 0) {
                 if (r->size - r->off < len)
                         return r->off == r->size ? 0 : -EBADMSG;
@@ -554,7 +567,8 @@ static int read_image(struct reader *rd, const struct snap_meta *want, const str
                                 e = -EBADMSG;
                                 goto out;
                         }
-                        e = get(rd, &extra, 1);
+                        /* a stream goes on after the image: nothing to look for */
+                        e = rd->io && rd->io->stream ? 0 : get(rd, &extra, 1);
                         if (e != 0) {
                                 say(err, len,
                                     e < 0 && e != -EBADMSG ? "reading the image failed"
@@ -636,6 +650,16 @@ int snap_read(int fd, const struct snap_meta *want, const struct snap_sink *sink
               struct snap_stats *stats, char *err, size_t len)
 {
         struct reader r = {.fd = fd};
+
+        if (len)
+                err[0] = '\0';
+        return read_image(&r, want, sink, stats, err, len);
+}
+
+int snap_read_io(const struct snap_io *io, const struct snap_meta *want,
+                 const struct snap_sink *sink, struct snap_stats *stats, char *err, size_t len)
+{
+        struct reader r = {.fd = -1, .io = io};
 
         if (len)
                 err[0] = '\0';

@@ -14,6 +14,7 @@
 #ifndef VGPU_ENGINE_SNAPSHOT_H
 #define VGPU_ENGINE_SNAPSHOT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -82,6 +83,26 @@ int snap_write(int fd, const struct snap_meta *meta, const struct fbmem_block *b
  */
 int snap_read(int fd, const struct snap_meta *want, const struct snap_sink *sink,
               struct snap_stats *stats, char *err, size_t len);
+
+/*
+ * Where an image goes to or comes from when it is not a file: a migration's connection.
+ * write: 0 or -errno. read: 1 when len bytes were read, 0 at a clean end of input before any
+ * byte, or -errno. stream: input goes on after the image (its end record ends it; the reader
+ * does not look for trailing bytes).
+ */
+struct snap_io {
+        void *ctx;
+        int (*write)(void *ctx, const void *p, size_t len);
+        int (*read)(void *ctx, void *p, size_t len);
+        bool stream;
+};
+
+/* snap_write_io, snap_read_io - snap_write and snap_read through io. */
+int snap_write_io(const struct snap_io *io, const struct snap_meta *meta,
+                  const struct fbmem_block *b, size_t n, const struct snap_source *src, int level,
+                  struct snap_stats *stats, char *err, size_t len);
+int snap_read_io(const struct snap_io *io, const struct snap_meta *want,
+                 const struct snap_sink *sink, struct snap_stats *stats, char *err, size_t len);
 
 /*
  * snap_read_mem - snap_read over a buffer (size bytes), for the fuzz target and tests.

@@ -27,13 +27,7 @@ void vdev_unpause(struct session *const *s, size_t n)
                 session_unpause(s[i]);
 }
 
-/* The framebuffer as the image writer and reader reach it: through a queue of the backend. */
-struct fbio {
-        struct vgpu_dev *d;
-        struct backend_queue *q;
-};
-
-static int fb_read(void *ctx, uint64_t addr, void *buf, uint64_t len)
+int fb_read(void *ctx, uint64_t addr, void *buf, uint64_t len)
 {
         struct fbio *io = ctx;
         int r = io->d->ops->copy_dtoh(io->q, buf, addr, len);
@@ -41,7 +35,7 @@ static int fb_read(void *ctx, uint64_t addr, void *buf, uint64_t len)
         return r < 0 ? r : io->d->ops->queue_sync(io->q);
 }
 
-static int fb_write(void *ctx, uint64_t addr, const void *data, uint64_t len)
+int fb_write(void *ctx, uint64_t addr, const void *data, uint64_t len)
 {
         struct fbio *io = ctx;
         int r = io->d->ops->copy_htod(io->q, addr, data, len);
@@ -60,12 +54,12 @@ static uint64_t fb_seek(struct vgpu_dev *d, uint64_t addr, uint64_t end, int whe
         return addr < end ? addr : end;
 }
 
-static uint64_t fb_next_data(void *ctx, uint64_t addr, uint64_t end)
+uint64_t fb_next_data(void *ctx, uint64_t addr, uint64_t end)
 {
         return fb_seek(((struct fbio *)ctx)->d, addr, end, SEEK_DATA);
 }
 
-static uint64_t fb_next_hole(void *ctx, uint64_t addr, uint64_t end)
+uint64_t fb_next_hole(void *ctx, uint64_t addr, uint64_t end)
 {
         return fb_seek(((struct fbio *)ctx)->d, addr, end, SEEK_HOLE);
 }

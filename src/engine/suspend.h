@@ -15,6 +15,21 @@
 #include "engine/session.h"
 #include "engine/snapshot.h"
 
+/* The framebuffer as the image writer and reader reach it: through a queue of the backend. */
+struct fbio {
+        struct vgpu_dev *d;
+        struct backend_queue *q;
+};
+
+/*
+ * snap_source and snap_sink functions over a struct fbio: fb_read and fb_write copy (and wait),
+ * fb_next_data and fb_next_hole find the sim's holes (only where d->fb.fd >= 0).
+ */
+int fb_read(void *ctx, uint64_t addr, void *buf, uint64_t len);
+int fb_write(void *ctx, uint64_t addr, const void *data, uint64_t len);
+uint64_t fb_next_data(void *ctx, uint64_t addr, uint64_t end);
+uint64_t fb_next_hole(void *ctx, uint64_t addr, uint64_t end);
+
 /*
  * vdev_pause - stop every session of d at a clean point (session_pause). vdev_unpause undoes it.
  */

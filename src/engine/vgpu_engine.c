@@ -30,6 +30,7 @@
 #include "core/catalog.h"
 #include "engine/session.h"
 #include "engine/suspend.h"
+#include "engine/transfer.h"
 #include "ptx/ptx.h"
 
 #define ENGINE_MAX_CLIENTS 16
@@ -62,6 +63,7 @@ struct worker_msg {
 
 struct engine_client {
         int fd;
+        int passed; /* an fd that came with the request (a migration's connection), or -1 */
         size_t len;
         char buf[ENGINE_LINE_MAX];
 };
@@ -111,6 +113,7 @@ struct engine {
         /* the framebuffer as reserved (its GPU and offset change when the vGPU moves) */
         struct backend_fb_req fb_req;
         bool suspended;   /* the framebuffer is released; the sessions are parked */
+        bool moved;       /* moved to another vgpud: the engine ends */
         char image[4096]; /* where the last suspend wrote the image */
 };
 
@@ -707,9 +710,158 @@ static json_t *suspend_op(struct engine *e, const char *op, json_t *req)
         return do_move(e, req);
 }
 
-/* One request line from vgpud. Anything malformed gets an error reply, never a crash. */
-static void handle_line(struct engine *e, int fd, const char *line)
+/* ---- migration to another vgpud (docs/migration.md) -------------------------------------- */
+
+static int lost_code(struct engine *e);
+static bool any_guest(const struct engine *e);
+
+static int hexval(char ch)
 {
+        return ch >= '0' && ch <= '9'   ? ch - '0'
+               : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+               : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                        : -1;
+}
+
+/* n bytes from 2n hex digits. 0 or -1. */
+static int unhex(const char *s, uint8_t *out, size_t n)
+{
+        if (!s || strlen(s) != 2 * n)
+                return -1;
+        for (size_t i = 0; i < n; i++) {
+                int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+
+                if (hi < 0 || lo < 0)
+                        return -1;
+                out[i] = (uint8_t)(hi << 4 | lo);
+        }
+        return 0;
+}
+
+/*
+ * The connection vgpud authenticated and passed along (fd), as it left it: the session key and
+ * both sequence numbers are in the request.
+ */
+static int conn_of(json_t *req, int fd, struct mw_conn *c)
+{
+        json_t *tx = json_object_get(req, "tx_seq"), *rx = json_object_get(req, "rx_seq");
+
+        *c = (struct mw_conn){.fd = fd, .timeout_ms = MW_TIMEOUT_DEFAULT};
+        if (fd < 0 || unhex(json_string_value(json_object_get(req, "key")), c->key, 32) < 0 ||
+            !json_is_integer(tx) || !json_is_integer(rx) || json_integer_value(tx) < 0 ||
+            json_integer_value(rx) < 0)
+                return -1;
+        c->tx_seq = (uint64_t)json_integer_value(tx);
+        c->rx_seq = (uint64_t)json_integer_value(rx);
+        snprintf(c->peer, sizeof(c->peer), "migration peer");
+        return 0;
+}
+
+static bool any_waiting(const struct engine *e)
+{
+        for (int i = 0; i < ENGINE_MAX_GUESTS; i++) {
+                if (e->guests[i].s && !session_started(e->guests[i].s))
+                        return true;
+        }
+        return false;
+}
+
+static json_t *do_migrate_out(struct engine *e, json_t *req, struct mw_conn *c)
+{
+        struct session *ss[ENGINE_MAX_GUESTS];
+        size_t n = engine_sessions(e, ss);
+        struct snap_meta meta = engine_meta(e);
+        struct transfer_stats st;
+        uint64_t t0 = chan_now_ns();
+        char err[512] = "";
+        int r;
+
+        if (e->suspended)
+                return op_error("migrate: the vGPU is suspended: resume it first");
+        if (e->isolate)
+                return op_error("migrate: a vGPU whose guests run in worker processes (the cuda "
+                                "backend) cannot move to another vgpud yet");
+        if (lost_code(e))
+                return op_error("migrate: the vGPU's GPU context was lost");
+        if (any_waiting(e))
+                return op_error("migrate: guests have not re-attached since the vGPU last moved "
+                                "here; try again once they made a call");
+        r = transfer_send(&e->dev, ss, n, &meta, json_is_true(json_object_get(req, "precopy")), c,
+                          &st, err, sizeof(err));
+        if (r < 0)
+                return op_error("migrate: %s (the vGPU runs on here)", err);
+        vdev_release(&e->dev);
+        e->moved = true;
+        vgpu_log(VGPU_LOG_INFO,
+                 "vGPU %s: moved to another vgpud (%u rounds, %llu bytes live, %llu stopped, "
+                 "%.1f ms pause)",
+                 e->uuid, st.rounds, (unsigned long long)st.live_bytes,
+                 (unsigned long long)st.stopped_bytes, (double)st.stun_ns / 1e6);
+        return json_pack("{s:b, s:i, s:I, s:I, s:I, s:f, s:f, s:i}", "ok", 1, "rounds",
+                         (int)st.rounds, "live_bytes", (json_int_t)st.live_bytes, "stopped_bytes",
+                         (json_int_t)st.stopped_bytes, "wire_bytes", (json_int_t)st.wire_bytes,
+                         "stun_ms", (double)st.stun_ns / 1e6, "seconds",
+                         (double)(chan_now_ns() - t0) / 1e9, "guests", (int)n);
+}
+
+static json_t *do_migrate_in(struct engine *e, struct mw_conn *c)
+{
+        struct snap_meta meta = engine_meta(e);
+        struct session **ses = NULL;
+        uint64_t t0 = chan_now_ns();
+        char err[512] = "";
+        size_t n = 0, k = 0;
+        int r;
+
+        if (e->suspended || any_guest(e) || e->dev.mem.n)
+                return op_error("migrate: this vGPU is in use: it cannot take another's state");
+        r = transfer_recv(&e->dev, &meta, e->guest_path, c, &ses, &n, err, sizeof(err));
+        if (r < 0)
+                return op_error("migrate: %s", err);
+        for (size_t i = 0; i < n; i++) {
+                while (k < ENGINE_MAX_GUESTS && slot_used(&e->guests[k]))
+                        k++;
+                if (k == ENGINE_MAX_GUESTS) {
+                        session_free(ses[i]); /* cannot happen: as many slots as the source */
+                        continue;
+                }
+                e->guests[k].s = ses[i];
+                e->guests[k].fd = -1; /* until its guest re-attaches */
+                e->guests[k].guest_pid = session_pid(ses[i]);
+                if (session_id(ses[i]) > e->next_session)
+                        e->next_session = session_id(ses[i]);
+        }
+        free(ses);
+        vgpu_log(VGPU_LOG_INFO, "vGPU %s: moved here from another vgpud with %zu guests", e->uuid,
+                 n);
+        return json_pack("{s:b, s:i, s:f}", "ok", 1, "guests", (int)n, "seconds",
+                         (double)(chan_now_ns() - t0) / 1e9);
+}
+
+static json_t *migrate_op(struct engine *e, const char *op, json_t *req, int fd)
+{
+        struct mw_conn c;
+        json_t *r;
+
+        if (conn_of(req, fd, &c) < 0) {
+                if (fd >= 0)
+                        close(fd);
+                return op_error("%s: needs the connection (an fd) with key, tx_seq and rx_seq", op);
+        }
+        if (e->moved)
+                r = op_error("migrate: the vGPU moved away");
+        else if (strcmp(op, "migrate_out") == 0)
+                r = do_migrate_out(e, req, &c);
+        else
+                r = do_migrate_in(e, &c);
+        mw_close(&c);
+        return r;
+}
+
+/* One request line from vgpud. Anything malformed gets an error reply, never a crash. */
+static void handle_line(struct engine *e, struct engine_client *c, const char *line)
+{
+        int fd = c->fd;
         json_error_t err;
         json_t *req = json_loads(line, 0, &err);
         const char *op = NULL;
@@ -717,7 +869,8 @@ static void handle_line(struct engine *e, int fd, const char *line)
         if (!req || json_unpack(req, "{s:s}", "op", &op) != 0) {
                 reply(fd, json_pack("{s:b, s:s}", "ok", 0, "error",
                                     "bad request: expected {\"op\": \"status\"|\"stop\"|"
-                                    "\"suspend\"|\"resume\"|\"move\"}"));
+                                    "\"suspend\"|\"resume\"|\"move\"|\"migrate_out\"|"
+                                    "\"migrate_in\"}"));
         } else if (strcmp(op, "status") == 0) {
                 reply(fd, status_json(e));
         } else if (strcmp(op, "stop") == 0) {
@@ -726,37 +879,62 @@ static void handle_line(struct engine *e, int fd, const char *line)
         } else if (strcmp(op, "suspend") == 0 || strcmp(op, "resume") == 0 ||
                    strcmp(op, "move") == 0) {
                 reply(fd, suspend_op(e, op, req));
+        } else if (strcmp(op, "migrate_out") == 0 || strcmp(op, "migrate_in") == 0) {
+                int conn = c->passed;
+
+                c->passed = -1;
+                reply(fd, migrate_op(e, op, req, conn));
         } else {
                 reply(fd, json_pack("{s:b, s:s}", "ok", 0, "error", "unknown op"));
         }
         json_decref(req);
 }
 
+static void client_drop(struct engine_client *c)
+{
+        close(c->fd);
+        if (c->passed >= 0)
+                close(c->passed);
+        *c = (struct engine_client){.fd = -1, .passed = -1};
+}
+
 static void client_read(struct engine *e, struct engine_client *c)
 {
-        ssize_t n = read(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len);
+        char cbuf[CMSG_SPACE(sizeof(int))];
+        struct iovec iov = {.iov_base = c->buf + c->len, .iov_len = sizeof(c->buf) - 1 - c->len};
+        struct msghdr mh = {.msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = cbuf,
+                            .msg_controllen = sizeof(cbuf)};
+        ssize_t n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
         char *nl;
 
         if (n <= 0) {
-                close(c->fd);
-                c->fd = -1;
-                c->len = 0;
+                client_drop(c);
                 return;
+        }
+        /* a migration's connection comes with its request (one at a time) */
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+                int fd;
+
+                if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
+                    cm->cmsg_len < CMSG_LEN(sizeof(int)))
+                        continue;
+                memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+                if (c->passed >= 0)
+                        close(c->passed);
+                c->passed = fd;
         }
         c->len += (size_t)n;
         c->buf[c->len] = '\0';
         while ((nl = memchr(c->buf, '\n', c->len))) {
                 *nl = '\0';
-                handle_line(e, c->fd, c->buf);
+                handle_line(e, c, c->buf);
                 c->len -= (size_t)(nl + 1 - c->buf);
                 memmove(c->buf, nl + 1, c->len);
         }
-        if (c->len == sizeof(c->buf) - 1) {
-                /* A line longer than any request: drop the client. */
-                close(c->fd);
-                c->fd = -1;
-                c->len = 0;
-        }
+        if (c->fd >= 0 && c->len == sizeof(c->buf) - 1)
+                client_drop(c); /* a line longer than any request */
 }
 
 /* The vGPU as the guest driver describes it to programs. */
@@ -986,6 +1164,54 @@ static int worker_request(struct engine *e, struct engine_guest *g)
  * A guest connects: it must be the vGPU's owner (or root), and say hello. It gets the vGPU's
  * description and its channel. The socket then stays open: its hang-up means the guest is gone.
  */
+/*
+ * A guest of a vGPU that moved here (docs/migration.md): it names its session by the token the
+ * old engine gave it, gets the session's new channel, copies its old channel into it, and says
+ * "ready"; then the session runs. Its process must be the session's (same uid, and same pid
+ * unless it comes through another pid namespace). 0, or -1 with the guest told why.
+ */
+static int guest_reattach(struct engine *e, int fd, const struct ucred *cred, const char *tok)
+{
+        uint8_t token[16];
+        char line[64];
+        ssize_t n;
+        int slot = -1, r;
+
+        if (unhex(tok, token, sizeof(token)) == 0) {
+                for (int i = 0; i < ENGINE_MAX_GUESTS && slot < 0; i++) {
+                        if (e->guests[i].s && session_token_is(e->guests[i].s, token))
+                                slot = i;
+                }
+        }
+        if (slot < 0 || (cred->uid != 0 && cred->uid != e->owner_uid)) {
+                send_json_fd(fd,
+                             json_pack("{s:b, s:s}", "ok", 0, "error",
+                                       "no session of this vGPU waits for this process"),
+                             -1);
+                return -1;
+        }
+        if (send_json_fd(fd, hello_json(e), session_fd(e->guests[slot].s)) < 0)
+                return -1;
+        /* the guest copies its channel (the staging area too) meanwhile */
+        n = recv(fd, line, sizeof(line) - 1, 0);
+        line[n > 0 ? n : 0] = '\0';
+        if (n <= 0 || !strstr(line, "\"ready\"")) {
+                vgpu_log(VGPU_LOG_WARN, "vGPU %s: guest %d did not finish re-attaching", e->uuid,
+                         (int)cred->pid);
+                return -1;
+        }
+        r = session_start(e->guests[slot].s);
+        if (r < 0) {
+                send_json_fd(fd, json_pack("{s:b, s:s}", "ok", 0, "error", strerror(-r)), -1);
+                return -1;
+        }
+        send_json_fd(fd, json_pack("{s:b}", "ok", 1), -1);
+        e->guests[slot].fd = fd;
+        vgpu_log(VGPU_LOG_INFO, "vGPU %s: guest %d re-attached after the move", e->uuid,
+                 (int)cred->pid);
+        return 0;
+}
+
 static void guest_accept(struct engine *e)
 {
         int fd = accept4(e->guest_fd, NULL, NULL, SOCK_CLOEXEC);
@@ -1013,14 +1239,6 @@ static void guest_accept(struct engine *e)
                 close(fd);
                 return;
         }
-        if (slot < 0) {
-                send_json_fd(fd,
-                             json_pack("{s:b, s:s}", "ok", 0, "error",
-                                       "too many guests attached to this vGPU"),
-                             -1);
-                close(fd);
-                return;
-        }
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
         n = recv(fd, line, sizeof(line) - 1, 0);
         line[n > 0 ? n : 0] = '\0';
@@ -1035,7 +1253,31 @@ static void guest_accept(struct engine *e)
                 close(fd);
                 return;
         }
+        if (json_is_string(json_object_get(hello, "reattach"))) {
+                /* its session is here already: no new slot */
+                if (guest_reattach(e, fd, &cred,
+                                   json_string_value(json_object_get(hello, "reattach"))) < 0)
+                        close(fd);
+                json_decref(hello);
+                return;
+        }
         json_decref(hello);
+        if (slot < 0) {
+                send_json_fd(fd,
+                             json_pack("{s:b, s:s}", "ok", 0, "error",
+                                       "too many guests attached to this vGPU"),
+                             -1);
+                close(fd);
+                return;
+        }
+        if (e->moved) {
+                send_json_fd(fd,
+                             json_pack("{s:b, s:s}", "ok", 0, "error",
+                                       "the vGPU moved to another vgpud: attach there"),
+                             -1);
+                close(fd);
+                return;
+        }
         if (lost_code(e)) {
                 send_json_fd(fd,
                              json_pack("{s:b, s:s}", "ok", 0, "error",
@@ -1207,7 +1449,7 @@ static int serve(struct engine *e)
                         if (fd >= 0 && slot < 0)
                                 close(fd);
                         else if (fd >= 0)
-                                e->clients[slot] = (struct engine_client){.fd = fd};
+                                e->clients[slot] = (struct engine_client){.fd = fd, .passed = -1};
                 }
                 if (pfd[2].revents & POLLIN)
                         guest_accept(e);
@@ -1524,7 +1766,7 @@ int main(int argc, char **argv)
         if (argc > 1 && strcmp(argv[1], "--worker") == 0)
                 return worker_main(argc, argv);
         for (int i = 0; i < ENGINE_MAX_CLIENTS; i++)
-                e.clients[i].fd = -1;
+                e.clients[i] = (struct engine_client){.fd = -1, .passed = -1};
         for (int i = 0; i < ENGINE_MAX_GUESTS; i++)
                 e.guests[i] = (struct engine_guest){.fd = -1, .gsock = -1, .ctl = -1};
         while ((c = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {

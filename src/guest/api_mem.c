@@ -385,6 +385,19 @@ static bool host_announce(struct gdev *d, const char *op, const struct host_rang
         return sendmsg(d->sock, &mh, MSG_NOSIGNAL) == n;
 }
 
+void guest_host_reannounce(struct gdev *d)
+{
+        pthread_mutex_lock(&hosts_lock);
+        for (size_t i = 0; i < n_hosts; i++) {
+                struct host_range *h = &hosts[i];
+
+                if (h->fd >= 0 && (h->mapped & (1u << d->ordinal)) &&
+                    !host_announce(d, "host_map", h))
+                        h->mapped &= ~(1u << d->ordinal); /* announced again at its next use */
+        }
+        pthread_mutex_unlock(&hosts_lock);
+}
+
 /*
  * Whether [p, p+len) lies in one shared host block, mapped in d's engine (announced on first
  * use): then *ret_id and *ret_off name it. Otherwise copies go through the staging area.

@@ -370,7 +370,7 @@ static void *host_thread(void *arg)
                 if (!j) {
                         struct vgpu_chan_ctl *ctl = d->v.ctl;
 
-                        if (d->dead || __atomic_load_n(&ctl->engine_dead, __ATOMIC_ACQUIRE))
+                        if (guest_engine_gone(d))
                                 return NULL;
                         /* The engine bumps done_futex when it reaches one, if we sleep: say so
                          * first, then look again. */
@@ -386,8 +386,11 @@ static void *host_thread(void *arg)
                                 continue;
                 }
                 j->run(j);
+                /* a re-attach copying the channel meanwhile does not lose it */
+                pthread_mutex_lock(&d->release_lock);
                 __atomic_store_n(&d->v.ctl->host_release[j->slot], VGPU_HOST_RELEASED,
                                  __ATOMIC_RELEASE);
+                pthread_mutex_unlock(&d->release_lock);
                 guest_wake_engine(d);
                 guest_wait_slot(d, j->sslot, j->seq);
                 pthread_mutex_lock(&d->host_lock);

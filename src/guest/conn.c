@@ -147,10 +147,13 @@ struct gdev *guest_device_of(uint64_t p)
 
 /* ---- the ring ----------------------------------------------------------------------------- */
 
-static bool engine_gone(struct gdev *d)
+bool guest_engine_gone(struct gdev *d)
 {
         struct pollfd p = {.fd = d->sock, .events = POLLIN};
 
+        /* a vGPU that moved: its old engine may be gone already, and that is fine */
+        if (!d->dead && __atomic_load_n(&d->v.ctl->moved, __ATOMIC_ACQUIRE))
+                return !guest_reattach(d);
         if (d->dead || __atomic_load_n(&d->v.ctl->engine_dead, __ATOMIC_ACQUIRE))
                 return d->dead = true;
         if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLIN)))
@@ -193,7 +196,7 @@ static CUresult wait_ge(struct gdev *d, const uint64_t *at, uint64_t seq)
                         __builtin_ia32_pause();
                         continue;
                 }
-                if (engine_gone(d))
+                if (guest_engine_gone(d))
                         return CUDA_ERROR_DEVICE_UNAVAILABLE;
                 val = __atomic_load_n(&ctl->done_futex, __ATOMIC_SEQ_CST);
                 __atomic_add_fetch(&ctl->guest_sleeping, 1, __ATOMIC_SEQ_CST);
@@ -246,7 +249,7 @@ static CUresult wait_resumed(struct gdev *d)
                 limit_ns = strtoull(env, NULL, 10) * 1000000ull;
         start = chan_now_ns();
         while (__atomic_load_n(&ctl->suspended, __ATOMIC_ACQUIRE)) {
-                if (engine_gone(d))
+                if (guest_engine_gone(d))
                         return CUDA_ERROR_DEVICE_UNAVAILABLE;
                 if (limit_ns && chan_now_ns() - start >= limit_ns) {
                         vgpu_log(VGPU_LOG_WARN,
@@ -290,7 +293,7 @@ CUresult guest_push_locked(struct gdev *d, uint16_t op, uint32_t stream, const v
                -EAGAIN) {
                 /* The ring is full: the engine frees room as it takes commands (a held stream
                  * does not stop it), so look again soon. */
-                if (engine_gone(d)) {
+                if (guest_engine_gone(d)) {
                         __atomic_store_n(&ctl->pushing, 0, __ATOMIC_SEQ_CST);
                         return CUDA_ERROR_DEVICE_UNAVAILABLE;
                 }
@@ -379,12 +382,14 @@ static const char *vgpud_socket(void)
         return s && *s ? s : "/run/vgpu/vgpud.sock";
 }
 
-/* Say hello on the engine's guest socket; get the description and the channel's memfd. */
-static int hello(const char *path, json_t **ret_info, int *ret_fd, int *ret_sock)
+/*
+ * Say hello on the engine's guest socket; get the description and the channel's memfd. With a
+ * token (hex), re-attach to the session it names (guest_reattach).
+ */
+static int hello(const char *path, const char *token, json_t **ret_info, int *ret_fd, int *ret_sock)
 {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        static const char msg[] = "{\"hello\":1,\"version\":" VGPU_STR(VGPU_PROTO_VERSION) "}\n";
-        char buf[4096], cbuf[CMSG_SPACE(sizeof(int))];
+        char msg[160], buf[4096], cbuf[CMSG_SPACE(sizeof(int))];
         struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf) - 1};
         struct msghdr mh = {.msg_iov = &iov,
                             .msg_iovlen = 1,
@@ -399,12 +404,14 @@ static int hello(const char *path, json_t **ret_info, int *ret_fd, int *ret_sock
         if (strlen(path) >= sizeof(sa.sun_path))
                 return -ENAMETOOLONG;
         strcpy(sa.sun_path, path);
+        snprintf(msg, sizeof(msg), "{\"hello\":1,\"version\":%d%s%s%s}\n", VGPU_PROTO_VERSION,
+                 token ? ",\"reattach\":\"" : "", token ? token : "", token ? "\"" : "");
         sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (sock < 0)
                 return -errno;
         setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
         if (connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-            send(sock, msg, sizeof(msg) - 1, MSG_NOSIGNAL) < 0) {
+            send(sock, msg, strlen(msg), MSG_NOSIGNAL) < 0) {
                 int r = -errno;
 
                 close(sock);
@@ -455,7 +462,7 @@ static int attach_one(json_t *vg, const char *pci_bus_id)
 
         if (!guest || guest_ndevs >= GUEST_MAX_DEVICES)
                 return -EINVAL;
-        r = hello(guest, &info, &fd, &sock);
+        r = hello(guest, NULL, &info, &fd, &sock);
         if (r < 0)
                 return r;
         d = calloc(1, sizeof(*d));
@@ -481,6 +488,8 @@ static int attach_one(json_t *vg, const char *pci_bus_id)
         pthread_mutex_init(&d->lock, NULL);
         pthread_mutex_init(&d->call_lock, NULL);
         pthread_mutex_init(&d->host_lock, NULL);
+        pthread_mutex_init(&d->move_lock, NULL);
+        pthread_mutex_init(&d->release_lock, NULL);
         pthread_cond_init(&d->host_cond, NULL);
         copy_str(d->uuid, sizeof(d->uuid), info, "uuid");
         copy_str(d->name, sizeof(d->name), info, "name");
@@ -502,6 +511,103 @@ static int attach_one(json_t *vg, const char *pci_bus_id)
                          d->uuid);
         guest_devs[guest_ndevs++] = d;
         return 0;
+}
+
+/* The engine's one-line answer to "ready". 0, or -EPROTO. */
+static int ready_answer(int sock)
+{
+        char line[512];
+        ssize_t n = recv(sock, line, sizeof(line) - 1, 0);
+
+        line[n > 0 ? n : 0] = '\0';
+        return n > 0 && strstr(line, "\"ok\":true") ? 0 : -EPROTO;
+}
+
+/* Re-attach d at path with token; the caller holds move_lock. 0 or a negative errno. */
+static int reattach(struct gdev *d, const char *path, const uint8_t *token)
+{
+        char hex[33], where[128];
+        json_t *info = NULL;
+        struct chan_view nv;
+        uint64_t size;
+        uint8_t *tmp;
+        int fd = -1, sock = -1, r;
+
+        for (int i = 0; i < 16; i++)
+                snprintf(hex + 2 * i, 3, "%02x", token[i]);
+        r = hello(path, hex, &info, &fd, &sock);
+        if (r < 0)
+                return r;
+        snprintf(where, sizeof(where), "%s", path);
+        size = (uint64_t)json_integer_value(json_object_get(info, "channel_size"));
+        d->gpu_index = (int)json_integer_value(json_object_get(info, "gpu_index"));
+        copy_str(d->model, sizeof(d->model), info, "model");
+        json_decref(info);
+        tmp = size == d->v.size ? mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+                                : MAP_FAILED;
+        if (tmp == MAP_FAILED || chan_open(tmp, size, &nv) < 0 ||
+            nv.ring - tmp != d->v.ring - (uint8_t *)d->v.base ||
+            nv.stage - tmp != d->v.stage - (uint8_t *)d->v.base) {
+                if (tmp != MAP_FAILED)
+                        munmap(tmp, size);
+                close(fd);
+                close(sock);
+                return -EPROTO;
+        }
+        /*
+         * Everything after the header goes along: counters, the ring with what was queued after
+         * the pause, replies, staged data, event times, host-function states. The new channel
+         * then takes the old one's place: every pointer into it stays right. Host functions
+         * release their slots under release_lock, so that none is lost in between.
+         */
+        pthread_mutex_lock(&d->release_lock);
+        {
+                uint64_t off = (uint64_t)((uint8_t *)d->v.ctl - (uint8_t *)d->v.base);
+
+                memcpy(tmp + off, (uint8_t *)d->v.base + off, size - off);
+                if (mmap(d->v.base, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) ==
+                    MAP_FAILED)
+                        r = -errno;
+        }
+        pthread_mutex_unlock(&d->release_lock);
+        munmap(tmp, size);
+        close(fd);
+        if (r == 0 &&
+            (send(sock, "{\"ready\":1}\n", 12, MSG_NOSIGNAL) != 12 || ready_answer(sock) < 0))
+                r = -EPROTO;
+        if (r < 0) {
+                close(sock);
+                return r;
+        }
+        /* the same fd number: a thread polling it meanwhile sees one socket or the other */
+        dup2(sock, d->sock);
+        close(sock);
+        guest_host_reannounce(d);
+        vgpu_log(VGPU_LOG_INFO, "vGPU %s moved: re-attached at %s", d->uuid, where);
+        return 0;
+}
+
+bool guest_reattach(struct gdev *d)
+{
+        struct vgpu_chan_ctl *ctl = d->v.ctl;
+        char path[sizeof(ctl->moved_to) + 1];
+        uint8_t token[sizeof(ctl->moved_token)];
+        int r = 0;
+
+        pthread_mutex_lock(&d->move_lock);
+        if (!d->dead && __atomic_load_n(&ctl->moved, __ATOMIC_ACQUIRE)) {
+                memcpy(path, (const char *)ctl->moved_to, sizeof(ctl->moved_to));
+                path[sizeof(ctl->moved_to)] = '\0';
+                memcpy(token, ctl->moved_token, sizeof(token));
+                r = reattach(d, path, token);
+                if (r < 0) {
+                        vgpu_log(VGPU_LOG_ERROR, "vGPU %s moved to %s, but re-attaching failed: %s",
+                                 d->uuid, path, strerror(-r));
+                        d->dead = true;
+                }
+        }
+        pthread_mutex_unlock(&d->move_lock);
+        return !d->dead;
 }
 
 static int attach_uuid(const char *sock, const char *uuid)

@@ -45,10 +45,12 @@ struct gdev {
         int gpu_index;
         int sock; /* kept open: the engine sees us go when it closes */
         struct chan_view v;
-        pthread_mutex_t lock;      /* serialises the ring and the staging area */
-        pthread_mutex_t call_lock; /* one synchronous call in flight (the reply area) */
-        pthread_mutex_t host_lock; /* the host-function queue and slots; never held with lock */
-        uint64_t seq;              /* last seq pushed */
+        pthread_mutex_t lock;         /* serialises the ring and the staging area */
+        pthread_mutex_t call_lock;    /* one synchronous call in flight (the reply area) */
+        pthread_mutex_t host_lock;    /* the host-function queue and slots; never held with lock */
+        pthread_mutex_t move_lock;    /* one re-attach at a time (guest_reattach) */
+        pthread_mutex_t release_lock; /* a host function's release vs a re-attach's copy */
+        uint64_t seq;                 /* last seq pushed */
         uint64_t stage_seq[VGPU_STAGE_CHUNKS];  /* the command that last used each chunk */
         uint32_t stage_slot[VGPU_STAGE_CHUNKS]; /* and its stream slot */
         uint32_t slot_refs[VGPU_STREAMS];       /* streams using each slot (under lock) */
@@ -171,6 +173,23 @@ CUresult guest_stream_get(CUstream s, struct gctx **ret_ctx, struct gstream **re
  * module variables itself). Such pointers are device memory too.
  */
 bool guest_var_range(const struct gdev *d, CUdeviceptr p, size_t len);
+
+/*
+ * guest_reattach - d's vGPU moved to another engine (its channel says so): connect there, copy
+ * the channel into the one it gives (same geometry, mapped at the same address) and go on. Any
+ * thread may call it, with or without d->lock. Returns true when d works again (now, or another
+ * thread did it), false when the move failed (d is dead).
+ */
+bool guest_reattach(struct gdev *d);
+
+/*
+ * guest_engine_gone - whether d's engine is gone (it hung up, or closed the channel); a vGPU
+ * that moved re-attaches here first (and is gone only when that fails).
+ */
+bool guest_engine_gone(struct gdev *d);
+
+/* guest_host_reannounce - share d's host blocks again with its (new) engine (api_mem.c). */
+void guest_host_reannounce(struct gdev *d);
 
 /* guest_result - the one place an engine or local error code becomes a CUresult. */
 CUresult guest_result(int err);

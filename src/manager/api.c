@@ -14,6 +14,7 @@
 #include "manager/licensing.h"
 #include "backend/cuda/nvml.h"
 #include "manager/metrics.h"
+#include "manager/migrate_peer.h"
 #include "vgpu/errors.h"
 
 #define MAX_SEGS 8
@@ -66,7 +67,10 @@ static int status_of(int err)
         case VGPU_ENOT_RUNNING:
         case VGPU_ESAME_GPU:
         case VGPU_EBUSY:
+        case VGPU_EADDRESS:
                 return 409;
+        case VGPU_EPEER:
+                return 502;
         case VGPU_EUNKNOWN_MODEL:
         case VGPU_EUNKNOWN_TYPE:
         case VGPU_ETYPE_MODEL:
@@ -794,6 +798,27 @@ static void vgpu_restart(struct api *api, const char *uuid, struct http_response
                 reply(resp, 200, vgpu_json(api->mgr, v, 0, 0));
 }
 
+/* POST /v1/vgpus/UUID/migrate {"to": "HOST:PORT", "precopy"?}: to another vgpud. */
+static void migrate_away(struct api *api, struct mgr_vgpu *v, const char *uuid, const char *to,
+                         bool precopy, struct http_response *resp)
+{
+        json_t *info = NULL;
+        char err[512] = "";
+        int r = migrate_to_locked(api->peer, v, to, precopy, &info, err, sizeof(err));
+
+        if (r == -ENOTSUP)
+                fail(resp, 400, "NO_MIGRATE_SECRET", "%s", err);
+        else if (r == VGPU_EBUSY || r == VGPU_ESUSPENDED || r == VGPU_ENOT_RUNNING)
+                fail(resp, 409, vgpu_error_name(r), "vGPU %s: %s", uuid, vgpu_strerror(r));
+        else if (r < 0)
+                fail_code(resp, r, "vGPU %s did not move to %s: %s (it runs on here)", uuid, to,
+                          err[0] ? err : vgpu_strerror(r));
+        else
+                reply(resp, 200,
+                      json_pack("{s:s, s:s, s:s, s:o}", "uuid", uuid, "state", "moved", "to", to,
+                                "transfer", info));
+}
+
 /*
  * POST /v1/vgpus/UUID/suspend {"path"?}, /resume {"gpu"?}, /migrate {"gpu"} (docs/api.md,
  * docs/migration.md). The reply is the vGPU, with what the engine measured under "transfer".
@@ -823,9 +848,15 @@ static void vgpu_move(struct api *api, const struct http_request *req, const cha
         }
         jg = json_object_get(o, "gpu");
         if (json_object_get(o, "to")) {
-                fail(resp, 501, "NOT_IMPLEMENTED",
-                     "migration to another vgpud is not built yet; between the GPUs of this "
-                     "vgpud: {\"gpu\": ID}");
+                const char *to = json_string_value(json_object_get(o, "to"));
+
+                if (strcmp(action, "migrate") != 0 || !to || !*to || strlen(to) > 255 || jg || jp) {
+                        fail(resp, 400, "BAD_REQUEST",
+                             "'to' (migrate only, without 'gpu') must be \"HOST:PORT\" of "
+                             "another vgpud's --migrate-listen");
+                        goto out;
+                }
+                migrate_away(api, v, uuid, to, json_is_true(json_object_get(o, "precopy")), resp);
                 goto out;
         }
         if (jp && (strcmp(action, "suspend") != 0 || !json_is_string(jp) ||

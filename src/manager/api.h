@@ -16,6 +16,7 @@ struct api {
         struct manager *mgr;
         gid_t admin_gid; /* mutating calls need root or this group */
         const char *version;
+        struct migrate_peer *peer; /* migration between vgpuds; NULL: no --migrate-secret */
 };
 
 /*

@@ -178,8 +178,12 @@ int engine_spawn(const struct engine_spec *spec, int timeout_ms, pid_t *ret_pid,
 
 /* Connect to control and exchange one line: send req, read the reply. */
 /* One request, one reply line: 0 and *ret (any JSON object, ok or not), or a negative errno. */
-static int exchange_any(const char *control, const char *req, int timeout_ms, json_t **ret)
+static int exchange_any(const char *control, const char *req, int pass_fd, int timeout_ms,
+                        json_t **ret)
 {
+        char cbuf[CMSG_SPACE(sizeof(int))] = {0};
+        struct iovec iov = {.iov_base = (void *)req, .iov_len = strlen(req)};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         int64_t deadline = now_ms() + timeout_ms;
         char buf[4096];
@@ -193,8 +197,19 @@ static int exchange_any(const char *control, const char *req, int timeout_ms, js
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;
+        if (pass_fd >= 0) {
+                struct cmsghdr *cm;
+
+                mh.msg_control = cbuf;
+                mh.msg_controllen = sizeof(cbuf);
+                cm = CMSG_FIRSTHDR(&mh);
+                cm->cmsg_level = SOL_SOCKET;
+                cm->cmsg_type = SCM_RIGHTS;
+                cm->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
+        }
         if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-            send(fd, req, strlen(req), MSG_NOSIGNAL) < 0) {
+            sendmsg(fd, &mh, MSG_NOSIGNAL) < 0) {
                 r = -errno;
                 close(fd);
                 return r;
@@ -227,7 +242,7 @@ static int exchange_any(const char *control, const char *req, int timeout_ms, js
 static int exchange(const char *control, const char *req, int timeout_ms, json_t **ret)
 {
         json_t *reply;
-        int r = exchange_any(control, req, timeout_ms, &reply);
+        int r = exchange_any(control, req, -1, timeout_ms, &reply);
 
         if (r < 0)
                 return r;
@@ -242,6 +257,12 @@ static int exchange(const char *control, const char *req, int timeout_ms, json_t
 int engine_request(const char *control, json_t *req, int timeout_ms, json_t **ret, char *err,
                    size_t len)
 {
+        return engine_request_fd(control, req, -1, timeout_ms, ret, err, len);
+}
+
+int engine_request_fd(const char *control, json_t *req, int fd, int timeout_ms, json_t **ret,
+                      char *err, size_t len)
+{
         char *line = json_dumps(req, JSON_COMPACT);
         char *nl = line ? malloc(strlen(line) + 2) : NULL;
         json_t *reply = NULL;
@@ -255,7 +276,7 @@ int engine_request(const char *control, json_t *req, int timeout_ms, json_t **re
         }
         sprintf(nl, "%s\n", line);
         free(line);
-        r = exchange_any(control, nl, timeout_ms, &reply);
+        r = exchange_any(control, nl, fd, timeout_ms, &reply);
         free(nl);
         if (r < 0) {
                 snprintf(err, len, "the engine did not answer: %s", strerror(-r));

@@ -54,6 +54,10 @@ int engine_status(const char *control, int timeout_ms, json_t **ret);
 int engine_request(const char *control, json_t *req, int timeout_ms, json_t **ret, char *err,
                    size_t len);
 
+/* engine_request_fd - engine_request with fd passed along (SCM_RIGHTS): a migration's socket. */
+int engine_request_fd(const char *control, json_t *req, int fd, int timeout_ms, json_t **ret,
+                      char *err, size_t len);
+
 /*
  * engine_stop - stop engine pid (asked over control, then SIGTERM, then SIGKILL after
  * timeout_ms), wait until it has exited and reap it if it is our child. Returns 0 or -errno.

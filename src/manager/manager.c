@@ -424,6 +424,12 @@ err_layout:
         return r;
 }
 
+void manager_control_socket(const struct manager *m, const struct mgr_vgpu *v, char *buf,
+                            size_t len)
+{
+        engine_path(m, v->uuid, "sock", buf, len);
+}
+
 void manager_guest_socket(const struct manager *m, const struct mgr_vgpu *v, char *buf, size_t len)
 {
         engine_path(m, v->uuid, "guest", buf, len);
@@ -1439,6 +1445,109 @@ int manager_resume_locked(struct manager *m, struct mgr_vgpu *v, struct mgr_gpu 
         unlink(img); /* the default image is spent; one the user named stays theirs */
         vgpu_log(VGPU_LOG_INFO, "vGPU %s resumed on GPU %u", v->uuid, v->gpu);
         return 0;
+}
+
+/* ---- migration between vgpuds (migrate_peer.c) ------------------------------------------- */
+
+int manager_incoming_locked(struct manager *m, const struct mgr_incoming *in, struct mgr_vgpu **ret,
+                            char *err, size_t len)
+{
+        struct mgr_vgpu v = {0}, *slot = NULL;
+        int r = VGPU_ETYPE_MODEL;
+
+        err[0] = '\0';
+        if (!uuid_valid(in->uuid))
+                return -EINVAL;
+        if (manager_vgpu_locked(m, in->uuid))
+                return VGPU_EEXIST;
+        if (m->no_engines)
+                return VGPU_ENOT_RUNNING;
+        if (in->fb_bytes == 0 || in->device_address + in->fb_bytes < in->device_address ||
+            address_taken(m, in->device_address, in->fb_bytes)) {
+                snprintf(err, len,
+                         "its device addresses 0x%" PRIx64 "..+%" PRIu64 " are in use here",
+                         in->device_address, in->fb_bytes);
+                return VGPU_EADDRESS;
+        }
+        snprintf(v.uuid, sizeof(v.uuid), "%s", in->uuid);
+        for (char *p = v.uuid; *p; p++)
+                *p = (char)tolower((unsigned char)*p);
+        v.handle = m->next_handle;
+        /* the first GPU with a type that holds its framebuffer, and room for it */
+        for (size_t i = 0; i < m->n_gpus && !v.type; i++) {
+                struct mgr_gpu *g = &m->gpus[i];
+                const struct vgpu_type *t = NULL;
+
+                for (uint64_t min = in->fb_bytes;; min = catalog_type_fb_bytes(t) + 1) {
+                        t = manager_target_type(in->from, in->type, g->model, min);
+                        if (!t)
+                                break;
+                        r = layout_create(&g->layout, t, &LAYOUT_REQ_ANY, v.handle, &v.place);
+                        if (r == 0) {
+                                v.type = t;
+                                v.gpu = g->index;
+                                break;
+                        }
+                        if (in->from == g->model)
+                                break;
+                }
+        }
+        if (!v.type) {
+                snprintf(err, len,
+                         "no GPU here has room for a time-sliced type with at least %" PRIu64
+                         " MiB and compute capability %u.%u or newer",
+                         in->fb_bytes >> 20, in->from->cc_major, in->from->cc_minor);
+                return r < 0 ? r : VGPU_ETYPE_MODEL;
+        }
+        v.owner_uid = in->owner_uid;
+        v.device_address = in->device_address;
+        v.fb_bytes = in->fb_bytes;
+        v.state = MGR_CREATING; /* a crash before the commit: the next start removes it */
+        v.busy = true;
+        utc_now(v.created_at, sizeof(v.created_at));
+        r = persist_vgpu(m, &v, NULL);
+        if (r == 0)
+                r = start_engine(m, &v, err, len);
+        if (r == 0 && !(slot = vgpu_append(m)))
+                r = -ENOMEM;
+        if (r < 0) {
+                if (v.engine_pid)
+                        stop_engine(m, v.uuid, v.engine_pid);
+                unpersist_vgpu(m, &v, false);
+                layout_destroy(&m->gpus[v.gpu].layout, v.handle);
+                return r;
+        }
+        *slot = v;
+        m->next_handle++;
+        *ret = slot;
+        vgpu_log(VGPU_LOG_INFO, "incoming vGPU %s (%s) on GPU %u at 0x%" PRIx64, v.uuid,
+                 v.type->name, v.gpu, v.device_address);
+        return 0;
+}
+
+void manager_incoming_end_locked(struct manager *m, struct mgr_vgpu *v, bool commit)
+{
+        v->busy = false;
+        if (commit) {
+                v->state = MGR_RUNNING;
+                if (persist_vgpu(m, v, NULL) < 0)
+                        vgpu_log(VGPU_LOG_WARN, "vGPU %s: state not updated", v->uuid);
+                sched_attach(m, v);
+                vgpu_log(VGPU_LOG_INFO, "vGPU %s moved here from another vgpud", v->uuid);
+                return;
+        }
+        stop_engine(m, v->uuid, v->engine_pid);
+        unpersist_vgpu(m, v, false);
+        layout_destroy(&m->gpus[v->gpu].layout, v->handle);
+        vgpu_log(VGPU_LOG_INFO, "incoming vGPU %s dropped", v->uuid);
+        vgpu_remove(m, v);
+}
+
+int manager_moved_away_locked(struct manager *m, struct mgr_vgpu *v)
+{
+        vgpu_log(VGPU_LOG_INFO, "vGPU %s moved to another vgpud", v->uuid);
+        v->busy = false;
+        return manager_destroy_locked(m, v, true);
 }
 
 int manager_migrate_gpu_locked(struct manager *m, struct mgr_vgpu *v, struct mgr_gpu *g,

@@ -93,6 +93,33 @@ struct manager {
 };
 
 /* A creation request: what the client asked for, already parsed. */
+/* A vGPU another vgpud offers to move here (migrate_peer.c). */
+struct mgr_incoming {
+        const char *uuid;
+        const struct gpu_model *from; /* its GPU's model there */
+        const struct vgpu_type *type; /* its type there */
+        uint64_t fb_bytes;
+        uint64_t device_address;
+        int64_t owner_uid;
+};
+
+/*
+ * manager_incoming_locked - place an incoming vGPU (same UUID, device address and framebuffer
+ * size) on the first GPU with a type for it (manager_target_type) and room, and start its engine;
+ * it stays "creating" and busy until manager_incoming_end_locked commits it (running) or drops
+ * it. manager_moved_away_locked - v (busy) moved to another vgpud: it goes from here.
+ */
+int manager_incoming_locked(struct manager *m, const struct mgr_incoming *in, struct mgr_vgpu **ret,
+                            char *err, size_t len);
+void manager_incoming_end_locked(struct manager *m, struct mgr_vgpu *v, bool commit);
+int manager_moved_away_locked(struct manager *m, struct mgr_vgpu *v);
+
+/*
+ * manager_control_socket - the control socket of v's engine (for migrate_peer.c's requests).
+ */
+void manager_control_socket(const struct manager *m, const struct mgr_vgpu *v, char *buf,
+                            size_t len);
+
 struct mgr_create {
         struct mgr_gpu *gpu;
         const struct vgpu_type *type;

@@ -22,6 +22,7 @@
 #include "core/catalog.h"
 #include "core/sched.h"
 #include "manager/licensing.h"
+#include "manager/migrate_peer.h"
 
 #define VGPUD_MAX_GPUS 64
 
@@ -32,6 +33,7 @@ static void usage(FILE *f)
               "             [--engine PATH] [--rmpvmrl VALUE] [--metrics-listen ADDR[:PORT]]\n"
               "             [--license-server SOCKET|HOST:PORT --license-key FILE\n"
               "              [--license-ca FILE] [--license-token FILE] [--license-grace S]]\n"
+              "             [--migrate-secret FILE [--migrate-listen ADDR:PORT]]\n"
               "             [--foreground] [--verbose]\n"
               "defaults: --backend sim --sim-gpus H100-80GB --state /var/lib/vgpu\n"
               "          --socket /run/vgpu/vgpud.sock, admin and socket group root\n"
@@ -45,7 +47,10 @@ static void usage(FILE *f)
               "  always\n"
               "--license-server: hold a lease from vgpu-licensed for each vGPU with a guest;\n"
               "  without one a vGPU runs at full speed for --license-grace seconds (1200),\n"
-              "  then with a minimal share. Without --license-server licensing is off.\n",
+              "  then with a minimal share. Without --license-server licensing is off.\n"
+              "--migrate-secret: the secret (16+ bytes, a file only its owner reads) vgpuds\n"
+              "  share to move vGPUs between them (vgpuctl migrate UUID --to HOST:PORT);\n"
+              "  --migrate-listen takes vGPUs other vgpuds move here, on that TCP port\n",
               f);
 }
 
@@ -197,6 +202,8 @@ int main(int argc, char **argv)
                 {"license-ca", required_argument, NULL, 'C'},
                 {"license-token", required_argument, NULL, 'T'},
                 {"license-grace", required_argument, NULL, 'g' + 256},
+                {"migrate-secret", required_argument, NULL, 'm' + 256},
+                {"migrate-listen", required_argument, NULL, 'l' + 256},
                 {"foreground", no_argument, NULL, 'f'},
                 {"verbose", no_argument, NULL, 'v'},
                 {"help", no_argument, NULL, 'h'},
@@ -209,6 +216,7 @@ int main(int argc, char **argv)
         char metrics_addr[64] = "";
         unsigned short metrics_port = 9400;
         struct http_server *metrics_srv = NULL;
+        const char *migrate_secret = NULL, *migrate_listen = NULL;
         const char *socket_path = "/run/vgpu/vgpud.sock", *admin = NULL, *sock_group = NULL;
         char engine[PATH_MAX] = "", list[1024];
         const char *models[VGPUD_MAX_GPUS], *uuids[VGPUD_MAX_GPUS] = {0};
@@ -303,6 +311,12 @@ int main(int argc, char **argv)
                         lcfg.grace_s = v;
                         break;
                 }
+                case 'm' + 256:
+                        migrate_secret = optarg;
+                        break;
+                case 'l' + 256:
+                        migrate_listen = optarg;
+                        break;
                 case 'f':
                         break; /* vgpud always stays in the foreground; systemd runs it as is */
                 case 'v':
@@ -402,6 +416,25 @@ int main(int argc, char **argv)
                 vgpu_log(VGPU_LOG_INFO, "licensing is off (no --license-server): vGPUs run "
                                         "unlicensed at full speed");
         }
+        if (migrate_listen && !migrate_secret) {
+                vgpu_log(VGPU_LOG_ERROR, "--migrate-listen needs --migrate-secret FILE");
+                manager_free(mgr);
+                return 2;
+        }
+        if (migrate_secret) {
+                char why[512] = "";
+
+                r = migrate_peer_new(mgr, migrate_listen, migrate_secret, &api.peer, why,
+                                     sizeof(why));
+                if (r < 0) {
+                        vgpu_log(VGPU_LOG_ERROR, "migration: %s", why);
+                        manager_free(mgr);
+                        return 2;
+                }
+                if (migrate_listen)
+                        vgpu_log(VGPU_LOG_INFO, "taking migrations on %s (port %d)", migrate_listen,
+                                 migrate_peer_port(api.peer));
+        }
         r = mkdir_parent(socket_path);
         if (r == 0)
                 r = http_server_new(&(struct http_server_config){.unix_path = socket_path,
@@ -440,6 +473,7 @@ int main(int argc, char **argv)
         vgpu_log(VGPU_LOG_INFO, "signal %d: shutting down; engines keep running", sig);
         http_server_free(metrics_srv);
         http_server_free(srv);
+        migrate_peer_free(api.peer);
         manager_lock(mgr);
         mgr->lic = NULL;
         manager_unlock(mgr);

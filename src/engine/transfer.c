@@ -1,0 +1,469 @@
+// SPDX-License-Identifier: Apache-2.0
+// A vGPU's move to another vgpud's engine (transfer.h). On the connection, after vgpud's offer:
+//   source: {"round": i} and an image of the blocks written since the last round (pre-copy), ...
+//   source: {"final": 1, "sessions": [bytes, ...]}, the sessions' bytes, then an image of every
+//           block (with the data of those written since the last round, or of all)
+//   target: {"ready": 1, "guest_socket": PATH} or {"error": WHY}
+//   source: {"commit": 1} (its guests now re-attach at PATH) or {"abort": WHY}
+// Either side may send {"abort": WHY} (source) or {"error": WHY} (target) instead of its next
+// message. Nothing is final before the commit: until then the source's sessions can go on.
+#include "engine/transfer.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+
+#define XFER_MAX_ROUNDS 6
+#define XFER_ENOUGH     (UINT64_C(8) << 20) /* a round this small: stop and send the rest */
+#define XFER_READY_MS   120000              /* the target loads the guests' modules meanwhile */
+#define XFER_SESSIONS   64                  /* at most, as an engine's guests */
+#define XFER_SES_BYTES  (UINT64_C(1) << 30) /* the sessions' bytes, in all */
+
+static int io_write(void *ctx, const void *p, size_t len)
+{
+        return mw_write(ctx, p, len);
+}
+
+static int io_read(void *ctx, void *p, size_t len)
+{
+        return mw_read(ctx, p, len);
+}
+
+static uint64_t now_ns(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- the source --------------------------------------------------------------------------- */
+
+/* The framebuffer, but only the data of the blocks in want (sorted; NULL: all). */
+struct xsrc {
+        struct fbio io;
+        const struct fbmem_block *want;
+        size_t n_want;
+        bool sparse;
+};
+
+static bool wanted(const struct xsrc *x, uint64_t addr)
+{
+        size_t lo = 0, hi = x->n_want;
+
+        if (!x->want)
+                return true;
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+
+                if (addr < x->want[mid].base)
+                        hi = mid;
+                else if (addr - x->want[mid].base >= x->want[mid].size)
+                        lo = mid + 1;
+                else
+                        return true;
+        }
+        return false;
+}
+
+static int xsrc_read(void *ctx, uint64_t addr, void *buf, uint64_t len)
+{
+        return fb_read(&((struct xsrc *)ctx)->io, addr, buf, len);
+}
+
+static uint64_t xsrc_next_data(void *ctx, uint64_t addr, uint64_t end)
+{
+        struct xsrc *x = ctx;
+
+        if (!wanted(x, addr))
+                return end; /* each call is inside one block */
+        return x->sparse ? fb_next_data(&x->io, addr, end) : addr;
+}
+
+static uint64_t xsrc_next_hole(void *ctx, uint64_t addr, uint64_t end)
+{
+        struct xsrc *x = ctx;
+
+        return x->sparse ? fb_next_hole(&x->io, addr, end) : end;
+}
+
+/* An image of blocks b (n), with the data of want (NULL: all of them), onto the connection. */
+static int send_image(struct vgpu_dev *d, struct backend_queue *q, const struct snap_meta *meta,
+                      const struct fbmem_block *b, size_t n, const struct fbmem_block *want,
+                      size_t n_want, struct mw_conn *c, uint64_t *ret_bytes, char *err, size_t len)
+{
+        struct xsrc x = {.io = {.d = d, .q = q}, .want = want, .n_want = n_want};
+        struct snap_source src = {.ctx = &x, .read = xsrc_read};
+        struct snap_io io = {.ctx = c, .write = io_write, .stream = true};
+        struct snap_stats st = {0};
+        int r;
+
+        x.sparse = d->fb.fd >= 0;
+        src.next_data = xsrc_next_data;
+        src.next_hole = xsrc_next_hole;
+        r = snap_write_io(&io, meta, b, n, &src, 0, &st, err, len);
+        if (r == 0 && mw_flush(c) < 0) {
+                snprintf(err, len, "%s", c->err);
+                r = -EPIPE;
+        }
+        if (r < 0 && c->err[0] && !strstr(err, c->err))
+                snprintf(err, len, "%s", c->err);
+        *ret_bytes += st.data_bytes;
+        return r;
+}
+
+static int send_msg(struct mw_conn *c, json_t *o, char *err, size_t len)
+{
+        int r = o ? mw_send_json(c, o, err, len) : -ENOMEM;
+
+        json_decref(o);
+        return r;
+}
+
+/* A copy of the allocator's blocks. */
+static long all_blocks(struct vgpu_dev *d, struct fbmem_block **ret)
+{
+        struct fbmem_block *b;
+        size_t n;
+
+        pthread_rwlock_rdlock(&d->mem.lock);
+        n = d->mem.n;
+        b = malloc((n ? n : 1) * sizeof(*b));
+        if (b)
+                memcpy(b, d->mem.blocks, n * sizeof(*b));
+        pthread_rwlock_unlock(&d->mem.lock);
+        *ret = b;
+        return b ? (long)n : -ENOMEM;
+}
+
+/* Pre-copy: send what was written since the last round, while the guests run. */
+static int precopy_rounds(struct vgpu_dev *d, struct backend_queue *q, const struct snap_meta *meta,
+                          struct mw_conn *c, struct transfer_stats *st, char *err, size_t len)
+{
+        int r = 0;
+
+        __atomic_store_n(&d->track_writes, 1, __ATOMIC_RELEASE);
+        for (unsigned round = 0; r == 0 && round < XFER_MAX_ROUNDS; round++) {
+                struct fbmem_block *b = NULL;
+                long n = fbmem_take_dirty(&d->mem, round == 0, &b);
+                uint64_t before = st->live_bytes;
+
+                if (n < 0)
+                        return -ENOMEM;
+                r = send_msg(c, json_pack("{s:I}", "round", (json_int_t)round), err, len);
+                if (r == 0)
+                        r = send_image(d, q, meta, b, (size_t)n, NULL, 0, c, &st->live_bytes, err,
+                                       len);
+                free(b);
+                st->rounds++;
+                if (round && st->live_bytes - before < XFER_ENOUGH)
+                        break;
+        }
+        return r;
+}
+
+/* Wait for the target's answer to the final part: its guest socket, or why not. */
+static int await_ready(struct mw_conn *c, char *to, size_t to_len, char *err, size_t len)
+{
+        json_t *m = NULL;
+        const char *gs, *why;
+        int saved = c->timeout_ms, r;
+
+        c->timeout_ms = XFER_READY_MS;
+        r = mw_recv_json(c, &m, err, len);
+        c->timeout_ms = saved;
+        if (r < 0)
+                return r;
+        gs = json_string_value(json_object_get(m, "guest_socket"));
+        why = json_string_value(json_object_get(m, "error"));
+        if (!json_is_true(json_object_get(m, "ready")) || !gs || !*gs || strlen(gs) >= to_len) {
+                snprintf(err, len, "the target refused the vGPU: %s",
+                         why ? why : "malformed answer");
+                json_decref(m);
+                return -EREMOTEIO;
+        }
+        snprintf(to, to_len, "%s", gs);
+        json_decref(m);
+        return 0;
+}
+
+int transfer_send(struct vgpu_dev *d, struct session *const *s, size_t n,
+                  const struct snap_meta *meta, bool precopy, struct mw_conn *c,
+                  struct transfer_stats *st, char *err, size_t len)
+{
+        struct backend_queue *q = NULL;
+        struct fbmem_block *all = NULL, *dirty = NULL;
+        uint8_t *blob[XFER_SESSIONS] = {0};
+        size_t blen[XFER_SESSIONS] = {0};
+        long n_all = 0, n_dirty = 0;
+        char to[108];
+        json_t *lens;
+        uint64_t t0 = 0;
+        bool paused = false;
+        int r;
+
+        *st = (struct transfer_stats){0};
+        if (n > XFER_SESSIONS) {
+                snprintf(err, len, "too many guests");
+                return -E2BIG;
+        }
+        r = d->ops->queue_new(d->bdev, &q);
+        if (r < 0) {
+                snprintf(err, len, "no queue for the copy: %s", strerror(-r));
+                return r;
+        }
+        if (precopy)
+                r = precopy_rounds(d, q, meta, c, st, err, len);
+        if (r == 0) {
+                t0 = now_ns();
+                vdev_pause(s, n);
+                paused = true;
+                for (size_t i = 0; r == 0 && i < n; i++) {
+                        r = session_export(s[i], &blob[i], &blen[i]);
+                        if (r < 0)
+                                snprintf(err, len, "guest %d: %s", (int)session_pid(s[i]),
+                                         r == -ENOTSUP ? "its modules' variables were placed by "
+                                                         "the backend and cannot move"
+                                                       : strerror(-r));
+                }
+        }
+        if (r == 0) {
+                n_all = all_blocks(d, &all);
+                n_dirty = precopy ? fbmem_take_dirty(&d->mem, false, &dirty) : 0;
+                if (n_all < 0 || n_dirty < 0) {
+                        snprintf(err, len, "out of memory");
+                        r = -ENOMEM;
+                }
+        }
+        if (r == 0) {
+                lens = json_array();
+                for (size_t i = 0; i < n; i++)
+                        json_array_append_new(lens, json_integer((json_int_t)blen[i]));
+                r = send_msg(c, json_pack("{s:b, s:o}", "final", 1, "sessions", lens), err, len);
+                for (size_t i = 0; r == 0 && i < n; i++) {
+                        if (mw_write(c, blob[i], blen[i]) < 0) {
+                                snprintf(err, len, "%s", c->err);
+                                r = -EPIPE;
+                        }
+                }
+        }
+        if (r == 0)
+                r = send_image(d, q, meta, all, (size_t)n_all, precopy ? dirty : NULL,
+                               precopy ? (size_t)n_dirty : 0, c, &st->stopped_bytes, err, len);
+        if (r == 0)
+                r = await_ready(c, to, sizeof(to), err, len);
+        if (r == 0) {
+                /* the point of no return: the guests go there, the target keeps the vGPU */
+                for (size_t i = 0; i < n; i++)
+                        session_mark_moved(s[i], to);
+                r = send_msg(c, json_pack("{s:b}", "commit", 1), err, len);
+                if (r < 0)
+                        vgpu_log(VGPU_LOG_WARN,
+                                 "vGPU %s: the commit may not have reached the target: %s",
+                                 meta->uuid, err);
+                r = 0;
+        } else {
+                char why[512];
+
+                snprintf(why, sizeof(why), "%s", err);
+                send_msg(c, json_pack("{s:s}", "abort", why), why, sizeof(why));
+        }
+        __atomic_store_n(&d->track_writes, 0, __ATOMIC_RELEASE);
+        if (paused) {
+                st->stun_ns = now_ns() - t0;
+                if (r < 0)
+                        vdev_unpause(s, n);
+        }
+        st->wire_bytes = c->bytes_tx;
+        for (size_t i = 0; i < n; i++)
+                free(blob[i]);
+        free(all);
+        free(dirty);
+        d->ops->queue_free(q);
+        return r;
+}
+
+/* ---- the target --------------------------------------------------------------------------- */
+
+struct xdst {
+        struct fbio io;
+        bool final;
+        /* the final part's sessions, built once the allocator holds their blocks */
+        uint8_t *blob;
+        size_t blen[XFER_SESSIONS];
+        size_t n;
+        struct session **ses;
+        char *err;
+        size_t err_len;
+};
+
+/* A round's table says what the data is of; only the final one is the allocator's. */
+static int xdst_blocks(void *ctx, const struct snap_meta *meta, const struct fbmem_block *b,
+                       size_t n)
+{
+        struct xdst *x = ctx;
+        struct vgpu_dev *d = x->io.d;
+        size_t off = 0;
+        int r = 0;
+
+        (void)meta;
+        if (!x->final)
+                return 0;
+        for (size_t i = 0; r == 0 && i < n; i++)
+                r = fbmem_alloc_at(&d->mem, b[i].base, b[i].size, b[i].owner);
+        if (r < 0) {
+                snprintf(x->err, x->err_len, "the image's allocations do not fit the framebuffer");
+                return -EBADMSG;
+        }
+        for (size_t i = 0; r == 0 && i < x->n; i++) {
+                r = session_import(d, x->blob + off, x->blen[i], &x->ses[i], x->err, x->err_len);
+                off += x->blen[i];
+        }
+        return r;
+}
+
+static int xdst_write(void *ctx, uint64_t addr, const void *data, uint64_t len)
+{
+        struct xdst *x = ctx;
+        const struct backend_fb *fb = &x->io.d->fb;
+
+        if (addr < fb->device_address || addr - fb->device_address > fb->size ||
+            len > fb->size - (addr - fb->device_address))
+                return -EFAULT;
+        return fb_write(&x->io, addr, data, len);
+}
+
+static void drop_sessions(struct vgpu_dev *d, struct session **ses, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                session_free(ses[i]);
+        fbmem_free_owner(&d->mem, 0, 0); /* every block */
+}
+
+/* The final part: the sessions' bytes (lens, checked), then the image that places them. */
+static int recv_final(struct xdst *x, json_t *lens, struct mw_conn *c, const struct snap_meta *meta,
+                      char *err, size_t len)
+{
+        struct snap_io io = {.ctx = c, .read = io_read, .stream = true};
+        uint64_t total = 0;
+        json_t *v;
+        size_t i;
+        int r;
+
+        if (!json_is_array(lens) || json_array_size(lens) > XFER_SESSIONS) {
+                snprintf(err, len, "the source's final part is malformed");
+                return -EBADMSG;
+        }
+        json_array_foreach(lens, i, v)
+        {
+                if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
+                    (uint64_t)json_integer_value(v) > XFER_SES_BYTES - total) {
+                        snprintf(err, len, "the source's sessions are too large or malformed");
+                        return -EBADMSG;
+                }
+                x->blen[i] = (size_t)json_integer_value(v);
+                total += x->blen[i];
+        }
+        x->n = json_array_size(lens);
+        x->blob = malloc(total ? total : 1);
+        x->ses = calloc(x->n ? x->n : 1, sizeof(*x->ses));
+        if (!x->blob || !x->ses) {
+                snprintf(err, len, "out of memory for the sessions");
+                return -ENOMEM;
+        }
+        if (total && mw_read(c, x->blob, total) < 0) {
+                snprintf(err, len, "%s", c->err);
+                return -EPIPE;
+        }
+        x->final = true;
+        x->err = err;
+        x->err_len = len;
+        r = snap_read_io(&io, meta,
+                         &(struct snap_sink){.ctx = x, .blocks = xdst_blocks, .write = xdst_write},
+                         NULL, err, len);
+        if (r < 0 && c->err[0] && r != -EBADMSG && r != -ESTALE)
+                snprintf(err, len, "%s", c->err);
+        return r;
+}
+
+int transfer_recv(struct vgpu_dev *d, const struct snap_meta *meta, const char *guest_socket,
+                  struct mw_conn *c, struct session ***ret, size_t *ret_n, char *err, size_t len)
+{
+        struct xdst x = {.io = {.d = d}};
+        struct snap_io io = {.ctx = c, .read = io_read, .stream = true};
+        json_t *m = NULL;
+        int r;
+
+        r = d->ops->queue_new(d->bdev, &x.io.q);
+        if (r < 0) {
+                snprintf(err, len, "no queue for the copy: %s", strerror(-r));
+                return r;
+        }
+        for (;;) {
+                const char *why;
+
+                r = mw_recv_json(c, &m, err, len);
+                if (r < 0)
+                        break;
+                why = json_string_value(json_object_get(m, "abort"));
+                if (why) {
+                        snprintf(err, len, "the source gave up: %s", why);
+                        r = -ECANCELED;
+                        break;
+                }
+                if (json_is_integer(json_object_get(m, "round"))) {
+                        r = snap_read_io(&io, meta,
+                                         &(struct snap_sink){.ctx = &x,
+                                                             .blocks = xdst_blocks,
+                                                             .write = xdst_write},
+                                         NULL, err, len);
+                        if (r < 0)
+                                break;
+                        json_decref(m);
+                        m = NULL;
+                        continue;
+                }
+                if (json_is_true(json_object_get(m, "final"))) {
+                        r = recv_final(&x, json_object_get(m, "sessions"), c, meta, err, len);
+                        break;
+                }
+                snprintf(err, len, "the source sent something unexpected");
+                r = -EBADMSG;
+                break;
+        }
+        json_decref(m);
+        m = NULL;
+        d->ops->queue_free(x.io.q);
+        if (r == 0) {
+                r = send_msg(c, json_pack("{s:b, s:s}", "ready", 1, "guest_socket", guest_socket),
+                             err, len);
+                if (r == 0)
+                        r = mw_recv_json(c, &m, err, len);
+                if (r == 0 && !json_is_true(json_object_get(m, "commit"))) {
+                        const char *why = json_string_value(json_object_get(m, "abort"));
+
+                        snprintf(err, len, "the source gave up: %s", why ? why : "no commit");
+                        r = -ECANCELED;
+                }
+                json_decref(m);
+        } else {
+                char why[512];
+
+                snprintf(why, sizeof(why), "%s", err);
+                send_msg(c, json_pack("{s:s}", "error", why), why, sizeof(why));
+        }
+        if (r < 0) {
+                drop_sessions(d, x.ses, x.ses ? x.n : 0);
+                free(x.ses);
+                free(x.blob);
+                return r;
+        }
+        free(x.blob);
+        *ret = x.ses;
+        *ret_n = x.n;
+        return 0;
+}
