@@ -51,6 +51,14 @@ static int post(const struct ctl_opts *opts, const char *uuid, const char *actio
         json_decref(body);
         if (opts->json)
                 return out_json(doc);
+        if (json_is_string(json_object_get(doc, "to"))) {
+                /* to another vgpud: it is there now, not here */
+                printf("%s vGPU %s to the vgpud at %s\n", done, uuid,
+                       json_string_value(json_object_get(doc, "to")));
+                print_transfer(doc);
+                json_decref(doc);
+                return 0;
+        }
         printf("%s vGPU %s: now %s on GPU %" JSON_INTEGER_FORMAT " as %s\n", done, uuid,
                json_string_value(json_object_get(doc, "state")),
                json_integer_value(json_object_get(doc, "gpu")),
@@ -120,7 +128,7 @@ int ctl_resume(int argc, char **argv, const struct ctl_opts *opts)
 int ctl_migrate(int argc, char **argv, const struct ctl_opts *opts)
 {
         const char *uuid = NULL, *gpu = NULL, *to = NULL;
-        const char *usage = "vgpuctl migrate UUID --gpu ID [--precopy]";
+        const char *usage = "vgpuctl migrate UUID --gpu ID|--to HOST:PORT [--precopy]";
         bool precopy = false;
         json_t *body;
 
@@ -138,9 +146,7 @@ int ctl_migrate(int argc, char **argv, const struct ctl_opts *opts)
         }
         if (!uuid || (!gpu && !to) || (gpu && to))
                 return out_error("usage: %s", usage);
-        if (to)
-                return post(opts, uuid, "migrate", json_pack("{s:s}", "to", to), "Migrated");
-        body = gpu_body(gpu);
+        body = to ? json_pack("{s:s}", "to", to) : gpu_body(gpu);
         if (precopy)
                 json_object_set_new(body, "precopy", json_true());
         return post(opts, uuid, "migrate", body, "Migrated");

@@ -113,7 +113,8 @@ struct engine {
         /* the framebuffer as reserved (its GPU and offset change when the vGPU moves) */
         struct backend_fb_req fb_req;
         bool suspended;   /* the framebuffer is released; the sessions are parked */
-        bool moved;       /* moved to another vgpud: the engine ends */
+        bool moved;       /* moved to another vgpud: vgpud stops the engine */
+        bool arrived;     /* moved here from another vgpud (migrate_in committed) */
         char image[4096]; /* where the last suspend wrote the image */
 };
 
@@ -228,7 +229,10 @@ static json_t *status_json(struct engine *e)
 
         if (o) {
                 json_object_set_new(o, "state",
-                                    json_string(e->suspended ? "suspended" : "running"));
+                                    json_string(e->moved       ? "moved"
+                                                : e->suspended ? "suspended"
+                                                               : "running"));
+                json_object_set_new(o, "arrived", json_boolean(e->arrived));
                 /* while suspended: what the framebuffer is when it is back */
                 json_object_set_new(o, "fb_size", json_integer((json_int_t)e->fb_req.size));
                 json_object_set_new(o, "fb_offset",
@@ -786,8 +790,9 @@ static json_t *do_migrate_out(struct engine *e, json_t *req, struct mw_conn *c)
         if (any_waiting(e))
                 return op_error("migrate: guests have not re-attached since the vGPU last moved "
                                 "here; try again once they made a call");
-        r = transfer_send(&e->dev, ss, n, &meta, json_is_true(json_object_get(req, "precopy")), c,
-                          &st, err, sizeof(err));
+        bool precopy = json_is_true(json_object_get(req, "precopy"));
+
+        r = transfer_send(&e->dev, ss, n, &meta, precopy, c, &st, err, sizeof(err));
         if (r < 0)
                 return op_error("migrate: %s (the vGPU runs on here)", err);
         vdev_release(&e->dev);
@@ -797,11 +802,13 @@ static json_t *do_migrate_out(struct engine *e, json_t *req, struct mw_conn *c)
                  "%.1f ms pause)",
                  e->uuid, st.rounds, (unsigned long long)st.live_bytes,
                  (unsigned long long)st.stopped_bytes, (double)st.stun_ns / 1e6);
-        return json_pack("{s:b, s:i, s:I, s:I, s:I, s:f, s:f, s:i}", "ok", 1, "rounds",
-                         (int)st.rounds, "live_bytes", (json_int_t)st.live_bytes, "stopped_bytes",
-                         (json_int_t)st.stopped_bytes, "wire_bytes", (json_int_t)st.wire_bytes,
-                         "stun_ms", (double)st.stun_ns / 1e6, "seconds",
-                         (double)(chan_now_ns() - t0) / 1e9, "guests", (int)n);
+        return json_pack("{s:b, s:s, s:i, s:I, s:I, s:I, s:I, s:f, s:f, s:i}", "ok", 1, "mode",
+                         precopy ? "precopy" : "stop-and-copy", "rounds", (int)st.rounds,
+                         "data_bytes", (json_int_t)(st.live_bytes + st.stopped_bytes), "live_bytes",
+                         (json_int_t)st.live_bytes, "stopped_bytes", (json_int_t)st.stopped_bytes,
+                         "wire_bytes", (json_int_t)st.wire_bytes, "stun_ms",
+                         (double)st.stun_ns / 1e6, "seconds", (double)(chan_now_ns() - t0) / 1e9,
+                         "guests", (int)n);
 }
 
 static json_t *do_migrate_in(struct engine *e, struct mw_conn *c)
@@ -832,6 +839,7 @@ static json_t *do_migrate_in(struct engine *e, struct mw_conn *c)
                         e->next_session = session_id(ses[i]);
         }
         free(ses);
+        e->arrived = true;
         vgpu_log(VGPU_LOG_INFO, "vGPU %s: moved here from another vgpud with %zu guests", e->uuid,
                  n);
         return json_pack("{s:b, s:i, s:f}", "ok", 1, "guests", (int)n, "seconds",

@@ -792,6 +792,17 @@ static int restore_vgpu(struct manager *m, const struct state_vgpu *row)
                 m->next_handle = v.handle + 1;
         engine_path(m, v.uuid, "sock", control, sizeof(control));
 
+        if (v.state == MGR_CREATING && find_engine(m, v.uuid)) {
+                /* a vGPU moving here from another vgpud: its engine knows whether it came */
+                r = engine_status(control, ENGINE_BUSY_MS, &st);
+                if (r == 0 && json_is_true(json_object_get(st, "arrived"))) {
+                        vgpu_log(VGPU_LOG_INFO, "vGPU %s moved here while vgpud was stopped",
+                                 v.uuid);
+                        v.state = MGR_RUNNING;
+                }
+                json_decref(st);
+                st = NULL;
+        }
         if (v.state == MGR_CREATING || v.state == MGR_DESTROYING) {
                 /* Half-made or half-destroyed: never acknowledged as existing; take it away. */
                 gi = v.place.gi ? layout_find_gi(&g->layout, v.place.gi) : NULL;
@@ -818,6 +829,18 @@ static int restore_vgpu(struct manager *m, const struct state_vgpu *row)
                     strcasecmp(json_string_value(json_object_get(st, "uuid")), v.uuid) == 0) {
                         const char *es = json_string_value(json_object_get(st, "state"));
 
+                        if (es && strcmp(es, "moved") == 0) {
+                                /* it moved to another vgpud while this one was stopped */
+                                vgpu_log(VGPU_LOG_INFO,
+                                         "vGPU %s moved to another vgpud while vgpud was "
+                                         "stopped; removing it here",
+                                         v.uuid);
+                                json_decref(st);
+                                stop_engine(m, v.uuid, find_engine(m, v.uuid));
+                                r = unpersist_vgpu(m, &v, false);
+                                layout_destroy(&g->layout, v.handle);
+                                return r;
+                        }
                         /* the engine knows best whether a suspend or resume went through */
                         v.state = es && strcmp(es, "suspended") == 0 ? MGR_SUSPENDED : MGR_RUNNING;
                         v.engine_pid = (pid_t)json_integer_value(json_object_get(st, "pid"));

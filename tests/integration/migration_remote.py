@@ -1,0 +1,237 @@
+# SPDX-License-Identifier: Apache-2.0
+# Migration between two vgpuds on this machine (docs/migration.md), with a guest that computes and
+# checks its own results (tests/migration/mig_guest.c) all along:
+#  - the vGPU moves A -> B -> A ... (stop and copy, then pre-copy), between GPU models (H100 to
+#    H200 and back): same UUID and device address, gone from the source, running on the target,
+#    the guest re-attaches each time and finishes with correct results;
+#  - refused moves leave it running on the source: a peer with another secret, a port nobody
+#    listens on, a target without a GPU for it, a vgpud without --migrate-secret, bad requests;
+#  - the target's engine killed in the middle: the source keeps the vGPU, the target has nothing;
+#  - the target's vgpud killed in the middle: after its restart the vGPU is in exactly one place.
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vgpud_lib import BUILD, Vgpud, engine_args, engine_pids, wait_for  # noqa: E402
+
+GUEST = os.path.join(BUILD, "tests", "migration", "mig_guest")
+CTL = os.path.join(BUILD, "bin", "vgpuctl")
+failures = []
+daemons = []
+procs = []
+
+
+def check(cond, what):
+    print("%s: %s" % ("ok" if cond else "FAIL", what), flush=True)
+    if not cond:
+        failures.append(what)
+
+
+def secret_file(tmp, name, data):
+    path = os.path.join(tmp, name)
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chmod(path, 0o600)
+    return path
+
+
+def daemon(gpus, secret=None, listen=True, tmp=None):
+    extra = []
+    if secret:
+        extra += ["--migrate-secret", secret]
+        if listen:
+            extra += ["--migrate-listen", "127.0.0.1:0"]
+    d = Vgpud(gpus=gpus, tmp=tmp, extra=extra).start()
+    daemons.append(d)
+    m = re.findall(r"taking migrations on \S+ \(port (\d+)\)", d.read_log())
+    d.addr = "127.0.0.1:%s" % m[-1] if m else None
+    return d
+
+
+def get(d, uuid):
+    st, body = d.call("GET", "/v1/vgpus/" + uuid)
+    return body if st == 200 else None
+
+
+def migrate(d, uuid, to, precopy=False):
+    return d.call("POST", "/v1/vgpus/%s/migrate" % uuid, {"to": to, "precopy": precopy})
+
+
+def guest(d, uuid, *args):
+    e = dict(os.environ, LD_LIBRARY_PATH=os.path.join(BUILD, "lib"), VGPU_SOCKET=d.sock,
+             VGPU_UUID=uuid)
+    p = subprocess.Popen([GUEST] + list(args), env=e, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    procs.append(p)
+    return p
+
+
+def finish(p, what, timeout=120):
+    out = p.communicate(timeout=timeout)[0].decode(errors="replace")
+    check(p.returncode == 0 and "PASS" in out,
+          "%s: the guest's computation is correct (%s)" % (what, out.strip().splitlines()[-3:]))
+
+
+def moved(src, dst, uuid, addr, what):
+    s, t = get(src, uuid), get(dst, uuid)
+    check(s is None, "%s: gone from the source" % what)
+    check(t is not None and t["state"] == "running" and t["device_address"] == addr
+          and t["fb_mib"] == 20480,
+          "%s: running on the target at the same device address with its 20 GiB (%s)"
+          % (what, t and (t["state"], t["type"], t["device_address"], t["fb_mib"])))
+    return t
+
+
+def main():
+    tmp = Vgpud().tmp
+    secret = secret_file(tmp, "secret", os.urandom(32).hex().encode())
+    other = secret_file(tmp, "other", os.urandom(32).hex().encode())
+    a = daemon("H100-80GB", secret)
+    b = daemon("H200-141GB,H100-80GB", secret)
+    check(a.addr and b.addr, "both vgpuds listen for migrations (%s, %s)" % (a.addr, b.addr))
+    st, v = a.call("POST", "/v1/vgpus", {"gpu": 0, "type": "H100-20C"})
+    assert st == 201, (st, v)
+    uuid, addr = v["uuid"], v["device_address"]
+
+    stop = os.path.join(tmp, "stop")
+    ready = os.path.join(tmp, "ready")
+    g = guest(a, uuid, "--mib", "64", "--seconds", "1", "--until", stop, "--ready", ready)
+    check(wait_for(lambda: os.path.exists(ready), 30), "the guest filled 64 MiB and runs")
+
+    # --- back and forth, stop and copy and pre-copy, between models ---------------------------
+    here, there = a, b
+    for i in range(4):
+        precopy = i % 2 == 1
+        st, body = migrate(here, uuid, there.addr, precopy)
+        what = "move %d (%s) %s -> %s" % (i, "pre-copy" if precopy else "stop and copy",
+                                           "A" if here is a else "B", "A" if there is a else "B")
+        check(st == 200 and body.get("state") == "moved", "%s: %s %s" % (what, st, body))
+        if st != 200:
+            break
+        tr = body["transfer"]
+        check(tr["guests"] == 1 and tr["data_bytes"] >= 64 << 20,
+              "%s: took the guest's session and data (%d bytes, %.1f ms pause)"
+              % (what, tr["data_bytes"], tr["stun_ms"]))
+        t = moved(here, there, uuid, addr, what)
+        if there is b:
+            check(t and t["type"] == "H200-28C", "%s: an H100-20C becomes an H200-28C (%s)"
+                  % (what, t and t["type"]))
+        check(wait_for(lambda: (get(there, uuid) or {}).get("guests") == 1, 10),
+              "%s: the guest re-attached there" % what)
+        here, there = there, here
+        time.sleep(0.3)
+    check(here is a, "the vGPU is back on A")
+
+    # --- refusals: the vGPU runs on, on A -------------------------------------------------------
+    c = daemon("H200-141GB", other)
+    st, body = migrate(a, uuid, c.addr)
+    check(st == 502 and "secret" in body["error"]["message"],
+          "a peer with another secret is refused: %s %s" % (st, body))
+    check(wait_for(lambda: "refused a peer" in c.read_log(), 5),
+          "and that peer says it refused us")
+    check(get(c, uuid) is None, "nothing arrived there")
+    st, body = migrate(a, uuid, "127.0.0.1:1")
+    check(st == 502, "a port nobody listens on: %s %s" % (st, body))
+    d = daemon("A100-40GB", secret)
+    st, body = migrate(a, uuid, d.addr)
+    check(st == 502 and "no GPU here" in body["error"]["message"],
+          "a target without a GPU for it (A100: older) refuses: %s %s" % (st, body))
+    check(get(d, uuid) is None, "and keeps nothing")
+    e = daemon("H200-141GB")
+    st, body = e.call("POST", "/v1/vgpus", {"gpu": 0, "type": "H200-28C"})
+    st, body = migrate(e, body["uuid"], b.addr)
+    check(st == 400 and body["error"]["code"] == "NO_MIGRATE_SECRET",
+          "a vgpud without --migrate-secret says so: %s %s" % (st, body))
+    for bad in ({"to": 5}, {"to": b.addr, "gpu": 0}, {"to": ""}):
+        st, body = a.call("POST", "/v1/vgpus/%s/migrate" % uuid, bad)
+        check(st == 400, "bad request %s: %s" % (bad, st))
+    r = subprocess.run([CTL, "--socket", a.sock, "migrate", uuid, "--to", d.addr],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    check(r.returncode != 0 and b"no GPU here" in r.stderr,
+          "vgpuctl migrate --to says why it failed: %r" % r.stderr[-200:])
+    v = get(a, uuid)
+    check(v and v["state"] == "running" and v["guests"] == 1 and not v["busy"],
+          "after all that, the vGPU runs on A with its guest")
+
+    # --- the target's engine dies in the middle -------------------------------------------------
+    killed = []
+
+    a_pid = get(a, uuid)["engine_pid"]
+
+    def kill_target_engine():
+        if wait_for(lambda: engine_of_other() is not None, 20, 0.005):
+            time.sleep(0.05)
+            pid = engine_of_other()
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+
+    def engine_of_other():
+        for pid in engine_pids():
+            if pid != a_pid and engine_args(pid).get("uuid") == uuid:
+                return pid
+        return None
+
+    th = threading.Thread(target=kill_target_engine)
+    th.start()
+    st, body = migrate(a, uuid, b.addr, True)
+    th.join()
+    if killed:
+        check(st == 502, "the target's engine killed mid-move: the move fails (%s)" % st)
+        v = get(a, uuid)
+        check(v and v["state"] == "running" and v["guests"] == 1,
+              "and the vGPU runs on A with its guest")
+        check(wait_for(lambda: get(b, uuid) is None, 10), "and B dropped what it had")
+    else:
+        print("NOTE: the move finished before the target's engine could be killed")
+        here = b if st == 200 else a
+        if here is b:
+            st, body = migrate(b, uuid, a.addr)
+            check(st == 200, "back to A")
+
+    # --- the target's vgpud dies in the middle --------------------------------------------------
+    def kill_b():
+        time.sleep(0.2)
+        b.kill()
+
+    th = threading.Thread(target=kill_b)
+    th.start()
+    st, body = migrate(a, uuid, b.addr, True)
+    th.join()
+    b2 = Vgpud(gpus=b.gpus, tmp=b.tmp, extra=b.extra).start()
+    daemons.append(b2)
+    on_a, on_b = get(a, uuid), get(b2, uuid)
+    check((on_a is None) != (on_b is None),
+          "target vgpud killed mid-move (%s): after its restart the vGPU is in one place "
+          "(A: %s, B: %s)" % (st, on_a and on_a["state"], on_b and on_b["state"]))
+    where = on_a or on_b
+    check(where and where["state"] == "running", "and it runs there")
+
+    open(stop, "w").close()
+    finish(g, "after moves between two vgpuds and failed attempts")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception:
+        traceback.print_exc()
+        failures.append("exception")
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+        for d in daemons:
+            d.stop_all()
+    if failures:
+        print("FAILED: %d checks" % len(failures))
+        for f in failures:
+            print("  " + f)
+        sys.exit(1)
+    print("PASS")
