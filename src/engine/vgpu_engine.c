@@ -1200,7 +1200,9 @@ static int guest_reattach(struct engine *e, int fd, const struct ucred *cred, co
         }
         if (send_json_fd(fd, hello_json(e), session_fd(e->guests[slot].s)) < 0)
                 return -1;
-        /* the guest copies its channel (the staging area too) meanwhile */
+        /* the guest copies its channel (the staging area too) meanwhile: tens of MiB */
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &(struct timeval){.tv_sec = 10},
+                   sizeof(struct timeval));
         n = recv(fd, line, sizeof(line) - 1, 0);
         line[n > 0 ? n : 0] = '\0';
         if (n <= 0 || !strstr(line, "\"ready\"")) {
