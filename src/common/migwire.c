@@ -1,0 +1,1189 @@
+// SPDX-License-Identifier: Apache-2.0
+// migwire: the authenticated TCP wire between two vgpud daemons (and their engines) during a live
+// migration: the shared secret file, listening and connecting, the handshake, and HMAC-protected
+// frames carrying JSON messages and byte streams.
+//
+// The protocol, version 1. Both daemons hold the same secret (a file of 16 to 4096 bytes, mode
+// 0600 or stricter; its bytes are the key, a trailing newline included). HMAC is HMAC-SHA256; a
+// label is its ASCII bytes without a terminating NUL; || is concatenation.
+//
+//  1. Client -> server: the 8 bytes "VGPUMIG1", then a nonce Nc of 32 random bytes.
+//  2. Server -> client: "VGPUMIG1", a nonce Ns of 32 random bytes, then the server's proof
+//     HMAC(secret, "vgpu-mig server" || Nc || Ns) (32 bytes).
+//  3. The client checks the proof (in constant time). If it is wrong the client closes the
+//     connection: "migration peer ... did not prove it holds the shared secret". Otherwise it sends
+//     its own proof HMAC(secret, "vgpu-mig client" || Nc || Ns).
+//  4. The server checks that proof; if it is wrong it closes without sending anything else. A side
+//     that reads another magic than "VGPUMIG1" stops there: "not a vgpu migration peer (wrong
+//     protocol or version)"; a server sends nothing to such a client.
+//  5. Both derive the session key = HMAC(secret, "vgpu-mig key" || Nc || Ns).
+//  6. Then frames, in each direction: a 16-byte header {uint32 type, uint32 len, uint64 seq}, all
+//     little-endian; len bytes of payload; HMAC(key, d || header || payload) (32 bytes), where d
+//     is one byte: 'c' (0x63) on frames from client to server, 's' (0x73) on frames from server
+//     to client. Types: 1, a message (a JSON object in UTF-8, compact); 2, bytes of a data stream
+//     (its length is agreed by the messages around it). len is at most 1 MiB (MW_FRAME_MAX). seq
+//     counts the frames of a direction from 0; a receiver accepts only the seq it expects next,
+//     so a replayed, dropped or reordered frame is refused. Both directions share the key and
+//     count from 0, so d is what refuses a frame reflected back to its own sender. The receiver
+//     checks type, len and seq from the header before it reads the payload, and the MAC before
+//     it hands out a byte. A bad frame ends the connection: nothing after it is read.
+//
+// Every message of the handshake has a fixed size, and the whole handshake runs under one
+// deadline, so a peer that has not proved anything can make the server neither allocate nor wait
+// without bound. Fresh nonces on both sides make each session's key, and so its frames, its own:
+// frames recorded from one session are refused in any other. The frames are authenticated, not
+// encrypted: the vGPU's memory is readable on the wire (use a private network, or a tunnel).
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+
+#include "common/log.h"
+#include "common/migwire.h"
+
+#define MW_MAGIC     "VGPUMIG1"
+#define MW_MAGIC_LEN 8
+#define MW_NONCE     32
+#define MW_HDR       16
+#define MW_RBUF_MIN  (UINT32_C(64) << 10) /* rbuf's first size; it grows once, to a whole frame */
+#define MW_DIR_C2S   'c'                  /* the direction byte of a frame's MAC */
+#define MW_DIR_S2C   's'
+
+static const char label_server[] = "vgpu-mig server";
+static const char label_client[] = "vgpu-mig client";
+static const char label_key[] = "vgpu-mig key";
+
+_Static_assert(sizeof(((struct mw_conn *)0)->key) == MW_MAC, "the session key is one HMAC");
+
+/* ---- errors ---- */
+
+/* Format the sentence into c->err (when c) and err (when given); log it at debug; return code. */
+__attribute__((format(printf, 5, 6))) static int
+mw_fail(struct mw_conn *c, char *err, size_t errlen, int code, const char *fmt, ...)
+{
+        char msg[256];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        if (c)
+                snprintf(c->err, sizeof(c->err), "%s", msg);
+        if (err && errlen)
+                snprintf(err, errlen, "%s", msg);
+        vgpu_log(VGPU_LOG_DEBUG, "migwire: %s", msg);
+        return code;
+}
+
+/* Hand c->err to a caller's err when r is an error; return r. */
+static int mw_pass(const struct mw_conn *c, int r, char *err, size_t errlen)
+{
+        if (r < 0 && err && errlen)
+                snprintf(err, errlen, "%s", c->err);
+        return r;
+}
+
+/* Mark c unusable with error r (its sentence is already in c->err); return r. */
+static int mw_kill(struct mw_conn *c, int r)
+{
+        if (!c->dead)
+                c->dead = r;
+        return r;
+}
+
+static const char *mw_peer(const struct mw_conn *c)
+{
+        return c->peer[0] ? c->peer : "(unknown)";
+}
+
+static int mw_timeout(const struct mw_conn *c)
+{
+        return c->timeout_ms > 0 ? c->timeout_ms : MW_TIMEOUT_DEFAULT;
+}
+
+/* 0 when c can carry frames; else the error, with the sentence in err. */
+static int mw_usable(struct mw_conn *c, char *err, size_t errlen)
+{
+        if (!c)
+                return mw_fail(NULL, err, errlen, -EINVAL, "no migration connection was given");
+        if (c->fd < 0)
+                return mw_fail(c, err, errlen, -EBADF, "the migration connection is closed");
+        if (c->dead) /* c->err still holds the sentence of what killed it */
+                return mw_pass(c, c->dead, err, errlen);
+        return 0;
+}
+
+/* ---- I/O with timeouts ---- */
+
+static int64_t now_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Wait for events on fd, at most timeout_ms and not past deadline (CLOCK_MONOTONIC ms; 0: none).
+ * 0 when something happened (an error or hang-up too: the next I/O call tells), -ETIMEDOUT.
+ */
+static int io_wait(int fd, short events, int timeout_ms, int64_t deadline)
+{
+        int64_t end = now_ms() + timeout_ms;
+
+        if (deadline && deadline < end)
+                end = deadline;
+        for (;;) {
+                struct pollfd p = {.fd = fd, .events = events};
+                int64_t left = end - now_ms();
+                int r;
+
+                if (left <= 0)
+                        return -ETIMEDOUT;
+                r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+                if (r > 0)
+                        return 0;
+                if (r < 0 && errno != EINTR)
+                        return -errno;
+        }
+}
+
+/*
+ * Read exactly len bytes. *ret_got: how many arrived, on failure too. Returns 0, -ECONNRESET (the
+ * peer closed or reset the connection), -ETIMEDOUT, or -errno.
+ */
+static int io_recv(int fd, void *buf, size_t len, int timeout_ms, int64_t deadline, size_t *ret_got)
+{
+        size_t got = 0;
+        int r = 0;
+
+        while (got < len) {
+                /* MSG_DONTWAIT: a blocking fd must not wait past the timeout either */
+                ssize_t n = recv(fd, (uint8_t *)buf + got, len - got, MSG_DONTWAIT);
+
+                if (n > 0) {
+                        got += (size_t)n;
+                        continue;
+                }
+                if (n == 0) {
+                        r = -ECONNRESET;
+                        break;
+                }
+                if (errno == EINTR)
+                        continue;
+                if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                        r = errno == EPIPE ? -ECONNRESET : -errno;
+                        break;
+                }
+                r = io_wait(fd, POLLIN, timeout_ms, deadline);
+                if (r < 0)
+                        break;
+        }
+        *ret_got = got;
+        return r;
+}
+
+/* Send the n buffers of iov (which this changes) whole. *ret_sent: bytes sent. As io_recv. */
+static int io_send(int fd, struct iovec *iov, size_t n, int timeout_ms, int64_t deadline,
+                   size_t *ret_sent)
+{
+        struct msghdr m = {.msg_iov = iov, .msg_iovlen = n};
+        size_t sent = 0, k = 0;
+        int r = 0;
+
+        for (;;) {
+                ssize_t w;
+
+                /* step over what was sent, and over empty buffers */
+                while (m.msg_iovlen > 0 && k >= m.msg_iov->iov_len) {
+                        k -= m.msg_iov->iov_len;
+                        m.msg_iov++;
+                        m.msg_iovlen--;
+                }
+                if (m.msg_iovlen == 0)
+                        break;
+                m.msg_iov->iov_base = (uint8_t *)m.msg_iov->iov_base + k;
+                m.msg_iov->iov_len -= k;
+                k = 0;
+                w = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (w >= 0) {
+                        sent += (size_t)w;
+                        k = (size_t)w;
+                        continue;
+                }
+                if (errno == EINTR)
+                        continue;
+                if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                        r = errno == EPIPE ? -ECONNRESET : -errno;
+                        break;
+                }
+                r = io_wait(fd, POLLOUT, timeout_ms, deadline);
+                if (r < 0)
+                        break;
+        }
+        *ret_sent = sent;
+        return r;
+}
+
+/* ---- HMAC-SHA256 ---- */
+
+struct mw_part {
+        const void *p;
+        size_t len;
+};
+
+static EVP_MAC *mw_hmac_alg;
+static pthread_once_t mw_hmac_once = PTHREAD_ONCE_INIT;
+
+static void mw_hmac_fetch(void)
+{
+        mw_hmac_alg = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
+}
+
+/* out = HMAC-SHA256(key, parts[0] || ... || parts[n-1]). 0, -ENOMEM or -EIO. */
+static int mw_hmac(const uint8_t *key, size_t klen, const struct mw_part *parts, size_t n,
+                   uint8_t out[MW_MAC])
+{
+        char digest[] = "SHA256";
+        OSSL_PARAM params[] = {
+                OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                OSSL_PARAM_construct_end(),
+        };
+        EVP_MAC_CTX *ctx;
+        size_t outl = 0;
+        int ok;
+
+        pthread_once(&mw_hmac_once, mw_hmac_fetch);
+        if (!mw_hmac_alg)
+                return -EIO;
+        ctx = EVP_MAC_CTX_new(mw_hmac_alg);
+        if (!ctx)
+                return -ENOMEM;
+        ok = EVP_MAC_init(ctx, key, klen, params);
+        for (size_t i = 0; ok && i < n; i++)
+                ok = EVP_MAC_update(ctx, parts[i].p, parts[i].len);
+        ok = ok && EVP_MAC_final(ctx, out, &outl, MW_MAC) && outl == MW_MAC;
+        EVP_MAC_CTX_free(ctx);
+        return ok ? 0 : -EIO;
+}
+
+/* HMAC-SHA256(secret, label || nc || ns): a proof of the handshake, or the session key. */
+static int hs_mac(const uint8_t *secret, size_t slen, const char *label, const uint8_t *nc,
+                  const uint8_t *ns, uint8_t out[MW_MAC])
+{
+        struct mw_part parts[] = {
+                {label, strlen(label)},
+                {nc, MW_NONCE},
+                {ns, MW_NONCE},
+        };
+
+        return mw_hmac(secret, slen, parts, 3, out);
+}
+
+/* ---- the secret file ---- */
+
+int mw_secret_load(const char *path, uint8_t *secret, size_t cap, size_t *ret_len, char *err,
+                   size_t errlen)
+{
+        uint8_t buf[MW_SECRET_MAX + 1];
+        struct stat st;
+        size_t n = 0;
+        int fd, r = 0;
+
+        if (!path || !*path || !secret || !ret_len)
+                return mw_fail(NULL, err, errlen, -EINVAL, "no migration secret file was given");
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK); /* a FIFO must not block */
+        if (fd < 0) {
+                r = -errno;
+                return mw_fail(NULL, err, errlen, r, "cannot open the migration secret file %s: %s",
+                               path, strerror(-r));
+        }
+        if (fstat(fd, &st) < 0) {
+                r = -errno;
+                mw_fail(NULL, err, errlen, r, "cannot stat the migration secret file %s: %s", path,
+                        strerror(-r));
+                goto out;
+        }
+        if (!S_ISREG(st.st_mode)) {
+                r = mw_fail(NULL, err, errlen, -EINVAL,
+                            "the migration secret file %s is not a regular file", path);
+                goto out;
+        }
+        if (st.st_mode & 077) {
+                r = mw_fail(NULL, err, errlen, -EPERM,
+                            "the migration secret file %s is open to group or others (mode %04o); "
+                            "make it private: chmod 600 %s",
+                            path, (unsigned)(st.st_mode & 07777), path);
+                goto out;
+        }
+        /* read one byte more than allowed, to tell "too long" from "just fits" */
+        while (n < sizeof(buf)) {
+                ssize_t k = read(fd, buf + n, sizeof(buf) - n);
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0) {
+                        r = -errno;
+                        mw_fail(NULL, err, errlen, r,
+                                "cannot read the migration secret file %s: %s", path, strerror(-r));
+                        goto out;
+                }
+                if (k == 0)
+                        break;
+                n += (size_t)k;
+        }
+        if (n < MW_SECRET_MIN) {
+                r = mw_fail(NULL, err, errlen, -EINVAL,
+                            "the migration secret file %s holds %zu bytes, fewer than the %d a "
+                            "secret needs (make one with: head -c 32 /dev/urandom | base64 > %s)",
+                            path, n, MW_SECRET_MIN, path);
+                goto out;
+        }
+        if (n > MW_SECRET_MAX || n > cap) {
+                r = mw_fail(NULL, err, errlen, -EFBIG,
+                            "the migration secret file %s is longer than %zu bytes", path,
+                            cap < MW_SECRET_MAX ? cap : (size_t)MW_SECRET_MAX);
+                goto out;
+        }
+        memcpy(secret, buf, n);
+        *ret_len = n;
+out:
+        OPENSSL_cleanse(buf, sizeof(buf));
+        close(fd);
+        return r;
+}
+
+/* ---- addresses ---- */
+
+/*
+ * Split "HOST:PORT" or "[IPV6]:PORT" into host (no brackets) and port. *ret_v6: the host was in
+ * brackets. 0 or -EINVAL.
+ */
+static int parse_hostport(const char *hp, char *host, size_t hostlen, unsigned *ret_port,
+                          bool *ret_v6)
+{
+        const char *h, *hend, *colon, *s;
+        unsigned long port = 0;
+        bool v6 = false;
+
+        if (!hp)
+                return -EINVAL;
+        if (hp[0] == '[') {
+                h = hp + 1;
+                hend = strchr(h, ']');
+                if (!hend || hend[1] != ':')
+                        return -EINVAL;
+                colon = hend + 1;
+                v6 = true;
+        } else {
+                colon = strrchr(hp, ':');
+                if (!colon)
+                        return -EINVAL;
+                h = hp;
+                hend = colon;
+                if (memchr(h, ':', (size_t)(hend - h))) /* a bare IPv6 address needs brackets */
+                        return -EINVAL;
+        }
+        if (hend == h || (size_t)(hend - h) >= hostlen)
+                return -EINVAL;
+        s = colon + 1;
+        if (!*s || strlen(s) > 5)
+                return -EINVAL;
+        for (; *s; s++) {
+                if (*s < '0' || *s > '9')
+                        return -EINVAL;
+                port = port * 10 + (unsigned long)(*s - '0');
+        }
+        if (port > 65535)
+                return -EINVAL;
+        memcpy(host, h, (size_t)(hend - h));
+        host[hend - h] = '\0';
+        *ret_port = (unsigned)port;
+        *ret_v6 = v6;
+        return 0;
+}
+
+static int bad_address(const char *hp, char *err, size_t errlen)
+{
+        return mw_fail(NULL, err, errlen, -EINVAL,
+                       "migration address \"%s\" is not HOST:PORT (a name or an IPv4 address, or "
+                       "[IPv6]:PORT, with a port of 0 to 65535)",
+                       hp ? hp : "(none)");
+}
+
+int mw_listen(const char *hostport, int backlog, char *err, size_t errlen)
+{
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                                 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+        struct addrinfo *res = NULL, *ai;
+        char host[256], serv[16];
+        unsigned port;
+        bool v6;
+        int r = -EADDRNOTAVAIL, gai;
+
+        if (parse_hostport(hostport, host, sizeof(host), &port, &v6) < 0)
+                return bad_address(hostport, err, errlen);
+        if (v6) {
+                hints.ai_family = AF_INET6;
+                hints.ai_flags |= AI_NUMERICHOST;
+        }
+        snprintf(serv, sizeof(serv), "%u", port);
+        gai = getaddrinfo(host, serv, &hints, &res);
+        if (gai != 0)
+                return mw_fail(NULL, err, errlen, -EADDRNOTAVAIL,
+                               "cannot listen for migrations on %s: %s", hostport,
+                               gai_strerror(gai));
+        for (ai = res; ai; ai = ai->ai_next) {
+                int one = 1;
+                int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+
+                if (fd < 0) {
+                        r = -errno;
+                        continue;
+                }
+                setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+                if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+                    listen(fd, backlog > 0 ? backlog : 16) == 0) {
+                        freeaddrinfo(res);
+                        return fd;
+                }
+                r = -errno;
+                close(fd);
+        }
+        freeaddrinfo(res);
+        return mw_fail(NULL, err, errlen, r, "cannot listen for migrations on %s: %s", hostport,
+                       strerror(-r));
+}
+
+int mw_listen_port(int fd)
+{
+        struct sockaddr_storage ss = {0};
+        socklen_t len = sizeof(ss);
+
+        if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+                return -errno;
+        if (ss.ss_family == AF_INET)
+                return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        if (ss.ss_family == AF_INET6)
+                return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        return -EAFNOSUPPORT;
+}
+
+/* Connect fd (non-blocking) to ai before deadline. 0 or -errno. */
+static int connect_one(int fd, const struct addrinfo *ai, int64_t deadline)
+{
+        int soerr = 0, r;
+        socklen_t slen = sizeof(soerr);
+
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+                return 0;
+        if (errno != EINPROGRESS && errno != EINTR)
+                return -errno;
+        r = io_wait(fd, POLLOUT, INT_MAX, deadline);
+        if (r < 0)
+                return r;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &slen) < 0)
+                return -errno;
+        return soerr ? -soerr : 0;
+}
+
+int mw_connect(const char *hostport, int timeout_ms, char *err, size_t errlen)
+{
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+        struct addrinfo *res = NULL, *ai;
+        char host[256], serv[16];
+        unsigned port;
+        bool v6;
+        int r = -EHOSTUNREACH, gai;
+        int64_t deadline;
+
+        if (parse_hostport(hostport, host, sizeof(host), &port, &v6) < 0 || port == 0)
+                return bad_address(hostport, err, errlen);
+        if (v6) {
+                hints.ai_family = AF_INET6;
+                hints.ai_flags |= AI_NUMERICHOST;
+        }
+        deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : MW_TIMEOUT_DEFAULT);
+        snprintf(serv, sizeof(serv), "%u", port);
+        gai = getaddrinfo(host, serv, &hints, &res);
+        if (gai != 0)
+                return mw_fail(NULL, err, errlen, -EHOSTUNREACH,
+                               "cannot connect to migration peer %s: %s", hostport,
+                               gai_strerror(gai));
+        for (ai = res; ai; ai = ai->ai_next) {
+                int one = 1;
+                int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                                ai->ai_protocol);
+
+                if (fd < 0) {
+                        r = -errno;
+                        continue;
+                }
+                r = connect_one(fd, ai, deadline);
+                if (r == 0) {
+                        /* hand out a blocking socket, as accept() does; migwire never blocks */
+                        int fl = fcntl(fd, F_GETFL);
+
+                        if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+                                r = -errno;
+                                close(fd);
+                                continue;
+                        }
+                        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+                        freeaddrinfo(res);
+                        return fd;
+                }
+                close(fd);
+                if (r == -ETIMEDOUT)
+                        break;
+        }
+        freeaddrinfo(res);
+        if (r == -ETIMEDOUT)
+                return mw_fail(NULL, err, errlen, r,
+                               "cannot connect to migration peer %s: no answer within %d ms",
+                               hostport, timeout_ms > 0 ? timeout_ms : MW_TIMEOUT_DEFAULT);
+        return mw_fail(NULL, err, errlen, r, "cannot connect to migration peer %s: %s%s", hostport,
+                       strerror(-r),
+                       r == -ECONNREFUSED ? " (is vgpud listening for migrations there?)" : "");
+}
+
+/* ---- the handshake ---- */
+
+/* "10.0.0.2:9500", "[fe80::1]:9500", or "(local socket)": the peer of fd, for messages. */
+static void peer_name(int fd, char *buf, size_t len)
+{
+        struct sockaddr_storage ss = {0};
+        socklen_t sl = sizeof(ss);
+        char host[INET6_ADDRSTRLEN];
+
+        if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0) {
+                snprintf(buf, len, "(unknown)");
+        } else if (ss.ss_family == AF_INET) {
+                struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+                inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+                snprintf(buf, len, "%s:%u", host, (unsigned)ntohs(a->sin_port));
+        } else if (ss.ss_family == AF_INET6) {
+                struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+                inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+                snprintf(buf, len, "[%s]:%u", host, (unsigned)ntohs(a->sin6_port));
+        } else {
+                snprintf(buf, len, "(local socket)");
+        }
+}
+
+/* One handshake: its fd, peer, deadline and where its error goes. */
+struct hs {
+        int fd;
+        int timeout_ms;
+        int64_t deadline;
+        char peer[64];
+        char *err;
+        size_t errlen;
+};
+
+static int hs_io_fail(struct hs *h, int r, const char *hint)
+{
+        if (r == -ECONNRESET)
+                return mw_fail(NULL, h->err, h->errlen, r,
+                               "migration peer %s closed the connection during the handshake%s",
+                               h->peer, hint);
+        if (r == -ETIMEDOUT)
+                return mw_fail(NULL, h->err, h->errlen, r,
+                               "migration peer %s did not complete the handshake within %d ms",
+                               h->peer, h->timeout_ms);
+        return mw_fail(NULL, h->err, h->errlen, r,
+                       "the handshake with migration peer %s failed: %s", h->peer, strerror(-r));
+}
+
+static int hs_recv(struct hs *h, void *buf, size_t len, const char *hint)
+{
+        size_t got;
+        int r = io_recv(h->fd, buf, len, h->timeout_ms, h->deadline, &got);
+
+        return r < 0 ? hs_io_fail(h, r, hint) : 0;
+}
+
+static int hs_send(struct hs *h, const void *buf, size_t len)
+{
+        struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+        size_t sent;
+        int r = io_send(h->fd, &iov, 1, h->timeout_ms, h->deadline, &sent);
+
+        return r < 0 ? hs_io_fail(h, r, "") : 0;
+}
+
+static int hs_start(struct hs *h, struct mw_conn *c, int fd, const uint8_t *secret, size_t slen,
+                    int timeout_ms, char *err, size_t errlen)
+{
+        int one = 1;
+
+        h->fd = fd;
+        h->timeout_ms = timeout_ms > 0 ? timeout_ms : MW_TIMEOUT_DEFAULT;
+        h->deadline = now_ms() + h->timeout_ms;
+        h->err = err;
+        h->errlen = errlen;
+        if (!c || fd < 0 || !secret || slen == 0)
+                return mw_fail(NULL, err, errlen, -EINVAL,
+                               "a migration handshake needs a connection, a socket and a secret");
+        peer_name(fd, h->peer, sizeof(h->peer));
+        /* small frames (messages) must not wait for Nagle; fails harmlessly on a Unix socket */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        return 0;
+}
+
+static int hs_magic(struct hs *h, const uint8_t *got)
+{
+        if (memcmp(got, MW_MAGIC, MW_MAGIC_LEN) == 0)
+                return 0;
+        return mw_fail(NULL, h->err, h->errlen, -EPROTO,
+                       "%s is not a vgpu migration peer (wrong protocol or version)", h->peer);
+}
+
+static int hs_not_proved(struct hs *h)
+{
+        return mw_fail(NULL, h->err, h->errlen, -EKEYREJECTED,
+                       "migration peer %s did not prove it holds the shared secret (are both "
+                       "daemons configured with the same migration secret file?)",
+                       h->peer);
+}
+
+/* Set up *c after a handshake that succeeded. */
+static void conn_init(struct mw_conn *c, const struct hs *h, const uint8_t *key, bool server)
+{
+        *c = (struct mw_conn){.fd = h->fd, .timeout_ms = MW_TIMEOUT_DEFAULT, .server = server};
+        memcpy(c->key, key, MW_MAC);
+        snprintf(c->peer, sizeof(c->peer), "%s", h->peer);
+}
+
+int mw_auth_client(struct mw_conn *c, int fd, const uint8_t *secret, size_t slen, int timeout_ms,
+                   char *err, size_t errlen)
+{
+        uint8_t hello[MW_MAGIC_LEN + MW_NONCE], reply[MW_MAGIC_LEN + MW_NONCE + MW_MAC];
+        uint8_t want[MW_MAC], proof[MW_MAC], key[MW_MAC];
+        const uint8_t *nc = hello + MW_MAGIC_LEN, *ns = reply + MW_MAGIC_LEN;
+        struct hs h;
+        int r;
+
+        r = hs_start(&h, c, fd, secret, slen, timeout_ms, err, errlen);
+        if (r < 0)
+                return r;
+        memcpy(hello, MW_MAGIC, MW_MAGIC_LEN);
+        if (RAND_bytes(hello + MW_MAGIC_LEN, MW_NONCE) != 1)
+                return mw_fail(NULL, err, errlen, -EIO, "the random number generator failed");
+        r = hs_send(&h, hello, sizeof(hello));
+        if (r < 0)
+                return r;
+        /* the magic alone first: a peer of another protocol may never send 72 bytes */
+        r = hs_recv(&h, reply, MW_MAGIC_LEN, " (is a vgpud migration listener at that address?)");
+        if (r < 0)
+                return r;
+        r = hs_magic(&h, reply);
+        if (r < 0)
+                return r;
+        r = hs_recv(&h, reply + MW_MAGIC_LEN, MW_NONCE + MW_MAC, "");
+        if (r < 0)
+                return r;
+        r = hs_mac(secret, slen, label_server, nc, ns, want);
+        if (r < 0) {
+                mw_fail(NULL, err, errlen, r, "computing the handshake's HMAC failed");
+                goto out;
+        }
+        if (CRYPTO_memcmp(want, reply + MW_MAGIC_LEN + MW_NONCE, MW_MAC) != 0) {
+                r = hs_not_proved(&h);
+                goto out;
+        }
+        r = hs_mac(secret, slen, label_client, nc, ns, proof);
+        if (r == 0)
+                r = hs_mac(secret, slen, label_key, nc, ns, key);
+        if (r < 0) {
+                mw_fail(NULL, err, errlen, r, "computing the handshake's HMAC failed");
+                goto out;
+        }
+        r = hs_send(&h, proof, sizeof(proof));
+        if (r < 0)
+                goto out;
+        conn_init(c, &h, key, false);
+out:
+        OPENSSL_cleanse(proof, sizeof(proof));
+        OPENSSL_cleanse(key, sizeof(key));
+        return r;
+}
+
+int mw_auth_server(struct mw_conn *c, int fd, const uint8_t *secret, size_t slen, int timeout_ms,
+                   char *err, size_t errlen)
+{
+        uint8_t hello[MW_MAGIC_LEN + MW_NONCE], reply[MW_MAGIC_LEN + MW_NONCE + MW_MAC];
+        uint8_t want[MW_MAC], proof[MW_MAC], key[MW_MAC];
+        const uint8_t *nc = hello + MW_MAGIC_LEN, *ns = reply + MW_MAGIC_LEN;
+        struct hs h;
+        int r;
+
+        r = hs_start(&h, c, fd, secret, slen, timeout_ms, err, errlen);
+        if (r < 0)
+                return r;
+        r = hs_recv(&h, hello, MW_MAGIC_LEN, "");
+        if (r < 0)
+                return r;
+        r = hs_magic(&h, hello); /* nothing goes back to a stranger */
+        if (r < 0)
+                return r;
+        r = hs_recv(&h, hello + MW_MAGIC_LEN, MW_NONCE, "");
+        if (r < 0)
+                return r;
+        memcpy(reply, MW_MAGIC, MW_MAGIC_LEN);
+        if (RAND_bytes(reply + MW_MAGIC_LEN, MW_NONCE) != 1)
+                return mw_fail(NULL, err, errlen, -EIO, "the random number generator failed");
+        r = hs_mac(secret, slen, label_server, nc, ns, reply + MW_MAGIC_LEN + MW_NONCE);
+        if (r < 0)
+                return mw_fail(NULL, err, errlen, r, "computing the handshake's HMAC failed");
+        r = hs_send(&h, reply, sizeof(reply));
+        if (r < 0)
+                return r;
+        /* a client that found our proof wrong closes here: it holds another secret */
+        r = hs_recv(&h, proof, sizeof(proof), " (it may hold a different shared secret)");
+        if (r < 0)
+                return r;
+        r = hs_mac(secret, slen, label_client, nc, ns, want);
+        if (r < 0) {
+                mw_fail(NULL, err, errlen, r, "computing the handshake's HMAC failed");
+                goto out;
+        }
+        if (CRYPTO_memcmp(want, proof, MW_MAC) != 0) {
+                r = hs_not_proved(&h);
+                goto out;
+        }
+        r = hs_mac(secret, slen, label_key, nc, ns, key);
+        if (r < 0) {
+                mw_fail(NULL, err, errlen, r, "computing the handshake's HMAC failed");
+                goto out;
+        }
+        conn_init(c, &h, key, true);
+out:
+        OPENSSL_cleanse(want, sizeof(want));
+        OPENSSL_cleanse(key, sizeof(key));
+        return r;
+}
+
+/* ---- frames ---- */
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+        for (int i = 0; i < 4; i++)
+                p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+        for (int i = 0; i < 8; i++)
+                p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+        uint32_t v = 0;
+
+        for (int i = 3; i >= 0; i--)
+                v = v << 8 | p[i];
+        return v;
+}
+
+static uint64_t get_le64(const uint8_t *p)
+{
+        uint64_t v = 0;
+
+        for (int i = 7; i >= 0; i--)
+                v = v << 8 | p[i];
+        return v;
+}
+
+/* The sentence for a failed read or write of a frame; returns r. */
+static int frame_io_fail(struct mw_conn *c, int r, bool sending)
+{
+        if (r == -ECONNRESET)
+                return mw_fail(c, NULL, 0, r, "migration peer %s closed the connection",
+                               mw_peer(c));
+        if (r == -ETIMEDOUT)
+                return mw_fail(c, NULL, 0, r, "migration peer %s %s within %d ms", mw_peer(c),
+                               sending ? "took no data" : "sent nothing", mw_timeout(c));
+        return mw_fail(c, NULL, 0, r, "%s migration peer %s failed: %s",
+                       sending ? "sending to" : "reading from", mw_peer(c), strerror(-r));
+}
+
+/*
+ * Send one frame. A failure after the first byte, or other than a timeout, leaves the stream
+ * unusable (marked so). 0 or -errno with the sentence in c->err.
+ */
+static int frame_send(struct mw_conn *c, uint32_t type, const void *p, uint32_t len)
+{
+        uint8_t hdr[MW_HDR], mac[MW_MAC], dir = c->server ? MW_DIR_S2C : MW_DIR_C2S;
+        struct mw_part parts[] = {{&dir, 1}, {hdr, MW_HDR}, {p, len}};
+        struct iovec iov[] = {
+                {.iov_base = hdr, .iov_len = MW_HDR},
+                {.iov_base = (void *)p, .iov_len = len},
+                {.iov_base = mac, .iov_len = MW_MAC},
+        };
+        size_t sent = 0;
+        int r;
+
+        put_le32(hdr, type);
+        put_le32(hdr + 4, len);
+        put_le64(hdr + 8, c->tx_seq);
+        r = mw_hmac(c->key, MW_MAC, parts, 3, mac);
+        if (r < 0)
+                return mw_fail(c, NULL, 0, r, "computing a frame's HMAC failed");
+        r = io_send(c->fd, iov, 3, mw_timeout(c), 0, &sent);
+        if (r < 0) {
+                frame_io_fail(c, r, true);
+                return sent > 0 || r != -ETIMEDOUT ? mw_kill(c, r) : r;
+        }
+        c->tx_seq++;
+        c->bytes_tx += len;
+        return 0;
+}
+
+static void frame_drop(struct mw_conn *c)
+{
+        c->rtype = 0;
+        c->rlen = 0;
+        c->roff = 0;
+}
+
+/* rbuf holds at least need bytes (no frame is pending when this is called). 0 or -ENOMEM. */
+static int rbuf_reserve(struct mw_conn *c, uint32_t need)
+{
+        uint32_t cap = need <= MW_RBUF_MIN ? MW_RBUF_MIN : MW_FRAME_MAX + MW_MAC;
+        uint8_t *b;
+
+        if (c->rbuf && c->rcap >= need)
+                return 0;
+        b = malloc(cap);
+        if (!b)
+                return -ENOMEM;
+        free(c->rbuf);
+        c->rbuf = b;
+        c->rcap = cap;
+        return 0;
+}
+
+/*
+ * Make sure a verified frame is held in rbuf: when none is, read the next one, checking its
+ * header before reading its payload and its MAC before keeping it. A timeout before the frame's
+ * first byte leaves c usable; every other failure leaves it unusable. 0 or -errno (c->err).
+ */
+static int frame_next(struct mw_conn *c)
+{
+        uint8_t hdr[MW_HDR], mac[MW_MAC];
+        uint32_t type, len;
+        uint64_t seq;
+        size_t got = 0;
+        int r;
+
+        if (c->rtype)
+                return 0;
+        r = io_recv(c->fd, hdr, MW_HDR, mw_timeout(c), 0, &got);
+        if (r < 0) {
+                frame_io_fail(c, r, false);
+                return got > 0 || r != -ETIMEDOUT ? mw_kill(c, r) : r;
+        }
+        type = get_le32(hdr);
+        len = get_le32(hdr + 4);
+        seq = get_le64(hdr + 8);
+        if (type != MW_MSG && type != MW_DATA) {
+                mw_fail(c, NULL, 0, -EBADMSG, "migration peer %s sent a frame of unknown type %u",
+                        mw_peer(c), type);
+                return mw_kill(c, -EBADMSG);
+        }
+        if (len > MW_FRAME_MAX) {
+                mw_fail(c, NULL, 0, -EBADMSG,
+                        "migration peer %s announced a frame of %u bytes, over the limit of %u",
+                        mw_peer(c), len, MW_FRAME_MAX);
+                return mw_kill(c, -EBADMSG);
+        }
+        if (seq != c->rx_seq) {
+                mw_fail(c, NULL, 0, -EBADMSG,
+                        "migration peer %s sent frame %llu where frame %llu was due (a replayed, "
+                        "dropped, reordered or corrupted frame)",
+                        mw_peer(c), (unsigned long long)seq, (unsigned long long)c->rx_seq);
+                return mw_kill(c, -EBADMSG);
+        }
+        if (rbuf_reserve(c, len + MW_MAC) < 0) {
+                mw_fail(c, NULL, 0, -ENOMEM, "no memory for a frame of %u bytes", len);
+                return mw_kill(c, -ENOMEM);
+        }
+        r = io_recv(c->fd, c->rbuf, len + MW_MAC, mw_timeout(c), 0, &got);
+        if (r < 0) {
+                frame_io_fail(c, r, false);
+                return mw_kill(c, r);
+        }
+        {
+                uint8_t dir = c->server ? MW_DIR_C2S : MW_DIR_S2C; /* the peer's direction */
+                struct mw_part parts[] = {{&dir, 1}, {hdr, MW_HDR}, {c->rbuf, len}};
+
+                r = mw_hmac(c->key, MW_MAC, parts, 3, mac);
+        }
+        if (r < 0) {
+                mw_fail(c, NULL, 0, r, "computing a frame's HMAC failed");
+                return mw_kill(c, r);
+        }
+        if (CRYPTO_memcmp(mac, c->rbuf + len, MW_MAC) != 0) {
+                mw_fail(c, NULL, 0, -EBADMSG,
+                        "frame %llu from migration peer %s failed its integrity check "
+                        "(corrupted, altered or reflected in transit, or sent under another key)",
+                        (unsigned long long)seq, mw_peer(c));
+                return mw_kill(c, -EBADMSG);
+        }
+        c->rx_seq++;
+        c->bytes_rx += len;
+        c->rtype = type;
+        c->rlen = len;
+        c->roff = 0;
+        return 0;
+}
+
+/* Send what mw_write buffered. Any failure leaves c unusable. */
+static int wbuf_flush(struct mw_conn *c)
+{
+        int r;
+
+        if (c->wlen == 0)
+                return 0;
+        r = frame_send(c, MW_DATA, c->wbuf, c->wlen);
+        if (r < 0)
+                return mw_kill(c, r);
+        c->wlen = 0;
+        return 0;
+}
+
+int mw_send(struct mw_conn *c, uint32_t type, const void *p, uint32_t len, char *err, size_t errlen)
+{
+        int r = mw_usable(c, err, errlen);
+
+        if (r < 0)
+                return r;
+        if (type != MW_MSG && type != MW_DATA)
+                return mw_fail(c, err, errlen, -EINVAL, "frame type %u is not one migwire knows",
+                               type);
+        if (len > MW_FRAME_MAX)
+                return mw_fail(c, err, errlen, -EMSGSIZE,
+                               "a frame of %u bytes is over the limit of %u", len, MW_FRAME_MAX);
+        if (!p && len)
+                return mw_fail(c, err, errlen, -EINVAL, "a frame of %u bytes without its bytes",
+                               len);
+        r = wbuf_flush(c);
+        if (r == 0)
+                r = frame_send(c, type, p, len);
+        return mw_pass(c, r, err, errlen);
+}
+
+int mw_recv(struct mw_conn *c, uint32_t *ret_type, void *buf, uint32_t cap, uint32_t *ret_len,
+            char *err, size_t errlen)
+{
+        uint32_t n;
+        int r = mw_usable(c, err, errlen);
+
+        if (r < 0)
+                return r;
+        if (!ret_type || !ret_len || (!buf && cap))
+                return mw_fail(c, err, errlen, -EINVAL,
+                               "mw_recv needs a type, a buffer and a length");
+        r = frame_next(c);
+        if (r < 0)
+                return mw_pass(c, r, err, errlen);
+        n = c->rlen - c->roff;
+        if (n > cap)
+                return mw_fail(c, err, errlen, -EMSGSIZE,
+                               "a frame of %u bytes from migration peer %s does not fit a buffer "
+                               "of %u",
+                               n, mw_peer(c), cap);
+        if (n)
+                memcpy(buf, c->rbuf + c->roff, n);
+        *ret_type = c->rtype;
+        *ret_len = n;
+        frame_drop(c);
+        return 0;
+}
+
+int mw_send_json(struct mw_conn *c, json_t *o, char *err, size_t errlen)
+{
+        char *s;
+        size_t n;
+        int r = mw_usable(c, err, errlen);
+
+        if (r < 0)
+                return r;
+        if (!json_is_object(o))
+                return mw_fail(c, err, errlen, -EINVAL,
+                               "a migration message must be a JSON object");
+        s = json_dumps(o, JSON_COMPACT);
+        if (!s)
+                return mw_fail(c, err, errlen, -EINVAL,
+                               "the migration message cannot be encoded as JSON");
+        n = strlen(s);
+        if (n > MW_FRAME_MAX)
+                r = mw_fail(c, err, errlen, -EMSGSIZE,
+                            "a migration message of %zu bytes is over the limit of %u", n,
+                            MW_FRAME_MAX);
+        else
+                r = mw_send(c, MW_MSG, s, (uint32_t)n, err, errlen);
+        free(s);
+        return r;
+}
+
+int mw_recv_json(struct mw_conn *c, json_t **ret, char *err, size_t errlen)
+{
+        json_error_t jerr;
+        json_t *doc;
+        int r = mw_usable(c, err, errlen);
+
+        if (r < 0)
+                return r;
+        if (!ret)
+                return mw_fail(c, err, errlen, -EINVAL, "mw_recv_json needs somewhere to put it");
+        r = frame_next(c);
+        if (r < 0)
+                return mw_pass(c, r, err, errlen);
+        if (c->rtype != MW_MSG)
+                return mw_fail(c, err, errlen, -EPROTO,
+                               "migration peer %s sent stream data where a message was expected",
+                               mw_peer(c));
+        doc = json_loadb((const char *)c->rbuf + c->roff, c->rlen - c->roff, JSON_REJECT_DUPLICATES,
+                         &jerr);
+        frame_drop(c);
+        if (!doc)
+                return mw_fail(c, err, errlen, -EBADMSG,
+                               "migration peer %s sent a message that is not JSON: %s", mw_peer(c),
+                               jerr.text);
+        if (!json_is_object(doc)) {
+                json_decref(doc);
+                return mw_fail(c, err, errlen, -EBADMSG,
+                               "migration peer %s sent a message that is not a JSON object",
+                               mw_peer(c));
+        }
+        *ret = doc;
+        return 0;
+}
+
+/* ---- streams ---- */
+
+int mw_write(struct mw_conn *c, const void *p, size_t len)
+{
+        const uint8_t *s = p;
+        int r = mw_usable(c, NULL, 0);
+
+        if (r < 0)
+                return r;
+        if (!p && len)
+                return mw_fail(c, NULL, 0, -EINVAL, "mw_write of %zu bytes without bytes", len);
+        while (len > 0) {
+                uint32_t n;
+
+                if (c->wlen == 0 && len >= MW_FRAME_MAX) {
+                        /* a whole frame straight from the caller's memory, no copy */
+                        r = frame_send(c, MW_DATA, s, MW_FRAME_MAX);
+                        if (r < 0)
+                                return mw_kill(c, r);
+                        s += MW_FRAME_MAX;
+                        len -= MW_FRAME_MAX;
+                        continue;
+                }
+                if (!c->wbuf) {
+                        c->wbuf = malloc(MW_FRAME_MAX);
+                        if (!c->wbuf) {
+                                mw_fail(c, NULL, 0, -ENOMEM, "no memory for a migration stream");
+                                return mw_kill(c, -ENOMEM);
+                        }
+                }
+                n = MW_FRAME_MAX - c->wlen;
+                if (n > len)
+                        n = (uint32_t)len;
+                memcpy(c->wbuf + c->wlen, s, n);
+                c->wlen += n;
+                s += n;
+                len -= n;
+                if (c->wlen == MW_FRAME_MAX) {
+                        r = wbuf_flush(c);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+int mw_flush(struct mw_conn *c)
+{
+        int r = mw_usable(c, NULL, 0);
+
+        return r < 0 ? r : wbuf_flush(c);
+}
+
+int mw_read(struct mw_conn *c, void *p, size_t len)
+{
+        uint8_t *d = p;
+        int r = mw_usable(c, NULL, 0);
+
+        if (r < 0)
+                return r;
+        if (!p && len)
+                return mw_fail(c, NULL, 0, -EINVAL, "mw_read of %zu bytes without a buffer", len);
+        while (len > 0) {
+                uint32_t n;
+
+                r = frame_next(c);
+                if (r < 0) /* a timeout too: what this call read so far is consumed */
+                        return mw_kill(c, r);
+                if (c->rtype != MW_DATA)
+                        return mw_fail(c, NULL, 0, -EPROTO,
+                                       "migration peer %s sent a message in the middle of a data "
+                                       "stream",
+                                       mw_peer(c));
+                n = c->rlen - c->roff;
+                if (n > len)
+                        n = (uint32_t)len;
+                memcpy(d, c->rbuf + c->roff, n);
+                c->roff += n;
+                d += n;
+                len -= n;
+                if (c->roff == c->rlen)
+                        frame_drop(c);
+        }
+        return 1;
+}
+
+void mw_close(struct mw_conn *c)
+{
+        if (!c)
+                return;
+        free(c->wbuf);
+        free(c->rbuf);
+        if (c->fd >= 0)
+                close(c->fd);
+        OPENSSL_cleanse(c->key, sizeof(c->key));
+        c->fd = -1;
+        c->wbuf = NULL;
+        c->rbuf = NULL;
+        c->wlen = c->rlen = c->roff = c->rcap = c->rtype = 0;
+        c->dead = 0;
+}
