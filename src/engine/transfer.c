@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "engine/wptrack.h"
 
 #define XFER_MAX_ROUNDS 6
 #define XFER_ENOUGH     (UINT64_C(8) << 20) /* a round this small: stop and send the rest */
@@ -43,20 +44,24 @@ static uint64_t now_ns(void)
 
 /* ---- the source --------------------------------------------------------------------------- */
 
-/* The framebuffer, but only the data of the blocks in want (sorted; NULL: all). */
+/*
+ * The framebuffer, but only the data of the blocks in want (sorted), and of the pages bits says
+ * were written (wptrack.h); all: everything.
+ */
 struct xsrc {
         struct fbio io;
+        bool all;
         const struct fbmem_block *want;
         size_t n_want;
+        const uint64_t *bits;
+        uint64_t pbase; /* the device address of bit 0 */
         bool sparse;
 };
 
-static bool wanted(const struct xsrc *x, uint64_t addr)
+static bool block_wanted(const struct xsrc *x, uint64_t addr)
 {
         size_t lo = 0, hi = x->n_want;
 
-        if (!x->want)
-                return true;
         while (lo < hi) {
                 size_t mid = (lo + hi) / 2;
 
@@ -70,41 +75,60 @@ static bool wanted(const struct xsrc *x, uint64_t addr)
         return false;
 }
 
+static bool page_wanted(const struct xsrc *x, uint64_t addr)
+{
+        return x->bits && wptrack_dirty(x->bits, (size_t)((addr - x->pbase) / WPTRACK_PAGE));
+}
+
+static uint64_t next_page(uint64_t a)
+{
+        return (a & ~(uint64_t)(WPTRACK_PAGE - 1)) + WPTRACK_PAGE;
+}
+
 static int xsrc_read(void *ctx, uint64_t addr, void *buf, uint64_t len)
 {
         return fb_read(&((struct xsrc *)ctx)->io, addr, buf, len);
 }
 
+/* Each call is inside one block: a wanted block is all data (but its holes). */
 static uint64_t xsrc_next_data(void *ctx, uint64_t addr, uint64_t end)
 {
         struct xsrc *x = ctx;
 
-        if (!wanted(x, addr))
-                return end; /* each call is inside one block */
-        return x->sparse ? fb_next_data(&x->io, addr, end) : addr;
+        if (x->all || block_wanted(x, addr))
+                return x->sparse ? fb_next_data(&x->io, addr, end) : addr;
+        for (uint64_t a = addr; a < end; a = next_page(a)) {
+                if (page_wanted(x, a))
+                        return a;
+        }
+        return end;
 }
 
 static uint64_t xsrc_next_hole(void *ctx, uint64_t addr, uint64_t end)
 {
         struct xsrc *x = ctx;
 
-        return x->sparse ? fb_next_hole(&x->io, addr, end) : end;
+        if (x->all || block_wanted(x, addr))
+                return x->sparse ? fb_next_hole(&x->io, addr, end) : end;
+        for (uint64_t a = addr; a < end; a = next_page(a)) {
+                if (!page_wanted(x, a))
+                        return a;
+        }
+        return end;
 }
 
-/* An image of blocks b (n), with the data of want (NULL: all of them), onto the connection. */
-static int send_image(struct vgpu_dev *d, struct backend_queue *q, const struct snap_meta *meta,
-                      const struct fbmem_block *b, size_t n, const struct fbmem_block *want,
-                      size_t n_want, struct mw_conn *c, uint64_t *ret_bytes, char *err, size_t len)
+/* An image of blocks b (n), with the data x selects, onto the connection. */
+static int send_image(struct xsrc *x, const struct snap_meta *meta, const struct fbmem_block *b,
+                      size_t n, struct mw_conn *c, uint64_t *ret_bytes, char *err, size_t len)
 {
-        struct xsrc x = {.io = {.d = d, .q = q}, .want = want, .n_want = n_want};
-        struct snap_source src = {.ctx = &x, .read = xsrc_read};
+        struct snap_source src = {.ctx = x,
+                                  .read = xsrc_read,
+                                  .next_data = xsrc_next_data,
+                                  .next_hole = xsrc_next_hole};
         struct snap_io io = {.ctx = c, .write = io_write, .stream = true};
         struct snap_stats st = {0};
         int r;
 
-        x.sparse = d->fb.fd >= 0;
-        src.next_data = xsrc_next_data;
-        src.next_hole = xsrc_next_hole;
         r = snap_write_io(&io, meta, b, n, &src, 0, &st, err, len);
         if (r == 0 && mw_flush(c) < 0) {
                 snprintf(err, len, "%s", c->err);
@@ -140,25 +164,80 @@ static long all_blocks(struct vgpu_dev *d, struct fbmem_block **ret)
         return b ? (long)n : -ENOMEM;
 }
 
+/*
+ * What was written since the last round: with write protection (the sim, wp), the pages written
+ * (x->bits), and with marks, the blocks the allocator's marks name too; without, or when it gave
+ * up, every block the marks name (a kernel marks all of its context's). Fills x (its want and
+ * bits the caller frees).
+ */
+static int written(struct vgpu_dev *d, bool *wp, bool marks, struct xsrc *x)
+{
+        struct fbmem_block *b = NULL;
+        size_t pages;
+        long n;
+        int r;
+
+        if (*wp) {
+                r = wptrack_take((uint64_t **)&x->bits, &pages);
+                if (r == 0) {
+                        x->pbase = d->fb.device_address;
+                        n = fbmem_take_dirty(&d->mem, false, &b);
+                        if (n < 0)
+                                return -ENOMEM;
+                        if (!marks) {
+                                free(b); /* the marks are for the fallback only */
+                                b = NULL;
+                                n = 0;
+                        }
+                        x->want = b;
+                        x->n_want = (size_t)n;
+                        return 0;
+                }
+                if (r != -EOVERFLOW)
+                        return r;
+                vgpu_log(VGPU_LOG_INFO, "write tracking gave up: copying what kernels could write");
+                *wp = false;
+                wptrack_stop();
+        }
+        n = fbmem_take_dirty(&d->mem, false, &b);
+        if (n < 0)
+                return -ENOMEM;
+        x->want = b;
+        x->n_want = (size_t)n;
+        return 0;
+}
+
 /* Pre-copy: send what was written since the last round, while the guests run. */
 static int precopy_rounds(struct vgpu_dev *d, struct backend_queue *q, const struct snap_meta *meta,
-                          struct mw_conn *c, struct transfer_stats *st, char *err, size_t len)
+                          bool *wp, struct mw_conn *c, struct transfer_stats *st, char *err,
+                          size_t len)
 {
+        struct fbmem_block *all = NULL;
+        long n_all, n;
         int r = 0;
 
         __atomic_store_n(&d->track_writes, 1, __ATOMIC_RELEASE);
+        if (*wp && wptrack_start(d->fb.host, d->fb.size) < 0)
+                *wp = false;
+        n = fbmem_take_dirty(&d->mem, true, &all); /* clears the marks: round 0 sends all */
+        free(all);
+        if (n < 0)
+                return -ENOMEM;
         for (unsigned round = 0; r == 0 && round < XFER_MAX_ROUNDS; round++) {
-                struct fbmem_block *b = NULL;
-                long n = fbmem_take_dirty(&d->mem, round == 0, &b);
+                struct xsrc x = {.io = {.d = d, .q = q}, .sparse = d->fb.fd >= 0, .all = !round};
                 uint64_t before = st->live_bytes;
 
-                if (n < 0)
+                n_all = all_blocks(d, &all);
+                if (n_all < 0)
                         return -ENOMEM;
-                r = send_msg(c, json_pack("{s:I}", "round", (json_int_t)round), err, len);
+                r = round ? written(d, wp, false, &x) : 0;
                 if (r == 0)
-                        r = send_image(d, q, meta, b, (size_t)n, NULL, 0, c, &st->live_bytes, err,
-                                       len);
-                free(b);
+                        r = send_msg(c, json_pack("{s:I}", "round", (json_int_t)round), err, len);
+                if (r == 0)
+                        r = send_image(&x, meta, all, (size_t)n_all, c, &st->live_bytes, err, len);
+                free(all);
+                free((void *)x.want);
+                free((void *)x.bits);
                 st->rounds++;
                 if (round && st->live_bytes - before < XFER_ENOUGH)
                         break;
@@ -196,10 +275,13 @@ int transfer_send(struct vgpu_dev *d, struct session *const *s, size_t n,
                   struct transfer_stats *st, char *err, size_t len)
 {
         struct backend_queue *q = NULL;
-        struct fbmem_block *all = NULL, *dirty = NULL;
+        struct fbmem_block *all = NULL, *marks = NULL;
+        struct xsrc x = {.io = {.d = d}, .sparse = d->fb.fd >= 0, .all = !precopy};
+        /* the sim's framebuffer is this process's memory: write protection tracks pages */
+        bool wp = precopy && d->fb.host && d->fb.fd >= 0 && !getenv("VGPU_MOVE_NO_WP");
         uint8_t *blob[XFER_SESSIONS] = {0};
         size_t blen[XFER_SESSIONS] = {0};
-        long n_all = 0, n_dirty = 0;
+        long n_all = 0;
         char to[108];
         json_t *lens;
         uint64_t t0 = 0;
@@ -216,12 +298,18 @@ int transfer_send(struct vgpu_dev *d, struct session *const *s, size_t n,
                 snprintf(err, len, "no queue for the copy: %s", strerror(-r));
                 return r;
         }
+        x.io.q = q;
         if (precopy)
-                r = precopy_rounds(d, q, meta, c, st, err, len);
+                r = precopy_rounds(d, q, meta, &wp, c, st, err, len);
         if (r == 0) {
                 t0 = now_ns();
                 vdev_pause(s, n);
                 paused = true;
+                /* with pages tracked, the marks from here on are the modules' variables */
+                if (wp && fbmem_take_dirty(&d->mem, false, &marks) >= 0) {
+                        free(marks);
+                        marks = NULL;
+                }
                 for (size_t i = 0; r == 0 && i < n; i++) {
                         r = session_export(s[i], &blob[i], &blen[i]);
                         if (r < 0)
@@ -233,11 +321,9 @@ int transfer_send(struct vgpu_dev *d, struct session *const *s, size_t n,
         }
         if (r == 0) {
                 n_all = all_blocks(d, &all);
-                n_dirty = precopy ? fbmem_take_dirty(&d->mem, false, &dirty) : 0;
-                if (n_all < 0 || n_dirty < 0) {
+                r = n_all < 0 ? -ENOMEM : precopy ? written(d, &wp, true, &x) : 0;
+                if (r < 0)
                         snprintf(err, len, "out of memory");
-                        r = -ENOMEM;
-                }
         }
         if (r == 0) {
                 lens = json_array();
@@ -252,8 +338,9 @@ int transfer_send(struct vgpu_dev *d, struct session *const *s, size_t n,
                 }
         }
         if (r == 0)
-                r = send_image(d, q, meta, all, (size_t)n_all, precopy ? dirty : NULL,
-                               precopy ? (size_t)n_dirty : 0, c, &st->stopped_bytes, err, len);
+                r = send_image(&x, meta, all, (size_t)n_all, c, &st->stopped_bytes, err, len);
+        if (precopy)
+                wptrack_stop();
         if (r == 0)
                 r = await_ready(c, to, sizeof(to), err, len);
         if (r == 0) {
@@ -282,7 +369,8 @@ int transfer_send(struct vgpu_dev *d, struct session *const *s, size_t n,
         for (size_t i = 0; i < n; i++)
                 free(blob[i]);
         free(all);
-        free(dirty);
+        free((void *)x.want);
+        free((void *)x.bits);
         d->ops->queue_free(q);
         return r;
 }

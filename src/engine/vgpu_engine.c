@@ -757,6 +757,7 @@ static int conn_of(json_t *req, int fd, struct mw_conn *c)
                 return -1;
         c->tx_seq = (uint64_t)json_integer_value(tx);
         c->rx_seq = (uint64_t)json_integer_value(rx);
+        c->server = json_is_true(json_object_get(req, "server")); /* which end it is */
         snprintf(c->peer, sizeof(c->peer), "migration peer");
         return 0;
 }

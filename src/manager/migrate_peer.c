@@ -55,8 +55,9 @@ static json_t *handover(const char *op, const struct mw_conn *c)
 
         for (int i = 0; i < 32; i++)
                 snprintf(hex + 2 * i, 3, "%02x", c->key[i]);
-        return json_pack("{s:s, s:s, s:I, s:I}", "op", op, "key", hex, "tx_seq",
-                         (json_int_t)c->tx_seq, "rx_seq", (json_int_t)c->rx_seq);
+        return json_pack("{s:s, s:s, s:I, s:I, s:b}", "op", op, "key", hex, "tx_seq",
+                         (json_int_t)c->tx_seq, "rx_seq", (json_int_t)c->rx_seq, "server",
+                         c->server);
 }
 
 /* ---- the target --------------------------------------------------------------------------- */
