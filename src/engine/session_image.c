@@ -196,6 +196,21 @@ static int fail(char *err, size_t len, const char *fmt, ...)
         return -EBADMSG;
 }
 
+/*
+ * What import_module took for a module it did not load: session_free frees only the live
+ * modules, so a module refused half-way gives back its image and allocator here.
+ */
+static void module_drop(struct smod *m)
+{
+        if (m->ga)
+                free(m->ga->allocs);
+        free(m->ga);
+        free(m->image);
+        m->ga = NULL;
+        m->image = NULL;
+        m->image_len = 0;
+}
+
 static int import_module(struct session *s, struct rbuf *r, uint32_t i, char *err, size_t len)
 {
         struct smod *m = &s->mods[i];
@@ -217,21 +232,27 @@ static int import_module(struct session *s, struct rbuf *r, uint32_t i, char *er
                 return fail(err, len, "session %u: module %u is malformed", s->id, i);
         m->ga = calloc(1, sizeof(*m->ga));
         m->image = malloc(image_len);
-        if (!m->ga || !m->image)
-                return -ENOMEM;
+        if (!m->ga || !m->image) {
+                e = -ENOMEM;
+                goto err_drop;
+        }
         memcpy(m->image, image, image_len);
         m->image_len = image_len;
         *m->ga = (struct galloc){.s = s, .owner = owner_of(s, m->ctx), .replay = true};
         m->ga->allocs = calloc(n ? n : 1, sizeof(*m->ga->allocs));
-        if (!m->ga->allocs)
-                return -ENOMEM;
+        if (!m->ga->allocs) {
+                e = -ENOMEM;
+                goto err_drop;
+        }
         for (uint32_t k = 0; k < n; k++) {
                 m->ga->allocs[k].base = get64(r);
                 m->ga->allocs[k].size = get64(r);
         }
         m->ga->n_allocs = n;
-        if (r->bad)
-                return fail(err, len, "session %u: module %u is malformed", s->id, i);
+        if (r->bad) {
+                e = fail(err, len, "session %u: module %u is malformed", s->id, i);
+                goto err_drop;
+        }
         alloc = (struct backend_allocator){
                 .alloc = session_galloc_alloc, .free = session_galloc_free, .ctx = m->ga};
         e = s->dev->ops->module_load(s->dev->bdev, m->image, image_len, &alloc, &m->mod, &globals,
@@ -242,11 +263,16 @@ static int import_module(struct session *s, struct rbuf *r, uint32_t i, char *er
                 m->mod = NULL;
                 snprintf(err, len, "session %u: module %u does not load here as it did there%s%s",
                          s->id, i, log[0] ? ": " : "", log);
-                return e < 0 && e != -EPROTO ? e : -EBADMSG;
+                e = e < 0 && e != -EPROTO ? e : -EBADMSG;
+                goto err_drop;
         }
         m->ga->replay = false; /* from now on, as any module's */
         m->live = true;
         return 0;
+
+err_drop:
+        module_drop(m);
+        return e;
 }
 
 static int import_func(struct session *s, struct rbuf *r, uint32_t i, char *err, size_t len)
@@ -273,6 +299,18 @@ static int import_func(struct session *s, struct rbuf *r, uint32_t i, char *err,
                             f->name);
         f->k = k;
         s->dev->ops->func_info(k, &f->info);
+        /* what op_module_function would not have given the guest a handle for */
+        if (f->info.n_params > VGPU_MAX_PARAMS || f->info.param_size > VGPU_MAX_PARAM_BYTES)
+                return fail(err, len, "session %u: function %s takes too many parameters", s->id,
+                            f->name);
+        for (uint32_t p = 0; p < f->info.n_params; p++) {
+                uint32_t off, size;
+
+                if (s->dev->ops->func_param(k, p, &off, &size) < 0 || off > f->info.param_size ||
+                    size > f->info.param_size - off)
+                        return fail(err, len, "session %u: function %s has a bad parameter", s->id,
+                                    f->name);
+        }
         f->live = true;
         return 0;
 }
@@ -293,8 +331,9 @@ static int import_queue(struct session *s, struct rbuf *r, char *err, size_t len
                 if (!mp)
                         break;
                 memcpy(&m, mp, sizeof(m));
-                if (m.stream >= VGPU_STREAMS || m.len > MSG_CAP || m.seq > s->last_seq ||
-                    s->queued_bytes + m.len > QUEUED_BYTES_MAX || !(req = take(r, m.len)))
+                if (m.stream >= VGPU_STREAMS || m.len > MSG_CAP || m.seq == 0 ||
+                    m.seq > s->last_seq || s->queued_bytes + m.len > QUEUED_BYTES_MAX ||
+                    !(req = take(r, m.len)))
                         return fail(err, len, "session %u: queued command %u is malformed", s->id,
                                     i);
                 c = malloc(sizeof(*c) + m.len);
@@ -343,6 +382,8 @@ int session_import(struct vgpu_dev *dev, const void *p, size_t len, struct sessi
                 return e;
         }
         s->deferred = (int)get32(&r);
+        if (s->deferred > 0)
+                r.bad = true;
         s->last_seq = get64(&r);
         s->work = get64(&r);
         tok = take(&r, sizeof(s->token));
@@ -355,7 +396,9 @@ int session_import(struct vgpu_dev *dev, const void *p, size_t len, struct sessi
                 live = get32(&r);
                 s->ctxs[i].sticky = (int)get32(&r);
                 s->ctxs[i].deferred = (int)get32(&r);
-                if (live > 1)
+                /* a context's sticky error is a kernel fault, its deferred one an error */
+                if (live > 1 || (s->ctxs[i].sticky != 0 && !backend_is_fault(s->ctxs[i].sticky)) ||
+                    s->ctxs[i].deferred > 0)
                         r.bad = true;
                 s->ctxs[i].live = live == 1;
         }
