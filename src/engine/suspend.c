@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "engine/wptrack.h"
 
 void vdev_pause(struct session *const *s, size_t n)
 {
@@ -242,18 +243,57 @@ static int copy_blocks(struct vgpu_dev *d, struct backend_queue *q, const struct
         return d->ops->queue_sync(q);
 }
 
+/*
+ * Copy what was written since the last round: with write protection (*wp: the sim, no workers),
+ * the pages written; else (or once it gave up: then everything once) the blocks the allocator's
+ * marks name.
+ */
 static int copy_dirty(struct vgpu_dev *d, struct backend_queue *q, const struct backend_fb *nfb,
-                      bool all, uint64_t *ret_bytes)
+                      bool all, bool *wp, uint64_t *ret_bytes)
 {
+        uint64_t delta = nfb->device_address - d->fb.device_address, *bits = NULL;
         struct fbmem_block *b;
-        long n = fbmem_take_dirty(&d->mem, all, &b);
+        size_t pages, run = 0;
+        long n;
         int r;
 
-        if (n < 0)
+        if (*wp && !all) {
+                r = wptrack_take(&bits, &pages);
+                if (r == -EOVERFLOW) {
+                        *wp = false; /* the marks were not kept: everything goes once more */
+                        wptrack_stop();
+                        all = true;
+                } else if (r < 0) {
+                        return r;
+                }
+        }
+        n = fbmem_take_dirty(&d->mem, all, &b);
+        if (n < 0) {
+                free(bits);
                 return (int)n;
-        r = copy_blocks(d, q, nfb, b, (size_t)n, ret_bytes);
+        }
+        if (!bits) {
+                r = copy_blocks(d, q, nfb, b, (size_t)n, ret_bytes);
+                free(b);
+                return r;
+        }
         free(b);
-        return r;
+        r = 0;
+        for (size_t i = 0; r == 0 && i <= pages; i++) {
+                bool dirty = i < pages && wptrack_dirty(bits, i);
+
+                if (dirty && (i == 0 || !wptrack_dirty(bits, i - 1)))
+                        run = i;
+                if (!dirty && i > 0 && wptrack_dirty(bits, i - 1)) {
+                        uint64_t a = d->fb.device_address + run * WPTRACK_PAGE;
+                        uint64_t k = (i - run) * WPTRACK_PAGE;
+
+                        r = d->ops->copy_dtod(q, a + delta, a, k);
+                        *ret_bytes += k;
+                }
+        }
+        free(bits);
+        return r < 0 ? r : d->ops->queue_sync(q);
 }
 
 /* The sim's new framebuffer: its pages made, in bulk, where the old one has data. */
@@ -350,6 +390,7 @@ int vdev_move(struct vgpu_dev *d, struct session *const *s, size_t n,
         int nfds[MOVE_MAX_FDS], ofds[MOVE_MAX_FDS];
         size_t n_new = 0, n_old = 0;
         uint64_t t_stop, live = 0, stopped = 0;
+        bool wp = false; /* pages tracked by write protection */
         int r;
 
         *st = (struct move_stats){0};
@@ -379,6 +420,8 @@ int vdev_move(struct vgpu_dev *d, struct session *const *s, size_t n,
         if (precopy) {
                 /* round 0 copies everything; each next one what was written meanwhile */
                 __atomic_store_n(&d->track_writes, 1, __ATOMIC_RELEASE);
+                wp = !peers && d->fb.host && d->fb.fd >= 0 && !getenv("VGPU_MOVE_NO_WP") &&
+                     wptrack_start(d->fb.host, d->fb.size) == 0;
                 if (peers)
                         peers->track(peers->ctx, true);
                 for (unsigned round = 0; r == 0 && round < MOVE_MAX_ROUNDS; round++) {
@@ -386,7 +429,7 @@ int vdev_move(struct vgpu_dev *d, struct session *const *s, size_t n,
 
                         if (peers && round)
                                 peers->collect(peers->ctx);
-                        r = copy_dirty(d, q, &nfb, round == 0, &live);
+                        r = copy_dirty(d, q, &nfb, round == 0, &wp, &live);
                         st->rounds++;
                         if (round && live - before < MOVE_ENOUGH)
                                 break;
@@ -403,7 +446,9 @@ int vdev_move(struct vgpu_dev *d, struct session *const *s, size_t n,
                         peers->collect(peers->ctx);
         }
         if (r == 0)
-                r = copy_dirty(d, q, &nfb, !precopy, &stopped);
+                r = copy_dirty(d, q, &nfb, !precopy, &wp, &stopped);
+        if (wp)
+                wptrack_stop(); /* before the switch: the old mapping goes */
         __atomic_store_n(&d->track_writes, 0, __ATOMIC_RELEASE);
         if (peers && precopy)
                 peers->track(peers->ctx, false);

@@ -263,7 +263,8 @@ def main():
           % (st, msg))
     check(vgpu(ua)["state"] == "running", "and the vGPU runs on")
     st, body = act(ua, "migrate", {"to": "127.0.0.1:1"})
-    check(st == 501, "migration to another vgpud says it is not built: %s" % st)
+    check(st == 400 and body["error"]["code"] == "NO_MIGRATE_SECRET",
+          "migration to another vgpud needs --migrate-secret, and says so: %s" % st)
     st, body = act("00000000-0000-0000-0000-000000000000", "suspend")
     check(st == 404, "suspend an unknown vGPU: 404")
 
