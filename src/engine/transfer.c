@@ -410,6 +410,14 @@ static int xdst_blocks(void *ctx, const struct snap_meta *meta, const struct fbm
         for (size_t i = 0; r == 0 && i < x->n; i++) {
                 r = session_import(d, x->blob + off, x->blen[i], &x->ses[i], x->err, x->err_len);
                 off += x->blen[i];
+                /* a session's id tags its blocks: two of one id would share them */
+                for (size_t k = 0; r == 0 && k < i; k++) {
+                        if (session_id(x->ses[k]) == session_id(x->ses[i])) {
+                                snprintf(x->err, x->err_len, "two sessions with id %u",
+                                         session_id(x->ses[i]));
+                                r = -EBADMSG;
+                        }
+                }
         }
         return r;
 }
