@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // migwire: the authenticated TCP wire between two vgpud daemons (and their engines) during a live
-// migration: the shared secret file, listening and connecting, the handshake, and HMAC-protected
-// frames carrying JSON messages and byte streams.
+// migration: the shared secret file, listening and connecting, the handshake, and frames sealed
+// with AES-256-GCM carrying JSON messages and byte streams.
 //
 // The protocol, version 1. Both daemons hold the same secret (a file of 16 to 4096 bytes, mode
 // 0600 or stricter; its bytes are the key, a trailing newline included). HMAC is HMAC-SHA256; a
@@ -16,23 +16,30 @@
 //  4. The server checks that proof; if it is wrong it closes without sending anything else. A side
 //     that reads another magic than "VGPUMIG1" stops there: "not a vgpu migration peer (wrong
 //     protocol or version)"; a server sends nothing to such a client.
-//  5. Both derive the session key = HMAC(secret, "vgpu-mig key" || Nc || Ns).
+//  5. Both derive the session key K = HMAC(secret, "vgpu-mig key" || Nc || Ns), and from it one
+//     AES-256 key per direction: HMAC(K, "vgpu-mig c2s") for the frames from client to server,
+//     HMAC(K, "vgpu-mig s2c") for those from server to client. (K, both sequence numbers and the
+//     side are what a daemon hands to the process that takes the connection over.)
 //  6. Then frames, in each direction: a 16-byte header {uint32 type, uint32 len, uint64 seq}, all
-//     little-endian; len bytes of payload; HMAC(key, d || header || payload) (32 bytes), where d
-//     is one byte: 'c' (0x63) on frames from client to server, 's' (0x73) on frames from server
-//     to client. Types: 1, a message (a JSON object in UTF-8, compact); 2, bytes of a data stream
-//     (its length is agreed by the messages around it). len is at most 1 MiB (MW_FRAME_MAX). seq
-//     counts the frames of a direction from 0; a receiver accepts only the seq it expects next,
-//     so a replayed, dropped or reordered frame is refused. Both directions share the key and
-//     count from 0, so d is what refuses a frame reflected back to its own sender. The receiver
-//     checks type, len and seq from the header before it reads the payload, and the MAC before
-//     it hands out a byte. A bad frame ends the connection: nothing after it is read.
+//     little-endian, in the clear; the len bytes of payload, encrypted with AES-256-GCM under the
+//     direction's key; the 16-byte GCM tag. The GCM nonce is 12 bytes {uint32 d, uint64 seq}, both
+//     little-endian, where d is 1 on frames from client to server and 2 on frames from server to
+//     client; the additional authenticated data is the header. Types: 1, a message (a JSON object
+//     in UTF-8, compact); 2, bytes of a data stream (its length is agreed by the messages around
+//     it). len is at most 1 MiB (MW_FRAME_MAX). seq counts the frames of a direction from 0; a
+//     receiver accepts only the seq it expects next, so a replayed, dropped or reordered frame is
+//     refused. Each direction has its own key, so a frame reflected back to its own sender fails
+//     its tag. The receiver checks type, len and seq from the header before it reads the payload,
+//     and the tag before it hands out a byte. A bad frame ends the connection: nothing after it is
+//     read.
 //
 // Every message of the handshake has a fixed size, and the whole handshake runs under one
 // deadline, so a peer that has not proved anything can make the server neither allocate nor wait
-// without bound. Fresh nonces on both sides make each session's key, and so its frames, its own:
-// frames recorded from one session are refused in any other. The frames are authenticated, not
-// encrypted: the vGPU's memory is readable on the wire (use a private network, or a tunnel).
+// without bound. Fresh nonces on both sides make each session's keys, and so its frames, its own:
+// frames recorded from one session are refused in any other. A (key, nonce) pair never seals two
+// frames as long as seq only grows: a process that takes a connection over goes on from the seqs
+// it was given, and the one that gave it sends nothing more. The payloads are secret; the headers
+// are not: an observer sees the type, size and number of the frames.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -66,15 +73,20 @@
 #define MW_MAGIC_LEN 8
 #define MW_NONCE     32
 #define MW_HDR       16
-#define MW_RBUF_MIN  (UINT32_C(64) << 10) /* rbuf's first size; it grows once, to a whole frame */
-#define MW_DIR_C2S   'c'                  /* the direction byte of a frame's MAC */
-#define MW_DIR_S2C   's'
+#define MW_BUF_MIN   (UINT32_C(64) << 10) /* rbuf's and sbuf's first size; each grows once */
+#define MW_IV        12                   /* bytes of a GCM nonce: {uint32 d, uint64 seq} */
+#define MW_DIR_C2S   1                    /* d of the nonces of frames from client to server */
+#define MW_DIR_S2C   2
 
 static const char label_server[] = "vgpu-mig server";
 static const char label_client[] = "vgpu-mig client";
 static const char label_key[] = "vgpu-mig key";
+static const char label_c2s[] = "vgpu-mig c2s";
+static const char label_s2c[] = "vgpu-mig s2c";
 
 _Static_assert(sizeof(((struct mw_conn *)0)->key) == MW_MAC, "the session key is one HMAC");
+_Static_assert(MW_MAC == 32, "a direction's AES-256 key is one HMAC");
+_Static_assert(MW_FRAME_MAX <= INT_MAX, "EVP lengths are ints");
 
 /* ---- errors ---- */
 
@@ -832,30 +844,160 @@ static int frame_io_fail(struct mw_conn *c, int r, bool sending)
                        sending ? "sending to" : "reading from", mw_peer(c), strerror(-r));
 }
 
+/* ---- AES-256-GCM ---- */
+
 /*
- * Send one frame. A failure after the first byte, or other than a timeout, leaves the stream
+ * The cipher context of one direction of c (tx: the one c sends in) in *ret, keyed with
+ * HMAC(c->key, "vgpu-mig c2s" or "vgpu-mig s2c") when first wanted. 0, or -ENOMEM or -EIO with
+ * the sentence in c->err.
+ */
+static int gcm_ctx(struct mw_conn *c, bool tx, EVP_CIPHER_CTX **ret)
+{
+        EVP_CIPHER_CTX **slot = tx ? &c->tx_gcm : &c->rx_gcm;
+        bool c2s = tx != c->server; /* a client sends, and a server receives, client to server */
+        const char *label = c2s ? label_c2s : label_s2c;
+        struct mw_part part = {label, strlen(label)};
+        uint8_t k[MW_MAC];
+        EVP_CIPHER_CTX *ctx;
+        int ok;
+
+        if (*slot) {
+                *ret = *slot;
+                return 0;
+        }
+        ctx = EVP_CIPHER_CTX_new();
+        if (!ctx)
+                return mw_fail(c, NULL, 0, -ENOMEM, "no memory for a cipher context");
+        ok = mw_hmac(c->key, sizeof(c->key), &part, 1, k) == 0;
+        /* the key now, the nonce per frame; 12 bytes is GCM's default nonce length */
+        if (ok)
+                ok = tx ? EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, k, NULL)
+                        : EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, k, NULL);
+        OPENSSL_cleanse(k, sizeof(k));
+        if (!ok || EVP_CIPHER_CTX_get_iv_length(ctx) != MW_IV) {
+                EVP_CIPHER_CTX_free(ctx);
+                return mw_fail(c, NULL, 0, -EIO, "setting up AES-256-GCM failed");
+        }
+        *slot = ctx;
+        *ret = ctx;
+        return 0;
+}
+
+/* The nonce of frame seq in direction c2s: {uint32 d, uint64 seq}, little-endian. */
+static void gcm_nonce(uint8_t iv[MW_IV], bool c2s, uint64_t seq)
+{
+        put_le32(iv, c2s ? MW_DIR_C2S : MW_DIR_S2C);
+        put_le64(iv + 4, seq);
+}
+
+/*
+ * Seal frame c->tx_seq: encrypt len bytes from p to out (which may be p), with hdr (MW_HDR bytes)
+ * as the additional data, and put the tag in tag. 0, or -errno with the sentence in c->err.
+ */
+static int gcm_seal(struct mw_conn *c, const uint8_t *hdr, const void *p, uint8_t *out,
+                    uint32_t len, uint8_t tag[MW_TAG])
+{
+        EVP_CIPHER_CTX *ctx = NULL;
+        uint8_t iv[MW_IV];
+        int n = 0, ok = gcm_ctx(c, true, &ctx);
+
+        if (ok < 0)
+                return ok;
+        gcm_nonce(iv, !c->server, c->tx_seq);
+        ok = EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, iv) &&
+             EVP_EncryptUpdate(ctx, NULL, &n, hdr, MW_HDR);
+        if (ok && len)
+                ok = EVP_EncryptUpdate(ctx, out, &n, p, (int)len) && n == (int)len;
+        ok = ok && EVP_EncryptFinal_ex(ctx, tag, &n) && n == 0 &&
+             EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, MW_TAG, tag);
+        return ok ? 0 : mw_fail(c, NULL, 0, -EIO, "encrypting a frame failed");
+}
+
+/*
+ * Open the frame whose header is hdr and whose ciphertext and tag are in c->rbuf: decrypt in
+ * place and check the tag. 0; -EBADMSG when the tag is wrong (what was decrypted is wiped, and
+ * the caller says why); another -errno with the sentence in c->err.
+ */
+static int gcm_open(struct mw_conn *c, const uint8_t *hdr, uint64_t seq, uint32_t len)
+{
+        EVP_CIPHER_CTX *ctx = NULL;
+        uint8_t iv[MW_IV], tag[MW_TAG];
+        int n = 0, ok = gcm_ctx(c, false, &ctx);
+
+        if (ok < 0)
+                return ok;
+        gcm_nonce(iv, c->server, seq);
+        memcpy(tag, c->rbuf + len, MW_TAG); /* EVP wants it writable */
+        ok = EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, iv) &&
+             EVP_DecryptUpdate(ctx, NULL, &n, hdr, MW_HDR);
+        if (ok && len)
+                ok = EVP_DecryptUpdate(ctx, c->rbuf, &n, c->rbuf, (int)len) && n == (int)len;
+        ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, MW_TAG, tag);
+        if (!ok)
+                return mw_fail(c, NULL, 0, -EIO, "decrypting a frame failed");
+        if (EVP_DecryptFinal_ex(ctx, tag, &n) <= 0) {
+                OPENSSL_cleanse(c->rbuf, len); /* not one unverified byte stays */
+                return -EBADMSG;
+        }
+        return 0;
+}
+
+/*
+ * buf holds at least need bytes (at most MW_FRAME_MAX + MW_TAG; its contents are not kept), *cap
+ * its size. 0 or -ENOMEM.
+ */
+static int buf_reserve(uint8_t **buf, uint32_t *cap, uint32_t need)
+{
+        uint32_t size = need <= MW_BUF_MIN ? MW_BUF_MIN : MW_FRAME_MAX + MW_TAG;
+        uint8_t *b;
+
+        if (*buf && *cap >= need)
+                return 0;
+        b = malloc(size);
+        if (!b)
+                return -ENOMEM;
+        free(*buf);
+        *buf = b;
+        *cap = size;
+        return 0;
+}
+
+/*
+ * Send one frame of len bytes from p: encrypted in place when p is c->wbuf (which it spoils), else
+ * into c->sbuf. A failure after the first byte, or other than a timeout, leaves the stream
  * unusable (marked so). 0 or -errno with the sentence in c->err.
  */
 static int frame_send(struct mw_conn *c, uint32_t type, const void *p, uint32_t len)
 {
-        uint8_t hdr[MW_HDR], mac[MW_MAC], dir = c->server ? MW_DIR_S2C : MW_DIR_C2S;
-        struct mw_part parts[] = {{&dir, 1}, {hdr, MW_HDR}, {p, len}};
-        struct iovec iov[] = {
-                {.iov_base = hdr, .iov_len = MW_HDR},
-                {.iov_base = (void *)p, .iov_len = len},
-                {.iov_base = mac, .iov_len = MW_MAC},
-        };
+        uint8_t hdr[MW_HDR], tag[MW_TAG], *out = NULL;
+        struct iovec iov[3];
         size_t sent = 0;
         int r;
 
+        if (p && p == c->wbuf) {
+                out = c->wbuf;
+        } else if (len) {
+                if (buf_reserve(&c->sbuf, &c->scap, len) < 0) {
+                        mw_fail(c, NULL, 0, -ENOMEM, "no memory for a frame of %u bytes", len);
+                        return mw_kill(c, -ENOMEM);
+                }
+                out = c->sbuf;
+        }
         put_le32(hdr, type);
         put_le32(hdr + 4, len);
         put_le64(hdr + 8, c->tx_seq);
-        r = mw_hmac(c->key, MW_MAC, parts, 3, mac);
+        r = gcm_seal(c, hdr, p, out, len, tag);
         if (r < 0)
-                return mw_fail(c, NULL, 0, r, "computing a frame's HMAC failed");
+                return mw_kill(c, r);
+        iov[0] = (struct iovec){.iov_base = hdr, .iov_len = MW_HDR};
+        iov[1] = (struct iovec){.iov_base = out, .iov_len = len};
+        iov[2] = (struct iovec){.iov_base = tag, .iov_len = MW_TAG};
         r = io_send(c->fd, iov, 3, mw_timeout(c), 0, &sent);
         if (r < 0) {
+                /*
+                 * The next frame is sealed under this tx_seq again. That reuses the nonce safely
+                 * only because not a byte of this one left: any other failure ends the stream.
+                 */
                 frame_io_fail(c, r, true);
                 return sent > 0 || r != -ETIMEDOUT ? mw_kill(c, r) : r;
         }
@@ -871,31 +1013,14 @@ static void frame_drop(struct mw_conn *c)
         c->roff = 0;
 }
 
-/* rbuf holds at least need bytes (no frame is pending when this is called). 0 or -ENOMEM. */
-static int rbuf_reserve(struct mw_conn *c, uint32_t need)
-{
-        uint32_t cap = need <= MW_RBUF_MIN ? MW_RBUF_MIN : MW_FRAME_MAX + MW_MAC;
-        uint8_t *b;
-
-        if (c->rbuf && c->rcap >= need)
-                return 0;
-        b = malloc(cap);
-        if (!b)
-                return -ENOMEM;
-        free(c->rbuf);
-        c->rbuf = b;
-        c->rcap = cap;
-        return 0;
-}
-
 /*
  * Make sure a verified frame is held in rbuf: when none is, read the next one, checking its
- * header before reading its payload and its MAC before keeping it. A timeout before the frame's
+ * header before reading its payload and its tag before keeping it. A timeout before the frame's
  * first byte leaves c usable; every other failure leaves it unusable. 0 or -errno (c->err).
  */
 static int frame_next(struct mw_conn *c)
 {
-        uint8_t hdr[MW_HDR], mac[MW_MAC];
+        uint8_t hdr[MW_HDR];
         uint32_t type, len;
         uint64_t seq;
         size_t got = 0;
@@ -929,32 +1054,23 @@ static int frame_next(struct mw_conn *c)
                         mw_peer(c), (unsigned long long)seq, (unsigned long long)c->rx_seq);
                 return mw_kill(c, -EBADMSG);
         }
-        if (rbuf_reserve(c, len + MW_MAC) < 0) {
+        if (buf_reserve(&c->rbuf, &c->rcap, len + MW_TAG) < 0) {
                 mw_fail(c, NULL, 0, -ENOMEM, "no memory for a frame of %u bytes", len);
                 return mw_kill(c, -ENOMEM);
         }
-        r = io_recv(c->fd, c->rbuf, len + MW_MAC, mw_timeout(c), 0, &got);
+        r = io_recv(c->fd, c->rbuf, len + MW_TAG, mw_timeout(c), 0, &got);
         if (r < 0) {
                 frame_io_fail(c, r, false);
                 return mw_kill(c, r);
         }
-        {
-                uint8_t dir = c->server ? MW_DIR_C2S : MW_DIR_S2C; /* the peer's direction */
-                struct mw_part parts[] = {{&dir, 1}, {hdr, MW_HDR}, {c->rbuf, len}};
-
-                r = mw_hmac(c->key, MW_MAC, parts, 3, mac);
-        }
-        if (r < 0) {
-                mw_fail(c, NULL, 0, r, "computing a frame's HMAC failed");
-                return mw_kill(c, r);
-        }
-        if (CRYPTO_memcmp(mac, c->rbuf + len, MW_MAC) != 0) {
-                mw_fail(c, NULL, 0, -EBADMSG,
+        r = gcm_open(c, hdr, seq, len);
+        if (r == -EBADMSG)
+                mw_fail(c, NULL, 0, r,
                         "frame %llu from migration peer %s failed its integrity check "
                         "(corrupted, altered or reflected in transit, or sent under another key)",
                         (unsigned long long)seq, mw_peer(c));
-                return mw_kill(c, -EBADMSG);
-        }
+        if (r < 0)
+                return mw_kill(c, r);
         c->rx_seq++;
         c->bytes_rx += len;
         c->rtype = type;
@@ -1101,7 +1217,7 @@ int mw_write(struct mw_conn *c, const void *p, size_t len)
                 uint32_t n;
 
                 if (c->wlen == 0 && len >= MW_FRAME_MAX) {
-                        /* a whole frame straight from the caller's memory, no copy */
+                        /* a whole frame encrypted straight from the caller's memory */
                         r = frame_send(c, MW_DATA, s, MW_FRAME_MAX);
                         if (r < 0)
                                 return mw_kill(c, r);
@@ -1172,18 +1288,46 @@ int mw_read(struct mw_conn *c, void *p, size_t len)
         return 1;
 }
 
+int mw_conn_restore(struct mw_conn *c, int fd, const uint8_t key[32], uint64_t tx_seq,
+                    uint64_t rx_seq, bool server)
+{
+        if (!c || !key || fd < 0)
+                return mw_fail(NULL, NULL, 0, -EINVAL,
+                               "restoring a migration connection needs it, a socket and a key");
+        *c = (struct mw_conn){.fd = fd,
+                              .timeout_ms = MW_TIMEOUT_DEFAULT,
+                              .tx_seq = tx_seq,
+                              .rx_seq = rx_seq,
+                              .server = server};
+        memcpy(c->key, key, sizeof(c->key));
+        peer_name(fd, c->peer, sizeof(c->peer));
+        return 0;
+}
+
+bool mw_conn_is_server(const struct mw_conn *c)
+{
+        return c && c->server;
+}
+
 void mw_close(struct mw_conn *c)
 {
         if (!c)
                 return;
         free(c->wbuf);
         free(c->rbuf);
+        free(c->sbuf);
+        EVP_CIPHER_CTX_free(c->tx_gcm); /* wipes the key schedule; NULL does nothing */
+        EVP_CIPHER_CTX_free(c->rx_gcm);
         if (c->fd >= 0)
                 close(c->fd);
         OPENSSL_cleanse(c->key, sizeof(c->key));
         c->fd = -1;
         c->wbuf = NULL;
         c->rbuf = NULL;
-        c->wlen = c->rlen = c->roff = c->rcap = c->rtype = 0;
+        c->sbuf = NULL;
+        c->tx_gcm = NULL;
+        c->rx_gcm = NULL;
+        c->wlen = c->rlen = c->roff = c->rcap = c->scap = c->rtype = 0;
         c->dead = 0;
+        c->server = false; /* set up by hand again, it is a client's end */
 }

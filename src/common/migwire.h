@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * migwire: the authenticated wire of live migration between two vgpud daemons (and their engines).
- * A handshake proves to each side that the other holds the shared secret and derives a session
- * key; after it, every frame carries a sequence number and an HMAC-SHA256 under that key. The
- * protocol is written up at the top of migwire.c. It authenticates, it does not encrypt.
+ * migwire: the authenticated, encrypted wire of live migration between two vgpud daemons (and their
+ * engines). A handshake proves to each side that the other holds the shared secret and derives a
+ * session key; after it, every frame carries a sequence number and is sealed with AES-256-GCM
+ * under a key of its direction, derived from the session key. The protocol is written up at the
+ * top of migwire.c.
  */
 #ifndef VGPU_COMMON_MIGWIRE_H
 #define VGPU_COMMON_MIGWIRE_H
@@ -17,7 +18,8 @@
 #define MW_SECRET_MIN      16 /* bytes a secret file must hold at least */
 #define MW_SECRET_MAX      4096
 #define MW_FRAME_MAX       (UINT32_C(1) << 20) /* payload bytes of one frame, at most */
-#define MW_MAC             32
+#define MW_MAC             32 /* bytes of an HMAC-SHA256: the handshake's proofs, the session key */
+#define MW_TAG             16 /* bytes of a frame's AES-256-GCM tag, after its payload */
 #define MW_TIMEOUT_DEFAULT 30000 /* ms; what the handshake puts in mw_conn.timeout_ms */
 
 enum mw_type {
@@ -25,11 +27,21 @@ enum mw_type {
         MW_DATA = 2, /* bytes of a stream */
 };
 
+struct evp_cipher_ctx_st; /* OpenSSL's EVP_CIPHER_CTX */
+
 /*
- * One authenticated connection, set up by mw_auth_client or mw_auth_server and released with
- * mw_close. One thread uses it at a time. The fields above the line are the caller's to read
- * (and timeout_ms to change); the ones below are the library's. A connection set up by hand
- * (fd, timeout_ms and key; all else zero), as tests and the fuzzer do, is a client's end.
+ * One authenticated connection, set up by mw_auth_client or mw_auth_server (or mw_conn_restore)
+ * and released with mw_close. One thread uses it at a time. The fields above the line are the
+ * caller's to read (and timeout_ms to change); the ones below are the library's. A connection set
+ * up by hand (fd, timeout_ms, key and the sequence numbers; all else zero), as tests and the
+ * fuzzer do, is a client's end; mw_conn_restore sets up either end. A copy of the struct is the
+ * same connection (the same buffers and cipher contexts): use and close only one.
+ *
+ * key is the secret of the session (what a process that takes the connection over needs, with
+ * tx_seq, rx_seq and the side): the AES keys of the two directions are derived from it when the
+ * first frame goes each way, so key must not change after that (mw_close first). Two frames must
+ * never go out under the same key and tx_seq: a connection handed to another process must not be
+ * written to by the one that handed it over, and must be restored with the tx_seq it had then.
  */
 struct mw_conn {
         int fd;
@@ -47,8 +59,12 @@ struct mw_conn {
         uint32_t rcap;  /* bytes rbuf holds */
         uint32_t rtype; /* type of the verified frame held in rbuf[roff, rlen), 0 when none */
         int dead;       /* 0, or the error that left the connection unusable */
-        bool server;    /* made by mw_auth_server: sets the direction byte of the frames' MACs */
+        bool server;    /* the server's end: sends server-to-client frames, receives the others */
         char peer[64];  /* "10.0.0.2:9500", for messages */
+        uint8_t *sbuf;  /* the ciphertext of a frame sent from the caller's memory */
+        uint32_t scap;  /* bytes sbuf holds */
+        /* AES-256-GCM keyed for sending / receiving (made at the first frame each way) */
+        struct evp_cipher_ctx_st *tx_gcm, *rx_gcm;
 };
 
 /*
@@ -96,6 +112,19 @@ int mw_auth_client(struct mw_conn *c, int fd, const uint8_t *secret, size_t slen
                    char *err, size_t errlen);
 int mw_auth_server(struct mw_conn *c, int fd, const uint8_t *secret, size_t slen, int timeout_ms,
                    char *err, size_t errlen);
+
+/*
+ * mw_conn_restore - set up *c as one end of a connection that a handshake made elsewhere (another
+ * process passed fd on, with the session key, both sequence numbers and the side it was: what
+ * mw_conn_is_server says there). *c is overwritten (it must not hold a live connection: mw_close
+ * it first), timeout_ms is MW_TIMEOUT_DEFAULT, and the caller owns c (mw_close, which closes fd).
+ * Returns 0, or -EINVAL (no c or key, or fd < 0; *c untouched). See struct mw_conn on tx_seq.
+ */
+int mw_conn_restore(struct mw_conn *c, int fd, const uint8_t key[32], uint64_t tx_seq,
+                    uint64_t rx_seq, bool server);
+
+/* mw_conn_is_server - whether c is the server's end (made by mw_auth_server or restored so). */
+bool mw_conn_is_server(const struct mw_conn *c);
 
 /*
  * Errors of the calls below. A connection stays usable after -EMSGSIZE, -EPROTO, -EINVAL, a
@@ -152,8 +181,9 @@ int mw_flush(struct mw_conn *c);
 int mw_read(struct mw_conn *c, void *p, size_t len);
 
 /*
- * mw_close - free the buffers, close c->fd (when >= 0) and wipe the key; buffered writes not
- * flushed are dropped. c can then be set up again or thrown away; closing twice is harmless.
+ * mw_close - free the buffers and cipher contexts, close c->fd (when >= 0) and wipe the key;
+ * buffered writes not flushed are dropped. c can then be set up again or thrown away; closing
+ * twice, or closing a connection set up by hand that never carried a frame, is harmless.
  */
 void mw_close(struct mw_conn *c);
 

@@ -2,9 +2,10 @@
 // libFuzzer target for the migration wire (common/migwire.h): the input is what a peer sends.
 // Byte 0 picks the mode: 0, the server's handshake reads it; 1, a client's end with a fixed key
 // reads it as frames; 2, the rest is cut into pieces ([type][len16][payload]...) that become
-// frames (from a server) with the right MAC and sequence, so payloads get past the MAC to the JSON
-// decoder and the stream reader. Byte 1 seeds the choice of calls (mw_recv, mw_read, mw_recv_json,
-// sends). The bytes go into a socketpair whose sending end is then shut, so nothing ever waits.
+// frames (from a server) sealed with AES-256-GCM under the right key and sequence, so payloads get
+// past the tag to the JSON decoder and the stream reader. Byte 1 seeds the choice of calls
+// (mw_recv, mw_read, mw_recv_json, sends). The bytes go into a socketpair whose sending end is
+// then shut, so nothing ever waits.
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -14,7 +15,6 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
-#include <openssl/params.h>
 
 #include "common/migwire.h"
 
@@ -100,42 +100,63 @@ static void drive(struct mw_conn *c, uint8_t seed)
         }
 }
 
-/* A frame as a server sends it (direction byte 's'), for the client's end made here. */
-static size_t put_frame(uint8_t *out, uint32_t type, uint64_t seq, const uint8_t *p, uint32_t len)
+/*
+ * A frame as a server sends it, for the client's end made here: the header {type, len, seq} (LE)
+ * as the AAD, the payload under AES-256-GCM with the key HMAC(key, "vgpu-mig s2c") and the nonce
+ * {uint32 2, uint64 seq} (LE), then the tag. ctx holds that key already.
+ */
+static size_t put_frame(EVP_CIPHER_CTX *ctx, uint8_t *out, uint32_t type, uint64_t seq,
+                        const uint8_t *p, uint32_t len)
 {
-        EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-        EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
-        char digest[] = "SHA256";
-        OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0),
-                               OSSL_PARAM_construct_end()};
-        uint8_t dir = 's';
-        size_t outl = 0;
+        uint8_t iv[12];
+        int n = 0;
 
         for (int i = 0; i < 4; i++) {
                 out[i] = (uint8_t)(type >> (8 * i));
                 out[4 + i] = (uint8_t)(len >> (8 * i));
+                iv[i] = (uint8_t)(2u >> (8 * i));
         }
-        for (int i = 0; i < 8; i++)
+        for (int i = 0; i < 8; i++) {
                 out[8 + i] = (uint8_t)(seq >> (8 * i));
-        memcpy(out + 16, p, len);
-        if (!ctx || !EVP_MAC_init(ctx, key, sizeof(key), params) || !EVP_MAC_update(ctx, &dir, 1) ||
-            !EVP_MAC_update(ctx, out, 16 + len) ||
-            !EVP_MAC_final(ctx, out + 16 + len, &outl, MW_MAC))
+                iv[4 + i] = (uint8_t)(seq >> (8 * i));
+        }
+        if (!EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, iv) ||
+            !EVP_EncryptUpdate(ctx, NULL, &n, out, 16) ||
+            (len && !EVP_EncryptUpdate(ctx, out + 16, &n, p, (int)len)) ||
+            !EVP_EncryptFinal_ex(ctx, out + 16 + len, &n) ||
+            !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, MW_TAG, out + 16 + len))
                 abort();
-        EVP_MAC_CTX_free(ctx);
-        EVP_MAC_free(mac);
-        return 16 + len + MW_MAC;
+        return 16 + len + MW_TAG;
 }
 
-/* Mode 2: [type][len lo][len hi][payload]... into frames with the right MAC and sequence. */
+/* A cipher context keyed for the frames from a server: HMAC(key, "vgpu-mig s2c"). */
+static EVP_CIPHER_CTX *s2c_ctx(void)
+{
+        static const uint8_t label[] = "vgpu-mig s2c";
+        EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+        uint8_t k[32];
+        size_t outl = 0;
+
+        if (!ctx ||
+            !EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, sizeof(key), label,
+                       sizeof(label) - 1, k, sizeof(k), &outl) ||
+            outl != sizeof(k) || !EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, k, NULL))
+                abort();
+        return ctx;
+}
+
+/* Mode 2: [type][len lo][len hi][payload]... into frames with the right key and sequence. */
 static uint8_t *make_frames(const uint8_t *p, size_t n, size_t *ret_len)
 {
-        uint8_t *out = malloc(n + (n / 3 + 1) * (16 + MW_MAC));
+        static EVP_CIPHER_CTX *ctx;
+        uint8_t *out = malloc(n + (n / 3 + 1) * (16 + MW_TAG));
         size_t o = 0;
         uint64_t seq = 0;
 
         if (!out)
                 return NULL;
+        if (!ctx)
+                ctx = s2c_ctx(); /* once: the key never changes */
         while (n >= 3) {
                 uint32_t type = p[0] & 1 ? MW_MSG : MW_DATA;
                 uint32_t len = (uint32_t)p[1] | (uint32_t)p[2] << 8;
@@ -144,7 +165,7 @@ static uint8_t *make_frames(const uint8_t *p, size_t n, size_t *ret_len)
                 n -= 3;
                 if (len > n)
                         len = (uint32_t)n;
-                o += put_frame(out + o, type, seq++, p, len);
+                o += put_frame(ctx, out + o, type, seq++, p, len);
                 p += len;
                 n -= len;
         }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // The migration wire (common/migwire.h): the handshake against the protocol as written (a client
-// and frames made by hand with OpenSSL here), wrong secrets, wrong magic, peers that close or go
-// silent; JSON messages and a 5 MiB stream in random pieces; hostile frames (every byte of a
-// frame flipped, replayed, dropped, reordered, oversized); the secret file's checks; real TCP.
+// and AES-256-GCM frames made by hand with OpenSSL here), wrong secrets, wrong magic, peers that
+// close or go silent; JSON messages and a 5 MiB stream in random pieces; payloads encrypted on the
+// wire; hostile frames (every byte of a frame flipped, replayed, dropped, reordered, reflected,
+// oversized); connections restored by hand on either side; the secret file's checks; real TCP.
 // Prints the throughput of 256 MiB through mw_write/mw_read against a plain socketpair.
 #include <errno.h>
 #include <fcntl.h>
@@ -100,28 +101,48 @@ static void t_hs_mac(const uint8_t *secret, size_t slen, const char *label, cons
         t_hmac(secret, slen, buf, l + 64, out);
 }
 
+/* The AES-256 key of a direction, from the session key: HMAC(key, "vgpu-mig c2s" or "...s2c"). */
+static void t_dir_key(const uint8_t *key, char dir, uint8_t out[32])
+{
+        const char *label = dir == 'c' ? "vgpu-mig c2s" : "vgpu-mig s2c";
+
+        t_hmac(key, 32, label, strlen(label), out);
+}
+
 /*
- * A frame made by hand: header (LE), payload, HMAC(key, dir || header || payload), dir 'c' from
- * client to server, 's' from server to client. Returns its size.
+ * A frame made by hand: header {type, len, seq} (LE, in the clear, the AAD), the payload under
+ * AES-256-GCM with the key of direction dir ('c' client to server, 's' server to client) and the
+ * nonce {uint32 d (1 for 'c', 2 for 's'), uint64 seq} (LE), then the 16-byte tag. Returns its size.
  */
 static size_t t_frame_dir(const uint8_t *key, char dir, uint32_t type, uint64_t seq, const void *p,
                           uint32_t len, uint8_t *out)
 {
-        uint8_t *m = malloc(1 + HDR + len);
+        EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+        uint8_t k[32], iv[12];
+        int n = 0;
 
+        assert_non_null(ctx);
         for (int i = 0; i < 4; i++) {
                 out[i] = (uint8_t)(type >> (8 * i));
                 out[4 + i] = (uint8_t)(len >> (8 * i));
+                iv[i] = (uint8_t)((dir == 'c' ? 1u : 2u) >> (8 * i));
         }
-        for (int i = 0; i < 8; i++)
+        for (int i = 0; i < 8; i++) {
                 out[8 + i] = (uint8_t)(seq >> (8 * i));
-        memcpy(out + HDR, p, len);
-        assert_non_null(m);
-        m[0] = (uint8_t)dir;
-        memcpy(m + 1, out, HDR + len);
-        t_hmac(key, 32, m, 1 + HDR + len, out + HDR + len);
-        free(m);
-        return HDR + len + 32;
+                iv[4 + i] = (uint8_t)(seq >> (8 * i));
+        }
+        t_dir_key(key, dir, k);
+        assert_int_equal(EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, k, iv), 1);
+        assert_int_equal(EVP_EncryptUpdate(ctx, NULL, &n, out, HDR), 1);
+        if (len) {
+                assert_int_equal(EVP_EncryptUpdate(ctx, out + HDR, &n, p, (int)len), 1);
+                assert_int_equal(n, (int)len);
+        }
+        assert_int_equal(EVP_EncryptFinal_ex(ctx, out + HDR + len, &n), 1);
+        assert_int_equal(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, MW_TAG, out + HDR + len),
+                         1);
+        EVP_CIPHER_CTX_free(ctx);
+        return HDR + len + MW_TAG;
 }
 
 /* A frame from a server, for the client's ends that conn_raw makes. */
@@ -305,9 +326,9 @@ static void test_wire_format(void **state)
         assert_memory_equal(got, "{\"a\":1}", 7);
         assert_int_equal(mw_send(&s.c, MW_DATA, "xyz", 3, err, sizeof(err)), 0);
         assert_int_equal(mw_send(&s.c, MW_DATA, "", 0, err, sizeof(err)), 0);
-        read_all(sv[0], got, 16 + 3 + 32 + 16 + 32);
+        read_all(sv[0], got, HDR + 3 + MW_TAG + HDR + MW_TAG);
         assert_memory_equal(got, f, t_frame_dir(key, 's', MW_DATA, 0, "xyz", 3, f));
-        assert_memory_equal(got + 51, f, t_frame_dir(key, 's', MW_DATA, 1, "", 0, f));
+        assert_memory_equal(got + HDR + 3 + MW_TAG, f, t_frame_dir(key, 's', MW_DATA, 1, "", 0, f));
         c = s.c;
         mw_close(&c);
         close(sv[0]);
@@ -891,7 +912,10 @@ static void test_replay(void **state)
         close(sv[0]);
 }
 
-/* A frame reflected back to its sender is refused: both directions share the key and the seqs. */
+/*
+ * A frame reflected back to its sender is refused: both directions count seq from 0, but each has
+ * its own key (and nonce), so the sender's own frame fails its tag.
+ */
 static void test_reflect(void **state)
 {
         struct mw_conn cli, srv;
@@ -912,7 +936,7 @@ static void test_reflect(void **state)
                                  0);
                 /* take the frame off b's socket and send it back to a */
                 n = (int)read(b->fd, f, sizeof(f));
-                assert_true(n > HDR + MW_MAC);
+                assert_true(n > HDR + MW_TAG);
                 write_all(b->fd, f, (size_t)n);
                 assert_int_equal(mw_recv(a, &type, got, sizeof(got), &len, err, sizeof(err)),
                                  -EBADMSG);
@@ -925,6 +949,207 @@ static void test_reflect(void **state)
                 mw_close(a);
                 mw_close(b);
         }
+}
+
+/* ---- encryption ---- */
+
+/* Take the next frame of n payload bytes off the wire to b (from a's socket end) into f. */
+static void t_intercept(const struct mw_conn *b, uint8_t *f, size_t n)
+{
+        read_all(b->fd, f, HDR + n + MW_TAG);
+}
+
+/* The payloads travel encrypted (the header in the clear), each frame under its own nonce. */
+static void test_encrypted(void **state)
+{
+        static const char text[] = "framebuffer row: the guest's secret pixels. ";
+        enum { N = 8192 };
+        uint8_t *data = malloc(N), *f1 = malloc(HDR + N + MW_TAG), *f2 = malloc(HDR + N + MW_TAG);
+        uint8_t *want = malloc(HDR + N + MW_TAG), *got = malloc(N), m[128];
+        const char *msg = "{\"token\":\"hunter2-hunter2-hunter2\"}";
+        uint32_t mlen = (uint32_t)strlen(msg), type, len;
+        struct mw_conn cli, srv;
+        size_t same = 0;
+        char err[256];
+
+        (void)state;
+        assert_non_null(data);
+        assert_non_null(f1);
+        assert_non_null(f2);
+        assert_non_null(want);
+        assert_non_null(got);
+        for (size_t i = 0; i < N; i++)
+                data[i] = (uint8_t)text[i % (sizeof(text) - 1)];
+        auth_pair(&cli, &srv);
+        /* the same bytes twice, taken off the wire */
+        assert_int_equal(mw_write(&cli, data, N), 0);
+        assert_int_equal(mw_flush(&cli), 0);
+        t_intercept(&srv, f1, N);
+        assert_int_equal(mw_write(&cli, data, N), 0);
+        assert_int_equal(mw_flush(&cli), 0);
+        t_intercept(&srv, f2, N);
+        /* the header is in the clear */
+        assert_int_equal(f1[0], MW_DATA);
+        assert_int_equal(f1[4] | f1[5] << 8 | f1[6] << 16, N);
+        assert_int_equal(f2[8], 1);
+        /* the payload is not */
+        assert_null(memmem(f1, HDR + N + MW_TAG, "secret pixels", 13));
+        assert_null(memmem(f2, HDR + N + MW_TAG, "secret pixels", 13));
+        for (size_t i = 0; i < N; i++)
+                same += f1[HDR + i] == data[i];
+        assert_true(same < N / 32); /* about N / 256 by chance */
+        /* and the same plaintext under another seq is another ciphertext */
+        assert_memory_not_equal(f1 + HDR, f2 + HDR, N);
+        /* exactly the frames the protocol comment describes, from the client's side */
+        assert_memory_equal(f1, want, t_frame_dir(cli.key, 'c', MW_DATA, 0, data, N, want));
+        assert_memory_equal(f2, want, t_frame_dir(cli.key, 'c', MW_DATA, 1, data, N, want));
+        /* passed on, they decrypt to what was written */
+        write_all(cli.fd, f1, HDR + N + MW_TAG);
+        write_all(cli.fd, f2, HDR + N + MW_TAG);
+        for (int k = 0; k < 2; k++) {
+                memset(got, 0, N);
+                assert_int_equal(mw_read(&srv, got, N), 1);
+                assert_memory_equal(got, data, N);
+        }
+        /* a message from the server, likewise */
+        assert_int_equal(mw_send(&srv, MW_MSG, msg, mlen, err, sizeof(err)), 0);
+        t_intercept(&cli, m, mlen);
+        assert_null(memmem(m, HDR + mlen + MW_TAG, "hunter2", 7));
+        assert_memory_equal(m, want, t_frame_dir(srv.key, 's', MW_MSG, 0, msg, mlen, want));
+        write_all(srv.fd, m, HDR + mlen + MW_TAG);
+        assert_int_equal(mw_recv(&cli, &type, got, N, &len, err, sizeof(err)), 0);
+        assert_int_equal(len, mlen);
+        assert_memory_equal(got, msg, mlen);
+        mw_close(&cli);
+        mw_close(&srv);
+        free(data);
+        free(f1);
+        free(f2);
+        free(want);
+        free(got);
+}
+
+/* ---- connections handed over to another process ---- */
+
+/*
+ * What vgpud and an engine do: the connection's fd (a dup here), key, seqs and side travel, the
+ * old end is closed without sending, and mw_conn_restore makes the new one.
+ */
+static void t_hand_over(struct mw_conn *c)
+{
+        struct mw_conn n;
+        uint8_t key[32];
+        uint64_t tx = c->tx_seq, rx = c->rx_seq;
+        bool server = mw_conn_is_server(c);
+        int fd = dup(c->fd);
+
+        assert_true(fd >= 0);
+        memcpy(key, c->key, 32);
+        mw_close(c);
+        memset(&n, 0x5a, sizeof(n)); /* restore needs no zeroed struct */
+        assert_int_equal(mw_conn_restore(&n, fd, key, tx, rx, server), 0);
+        assert_int_equal(n.fd, fd);
+        assert_int_equal(n.timeout_ms, MW_TIMEOUT_DEFAULT);
+        assert_int_equal(n.tx_seq, tx);
+        assert_int_equal(n.rx_seq, rx);
+        assert_memory_equal(n.key, key, 32);
+        assert_int_equal(mw_conn_is_server(&n), server);
+        assert_string_equal(n.peer, "(local socket)");
+        *c = n;
+}
+
+/* Messages both ways and a stream each way between two ends. */
+static void t_talk(struct mw_conn *cli, struct mw_conn *srv, int round)
+{
+        uint8_t data[40000], got[40000];
+        json_t *o = NULL;
+        char err[256];
+
+        for (size_t i = 0; i < sizeof(data); i++)
+                data[i] = (uint8_t)(i * 31 + (size_t)round);
+        assert_int_equal(send_new(cli, json_pack("{s:i}", "c", round), err, sizeof(err)), 0);
+        assert_int_equal(mw_recv_json(srv, &o, err, sizeof(err)), 0);
+        assert_int_equal(json_integer_value(json_object_get(o, "c")), round);
+        json_decref(o);
+        assert_int_equal(send_new(srv, json_pack("{s:i}", "s", round), err, sizeof(err)), 0);
+        assert_int_equal(mw_recv_json(cli, &o, err, sizeof(err)), 0);
+        assert_int_equal(json_integer_value(json_object_get(o, "s")), round);
+        json_decref(o);
+        assert_int_equal(mw_write(cli, data, sizeof(data)), 0);
+        assert_int_equal(mw_flush(cli), 0);
+        assert_int_equal(mw_read(srv, got, sizeof(got)), 1);
+        assert_memory_equal(got, data, sizeof(data));
+        assert_int_equal(mw_write(srv, data, 1000), 0);
+        assert_int_equal(mw_flush(srv), 0);
+        assert_int_equal(mw_read(cli, got, 1000), 1);
+        assert_memory_equal(got, data, 1000);
+}
+
+static void test_restore(void **state)
+{
+        struct mw_conn cli, srv, c;
+        uint8_t got[64];
+        uint32_t type, len;
+        char err[256];
+
+        (void)state;
+        /* refusals leave c untouched */
+        memset(&c, 0x5a, sizeof(c));
+        assert_int_equal(mw_conn_restore(&c, -1, fixed_key, 0, 0, false), -EINVAL);
+        assert_int_equal(mw_conn_restore(&c, 0, NULL, 0, 0, true), -EINVAL);
+        assert_int_equal(mw_conn_restore(NULL, 0, fixed_key, 0, 0, true), -EINVAL);
+        assert_true(untouched(&c));
+        assert_false(mw_conn_is_server(NULL));
+
+        /* the client's end moves, then the server's, then both, each after some traffic */
+        for (int which = 0; which < 3; which++) {
+                auth_pair(&cli, &srv);
+                assert_false(mw_conn_is_server(&cli));
+                assert_true(mw_conn_is_server(&srv));
+                t_talk(&cli, &srv, 10 * which);
+                if (which != 1)
+                        t_hand_over(&cli);
+                if (which != 0)
+                        t_hand_over(&srv);
+                t_talk(&cli, &srv, 10 * which + 1);
+                /* and once more, as the engines pass it back to vgpud */
+                t_hand_over(&cli);
+                t_hand_over(&srv);
+                t_talk(&cli, &srv, 10 * which + 2);
+                mw_close(&cli);
+                mw_close(&srv);
+        }
+
+        /* a client's end built by hand (all private fields zero), as tests and the engines did */
+        auth_pair(&cli, &srv);
+        t_talk(&cli, &srv, 5);
+        c = (struct mw_conn){
+                .fd = dup(cli.fd), .timeout_ms = 2000, .tx_seq = cli.tx_seq, .rx_seq = cli.rx_seq};
+        memcpy(c.key, cli.key, 32);
+        mw_close(&cli);
+        t_talk(&c, &srv, 6);
+        mw_close(&c);
+        mw_close(&srv);
+
+        /* the server's end restored as a client's does not talk: the side must travel */
+        auth_pair(&cli, &srv);
+        c = (struct mw_conn){.fd = dup(srv.fd), .timeout_ms = 2000};
+        memcpy(c.key, srv.key, 32);
+        mw_close(&srv);
+        assert_int_equal(mw_send(&cli, MW_MSG, "{}", 2, err, sizeof(err)), 0);
+        assert_int_equal(mw_recv(&c, &type, got, sizeof(got), &len, err, sizeof(err)), -EBADMSG);
+        assert_true(has(err, "failed its integrity check"));
+        mw_close(&c);
+        mw_close(&cli);
+
+        /* closing a connection set up by hand that never carried a frame is harmless, twice */
+        memset(&c, 0, sizeof(c));
+        c.fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        assert_true(c.fd >= 0);
+        memcpy(c.key, fixed_key, 32);
+        mw_close(&c);
+        mw_close(&c);
+        assert_int_equal(c.fd, -1);
 }
 
 /* A header that announces too much, or an unknown type, is refused before any payload is read. */
@@ -1270,6 +1495,8 @@ int main(void)
                 cmocka_unit_test(test_corrupt),
                 cmocka_unit_test(test_replay),
                 cmocka_unit_test(test_reflect),
+                cmocka_unit_test(test_encrypted),
+                cmocka_unit_test(test_restore),
                 cmocka_unit_test(test_oversize),
                 cmocka_unit_test(test_secret_file),
                 cmocka_unit_test(test_tcp),
