@@ -149,8 +149,19 @@ int chan_push_on(struct chan_view *v, uint16_t op, uint32_t stream, uint64_t seq
 
 int chan_pop(struct chan_view *v, struct vgpu_msg *ret_msg, void *buf, uint32_t cap)
 {
+        uint64_t pos = v->ctl->tail;
+        int r = chan_pop_at(v, &pos, ret_msg, buf, cap);
+
+        if (r >= 0)
+                __atomic_store_n(&v->ctl->tail, pos, __ATOMIC_RELEASE);
+        return r;
+}
+
+int chan_pop_at(struct chan_view *v, uint64_t *at, struct vgpu_msg *ret_msg, void *buf,
+                uint32_t cap)
+{
         for (;;) {
-                uint64_t tail = v->ctl->tail;
+                uint64_t tail = *at;
                 uint64_t head = __atomic_load_n(&v->ctl->head, __ATOMIC_ACQUIRE);
                 uint64_t pos = tail & (v->ring_size - 1);
                 uint64_t avail = head - tail, rec;
@@ -167,14 +178,14 @@ int chan_pop(struct chan_view *v, struct vgpu_msg *ret_msg, void *buf, uint32_t 
                 if (m.op == VGPU_OP_PAD) {
                         if (rec != v->ring_size - pos)
                                 return -EPROTO;
-                        __atomic_store_n(&v->ctl->tail, tail + rec, __ATOMIC_RELEASE);
+                        *at = tail + rec;
                         continue;
                 }
                 if (m.len > cap)
                         return -EPROTO;
                 memcpy(buf, v->ring + pos + sizeof(m), m.len);
                 *ret_msg = m;
-                __atomic_store_n(&v->ctl->tail, tail + rec, __ATOMIC_RELEASE);
+                *at = tail + rec;
                 return 1;
         }
 }

@@ -65,6 +65,14 @@ int chan_push(struct chan_view *v, uint16_t op, uint64_t seq, const void *a, uin
  */
 int chan_pop(struct chan_view *v, struct vgpu_msg *ret_msg, void *buf, uint32_t cap);
 
+/*
+ * chan_pop_at - chan_pop from the ring position *at (advanced past the record) instead of the
+ * tail, which stays: a guest's link over TCP (guest/remote.c) sends what the guest queued and
+ * moves the tail when the engine took it.
+ */
+int chan_pop_at(struct chan_view *v, uint64_t *at, struct vgpu_msg *ret_msg, void *buf,
+                uint32_t cap);
+
 /* Futexes on shared memory (not private: they work across processes). */
 int chan_futex_wait(uint32_t *addr, uint32_t val, int timeout_ms);
 void chan_futex_wake(uint32_t *addr);

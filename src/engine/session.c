@@ -1277,6 +1277,8 @@ static void run_cmd(struct session *s, const struct vgpu_msg *m, const void *req
         }
         if (r < 0 && ci && !(ci->flags & VGPU_CALL_SYNC))
                 record_async_error(s, req, m->len, r);
+        if (r == 0 && s->ran)
+                s->ran(s->ran_ctx, m, req); /* before its completion shows */
         finish(s, m, ci, r, rep, rep_len);
 }
 
@@ -1744,6 +1746,23 @@ bool session_token_is(const struct session *s, const uint8_t token[16])
         for (size_t i = 0; i < sizeof(s->token); i++)
                 d |= (uint8_t)(s->token[i] ^ token[i]);
         return d == 0 && !s->started;
+}
+
+struct chan_view *session_view(struct session *s)
+{
+        return &s->v;
+}
+
+void session_set_ran(struct session *s,
+                     void (*ran)(void *ctx, const struct vgpu_msg *m, const void *req), void *ctx)
+{
+        s->ran_ctx = ctx;
+        s->ran = ran;
+}
+
+void session_token(const struct session *s, uint8_t token[16])
+{
+        memcpy(token, s->token, sizeof(s->token));
 }
 
 int session_fd(const struct session *s)

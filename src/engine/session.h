@@ -125,6 +125,16 @@ void session_mark_moved(struct session *s, const char *to);
 bool session_token_is(const struct session *s, const uint8_t token[16]);
 uint32_t session_id(const struct session *s);
 int session_fd(const struct session *s); /* its channel's memfd, for its guest */
+void session_token(const struct session *s, uint8_t token[16]); /* the last export's */
+
+/*
+ * For a guest over TCP (engine/link.c): the session's channel, and ran, called on the session's
+ * thread after each command that succeeded, before its completion shows in the channel. Set
+ * before the session starts (or while it is parked).
+ */
+struct chan_view *session_view(struct session *s);
+void session_set_ran(struct session *s,
+                     void (*ran)(void *ctx, const struct vgpu_msg *m, const void *req), void *ctx);
 bool session_started(const struct session *s);
 
 /* session_pid - the guest process of s. */

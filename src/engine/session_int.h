@@ -123,6 +123,9 @@ struct session {
         uint64_t pause_ns; /* when the pause was asked for */
         bool parked, exited;
         bool started; /* its thread runs (a session built by a migration waits for its guest) */
+        /* a guest over TCP (engine/link.c): told of each command that ran */
+        void (*ran)(void *ctx, const struct vgpu_msg *m, const void *req);
+        void *ran_ctx;
         uint8_t token[16];    /* names it to its guest when it re-attaches after a migration */
         struct profile *prof; /* VGPU_ENGINE_PROFILE */
 };

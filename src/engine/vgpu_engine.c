@@ -30,6 +30,7 @@
 #include "core/catalog.h"
 #include "engine/session.h"
 #include "engine/suspend.h"
+#include "engine/link.h"
 #include "engine/transfer.h"
 #include "ptx/ptx.h"
 
@@ -84,6 +85,10 @@ struct engine_guest {
         size_t len;
         int fds[8];
         unsigned n_fds;
+        /* a guest over TCP (engine/link.c); fd is then the end of a pipe the link writes to when
+         * it ends, notify its other end */
+        struct link *link;
+        int notify;
 };
 
 struct engine {
@@ -718,6 +723,7 @@ static json_t *suspend_op(struct engine *e, const char *op, json_t *req)
 
 static int lost_code(struct engine *e);
 static bool any_guest(const struct engine *e);
+static json_t *hello_json(const struct engine *e);
 
 static int hexval(char ch)
 {
@@ -749,17 +755,16 @@ static int unhex(const char *s, uint8_t *out, size_t n)
 static int conn_of(json_t *req, int fd, struct mw_conn *c)
 {
         json_t *tx = json_object_get(req, "tx_seq"), *rx = json_object_get(req, "rx_seq");
+        json_t *server = json_object_get(req, "server"); /* which end it is */
+        uint8_t key[32];
 
-        *c = (struct mw_conn){.fd = fd, .timeout_ms = MW_TIMEOUT_DEFAULT};
-        if (fd < 0 || unhex(json_string_value(json_object_get(req, "key")), c->key, 32) < 0 ||
+        *c = (struct mw_conn){.fd = -1};
+        if (fd < 0 || unhex(json_string_value(json_object_get(req, "key")), key, 32) < 0 ||
             !json_is_integer(tx) || !json_is_integer(rx) || json_integer_value(tx) < 0 ||
-            json_integer_value(rx) < 0)
+            json_integer_value(rx) < 0 || !json_is_boolean(server))
                 return -1;
-        c->tx_seq = (uint64_t)json_integer_value(tx);
-        c->rx_seq = (uint64_t)json_integer_value(rx);
-        c->server = json_is_true(json_object_get(req, "server")); /* which end it is */
-        snprintf(c->peer, sizeof(c->peer), "migration peer");
-        return 0;
+        return mw_conn_restore(c, fd, key, (uint64_t)json_integer_value(tx),
+                               (uint64_t)json_integer_value(rx), json_is_true(server));
 }
 
 static bool any_waiting(const struct engine *e)
@@ -793,9 +798,25 @@ static json_t *do_migrate_out(struct engine *e, json_t *req, struct mw_conn *c)
                                 "here; try again once they made a call");
         bool precopy = json_is_true(json_object_get(req, "precopy"));
 
+        const char *guest_tcp = json_string_value(json_object_get(req, "guest_tcp"));
+
+        for (int i = 0; i < ENGINE_MAX_GUESTS; i++) {
+                if (e->guests[i].link && !guest_tcp)
+                        return op_error("migrate: it has a remote guest, and the target takes "
+                                        "none (vgpud --guest-listen there)");
+        }
         r = transfer_send(&e->dev, ss, n, &meta, precopy, c, &st, err, sizeof(err));
         if (r < 0)
                 return op_error("migrate: %s (the vGPU runs on here)", err);
+        /* remote guests follow over TCP, to the target's guest listener */
+        for (int i = 0; i < ENGINE_MAX_GUESTS; i++) {
+                uint8_t token[16];
+
+                if (!e->guests[i].link)
+                        continue;
+                session_token(e->guests[i].s, token);
+                link_moved(e->guests[i].link, token, guest_tcp);
+        }
         vdev_release(&e->dev);
         e->moved = true;
         vgpu_log(VGPU_LOG_INFO,
@@ -847,6 +868,85 @@ static json_t *do_migrate_in(struct engine *e, struct mw_conn *c)
                          (double)(chan_now_ns() - t0) / 1e9);
 }
 
+/*
+ * A guest over TCP (docs/remote.md), its connection passed by vgpud: a new session, or (with a
+ * token) the session of a guest whose vGPU moved here, whose channel comes first. The engine
+ * says hello on the connection; then a link serves it.
+ */
+static json_t *do_guest_tcp(struct engine *e, json_t *req, struct mw_conn *c)
+{
+        const char *tok = json_string_value(json_object_get(req, "token"));
+        struct link *link = NULL;
+        struct session *s = NULL;
+        uint8_t token[16];
+        char err[256] = "";
+        int slot = -1, pfd[2], chan_fd, r;
+
+        if (e->moved || e->suspended || lost_code(e))
+                return op_error("guest: the vGPU is %s", e->moved       ? "moving away"
+                                                         : e->suspended ? "suspended"
+                                                                        : "lost");
+        if (e->isolate)
+                return op_error("guest: remote guests need the engine's own sessions, not worker "
+                                "processes (the cuda backend), yet");
+        for (int i = 0; i < ENGINE_MAX_GUESTS && slot < 0; i++) {
+                if (tok ? e->guests[i].s && unhex(tok, token, 16) == 0 &&
+                                    session_token_is(e->guests[i].s, token)
+                        : !slot_used(&e->guests[i]))
+                        slot = i;
+        }
+        if (slot < 0)
+                return op_error(tok ? "guest: no session of this vGPU waits for that token"
+                                    : "guest: too many guests attached to this vGPU");
+        if (tok) {
+                s = e->guests[slot].s;
+        } else {
+                r = session_new(&e->dev, ++e->next_session, 0, (uid_t)e->owner_uid, &s, &chan_fd);
+                if (r < 0)
+                        return op_error("guest: %s", strerror(-r));
+        }
+        {
+                json_t *hello = hello_json(e);
+
+                r = mw_send_json(c, hello, err, sizeof(err));
+                json_decref(hello);
+        }
+        if (r == 0 && tok)
+                r = link_receive_channel(s, c, err, sizeof(err));
+        if (r == 0 && pipe2(pfd, O_CLOEXEC | O_NONBLOCK) < 0) {
+                r = -errno;
+                snprintf(err, sizeof(err), "%s", strerror(errno));
+        }
+        if (r == 0) {
+                r = link_start(s, c, pfd[1], &link);
+                *c = (struct mw_conn){.fd = -1}; /* the link's now */
+                if (r < 0) {
+                        close(pfd[0]);
+                        close(pfd[1]);
+                        snprintf(err, sizeof(err), "%s", strerror(-r));
+                }
+        }
+        if (r == 0 && tok)
+                r = session_start(s); /* after the link: it sees every command run */
+        if (r < 0) {
+                if (link) {
+                        link_free(link);
+                        close(pfd[0]);
+                        close(pfd[1]);
+                }
+                if (!tok)
+                        session_free(s);
+                return op_error("guest: %s", err[0] ? err : strerror(-r));
+        }
+        e->guests[slot].s = s;
+        e->guests[slot].fd = pfd[0];
+        e->guests[slot].notify = pfd[1];
+        e->guests[slot].link = link;
+        vgpu_log(VGPU_LOG_INFO, "vGPU %s: remote guest %s", e->uuid,
+                 tok ? "re-attached after the move" : "attached");
+        return json_pack("{s:b}", "ok", 1);
+}
+
 static json_t *migrate_op(struct engine *e, const char *op, json_t *req, int fd)
 {
         struct mw_conn c;
@@ -857,7 +957,9 @@ static json_t *migrate_op(struct engine *e, const char *op, json_t *req, int fd)
                         close(fd);
                 return op_error("%s: needs the connection (an fd) with key, tx_seq and rx_seq", op);
         }
-        if (e->moved)
+        if (strcmp(op, "guest_tcp") == 0)
+                r = do_guest_tcp(e, req, &c);
+        else if (e->moved)
                 r = op_error("migrate: the vGPU moved away");
         else if (strcmp(op, "migrate_out") == 0)
                 r = do_migrate_out(e, req, &c);
@@ -888,7 +990,8 @@ static void handle_line(struct engine *e, struct engine_client *c, const char *l
         } else if (strcmp(op, "suspend") == 0 || strcmp(op, "resume") == 0 ||
                    strcmp(op, "move") == 0) {
                 reply(fd, suspend_op(e, op, req));
-        } else if (strcmp(op, "migrate_out") == 0 || strcmp(op, "migrate_in") == 0) {
+        } else if (strcmp(op, "migrate_out") == 0 || strcmp(op, "migrate_in") == 0 ||
+                   strcmp(op, "guest_tcp") == 0) {
                 int conn = c->passed;
 
                 c->passed = -1;
@@ -1335,8 +1438,12 @@ static void guest_accept(struct engine *e)
 
 static void guest_gone(struct engine *e, int i)
 {
-        vgpu_log(VGPU_LOG_INFO, "vGPU %s: guest %d detached", e->uuid,
-                 (int)session_pid(e->guests[i].s));
+        vgpu_log(VGPU_LOG_INFO, "vGPU %s: %s %d detached", e->uuid,
+                 e->guests[i].link ? "remote guest" : "guest", (int)session_pid(e->guests[i].s));
+        if (e->guests[i].link) {
+                link_free(e->guests[i].link);
+                close(e->guests[i].notify);
+        }
         session_free(e->guests[i].s);
         close(e->guests[i].fd);
         for (unsigned k = 0; k < e->guests[i].n_fds; k++)
@@ -1479,6 +1586,11 @@ static int serve(struct engine *e)
                         if (e->guests[i].worker > 0) {
                                 if (worker_request(e, &e->guests[i]) < 0)
                                         worker_gone(e, &e->guests[i]);
+                                continue;
+                        }
+                        /* a remote guest's link ended */
+                        if (e->guests[i].link) {
+                                guest_gone(e, i);
                                 continue;
                         }
                         /* After hello a guest only shares host memory; else it hung up. */

@@ -408,6 +408,8 @@ static bool host_shared(struct gdev *d, const void *p, size_t len, uint64_t *ret
         const uint8_t *b = p;
         bool ok = false;
 
+        if (d->remote)
+                return false; /* over TCP: the engine cannot map this process's memory */
         pthread_mutex_lock(&hosts_lock);
         for (size_t i = 0; i < n_hosts; i++) {
                 struct host_range *h = &hosts[i];

@@ -483,6 +483,13 @@ static int attach_one(json_t *vg, const char *pci_bus_id)
                 close(sock);
                 return -EPROTO;
         }
+        guest_dev_setup(d, info, sock, pci_bus_id);
+        json_decref(info);
+        return guest_dev_add(d);
+}
+
+void guest_dev_setup(struct gdev *d, json_t *info, int sock, const char *pci_bus_id)
+{
         d->ordinal = guest_ndevs;
         d->sock = sock;
         pthread_mutex_init(&d->lock, NULL);
@@ -502,7 +509,13 @@ static int attach_one(json_t *vg, const char *pci_bus_id)
         d->cc_major = (int)json_integer_value(json_object_get(info, "cc_major"));
         d->cc_minor = (int)json_integer_value(json_object_get(info, "cc_minor"));
         d->gpu_index = (int)json_integer_value(json_object_get(info, "gpu_index"));
-        json_decref(info);
+}
+
+int guest_dev_add(struct gdev *d)
+{
+        if (guest_ndevs >= GUEST_MAX_DEVICES)
+                return -E2BIG;
+        d->ordinal = guest_ndevs;
         /* Unified addressing: keep the vGPU's device range out of this process's host memory. */
         if (d->fb_size && mmap((void *)(uintptr_t)d->device_address, d->fb_size, PROT_NONE,
                                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
@@ -643,8 +656,20 @@ CUresult guest_attach_all(void)
 {
         const char *sock = vgpud_socket();
         const char *list = getenv("VGPU_UUID");
+        const char *remote = getenv("VGPU_REMOTE");
 
         vgpu_log_init("libcuda(vgpu)");
+        if (remote && *remote) {
+                /* vGPUs of a vgpud on another machine, over TCP (docs/remote.md) */
+                char buf[1024], *save = NULL;
+
+                if (!list || !*list)
+                        vgpu_log(VGPU_LOG_WARN, "VGPU_REMOTE needs VGPU_UUID: which vGPUs?");
+                snprintf(buf, sizeof(buf), "%s", list ? list : "");
+                for (char *u = strtok_r(buf, ",", &save); u; u = strtok_r(NULL, ",", &save))
+                        guest_attach_remote(remote, getenv("VGPU_REMOTE_SECRET"), u);
+                return guest_ndevs ? CUDA_SUCCESS : CUDA_ERROR_NO_DEVICE;
+        }
         if (list && *list) {
                 char buf[1024], *save = NULL;
 

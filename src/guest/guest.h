@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include <cuda.h>
+#include <jansson.h>
 
 #include "common/chan.h"
 #include "common/log.h"
@@ -60,6 +61,7 @@ struct gdev {
         struct host_job *host_head, *host_tail; /* host functions waiting for their turn */
         pthread_cond_t host_cond;
         bool host_thread;
+        struct glink *remote; /* over TCP (guest/remote.c): no host blocks shared */
         struct gctx *primary;
         int primary_refs;
         unsigned primary_flags;
@@ -187,6 +189,19 @@ bool guest_reattach(struct gdev *d);
  * that moved re-attaches here first (and is gone only when that fails).
  */
 bool guest_engine_gone(struct gdev *d);
+
+/*
+ * guest_dev_setup - fill a new device from its engine's hello (info) and its socket; guest_dev_add
+ * reserves its device range in this process and makes it the next CUdevice (0 or -E2BIG).
+ */
+void guest_dev_setup(struct gdev *d, json_t *info, int sock, const char *pci_bus_id);
+int guest_dev_add(struct gdev *d);
+
+/*
+ * guest_attach_remote - attach vGPU uuid of the vgpud at addr ("HOST:PORT", its --guest-listen)
+ * over TCP, proving the secret in the file secret_path (docs/remote.md). 0 or a negative errno.
+ */
+int guest_attach_remote(const char *addr, const char *secret_path, const char *uuid);
 
 /* guest_host_reannounce - share d's host blocks again with its (new) engine (api_mem.c). */
 void guest_host_reannounce(struct gdev *d);

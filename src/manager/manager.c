@@ -1577,7 +1577,7 @@ int manager_migrate_gpu_locked(struct manager *m, struct mgr_vgpu *v, struct mgr
                                bool precopy, json_t **ret, char *err, size_t len)
 {
         struct layout_vgpu np;
-        const struct vgpu_type *nt;
+        const struct vgpu_type *nt = NULL;
         json_t *req;
         int r;
 

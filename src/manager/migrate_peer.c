@@ -41,6 +41,8 @@ struct migrate_peer {
         pthread_mutex_t lock;
         pthread_cond_t cond;
         unsigned incoming; /* connections being served */
+        bool guests;       /* a listener for remote guests, not migrations */
+        int guest_port;    /* where this vgpud takes remote guests (told to migrating peers) */
 };
 
 struct incoming {
@@ -57,7 +59,7 @@ static json_t *handover(const char *op, const struct mw_conn *c)
                 snprintf(hex + 2 * i, 3, "%02x", c->key[i]);
         return json_pack("{s:s, s:s, s:I, s:I, s:b}", "op", op, "key", hex, "tx_seq",
                          (json_int_t)c->tx_seq, "rx_seq", (json_int_t)c->rx_seq, "server",
-                         c->server);
+                         mw_conn_is_server(c));
 }
 
 /* ---- the target --------------------------------------------------------------------------- */
@@ -106,8 +108,8 @@ static int take_offer(struct migrate_peer *p, json_t *o, char *uuid, size_t uuid
         if (r == 0) {
                 snprintf(uuid, uuid_len, "%s", v->uuid);
                 manager_control_socket(p->m, v, control, control_len);
-                *ret_no = json_pack("{s:b, s:i, s:s}", "ok", 1, "gpu", (int)v->gpu, "type",
-                                    v->type->name);
+                *ret_no = json_pack("{s:b, s:i, s:s, s:i}", "ok", 1, "gpu", (int)v->gpu, "type",
+                                    v->type->name, "guest_port", p->guest_port);
         }
         manager_unlock(p->m);
         if (r < 0) {
@@ -115,6 +117,56 @@ static int take_offer(struct migrate_peer *p, json_t *o, char *uuid, size_t uuid
                 *ret_no = refusal(r, msg);
         }
         return r;
+}
+
+/*
+ * A remote guest (docs/remote.md): {"op": "attach", "uuid"} or {"op": "reattach", "uuid",
+ * "token"} after its vGPU moved here. Its engine takes the connection and says hello; a refusal
+ * before that is answered here.
+ */
+static void take_guest(struct migrate_peer *p, json_t *o, struct mw_conn *c)
+{
+        const char *op = json_string_value(json_object_get(o, "op"));
+        const char *uuid = json_string_value(json_object_get(o, "uuid"));
+        const char *tok = json_string_value(json_object_get(o, "token"));
+        struct mgr_vgpu *v = NULL;
+        json_t *req, *info = NULL;
+        char control[256], err[512] = "";
+        int r = -EINVAL;
+
+        if (!op || !uuid || (strcmp(op, "attach") != 0 && strcmp(op, "reattach") != 0) ||
+            (strcmp(op, "reattach") == 0 && !tok)) {
+                snprintf(err, sizeof(err), "expected {\"op\": \"attach\", \"uuid\": ...}");
+        } else {
+                manager_lock(p->m);
+                v = manager_vgpu_locked(p->m, uuid);
+                if (!v)
+                        snprintf(err, sizeof(err), "no vGPU %s here", uuid);
+                else if (v->state != MGR_RUNNING || v->busy)
+                        snprintf(err, sizeof(err), "vGPU %s is %s", uuid,
+                                 v->busy ? "busy" : manager_state_name(v->state));
+                else
+                        manager_control_socket(p->m, v, control, sizeof(control));
+                r = v && !err[0] ? 0 : -ENOENT;
+                manager_unlock(p->m);
+        }
+        if (r == 0) {
+                req = handover("guest_tcp", c);
+                if (tok)
+                        json_object_set_new(req, "token", json_string(tok));
+                r = engine_request_fd(control, req, c->fd, PEER_AUTH_MS, &info, err, sizeof(err));
+                json_decref(req);
+                json_decref(info);
+                if (r == 0) {
+                        vgpu_log(VGPU_LOG_INFO, "vGPU %s: a remote guest %s", uuid,
+                                 tok ? "re-attached" : "attached");
+                        return;
+                }
+        }
+        vgpu_log(VGPU_LOG_WARN, "remote guest refused: %s", err);
+        req = json_pack("{s:b, s:s}", "ok", 0, "error", err);
+        mw_send_json(c, req, err, sizeof(err));
+        json_decref(req);
 }
 
 static void *serve_incoming(void *arg)
@@ -133,7 +185,11 @@ static void *serve_incoming(void *arg)
                 goto out;
         }
         r = mw_recv_json(&c, &offer, err, sizeof(err));
-        if (r == 0) {
+        if (r == 0 && p->guests) {
+                take_guest(p, offer, &c);
+                r = -ECANCELED; /* nothing more of it here */
+                err[0] = '\0';
+        } else if (r == 0) {
                 r = take_offer(p, offer, uuid, sizeof(uuid), control, sizeof(control), &answer);
                 if (mw_send_json(&c, answer, err, sizeof(err)) < 0 && r == 0)
                         r = -EPIPE;
@@ -217,7 +273,7 @@ static void *listen_main(void *arg)
         return NULL;
 }
 
-int migrate_peer_new(struct manager *m, const char *listen, const char *secret_path,
+int migrate_peer_new(struct manager *m, const char *listen, const char *secret_path, bool guests,
                      struct migrate_peer **ret, char *err, size_t len)
 {
         struct migrate_peer *p = calloc(1, sizeof(*p));
@@ -226,6 +282,7 @@ int migrate_peer_new(struct manager *m, const char *listen, const char *secret_p
         if (!p)
                 return -ENOMEM;
         p->m = m;
+        p->guests = guests;
         p->listen_fd = -1;
         p->stop_pipe[0] = p->stop_pipe[1] = -1;
         pthread_mutex_init(&p->lock, NULL);
@@ -252,6 +309,12 @@ int migrate_peer_new(struct manager *m, const char *listen, const char *secret_p
 fail:
         migrate_peer_free(p);
         return r;
+}
+
+void migrate_peer_set_guest_port(struct migrate_peer *p, int port)
+{
+        if (p)
+                p->guest_port = port;
 }
 
 int migrate_peer_port(const struct migrate_peer *p)
@@ -285,7 +348,7 @@ void migrate_peer_free(struct migrate_peer *p)
 
 /* Connect, prove the secret, offer v (described by offer): 0 with *c ready for the engine. */
 static int offer_to(struct migrate_peer *p, const char *to, json_t *offer, struct mw_conn *c,
-                    char *err, size_t len)
+                    int *ret_guest_port, char *err, size_t len)
 {
         json_t *a = NULL;
         int fd, r;
@@ -311,6 +374,8 @@ static int offer_to(struct migrate_peer *p, const char *to, json_t *offer, struc
         }
         if (r == 0 && c->rlen != c->roff)
                 r = -EPROTO;
+        if (r == 0)
+                *ret_guest_port = (int)json_integer_value(json_object_get(a, "guest_port"));
         json_decref(a);
         if (r < 0)
                 mw_close(c);
@@ -324,7 +389,7 @@ int migrate_to_locked(struct migrate_peer *p, struct mgr_vgpu *v, const char *to
         struct mw_conn c;
         char uuid[40], control[256];
         json_t *offer, *req, *info = NULL;
-        int r;
+        int guest_port = 0, r;
 
         err[0] = '\0';
         if (!p) {
@@ -348,11 +413,19 @@ int migrate_to_locked(struct migrate_peer *p, struct mgr_vgpu *v, const char *to
         manager_control_socket(m, v, control, sizeof(control));
         v->busy = true;
         manager_unlock(m);
-        r = offer ? offer_to(p, to, offer, &c, err, len) : -ENOMEM;
+        r = offer ? offer_to(p, to, offer, &c, &guest_port, err, len) : -ENOMEM;
         json_decref(offer);
         if (r == 0) {
                 req = handover("migrate_out", &c);
                 json_object_set_new(req, "precopy", json_boolean(precopy));
+                if (guest_port > 0 && guest_port < 65536) {
+                        /* remote guests follow to the same host, at its guest port */
+                        char addr[300];
+                        const char *colon = strrchr(to, ':');
+
+                        snprintf(addr, sizeof(addr), "%.*s:%d", (int)(colon - to), to, guest_port);
+                        json_object_set_new(req, "guest_tcp", json_string(addr));
+                }
                 r = engine_request_fd(control, req, c.fd, PEER_ENGINE_MS, &info, err, len);
                 json_decref(req);
                 mw_close(&c);

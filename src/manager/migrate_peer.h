@@ -22,8 +22,16 @@ struct migrate_peer;
  * ("ADDR:PORT") is given, start taking migrations there. 0 and *ret, or a negative errno with
  * err set.
  */
-int migrate_peer_new(struct manager *m, const char *listen, const char *secret_path,
+int migrate_peer_new(struct manager *m, const char *listen, const char *secret_path, bool guests,
                      struct migrate_peer **ret, char *err, size_t len);
+
+/*
+ * With guests, the listener takes remote guests instead (docs/remote.md): {"op": "attach"} for a
+ * vGPU here, {"op": "reattach"} after one moved here; the vGPU's engine takes the connection.
+ * migrate_peer_set_guest_port - the port of this vgpud's guest listener, which the migration
+ * listener tells sources (their remote guests follow there).
+ */
+void migrate_peer_set_guest_port(struct migrate_peer *p, int port);
 
 /* migrate_peer_port - the TCP port it listens on (for ":0"), or 0. */
 int migrate_peer_port(const struct migrate_peer *p);

@@ -34,6 +34,7 @@ static void usage(FILE *f)
               "             [--license-server SOCKET|HOST:PORT --license-key FILE\n"
               "              [--license-ca FILE] [--license-token FILE] [--license-grace S]]\n"
               "             [--migrate-secret FILE [--migrate-listen ADDR:PORT]]\n"
+              "             [--guest-listen ADDR:PORT --guest-secret FILE]\n"
               "             [--foreground] [--verbose]\n"
               "defaults: --backend sim --sim-gpus H100-80GB --state /var/lib/vgpu\n"
               "          --socket /run/vgpu/vgpud.sock, admin and socket group root\n"
@@ -50,7 +51,10 @@ static void usage(FILE *f)
               "  then with a minimal share. Without --license-server licensing is off.\n"
               "--migrate-secret: the secret (16+ bytes, a file only its owner reads) vgpuds\n"
               "  share to move vGPUs between them (vgpuctl migrate UUID --to HOST:PORT);\n"
-              "  --migrate-listen takes vGPUs other vgpuds move here, on that TCP port\n",
+              "  --migrate-listen takes vGPUs other vgpuds move here, on that TCP port\n"
+              "--guest-listen: guests on other machines use this vgpud's vGPUs over TCP\n"
+              "  (VGPU_REMOTE=HOST:PORT and VGPU_REMOTE_SECRET=FILE in their environment),\n"
+              "  proving they hold the --guest-secret\n",
               f);
 }
 
@@ -204,6 +208,8 @@ int main(int argc, char **argv)
                 {"license-grace", required_argument, NULL, 'g' + 256},
                 {"migrate-secret", required_argument, NULL, 'm' + 256},
                 {"migrate-listen", required_argument, NULL, 'l' + 256},
+                {"guest-secret", required_argument, NULL, 's' + 256},
+                {"guest-listen", required_argument, NULL, 'L' + 256},
                 {"foreground", no_argument, NULL, 'f'},
                 {"verbose", no_argument, NULL, 'v'},
                 {"help", no_argument, NULL, 'h'},
@@ -217,6 +223,8 @@ int main(int argc, char **argv)
         unsigned short metrics_port = 9400;
         struct http_server *metrics_srv = NULL;
         const char *migrate_secret = NULL, *migrate_listen = NULL;
+        const char *guest_secret = NULL, *guest_listen = NULL;
+        struct migrate_peer *guest_peer = NULL;
         const char *socket_path = "/run/vgpu/vgpud.sock", *admin = NULL, *sock_group = NULL;
         char engine[PATH_MAX] = "", list[1024];
         const char *models[VGPUD_MAX_GPUS], *uuids[VGPUD_MAX_GPUS] = {0};
@@ -316,6 +324,12 @@ int main(int argc, char **argv)
                         break;
                 case 'l' + 256:
                         migrate_listen = optarg;
+                        break;
+                case 's' + 256:
+                        guest_secret = optarg;
+                        break;
+                case 'L' + 256:
+                        guest_listen = optarg;
                         break;
                 case 'f':
                         break; /* vgpud always stays in the foreground; systemd runs it as is */
@@ -424,7 +438,7 @@ int main(int argc, char **argv)
         if (migrate_secret) {
                 char why[512] = "";
 
-                r = migrate_peer_new(mgr, migrate_listen, migrate_secret, &api.peer, why,
+                r = migrate_peer_new(mgr, migrate_listen, migrate_secret, false, &api.peer, why,
                                      sizeof(why));
                 if (r < 0) {
                         vgpu_log(VGPU_LOG_ERROR, "migration: %s", why);
@@ -434,6 +448,25 @@ int main(int argc, char **argv)
                 if (migrate_listen)
                         vgpu_log(VGPU_LOG_INFO, "taking migrations on %s (port %d)", migrate_listen,
                                  migrate_peer_port(api.peer));
+        }
+        if (!guest_listen != !guest_secret) {
+                vgpu_log(VGPU_LOG_ERROR, "--guest-listen and --guest-secret go together");
+                manager_free(mgr);
+                return 2;
+        }
+        if (guest_listen) {
+                char why[512] = "";
+
+                r = migrate_peer_new(mgr, guest_listen, guest_secret, true, &guest_peer, why,
+                                     sizeof(why));
+                if (r < 0) {
+                        vgpu_log(VGPU_LOG_ERROR, "remote guests: %s", why);
+                        manager_free(mgr);
+                        return 2;
+                }
+                migrate_peer_set_guest_port(api.peer, migrate_peer_port(guest_peer));
+                vgpu_log(VGPU_LOG_INFO, "taking remote guests on %s (port %d)", guest_listen,
+                         migrate_peer_port(guest_peer));
         }
         r = mkdir_parent(socket_path);
         if (r == 0)
@@ -473,6 +506,7 @@ int main(int argc, char **argv)
         vgpu_log(VGPU_LOG_INFO, "signal %d: shutting down; engines keep running", sig);
         http_server_free(metrics_srv);
         http_server_free(srv);
+        migrate_peer_free(guest_peer);
         migrate_peer_free(api.peer);
         manager_lock(mgr);
         mgr->lic = NULL;

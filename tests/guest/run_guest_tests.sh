@@ -3,6 +3,8 @@
 # Runs every guest test program and example in a vGPU: starts vgpud on the sim (one H100-80GB) in a
 # temp dir (VGPU_TEST_BACKEND=cuda: on the host's GPUs), creates an H100-20C (on cuda: the GPU's
 # 20 GiB type), runs each program with vgpu's libcuda.so.1, destroys the vGPU and stops vgpud. Needs $VGPU_BUILD; exits 77 when the guest driver or the programs are not built.
+# VGPU_GUEST_REMOTE=1: the programs use the vGPU over TCP, as from another machine (vgpud
+# --guest-listen, docs/remote.md), not through vgpud's socket.
 # Usage: run_guest_tests.sh [PROGRAM...]  (names under tests/guest/ or examples/; default: all)
 set -u
 
@@ -69,6 +71,12 @@ trap 'exit 130' INT TERM
 backend=${VGPU_TEST_BACKEND:-sim}
 vgpud_args=(--sim-gpus H100-80GB)
 [ "$backend" = cuda ] && vgpud_args=(--backend cuda)
+remote=${VGPU_GUEST_REMOTE:-0}
+if [ "$remote" = 1 ]; then
+        head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$tmp/guest.key"
+        chmod 600 "$tmp/guest.key"
+        vgpud_args+=(--guest-listen 127.0.0.1:0 --guest-secret "$tmp/guest.key")
+fi
 "$vgpud" "${vgpud_args[@]}" --state "$tmp/state" --socket "$sock" --foreground \
         >"$tmp/vgpud.out" 2>"$tmp/vgpud.err" &
 vgpud_pid=$!
@@ -98,6 +106,13 @@ if ! uuid=$("$ctl" --socket "$sock" create --gpu 0 --type "$vtype" 2>"$tmp/creat
 fi
 uuid=$(printf '%s\n' "$uuid" | tail -n 1 | tr -d '[:space:]')
 echo "vGPU $uuid ($vtype) on vgpud pid $vgpud_pid, backend $backend"
+how=(VGPU_SOCKET="$sock")
+if [ "$remote" = 1 ]; then
+        port=$(sed -n 's/.*taking remote guests on .* (port \([0-9]*\)).*/\1/p' "$tmp/vgpud.err")
+        how=(VGPU_SOCKET=/nonexistent VGPU_REMOTE="127.0.0.1:$port"
+             VGPU_REMOTE_SECRET="$tmp/guest.key")
+        echo "over TCP: VGPU_REMOTE=127.0.0.1:$port"
+fi
 
 passed=0
 failed=0
@@ -106,7 +121,7 @@ for p in "${programs[@]}"; do
         name=$(basename "${p%% *}")
         echo "=== $name"
         # shellcheck disable=SC2086 # $p carries the program's arguments
-        LD_LIBRARY_PATH="$build/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" VGPU_SOCKET="$sock" \
+        env LD_LIBRARY_PATH="$build/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "${how[@]}" \
                 VGPU_UUID="$uuid" timeout "$limit" $p
         rc=$?
         if [ $rc -eq 0 ]; then

@@ -74,7 +74,11 @@ int main(void)
         mem[3 * WPTRACK_PAGE] = 7;
         mem[3 * WPTRACK_PAGE + 100] = 8;
         mem[10 * WPTRACK_PAGE + 4095] = 9;
-        mem[11 * WPTRACK_PAGE] = mem[11 * WPTRACK_PAGE]; /* a read then a write */
+        {
+                volatile uint8_t *p11 = mem + 11 * WPTRACK_PAGE; /* a read, then a write */
+
+                *p11 = (uint8_t)(*p11 + 1);
+        }
         CHECK(wptrack_take(&bits, &pages) == 0 && pages == PAGES, "take");
         CHECK(count(bits, pages) == 3 && wptrack_dirty(bits, 3) && wptrack_dirty(bits, 10) &&
                       wptrack_dirty(bits, 11),
