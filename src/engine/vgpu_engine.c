@@ -238,6 +238,13 @@ static json_t *status_json(struct engine *e)
                                                 : e->suspended ? "suspended"
                                                                : "running"));
                 json_object_set_new(o, "arrived", json_boolean(e->arrived));
+                {
+                        int waiting = 0; /* sessions that moved here, their guests not yet */
+
+                        for (int i = 0; i < ENGINE_MAX_GUESTS; i++)
+                                waiting += e->guests[i].s && !session_started(e->guests[i].s);
+                        json_object_set_new(o, "guests_waiting", json_integer(waiting));
+                }
                 /* while suspended: what the framebuffer is when it is back */
                 json_object_set_new(o, "fb_size", json_integer((json_int_t)e->fb_req.size));
                 json_object_set_new(o, "fb_offset",

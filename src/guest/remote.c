@@ -19,9 +19,10 @@
 #include "common/migwire.h"
 #include "guest/guest.h"
 
-#define LINK_POLL_MS    200
-#define LINK_WAIT_MS    20
-#define LINK_CONNECT_MS 10000
+#define LINK_POLL_MS        200
+#define LINK_WAIT_MS        20
+#define LINK_CONNECT_MS     10000
+#define LINK_REATTACH_TRIES 20
 
 struct glink {
         struct gdev *d;
@@ -311,10 +312,16 @@ static int reattach(struct glink *l, const uint8_t *p, uint32_t len)
         for (int i = 0; i < 16; i++)
                 snprintf(hex + 2 * i, 3, "%02x", p[i]);
         pthread_mutex_lock(&l->lock);
-        r = open_link(l, addr,
-                      json_pack("{s:s, s:s, s:s, s:i}", "op", "reattach", "uuid", l->uuid, "token",
-                                hex, "version", VGPU_PROTO_VERSION),
-                      &nc, &info);
+        /* the new vgpud may still be taking the vGPU in: a few tries */
+        for (int i = 0; i < LINK_REATTACH_TRIES; i++) {
+                r = open_link(l, addr,
+                              json_pack("{s:s, s:s, s:s, s:i}", "op", "reattach", "uuid", l->uuid,
+                                        "token", hex, "version", VGPU_PROTO_VERSION),
+                              &nc, &info);
+                if (r == 0 || l->stop)
+                        break;
+                usleep(250000);
+        }
         if (r == 0) {
                 /* the ring up to here goes along; what comes after, as commands */
                 head = __atomic_load_n(&v->ctl->head, __ATOMIC_ACQUIRE);

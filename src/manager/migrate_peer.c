@@ -142,9 +142,13 @@ static void take_guest(struct migrate_peer *p, json_t *o, struct mw_conn *c)
                 v = manager_vgpu_locked(p->m, uuid);
                 if (!v)
                         snprintf(err, sizeof(err), "no vGPU %s here", uuid);
-                else if (v->state != MGR_RUNNING || v->busy)
+                else if (!tok && (v->state != MGR_RUNNING || v->busy))
                         snprintf(err, sizeof(err), "vGPU %s is %s", uuid,
                                  v->busy ? "busy" : manager_state_name(v->state));
+                else if (tok && v->state != MGR_RUNNING && v->state != MGR_CREATING)
+                        /* a guest whose vGPU is arriving: its engine answers once it came */
+                        snprintf(err, sizeof(err), "vGPU %s is %s", uuid,
+                                 manager_state_name(v->state));
                 else
                         manager_control_socket(p->m, v, control, sizeof(control));
                 r = v && !err[0] ? 0 : -ENOENT;
