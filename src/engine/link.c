@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -40,6 +41,11 @@ struct link {
         uint32_t queued_gen[VGPU_HOST_SLOTS]; /* HOST_WAITs pushed per slot */
         uint32_t sent_gen[VGPU_HOST_SLOTS];   /* and reported reached */
         uint8_t *buf;                         /* the down thread's frame */
+        /* link_moved: the up thread reports the last of the session, then where it went */
+        pthread_cond_t moved_cond;
+        int moved; /* 1: to tell, 2: told (or cannot be) */
+        uint8_t moved_msg[16 + 256];
+        uint32_t moved_len;
 };
 
 static void wake_engine(struct vgpu_chan_ctl *ctl)
@@ -309,10 +315,20 @@ static void *up_main(void *arg)
                 struct seen now;
 
                 look(ctl, &now);
-                if (!memcmp(&now, &last, sizeof(now)))
+                if (!memcmp(&now, &last, sizeof(now)) &&
+                    __atomic_load_n(&l->moved, __ATOMIC_ACQUIRE) != 1)
                         chan_futex_wait(&ctl->done_futex, val, LINK_WAIT_MS);
                 r = report(l, &last, false);
+                if (r == 0 && __atomic_load_n(&l->moved, __ATOMIC_ACQUIRE) == 1) {
+                        /* the session is parked: that report was its last word here */
+                        r = send_msg(l, LINK_MOVED, 0, 0, l->moved_msg, l->moved_len, NULL, 0);
+                        break;
+                }
         }
+        pthread_mutex_lock(&l->plock);
+        l->moved = 2;
+        pthread_cond_broadcast(&l->moved_cond);
+        pthread_mutex_unlock(&l->plock);
         ended(l);
         return NULL;
 }
@@ -335,6 +351,7 @@ int link_start(struct session *s, struct mw_conn *c, int notify_fd, struct link 
         l->notify_fd = notify_fd;
         pthread_mutex_init(&l->send_lock, NULL);
         pthread_mutex_init(&l->plock, NULL);
+        pthread_cond_init(&l->moved_cond, NULL);
         /* the engine wakes this link's up thread at every completion */
         __atomic_add_fetch(&l->v->ctl->guest_sleeping, 1, __ATOMIC_SEQ_CST);
         session_set_ran(s, on_ran, l);
@@ -354,8 +371,26 @@ int link_start(struct session *s, struct mw_conn *c, int notify_fd, struct link 
 
 void link_moved(struct link *l, const uint8_t token[16], const char *addr)
 {
-        if (l && send_msg(l, LINK_MOVED, 0, 0, token, 16, addr, (uint32_t)strlen(addr)) < 0)
+        size_t n = strlen(addr);
+        struct timespec until;
+
+        if (!l || n > sizeof(l->moved_msg) - 16)
+                return;
+        memcpy(l->moved_msg, token, 16);
+        memcpy(l->moved_msg + 16, addr, n);
+        l->moved_len = (uint32_t)(16 + n);
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 10;
+        pthread_mutex_lock(&l->plock);
+        if (!l->moved)
+                __atomic_store_n(&l->moved, 1, __ATOMIC_RELEASE);
+        chan_futex_wake(&l->v->ctl->done_futex);
+        while (l->moved == 1 &&
+               pthread_cond_timedwait(&l->moved_cond, &l->plock, &until) != ETIMEDOUT)
+                ;
+        if (l->moved != 2)
                 vgpu_log(VGPU_LOG_WARN, "a remote guest was not told where its vGPU went");
+        pthread_mutex_unlock(&l->plock);
 }
 
 void link_free(struct link *l)
@@ -374,6 +409,7 @@ void link_free(struct link *l)
         mw_close(&l->c);
         pthread_mutex_destroy(&l->send_lock);
         pthread_mutex_destroy(&l->plock);
+        pthread_cond_destroy(&l->moved_cond);
         free(l->pend);
         free(l->buf);
         free(l);
