@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "common/log.h"
@@ -299,8 +300,20 @@ int transfer_send(struct vgpu_dev *d, struct session *const *s, size_t n,
                 return r;
         }
         x.io.q = q;
-        if (precopy)
+        if (precopy) {
                 r = precopy_rounds(d, q, meta, &wp, c, st, err, len);
+        } else {
+                /* the blocks alone first, while the guests run: the target makes their pages */
+                struct xsrc plan = {.io = {.d = d, .q = q}};
+                uint64_t none = 0;
+
+                n_all = all_blocks(d, &all);
+                r = n_all < 0 ? -ENOMEM : send_msg(c, json_pack("{s:i}", "round", 0), err, len);
+                if (r == 0)
+                        r = send_image(&plan, meta, all, (size_t)n_all, c, &none, err, len);
+                free(all);
+                all = NULL;
+        }
         if (r == 0) {
                 t0 = now_ns();
                 vdev_pause(s, n);
@@ -399,8 +412,18 @@ static int xdst_blocks(void *ctx, const struct snap_meta *meta, const struct fbm
         int r = 0;
 
         (void)meta;
-        if (!x->final)
+        if (!x->final) {
+                /* a round: make the pages of the blocks it names (the sim), before the pause */
+                for (size_t i = 0; d->fb.host && i < n; i++) {
+                        uint64_t o = b[i].base - d->fb.device_address;
+                        uint64_t lo = o & ~(uint64_t)4095;
+                        uint64_t hi = (o + b[i].size + 4095) & ~(uint64_t)4095;
+
+                        if (b[i].base >= d->fb.device_address && hi <= d->fb.size)
+                                madvise((uint8_t *)d->fb.host + lo, hi - lo, MADV_POPULATE_WRITE);
+                }
                 return 0;
+        }
         for (size_t i = 0; r == 0 && i < n; i++)
                 r = fbmem_alloc_at(&d->mem, b[i].base, b[i].size, b[i].owner);
         if (r < 0) {

@@ -8,7 +8,8 @@
 #    listens on, a target without a GPU for it, a vgpud without --migrate-secret, bad requests;
 #  - the target's engine killed in the middle: the source keeps the vGPU, the target has nothing;
 #  - the target's vgpud killed in the middle: after its restart the vGPU is in exactly one place;
-#  - a guest over TCP (docs/remote.md) follows its vGPU from one vgpud to the other and back.
+#  - a guest over TCP (docs/remote.md) follows its vGPU from one vgpud to the other and back;
+#  - the source's vgpud killed in the middle: after its restart the vGPU is in exactly one place.
 import os
 import re
 import signal
@@ -248,6 +249,23 @@ def main():
         time.sleep(0.3)
     open(stop2, "w").close()
     finish(g2, "a guest over TCP after its vGPU moved between vgpuds twice")
+
+    # --- the source's vgpud dies in the middle: its engine goes on without it -----------------
+    src, dst = (a, b2) if get(a, u2) else (b2, a)
+    killer = threading.Thread(target=lambda: (time.sleep(0.03), src.kill()))
+    killer.start()
+    try:
+        st, _ = migrate(src, u2, dst.addr, True)
+    except OSError:
+        st = "connection lost"
+    killer.join()
+    time.sleep(1)
+    src2 = daemon(src.gpus, secret, tmp=src.tmp, guests=gkey)
+    on_src, on_dst = get(src2, u2), get(dst, u2)
+    check((on_src is None) != (on_dst is None),
+          "source vgpud killed mid-move (%s): after its restart the vGPU is in one place "
+          "(source: %s, target: %s)" % (st, on_src and on_src["state"], on_dst and on_dst["state"]))
+    check((on_src or on_dst or {}).get("state") == "running", "and it runs there")
 
 
 if __name__ == "__main__":
