@@ -17,6 +17,7 @@
 
 #define LINK_POLL_MS 200
 #define LINK_WAIT_MS 20
+#define LINK_SPIN_NS 20000
 
 /* A copy-back the guest waits for: staging bytes a DTOH wrote, or an event's time. */
 struct pend {
@@ -63,14 +64,23 @@ static int send_msg(struct link *l, uint32_t kind, uint64_t a, uint64_t b, const
         struct link_hdr h = {.kind = kind, .len = len + len2, .a = a, .b = b};
         int r;
 
+        /* queued: a report's messages go out together, at flush() */
         pthread_mutex_lock(&l->send_lock);
         r = mw_write(&l->c, &h, sizeof(h));
         if (r == 0 && len)
                 r = mw_write(&l->c, p, len);
         if (r == 0 && len2)
                 r = mw_write(&l->c, p2, len2);
-        if (r == 0)
-                r = mw_flush(&l->c);
+        pthread_mutex_unlock(&l->send_lock);
+        return r;
+}
+
+static int flush(struct link *l)
+{
+        int r;
+
+        pthread_mutex_lock(&l->send_lock);
+        r = mw_flush(&l->c);
         pthread_mutex_unlock(&l->send_lock);
         return r;
 }
@@ -192,25 +202,23 @@ static void *down_main(void *arg)
         while (!l->stop) {
                 struct pollfd pfd = {.fd = l->c.fd, .events = POLLIN};
                 struct link_hdr h;
-                uint32_t type, len;
-                char err[256];
                 int r;
 
                 /* a guest may stay quiet for as long as it likes */
                 if (l->c.rlen == l->c.roff && poll(&pfd, 1, LINK_POLL_MS) == 0)
                         continue;
-                r = mw_recv(&l->c, &type, l->buf, MW_FRAME_MAX, &len, err, sizeof(err));
-                if (r == 0 && (type != MW_DATA || len < sizeof(h)))
+                /* messages, one after the other, in the stream of DATA frames */
+                r = mw_read(&l->c, &h, sizeof(h));
+                if (r > 0 && h.len > LINK_MAX)
                         r = -EPROTO;
-                if (r == 0) {
-                        memcpy(&h, l->buf, sizeof(h));
-                        r = h.len == len - sizeof(h) ? from_guest(l, &h, l->buf + sizeof(h))
-                                                     : -EPROTO;
-                }
+                if (r > 0 && h.len)
+                        r = mw_read(&l->c, l->buf, h.len);
+                if (r > 0)
+                        r = from_guest(l, &h, l->buf);
                 if (r < 0) {
                         if (r != -ECONNRESET && r != -ECANCELED)
                                 vgpu_log(VGPU_LOG_WARN, "remote guest: %s",
-                                         r == -EPROTO ? "broke the link's protocol" : err);
+                                         r == -EPROTO ? "broke the link's protocol" : l->c.err);
                         break;
                 }
         }
@@ -299,6 +307,8 @@ static int report(struct link *l, struct seen *last, bool all)
                              sizeof(now.stream_done));
         if (r == 0 && (all || now.suspended != last->suspended || now.dead != last->dead))
                 r = send_msg(l, LINK_FLAGS, now.suspended, now.dead, NULL, 0, NULL, 0);
+        if (r == 0)
+                r = flush(l);
         *last = now;
         return r;
 }
@@ -314,7 +324,13 @@ static void *up_main(void *arg)
                 uint32_t val = __atomic_load_n(&ctl->done_futex, __ATOMIC_SEQ_CST);
                 struct seen now;
 
-                look(ctl, &now);
+                /* a moment's spin first: a reply is often that close */
+                for (uint64_t until = chan_now_ns() + LINK_SPIN_NS;;) {
+                        look(ctl, &now);
+                        if (memcmp(&now, &last, sizeof(now)) || chan_now_ns() > until)
+                                break;
+                        __builtin_ia32_pause();
+                }
                 if (!memcmp(&now, &last, sizeof(now)) &&
                     __atomic_load_n(&l->moved, __ATOMIC_ACQUIRE) != 1)
                         chan_futex_wait(&ctl->done_futex, val, LINK_WAIT_MS);
@@ -322,6 +338,8 @@ static void *up_main(void *arg)
                 if (r == 0 && __atomic_load_n(&l->moved, __ATOMIC_ACQUIRE) == 1) {
                         /* the session is parked: that report was its last word here */
                         r = send_msg(l, LINK_MOVED, 0, 0, l->moved_msg, l->moved_len, NULL, 0);
+                        if (r == 0)
+                                r = flush(l);
                         break;
                 }
         }

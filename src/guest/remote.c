@@ -23,6 +23,7 @@
 #define LINK_WAIT_MS        20
 #define LINK_CONNECT_MS     10000
 #define LINK_REATTACH_TRIES 20
+#define LINK_SPIN_NS        20000
 
 struct glink {
         struct gdev *d;
@@ -46,8 +47,9 @@ static void wake_guests(struct vgpu_chan_ctl *ctl)
         chan_futex_wake(&ctl->done_futex);
 }
 
-static int send_msg(struct mw_conn *c, uint32_t kind, uint64_t a, uint64_t b, const void *p,
-                    uint32_t len, const void *p2, uint32_t len2)
+/* Queue a message: what one pass of the up thread sends goes out together (mw_flush). */
+static int queue_msg(struct mw_conn *c, uint32_t kind, uint64_t a, uint64_t b, const void *p,
+                     uint32_t len, const void *p2, uint32_t len2)
 {
         struct link_hdr h = {.kind = kind, .len = len + len2, .a = a, .b = b};
         int r = mw_write(c, &h, sizeof(h));
@@ -56,6 +58,15 @@ static int send_msg(struct mw_conn *c, uint32_t kind, uint64_t a, uint64_t b, co
                 r = mw_write(c, p, len);
         if (r == 0 && len2)
                 r = mw_write(c, p2, len2);
+        return r;
+}
+
+/* A message in a frame of its own (the re-attach's channel copy is read frame by frame). */
+static int send_msg(struct mw_conn *c, uint32_t kind, uint64_t a, uint64_t b, const void *p,
+                    uint32_t len, const void *p2, uint32_t len2)
+{
+        int r = queue_msg(c, kind, a, b, p, len, p2, len2);
+
         return r == 0 ? mw_flush(c) : r;
 }
 
@@ -69,7 +80,7 @@ static int send_stage(struct glink *l, uint64_t off, uint64_t len)
         for (uint64_t o = 0; r == 0 && o < len; o += LINK_MAX) {
                 uint32_t k = (uint32_t)(len - o < LINK_MAX ? len - o : LINK_MAX);
 
-                r = send_msg(&l->c, LINK_STAGE, off + o, 0, v->stage + off + o, k, NULL, 0);
+                r = queue_msg(&l->c, LINK_STAGE, off + o, 0, v->stage + off + o, k, NULL, 0);
         }
         return r;
 }
@@ -142,7 +153,7 @@ static int send_up(struct glink *l)
                     __atomic_load_n(&v->ctl->host_release[i], __ATOMIC_ACQUIRE) ==
                             VGPU_HOST_RELEASED) {
                         l->released[i] = reached;
-                        r = send_msg(&l->c, LINK_RELEASE, i, 0, NULL, 0, NULL, 0);
+                        r = queue_msg(&l->c, LINK_RELEASE, i, 0, NULL, 0, NULL, 0);
                 }
         }
         while (r == 0 && (k = chan_pop_at(v, &l->sent, &m, l->ubuf, (uint32_t)v->ring_size)) == 1) {
@@ -157,8 +168,10 @@ static int send_up(struct glink *l)
                         r = send_stage(l, q->stage_off, q->len);
                 }
                 if (r == 0)
-                        r = send_msg(&l->c, LINK_CMD, 0, 0, &m, sizeof(m), l->ubuf, m.len);
+                        r = queue_msg(&l->c, LINK_CMD, 0, 0, &m, sizeof(m), l->ubuf, m.len);
         }
+        if (r == 0)
+                r = mw_flush(&l->c);
         return r < 0 ? r : k < 0 ? -EPROTO : 0;
 }
 
@@ -171,6 +184,11 @@ static void *up_main(void *arg)
         while (r == 0 && !l->stop) {
                 uint32_t val = __atomic_load_n(&ctl->head_futex, __ATOMIC_SEQ_CST);
 
+                /* a moment's spin first: the program's next call is often that close */
+                for (uint64_t until = chan_now_ns() + LINK_SPIN_NS;
+                     __atomic_load_n(&ctl->head, __ATOMIC_ACQUIRE) == l->sent &&
+                     chan_now_ns() < until;)
+                        __builtin_ia32_pause();
                 if (__atomic_load_n(&ctl->head, __ATOMIC_ACQUIRE) == l->sent && !releases_due(l))
                         chan_futex_wait(&ctl->head_futex, val, LINK_WAIT_MS);
                 pthread_mutex_lock(&l->lock);
@@ -263,21 +281,20 @@ static void *down_main(void *arg)
         while (r == 0 && !l->stop) {
                 struct pollfd pfd = {.fd = l->c.fd, .events = POLLIN};
                 struct link_hdr h;
-                uint32_t type, len;
-                char err[256];
 
                 if (l->c.rlen == l->c.roff && poll(&pfd, 1, LINK_POLL_MS) == 0)
                         continue;
-                r = mw_recv(&l->c, &type, l->rbuf, MW_FRAME_MAX, &len, err, sizeof(err));
-                if (r == 0 && (type != MW_DATA || len < sizeof(h)))
+                /* messages, one after the other, in the stream of DATA frames */
+                r = mw_read(&l->c, &h, sizeof(h));
+                if (r > 0 && h.len > LINK_MAX)
                         r = -EPROTO;
-                if (r == 0) {
-                        memcpy(&h, l->rbuf, sizeof(h));
-                        r = h.len == len - sizeof(h) ? apply(l, &h, l->rbuf + sizeof(h)) : -EPROTO;
-                }
+                if (r > 0 && h.len)
+                        r = mw_read(&l->c, l->rbuf, h.len);
+                if (r > 0)
+                        r = apply(l, &h, l->rbuf);
                 if (r < 0 && r != -ECONNRESET)
                         vgpu_log(VGPU_LOG_WARN, "vGPU %s: the link to its engine broke: %s",
-                                 l->uuid, r == -EPROTO ? "protocol error" : err);
+                                 l->uuid, r == -EPROTO ? "protocol error" : l->c.err);
         }
         /* the engine is gone: every wait of the program ends */
         l->stop = 1;
