@@ -4,14 +4,24 @@
 # 40GB, state in a temporary directory), carves the H100 into 2 x H100-20C and 4 x H100-10C in
 # mixed-size mode, runs the CUDA examples in those vGPUs at once through vgpu's libcuda.so.1 (the
 # runtime-API ones through its libcudart.so.13), shows them with vgpuctl while they run, carves
-# the A100 with MIG, and cleans up.
+# the A100 with MIG, and cleans up. A second vgpud (an H200 141GB) stands in for another host: the
+# busy vGPU moves there over authenticated TCP, and a program uses a vGPU there over TCP.
 set -euo pipefail
 build=${BUILD:-build}
 bin="$build/bin"
 tmp=$(mktemp -d /tmp/vgpu-demo.XXXXXX)
 export VGPU_SOCKET="$tmp/vgpud.sock"
 pid=
+pid2=
 cleanup() {
+        if [ -n "$pid2" ]; then
+                for u in $("$bin/vgpuctl" --socket "$tmp/vgpud2.sock" --json list 2>/dev/null |
+                           python3 -c 'import json,sys; [print(v["uuid"]) for v in json.load(sys.stdin)["vgpus"]]' 2>/dev/null); do
+                        "$bin/vgpuctl" --socket "$tmp/vgpud2.sock" destroy --force "$u" >/dev/null 2>&1 || true
+                done
+                kill "$pid2" 2>/dev/null || true
+                wait "$pid2" 2>/dev/null || true
+        fi
         # Destroying the vGPUs stops their engines; then vgpud goes.
         if [ -n "$pid" ]; then
                 for u in $("$bin/vgpuctl" --json list 2>/dev/null |
@@ -30,12 +40,29 @@ step() { say "$1"; printf '$ %s\n' "${*:2}"; "${@:2}"; }
 
 step "GPU models vgpu knows" "$bin/vgpuctl" models
 
+# The secrets vgpuds share to move vGPUs between them, and that remote guests prove (docs/remote.md).
+for k in mig guest; do
+        head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$tmp/$k.key"
+        chmod 600 "$tmp/$k.key"
+done
 say "starting vgpud (sim backend: an H100 80GB, an A100 40GB and an H200 141GB)"
 "$bin/vgpud" --backend sim --sim-gpus H100-80GB,A100-40GB,H200-141GB --state "$tmp/state" \
-        --socket "$VGPU_SOCKET" --foreground >"$tmp/vgpud.out" 2>"$tmp/vgpud.log" &
+        --socket "$VGPU_SOCKET" --migrate-secret "$tmp/mig.key" --foreground \
+        >"$tmp/vgpud.out" 2>"$tmp/vgpud.log" &
 pid=$!
 for _ in $(seq 100); do grep -qx READY "$tmp/vgpud.out" 2>/dev/null && break; sleep 0.05; done
 grep -qx READY "$tmp/vgpud.out" || { cat "$tmp/vgpud.log"; exit 1; }
+say "starting a second vgpud, as on another host (an H200 141GB), taking migrations and remote guests on TCP"
+"$bin/vgpud" --backend sim --sim-gpus H200-141GB --state "$tmp/state2" --socket "$tmp/vgpud2.sock" \
+        --migrate-secret "$tmp/mig.key" --migrate-listen 127.0.0.1:0 \
+        --guest-listen 127.0.0.1:0 --guest-secret "$tmp/guest.key" --foreground \
+        >"$tmp/vgpud2.out" 2>"$tmp/vgpud2.log" &
+pid2=$!
+for _ in $(seq 100); do grep -qx READY "$tmp/vgpud2.out" 2>/dev/null && break; sleep 0.05; done
+grep -qx READY "$tmp/vgpud2.out" || { cat "$tmp/vgpud2.log"; exit 1; }
+mport=$(sed -n 's/.*taking migrations on .* (port \([0-9]*\)).*/\1/p' "$tmp/vgpud2.log")
+gport=$(sed -n 's/.*taking remote guests on .* (port \([0-9]*\)).*/\1/p' "$tmp/vgpud2.log")
+echo "migrations on 127.0.0.1:$mport, remote guests on 127.0.0.1:$gport"
 "$bin/vgpuctl" gpus
 
 step "GPU 0 in mixed-size mode" "$bin/vgpuctl" mode --gpu 0 heterogeneous
@@ -51,7 +78,7 @@ step "the GPU is full now: one more is refused, with the reason" \
 if [ -x "$build/examples/saxpy" ] && [ -e "$build/lib/libcuda.so.1" ]; then
         # The fifth is tests/migration/mig_guest: a computation that checks itself step by step and
         # reports the longest step, i.e. the pause a migration cost it.
-        mig="mig_guest --mib 64 --seconds 4"
+        mig="mig_guest --mib 64 --seconds 6"
         [ -x "$build/tests/migration/mig_guest" ] || mig="longrun --seconds 4"
         progs=("saxpy" "matmul" "reduction" "streams" "$mig" "saxpy --n 200000")
         if [ -x "$build/examples/rt_saxpy" ] && [ -e "$build/lib/libcudart.so.13" ]; then
@@ -80,6 +107,17 @@ if [ -x "$build/examples/saxpy" ] && [ -e "$build/lib/libcuda.so.1" ]; then
                 "$bin/vgpuctl" suspend "${uuids[4]}"
         sleep 0.5
         step "and resume it: the program goes on where it was" "$bin/vgpuctl" resume "${uuids[4]}"
+        step "now move it to the other vgpud over TCP (pre-copy): its program follows" \
+                "$bin/vgpuctl" migrate "${uuids[4]}" --to "127.0.0.1:$mport" --precopy
+        step "it runs there now, with its guest" "$bin/vgpuctl" --socket "$tmp/vgpud2.sock" list
+        if [ -n "$gport" ]; then
+                r=$("$bin/vgpuctl" --socket "$tmp/vgpud2.sock" create --gpu 0 --type H200-14C |
+                    tail -n 1 | tr -d '[:space:]')
+                step "a program on \"another machine\" uses a vGPU there over TCP (VGPU_REMOTE)" \
+                        env LD_LIBRARY_PATH="$build/lib" VGPU_SOCKET=/nonexistent \
+                        VGPU_REMOTE="127.0.0.1:$gport" VGPU_REMOTE_SECRET="$tmp/guest.key" \
+                        VGPU_UUID="$r" "$build/examples/saxpy"
+        fi
         ok=0
         for i in "${!runs[@]}"; do
                 if wait "${runs[$i]}"; then ok=$((ok + 1)); fi
