@@ -1720,6 +1720,8 @@ void session_unpause(struct session *s)
 {
         struct vgpu_chan_ctl *ctl = s->v.ctl;
 
+        /* where to find the vGPU again was for while it is suspended (session_note_home) */
+        ctl->moved_to[0] = '\0';
         pthread_mutex_lock(&s->pause_lock);
         __atomic_store_n(&s->pause, 0, __ATOMIC_RELEASE);
         pthread_cond_broadcast(&s->pause_cond);
@@ -1737,6 +1739,14 @@ void session_mark_moved(struct session *s, const char *to)
         __atomic_store_n(&ctl->moved, 1, __ATOMIC_SEQ_CST);
         /* guests waiting for the resume look again */
         chan_futex_wake(&ctl->suspended);
+}
+
+void session_note_home(struct session *s, const char *to)
+{
+        struct vgpu_chan_ctl *ctl = s->v.ctl;
+
+        memcpy(ctl->moved_token, s->token, sizeof(ctl->moved_token));
+        snprintf(ctl->moved_to, sizeof(ctl->moved_to), "%s", to);
 }
 
 bool session_token_is(const struct session *s, const uint8_t token[16])

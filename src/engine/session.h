@@ -122,6 +122,11 @@ int session_export(struct session *s, uint8_t **ret, size_t *ret_len);
 int session_import(struct vgpu_dev *dev, const void *p, size_t len, struct session **ret, char *err,
                    size_t errlen);
 void session_mark_moved(struct session *s, const char *to);
+/*
+ * session_note_home - what session_mark_moved says, without saying it moved: where (to) and with
+ * s's token its guest re-attaches should its engine be gone while the vGPU is suspended.
+ */
+void session_note_home(struct session *s, const char *to);
 bool session_token_is(const struct session *s, const uint8_t token[16]);
 uint32_t session_id(const struct session *s);
 int session_fd(const struct session *s); /* its channel's memfd, for its guest */

@@ -19,6 +19,7 @@
 #define TAG_DATA   0x41544144u /* "DATA": a zstd frame */
 #define TAG_RAW    0x44574152u /* "RAWD": the bytes as they are, then their CRC-32C */
 #define TAG_END    0x20444e45u /* "END " */
+#define TAG_SESS   0x53534553u /* "SESS": a session's bytes (version 2), then their CRC-32C */
 #define HDR_SIZE   128u
 #define TABLE_ROWS 64u /* table rows written at a time */
 
@@ -316,12 +317,32 @@ int snap_write_io(const struct snap_io *io, const struct snap_meta *meta,
                 goto out;
         }
         w.st.stored_bytes = sizeof(h) + n * sizeof(struct snap_block) + sizeof(te);
+        /* the sessions before the data: their modules' loads come before the data is back */
+        for (size_t i = 0; src->n_sessions && i < src->n_sessions; i++) {
+                struct snap_rec r = {.tag = TAG_SESS,
+                                     .addr = i,
+                                     .len = src->session_len[i],
+                                     .zlen = src->session_len[i] + 4};
+                uint32_t dcrc = snap_crc32c(0, src->sessions[i], src->session_len[i]);
+
+                r.crc = rec_crc(r);
+                e = io->write(io->ctx, &r, sizeof(r));
+                if (e == 0)
+                        e = io->write(io->ctx, src->sessions[i], src->session_len[i]);
+                if (e == 0)
+                        e = io->write(io->ctx, &dcrc, sizeof(dcrc));
+                if (e < 0) {
+                        say(err, len, "writing the image: %s", strerror(-e));
+                        goto out;
+                }
+                w.st.stored_bytes += sizeof(r) + r.zlen;
+        }
         for (size_t i = 0; i < n; i++) {
                 e = put_block(&w, src, &b[i], err, len);
                 if (e < 0)
                         goto out;
         }
-        end.addr = 0;
+        end.addr = src->n_sessions;
         end.len = w.st.data_bytes;
         end.zlen = w.st.records;
         end.crc = rec_crc(end);
@@ -399,8 +420,8 @@ static int check_hdr(const struct snap_hdr *h, const struct snap_meta *want, cha
                 say(err, len, "not a vgpu image (bad magic)");
                 return -EBADMSG;
         }
-        if (h->version != SNAP_VERSION || h->hdr_size != HDR_SIZE) {
-                say(err, len, "image version %u is not supported (this vgpu reads version %u)",
+        if (h->version < 1 || h->version > SNAP_VERSION || h->hdr_size != HDR_SIZE) {
+                say(err, len, "image version %u is not supported (this vgpu reads 1 to %u)",
                     h->version, SNAP_VERSION);
                 return -EBADMSG;
         }
@@ -493,6 +514,7 @@ static int read_image(struct reader *rd, const struct snap_meta *want, const str
         ZSTD_DCtx *dc = NULL;
         uint8_t *raw = NULL, *z = NULL; /* at the first data record */
         uint64_t next = 0;              /* data records come in address order, none overlapping */
+        uint64_t n_sess = 0;            /* session records read */
         uint32_t crc = 0;
         int e;
 
@@ -559,10 +581,49 @@ static int read_image(struct reader *rd, const struct snap_meta *want, const str
                         e = -EBADMSG;
                         goto out;
                 }
+                if (r.tag == TAG_SESS) {
+                        uint8_t *sb;
+                        uint32_t dcrc;
+
+                        /* version 2: the sessions, numbered, all before any data */
+                        if (h.version < 2 || r.addr != n_sess || st.records || r.len == 0 ||
+                            r.len > SNAP_SESSION_MAX || r.zlen != r.len + 4) {
+                                say(err, len, "image session record %llu is invalid",
+                                    (unsigned long long)n_sess);
+                                e = -EBADMSG;
+                                goto out;
+                        }
+                        sb = malloc(r.len);
+                        if (!sb) {
+                                say(err, len, "out of memory for a session");
+                                e = -ENOMEM;
+                                goto out;
+                        }
+                        e = need(rd, sb, r.len, "a session", err, len);
+                        if (e == 0)
+                                e = need(rd, &dcrc, sizeof(dcrc), "a session", err, len);
+                        if (e == 0 && dcrc != snap_crc32c(0, sb, r.len)) {
+                                say(err, len, "image session %llu is corrupt (checksum mismatch)",
+                                    (unsigned long long)n_sess);
+                                e = -EBADMSG;
+                        }
+                        if (e == 0 && sink && sink->session) {
+                                e = sink->session(sink->ctx, sb, r.len);
+                                if (e < 0 && err && !*err)
+                                        say(err, len, "image session %llu: %s",
+                                            (unsigned long long)n_sess, strerror(-e));
+                        }
+                        free(sb);
+                        if (e < 0)
+                                goto out;
+                        n_sess++;
+                        st.stored_bytes += sizeof(r) + r.zlen;
+                        continue;
+                }
                 if (r.tag == TAG_END) {
                         uint8_t extra;
 
-                        if (r.addr || r.len != st.data_bytes || r.zlen != st.records) {
+                        if (r.addr != n_sess || r.len != st.data_bytes || r.zlen != st.records) {
                                 say(err, len, "image's end record does not match its contents");
                                 e = -EBADMSG;
                                 goto out;

@@ -20,9 +20,10 @@
 
 #include "engine/fbmem.h"
 
-#define SNAP_VERSION    1
-#define SNAP_CHUNK      (UINT64_C(4) << 20) /* bytes of framebuffer per data record, at most */
-#define SNAP_MAX_BLOCKS (UINT32_C(1) << 22)
+#define SNAP_VERSION     2 /* 2: the guests' sessions too; version 1 images still read */
+#define SNAP_SESSION_MAX (UINT64_C(1) << 30) /* bytes of one session, at most */
+#define SNAP_CHUNK       (UINT64_C(4) << 20) /* bytes of framebuffer per data record, at most */
+#define SNAP_MAX_BLOCKS  (UINT32_C(1) << 22)
 
 /* What the image says about its vGPU. */
 struct snap_meta {
@@ -45,6 +46,10 @@ struct snap_source {
         uint64_t (*next_data)(void *ctx, uint64_t addr, uint64_t end);
         /* next_hole - the first address >= addr that is known to read as zeros, or end. */
         uint64_t (*next_hole)(void *ctx, uint64_t addr, uint64_t end);
+        /* the guests' sessions (engine/session_image.c), written before the data */
+        const uint8_t *const *sessions;
+        const size_t *session_len;
+        size_t n_sessions;
 };
 
 /* What the reader does with a valid image's parts, in file order. */
@@ -55,6 +60,9 @@ struct snap_sink {
                       size_t n);
         /* write - len bytes of contents for device address addr (inside a block). 0 or -errno */
         int (*write)(void *ctx, uint64_t addr, const void *data, uint64_t len);
+        /* session - a session's bytes (checked against their CRC only), after blocks, before
+         * the data. NULL: skipped. 0 or -errno */
+        int (*session)(void *ctx, const void *p, size_t len);
 };
 
 /* Totals of a write or read, for logs and benchmarks. */

@@ -66,10 +66,15 @@ uint64_t fb_next_hole(void *ctx, uint64_t addr, uint64_t end)
 }
 
 int vdev_save(struct vgpu_dev *d, const struct snap_meta *meta, int fd, int level,
+              const uint8_t *const *ses, const size_t *ses_len, size_t n_ses,
               struct snap_stats *stats, char *err, size_t len)
 {
         struct fbio io = {.d = d};
-        struct snap_source src = {.ctx = &io, .read = fb_read};
+        struct snap_source src = {.ctx = &io,
+                                  .read = fb_read,
+                                  .sessions = ses,
+                                  .session_len = ses_len,
+                                  .n_sessions = n_ses};
         struct fbmem_block *b = NULL;
         size_t n;
         int r;

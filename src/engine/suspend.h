@@ -37,10 +37,12 @@ void vdev_pause(struct session *const *s, size_t n);
 void vdev_unpause(struct session *const *s, size_t n);
 
 /*
- * vdev_save - write d's image to fd (its sessions paused by the caller), at zstd level. Returns
- * 0 or a negative errno with err set; nothing of d changes.
+ * vdev_save - write d's image to fd (its sessions paused by the caller), at zstd level, with the
+ * n_ses sessions' bytes (session_export). Returns 0 or a negative errno with err set; nothing of
+ * d changes.
  */
 int vdev_save(struct vgpu_dev *d, const struct snap_meta *meta, int fd, int level,
+              const uint8_t *const *ses, const size_t *ses_len, size_t n_ses,
               struct snap_stats *stats, char *err, size_t len);
 
 /* vdev_release - release d's framebuffer (after vdev_save): d is suspended. */

@@ -586,3 +586,60 @@ int transfer_recv(struct vgpu_dev *d, const struct snap_meta *meta, const char *
         *ret_n = x.n;
         return 0;
 }
+
+/* ---- a suspended vGPU whose engine is gone ------------------------------------------------ */
+
+/* A session of the image: built now (the allocator holds the blocks), before the data. */
+static int xdst_session(void *ctx, const void *p, size_t len)
+{
+        struct xdst *x = ctx;
+        int r;
+
+        if (x->n >= XFER_SESSIONS)
+                return -E2BIG;
+        r = session_import(x->io.d, p, len, &x->ses[x->n], x->err, x->err_len);
+        if (r < 0)
+                return r;
+        for (size_t k = 0; k < x->n; k++) {
+                if (session_id(x->ses[k]) == session_id(x->ses[x->n])) {
+                        session_free(x->ses[x->n]);
+                        snprintf(x->err, x->err_len, "two sessions with id %u",
+                                 session_id(x->ses[k]));
+                        return -EBADMSG;
+                }
+        }
+        x->n++;
+        return 0;
+}
+
+int transfer_restore(struct vgpu_dev *d, const struct snap_meta *meta, int fd,
+                     struct session ***ret, size_t *ret_n, char *err, size_t len)
+{
+        struct xdst x = {.io = {.d = d}, .final = true, .err = err, .err_len = len};
+        struct snap_sink sink = {
+                .ctx = &x, .blocks = xdst_blocks, .write = xdst_write, .session = xdst_session};
+        int r;
+
+        x.ses = calloc(XFER_SESSIONS, sizeof(*x.ses));
+        if (!x.ses) {
+                snprintf(err, len, "out of memory");
+                return -ENOMEM;
+        }
+        r = d->ops->queue_new(d->bdev, &x.io.q);
+        if (r < 0) {
+                free(x.ses);
+                snprintf(err, len, "no queue for the copy: %s", strerror(-r));
+                return r;
+        }
+        err[0] = '\0';
+        r = snap_read(fd, meta, &sink, NULL, err, len);
+        d->ops->queue_free(x.io.q);
+        if (r < 0) {
+                drop_sessions(d, x.ses, x.n);
+                free(x.ses);
+                return r;
+        }
+        *ret = x.ses;
+        *ret_n = x.n;
+        return 0;
+}

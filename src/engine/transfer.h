@@ -47,4 +47,13 @@ int transfer_send(struct vgpu_dev *d, struct session *const *s, size_t n,
 int transfer_recv(struct vgpu_dev *d, const struct snap_meta *meta, const char *guest_socket,
                   struct mw_conn *c, struct session ***ret, size_t *ret_n, char *err, size_t len);
 
+/*
+ * transfer_restore - a suspended vGPU's image (fd) into d, whose framebuffer is reserved and
+ * allocator empty, in an engine that is not the one that suspended it: its blocks, its guests'
+ * sessions (none started: their guests re-attach) and its data. 0 and *ret (malloc'd, *ret_n
+ * sessions), or a negative errno with err set and d empty again.
+ */
+int transfer_restore(struct vgpu_dev *d, const struct snap_meta *meta, int fd,
+                     struct session ***ret, size_t *ret_n, char *err, size_t len);
+
 #endif

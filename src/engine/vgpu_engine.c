@@ -396,7 +396,9 @@ static json_t *op_done(const struct snap_stats *st, uint64_t t0)
 static json_t *do_suspend(struct engine *e, const char *path, int level)
 {
         struct session *ss[ENGINE_MAX_GUESTS];
-        size_t n = engine_sessions(e, ss);
+        size_t n = engine_sessions(e, ss), n_blob = 0;
+        uint8_t *blob[ENGINE_MAX_GUESTS] = {0};
+        size_t blen[ENGINE_MAX_GUESTS] = {0};
         struct snap_meta meta = engine_meta(e);
         struct snap_stats st = {0};
         uint64_t t0 = chan_now_ns();
@@ -434,8 +436,28 @@ static json_t *do_suspend(struct engine *e, const char *path, int level)
         r = e->isolate ? workers_do(e, WORKER_PAUSE, 0, NULL, 0) : 0;
         if (r < 0)
                 snprintf(err, sizeof(err), "a worker did not stop: %s", strerror(-r));
-        else
-                r = vdev_save(&e->dev, &meta, fd, level, &st, err, sizeof(err));
+        /*
+         * The guests' sessions go into the image too (not a worker's: they are in the workers),
+         * and each guest's channel learns where it re-attaches, and with which token, should this
+         * engine be gone when the vGPU is resumed (docs/migration.md).
+         */
+        for (size_t i = 0; r == 0 && !e->isolate && i < n; i++) {
+                r = session_export(ss[i], &blob[i], &blen[i]);
+                if (r < 0)
+                        snprintf(err, sizeof(err), "guest %d: %s", (int)session_pid(ss[i]),
+                                 r == -ENOTSUP ? "its modules' variables cannot be saved"
+                                               : strerror(-r));
+                else
+                        n_blob++;
+        }
+        if (r == 0)
+                r = vdev_save(&e->dev, &meta, fd, level, (const uint8_t *const *)blob, blen, n_blob,
+                              &st, err, sizeof(err));
+        for (size_t i = 0; i < n_blob; i++) {
+                if (r == 0)
+                        session_note_home(ss[i], e->guest_path);
+                free(blob[i]);
+        }
         if (r == 0 && fsync(fd) < 0) {
                 r = -errno;
                 snprintf(err, sizeof(err), "writing the image: %s", strerror(errno));
@@ -840,20 +862,11 @@ static json_t *do_migrate_out(struct engine *e, json_t *req, struct mw_conn *c)
                          "guests", (int)n);
 }
 
-static json_t *do_migrate_in(struct engine *e, struct mw_conn *c)
+/* Sessions that came without their guests (a move, a restore): they wait in free slots. */
+static void adopt_sessions(struct engine *e, struct session **ses, size_t n)
 {
-        struct snap_meta meta = engine_meta(e);
-        struct session **ses = NULL;
-        uint64_t t0 = chan_now_ns();
-        char err[512] = "";
-        size_t n = 0, k = 0;
-        int r;
+        size_t k = 0;
 
-        if (e->suspended || any_guest(e) || e->dev.mem.n)
-                return op_error("migrate: this vGPU is in use: it cannot take another's state");
-        r = transfer_recv(&e->dev, &meta, e->guest_path, c, &ses, &n, err, sizeof(err));
-        if (r < 0)
-                return op_error("migrate: %s", err);
         for (size_t i = 0; i < n; i++) {
                 while (k < ENGINE_MAX_GUESTS && slot_used(&e->guests[k]))
                         k++;
@@ -867,6 +880,55 @@ static json_t *do_migrate_in(struct engine *e, struct mw_conn *c)
                 if (session_id(ses[i]) > e->next_session)
                         e->next_session = session_id(ses[i]);
         }
+}
+
+/*
+ * A suspended vGPU whose engine went (it died, or the host restarted): this fresh engine reads
+ * the image, sessions and all (docs/migration.md); the guests that are still there re-attach.
+ */
+static json_t *do_restore(struct engine *e, const char *path)
+{
+        struct snap_meta meta = engine_meta(e);
+        struct session **ses = NULL;
+        uint64_t t0 = chan_now_ns();
+        char err[512] = "";
+        size_t n = 0;
+        int fd, r;
+
+        if (!path || path[0] != '/')
+                return op_error("restore: which image? (an absolute \"path\")");
+        if (e->suspended || any_guest(e) || e->dev.mem.n)
+                return op_error("restore: this engine is in use: only a fresh one restores");
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return op_error("restore: cannot open the image %s: %s", path, strerror(errno));
+        r = transfer_restore(&e->dev, &meta, fd, &ses, &n, err, sizeof(err));
+        close(fd);
+        if (r < 0)
+                return op_error("restore: %s: %s", path, err);
+        adopt_sessions(e, ses, n);
+        free(ses);
+        vgpu_log(VGPU_LOG_INFO, "vGPU %s: restored from %s with %zu guests' sessions", e->uuid,
+                 path, n);
+        return json_pack("{s:b, s:i, s:f}", "ok", 1, "guests", (int)n, "seconds",
+                         (double)(chan_now_ns() - t0) / 1e9);
+}
+
+static json_t *do_migrate_in(struct engine *e, struct mw_conn *c)
+{
+        struct snap_meta meta = engine_meta(e);
+        struct session **ses = NULL;
+        uint64_t t0 = chan_now_ns();
+        char err[512] = "";
+        size_t n = 0;
+        int r;
+
+        if (e->suspended || any_guest(e) || e->dev.mem.n)
+                return op_error("migrate: this vGPU is in use: it cannot take another's state");
+        r = transfer_recv(&e->dev, &meta, e->guest_path, c, &ses, &n, err, sizeof(err));
+        if (r < 0)
+                return op_error("migrate: %s", err);
+        adopt_sessions(e, ses, n);
         free(ses);
         e->arrived = true;
         vgpu_log(VGPU_LOG_INFO, "vGPU %s: moved here from another vgpud with %zu guests", e->uuid,
@@ -997,6 +1059,8 @@ static void handle_line(struct engine *e, struct engine_client *c, const char *l
         } else if (strcmp(op, "suspend") == 0 || strcmp(op, "resume") == 0 ||
                    strcmp(op, "move") == 0) {
                 reply(fd, suspend_op(e, op, req));
+        } else if (strcmp(op, "restore") == 0) {
+                reply(fd, do_restore(e, json_string_value(json_object_get(req, "path"))));
         } else if (strcmp(op, "migrate_out") == 0 || strcmp(op, "migrate_in") == 0 ||
                    strcmp(op, "guest_tcp") == 0) {
                 int conn = c->passed;

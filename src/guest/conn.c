@@ -147,16 +147,26 @@ struct gdev *guest_device_of(uint64_t p)
 
 /* ---- the ring ----------------------------------------------------------------------------- */
 
+static bool await_home(struct gdev *d);
+
 bool guest_engine_gone(struct gdev *d)
 {
+        struct vgpu_chan_ctl *ctl = d->v.ctl;
         struct pollfd p = {.fd = d->sock, .events = POLLIN};
+        bool gone;
 
         /* a vGPU that moved: its old engine may be gone already, and that is fine */
-        if (!d->dead && __atomic_load_n(&d->v.ctl->moved, __ATOMIC_ACQUIRE))
+        if (!d->dead && __atomic_load_n(&ctl->moved, __ATOMIC_ACQUIRE))
                 return !guest_reattach(d);
-        if (d->dead || __atomic_load_n(&d->v.ctl->engine_dead, __ATOMIC_ACQUIRE))
-                return d->dead = true;
-        if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLIN)))
+        if (d->dead)
+                return true;
+        gone = __atomic_load_n(&ctl->engine_dead, __ATOMIC_ACQUIRE) ||
+               (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLIN)));
+        /* suspended, its engine gone: a fresh one restores the vGPU from its image */
+        if (gone && !d->remote && __atomic_load_n(&ctl->suspended, __ATOMIC_ACQUIRE) &&
+            ctl->moved_to[0])
+                return !await_home(d);
+        if (gone)
                 d->dead = true;
         return d->dead;
 }
@@ -598,6 +608,53 @@ static int reattach(struct gdev *d, const char *path, const uint8_t *token)
         guest_host_reannounce(d);
         vgpu_log(VGPU_LOG_INFO, "vGPU %s moved: re-attached at %s", d->uuid, where);
         return 0;
+}
+
+/*
+ * The engine of a suspended vGPU went: wait for the fresh engine that restores it (`vgpuctl
+ * resume`), where the suspend said, trying a few times a second. True while waiting or once
+ * re-attached; false when the engine there does not know this guest (then d is dead).
+ */
+static bool await_home(struct gdev *d)
+{
+        struct vgpu_chan_ctl *ctl = d->v.ctl;
+        char path[sizeof(ctl->moved_to) + 1];
+        uint8_t token[sizeof(ctl->moved_token)];
+        uint64_t now = chan_now_ns();
+        int r = 0;
+
+        pthread_mutex_lock(&d->move_lock);
+        if (!d->dead && now - d->home_try_ns >= 250000000ull) {
+                d->home_try_ns = now;
+                memcpy(path, (const char *)ctl->moved_to, sizeof(ctl->moved_to));
+                path[sizeof(ctl->moved_to)] = '\0';
+                memcpy(token, ctl->moved_token, sizeof(token));
+                r = reattach(d, path, token);
+                if (r == 0)
+                        vgpu_log(VGPU_LOG_INFO,
+                                 "vGPU %s: its engine was gone; a fresh one took "
+                                 "it back",
+                                 d->uuid);
+                else if (r == -EACCES) {
+                        vgpu_log(VGPU_LOG_ERROR,
+                                 "vGPU %s: its engine was gone, and the new one "
+                                 "does not know this process",
+                                 d->uuid);
+                        d->dead = true;
+                } else if (r == -ENOENT && d->home_gone_ns &&
+                           now - d->home_gone_ns > 60000000000ull) {
+                        /* no socket there for a minute: the vGPU was destroyed */
+                        vgpu_log(VGPU_LOG_ERROR,
+                                 "vGPU %s: its engine was gone, and the vGPU is too", d->uuid);
+                        d->dead = true;
+                }
+                if (r == -ENOENT && !d->home_gone_ns)
+                        d->home_gone_ns = now;
+                else if (r != -ENOENT)
+                        d->home_gone_ns = 0;
+        }
+        pthread_mutex_unlock(&d->move_lock);
+        return !d->dead;
 }
 
 bool guest_reattach(struct gdev *d)

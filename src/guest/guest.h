@@ -51,6 +51,8 @@ struct gdev {
         pthread_mutex_t host_lock;    /* the host-function queue and slots; never held with lock */
         pthread_mutex_t move_lock;    /* one re-attach at a time (guest_reattach) */
         pthread_mutex_t release_lock; /* a host function's release vs a re-attach's copy */
+        uint64_t home_try_ns;         /* the last look for a fresh engine (await_home) */
+        uint64_t home_gone_ns;        /* since when its socket is not there at all */
         uint64_t seq;                 /* last seq pushed */
         uint64_t stage_seq[VGPU_STAGE_CHUNKS];  /* the command that last used each chunk */
         uint32_t stage_slot[VGPU_STAGE_CHUNKS]; /* and its stream slot */

@@ -78,6 +78,8 @@ static void reap(pid_t pid)
 {
         int status;
 
+        if (pid <= 0)
+                return; /* waitpid(0) would take any child's */
         while (waitpid(pid, &status, WNOHANG) < 0 && errno == EINTR)
                 ;
 }

@@ -851,16 +851,26 @@ static int restore_vgpu(struct manager *m, const struct state_vgpu *row)
                         vgpu_log(VGPU_LOG_INFO, "vGPU %s: re-adopted engine %d", v.uuid,
                                  (int)v.engine_pid);
                 } else if (v.state == MGR_SUSPENDED) {
-                        /* its guests went with it: nothing is left to resume */
+                        char img[4096];
+
+                        /* its image holds it, sessions and all: a resume restores it */
                         v.engine_pid = find_engine(m, v.uuid);
                         if (v.engine_pid)
                                 stop_engine(m, v.uuid, v.engine_pid);
-                        vgpu_log(VGPU_LOG_WARN,
-                                 "vGPU %s: suspended, and its engine is gone: "
-                                 "faulted (vgpuctl restart %s)",
-                                 v.uuid, v.uuid);
-                        v.state = MGR_FAILED;
                         v.engine_pid = 0;
+                        manager_image_path(m, &v, img, sizeof(img));
+                        if (access(img, R_OK) == 0) {
+                                vgpu_log(VGPU_LOG_WARN,
+                                         "vGPU %s: suspended, and its engine is gone: `vgpuctl "
+                                         "resume %s` restores it from %s",
+                                         v.uuid, v.uuid, img);
+                        } else {
+                                vgpu_log(VGPU_LOG_WARN,
+                                         "vGPU %s: suspended, its engine is gone and %s is not "
+                                         "there: faulted (vgpuctl restart %s)",
+                                         v.uuid, img, v.uuid);
+                                v.state = MGR_FAILED;
+                        }
                 } else {
                         /* An engine that does not answer is stopped before a new one starts. */
                         v.engine_pid = find_engine(m, v.uuid);
@@ -1019,9 +1029,20 @@ static void *monitor_main(void *arg)
                         struct mgr_vgpu *v = &m->vgpus[i];
 
                         if ((v->state != MGR_RUNNING && v->state != MGR_SUSPENDED) ||
+                            (v->state == MGR_SUSPENDED && !v->engine_pid) ||
                             engine_alive(v->engine_pid))
                                 continue;
                         engine_reap(v->engine_pid);
+                        if (v->state == MGR_SUSPENDED) {
+                                /* its image holds it, sessions and all: a resume restores it */
+                                vgpu_log(VGPU_LOG_WARN,
+                                         "vGPU %s: engine %d exited while suspended; `vgpuctl "
+                                         "resume %s` brings it back from its image",
+                                         v->uuid, (int)v->engine_pid, v->uuid);
+                                v->engine_pid = 0;
+                                v->xid_errors++;
+                                continue;
+                        }
                         /* As a GPU fault: the vGPU is marked faulted and reported; an operator
                          * (or a vgpud restart) brings it back with `vgpuctl restart`. */
                         vgpu_log(VGPU_LOG_ERROR,
@@ -1431,6 +1452,53 @@ static json_t *place_req(const char *op, const struct mgr_gpu *g, const struct l
                          (json_int_t)p->fb_offset);
 }
 
+/*
+ * A suspended vGPU whose engine is gone: a fresh engine (on g, when given) restores it from its
+ * image, the guests' sessions too; the guests that are still there re-attach (docs/migration.md).
+ * On failure it stays suspended, without an engine.
+ */
+static int resume_fresh(struct manager *m, struct mgr_vgpu *v, struct mgr_gpu *g, json_t **ret,
+                        char *err, size_t len)
+{
+        const struct vgpu_type *nt;
+        struct layout_vgpu np;
+        char img[4096];
+        int r;
+
+        manager_image_path(m, v, img, sizeof(img));
+        if (access(img, R_OK) < 0) {
+                snprintf(err, len,
+                         "its engine is gone and its image is not at %s (vgpud restores only "
+                         "from there)",
+                         img);
+                return VGPU_EENGINE;
+        }
+        if (g) {
+                r = place_on(m, v, g, &nt, &np);
+                if (r < 0)
+                        return r;
+                moved(m, v, g, nt, &np);
+                sched_detach(m, v);
+        }
+        r = start_engine(m, v, err, len);
+        if (r < 0)
+                return r;
+        r = engine_op(m, &v, json_pack("{s:s, s:s}", "op", "restore", "path", img), ret, err, len);
+        if (r < 0) {
+                stop_engine(m, v->uuid, v->engine_pid);
+                v->engine_pid = 0;
+                return r;
+        }
+        v->state = MGR_RUNNING;
+        sched_attach(m, v);
+        if (persist_vgpu(m, v, NULL) < 0)
+                vgpu_log(VGPU_LOG_WARN, "vGPU %s: state not updated", v->uuid);
+        unlink(img);
+        vgpu_log(VGPU_LOG_INFO, "vGPU %s restored from %s by a fresh engine on GPU %u", v->uuid,
+                 img, v->gpu);
+        return 0;
+}
+
 int manager_resume_locked(struct manager *m, struct mgr_vgpu *v, struct mgr_gpu *g, json_t **ret,
                           char *err, size_t len)
 {
@@ -1445,6 +1513,8 @@ int manager_resume_locked(struct manager *m, struct mgr_vgpu *v, struct mgr_gpu 
                 return VGPU_EBUSY;
         if (v->state != MGR_SUSPENDED)
                 return VGPU_ENOT_SUSPENDED;
+        if (!m->no_engines && !engine_alive(v->engine_pid))
+                return resume_fresh(m, v, move ? g : NULL, ret, err, len);
         if (!move) {
                 g = &m->gpus[v->gpu];
                 np = v->place;

@@ -10,6 +10,9 @@
 #    filesystem needs a mount only root can make: not tried);
 #  - resume on a GPU with no room: refused, the vGPU stays suspended and intact;
 #  - a guest killed while its vGPU is suspended; a guest killed while a pre-copy move runs;
+#  - the engine SIGKILLed while its vGPU is suspended, alone and then with vgpud: the vGPU stays
+#    suspended; a resume restores it from its image in a fresh engine, sessions too, and its
+#    guest re-attaches and finishes correctly;
 #  - many concurrent suspends, resumes and migrations of two vGPUs: every guest passes, and
 #    vgpud and the engines agree at the end.
 # Guests run until told to stop (--until), never for a fixed time, so that load cannot end them
@@ -331,6 +334,28 @@ def main():
     short_guest(ua, "after that move")
     check(vgpu(ub)["state"] == "running", "the bystander vGPU is untouched")
     finish(by, by_stop, "the bystander, through all of that")
+
+    # --- the engine killed while the vGPU is suspended: a fresh one restores it -------------------
+    for with_vgpud in (False, True):
+        what = "engine%s killed while suspended" % (" and vgpud" if with_vgpud else "")
+        g, g_stop = running_guest(ua, 16)
+        st, _ = act(ua, "suspend")
+        check(st == 200, "%s: suspend with a guest computing: %s" % (what, st))
+        os.kill(engine(ua, {"op": "status"})["pid"], signal.SIGKILL)
+        if with_vgpud:
+            vd.kill()
+            vd = Vgpud(gpus=vd.gpus, tmp=vd.tmp).start()
+        check(wait_for(lambda: not vgpu(ua).get("engine_pid"), 10)
+              and vgpu(ua)["state"] == "suspended",
+              "%s: the vGPU stays suspended, without an engine (%s)" % (what, vgpu(ua)["state"]))
+        time.sleep(0.5)  # the guest waits meanwhile
+        check(g.poll() is None, "%s: its guest waits" % what)
+        st, body = act(ua, "resume")
+        check(st == 200 and body["state"] == "running",
+              "%s: a resume restores it from its image: %s %s" % (what, st, msg(body)))
+        check(wait_for(lambda: engine(ua, {"op": "status"}).get("guests_waiting") == 0, 15),
+              "%s: its guest re-attached to the fresh engine" % what)
+        finish(g, g_stop, what)
 
     # --- many concurrent calls on two vGPUs -------------------------------------------------------
     ga, ga_stop = running_guest(ua, 32)

@@ -56,7 +56,23 @@ struct sink_state {
         uint8_t *mem;
         size_t n_blocks;
         uint64_t written;
+        size_t n_sessions;
+        size_t session_len[4];
+        uint8_t session_first[4];
+        uint64_t written_at_session; /* data written before the last session came */
 };
+
+static int sink_session(void *ctx, const void *p, size_t len)
+{
+        struct sink_state *s = ctx;
+
+        assert_true(s->n_sessions < 4);
+        s->session_len[s->n_sessions] = len;
+        s->session_first[s->n_sessions] = *(const uint8_t *)p;
+        s->n_sessions++;
+        s->written_at_session = s->written;
+        return 0;
+}
 
 static int sink_blocks(void *ctx, const struct snap_meta *meta, const struct fbmem_block *b,
                        size_t n)
@@ -90,10 +106,19 @@ static struct snap_meta meta(void)
 /* Write an image of blocks b (n) over f into a memfd; returns its bytes (caller frees). */
 static int level = 1; /* zstd; 0: stored records */
 
+static const uint8_t *const *img_sessions; /* the next image's sessions (test_sessions) */
+static const size_t *img_session_len;
+static size_t img_n_sessions;
+
 static uint8_t *image(struct fake_fb *f, const struct fbmem_block *b, size_t n, size_t *ret_len)
 {
-        struct snap_source src = {
-                .ctx = f, .read = fb_read, .next_data = fb_next_data, .next_hole = fb_next_hole};
+        struct snap_source src = {.ctx = f,
+                                  .read = fb_read,
+                                  .next_data = fb_next_data,
+                                  .next_hole = fb_next_hole,
+                                  .sessions = img_sessions,
+                                  .session_len = img_session_len,
+                                  .n_sessions = img_n_sessions};
         struct snap_meta m = meta();
         struct snap_stats st;
         char err[256];
@@ -248,6 +273,49 @@ static void test_crc(void **state)
         assert_int_equal(snap_crc32c(snap_crc32c(0, "1234", 4), "56789", 5), 0xe3069283);
 }
 
+/* Version 2: the guests' sessions ride along, before the data, each checked by its CRC. */
+static void test_sessions(void **state)
+{
+        static uint8_t s1[100], s2[5000];
+        const uint8_t *ses[] = {s1, s2};
+        const size_t lens[] = {sizeof(s1), sizeof(s2)};
+        struct fake_fb f = {.mem = calloc(1, FB_SIZE), .written_lo = 0, .written_hi = 8192};
+        struct fbmem_block b[] = {{FB_ADDR, 8192, 7, 0}};
+        struct sink_state s = {.mem = calloc(1, FB_SIZE)};
+        struct snap_sink sink = {
+                .ctx = &s, .blocks = sink_blocks, .write = sink_write, .session = sink_session};
+        struct snap_meta want = meta();
+        char err[256];
+        size_t len, at;
+        uint8_t *img;
+
+        (void)state;
+        memset(s1, 0x11, sizeof(s1));
+        memset(s2, 0x22, sizeof(s2));
+        memset(f.mem, 0x5a, 8192);
+        img_sessions = ses;
+        img_session_len = lens;
+        img_n_sessions = 2;
+        img = image(&f, b, 1, &len);
+        img_n_sessions = 0;
+        assert_int_equal(snap_read_mem(img, len, &want, &sink, NULL, err, sizeof(err)), 0);
+        assert_int_equal(s.n_sessions, 2);
+        assert_int_equal(s.session_len[0], sizeof(s1));
+        assert_int_equal(s.session_len[1], sizeof(s2));
+        assert_int_equal(s.session_first[0], 0x11);
+        assert_int_equal(s.session_first[1], 0x22);
+        assert_int_equal(s.written_at_session, 0); /* before any data */
+        assert_memory_equal(s.mem, f.mem, 8192);
+        /* a byte of a session changed: refused */
+        at = (size_t)((uint8_t *)memmem(img, len, s2, 64) - img) + 100;
+        img[at] ^= 1;
+        assert_int_equal(snap_read_mem(img, len, &want, NULL, NULL, err, sizeof(err)), -EBADMSG);
+        assert_non_null(strstr(err, "session"));
+        free(img);
+        free(f.mem);
+        free(s.mem);
+}
+
 static int zstd_records(void **state)
 {
         (void)state;
@@ -271,6 +339,7 @@ int main(void)
                 cmocka_unit_test_setup(test_bad_blocks, zstd_records),
                 cmocka_unit_test_setup(test_round_trip, stored_records),
                 cmocka_unit_test_setup(test_hostile, stored_records),
+                cmocka_unit_test_setup(test_sessions, zstd_records),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
