@@ -306,6 +306,17 @@ static void test_sessions(void **state)
         assert_int_equal(s.session_first[1], 0x22);
         assert_int_equal(s.written_at_session, 0); /* before any data */
         assert_memory_equal(s.mem, f.mem, 8192);
+        if (getenv("VGPU_SNAPSHOT_SEEDS")) {
+                /* a seed of fuzz_snapshot: an image with sessions */
+                char path[4096];
+                FILE *out;
+
+                snprintf(path, sizeof(path), "%s/sessions_v2", getenv("VGPU_SNAPSHOT_SEEDS"));
+                out = fopen(path, "wb");
+                assert_non_null(out);
+                assert_int_equal(fwrite(img, 1, len, out), len);
+                fclose(out);
+        }
         /* a byte of a session changed: refused */
         at = (size_t)((uint8_t *)memmem(img, len, s2, 64) - img) + 100;
         img[at] ^= 1;
