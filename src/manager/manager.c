@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,6 +149,59 @@ static void vgpu_row(const struct mgr_vgpu *v, struct state_vgpu *row)
 }
 
 /* Commit v's row (and its implicit GPU instance) as one transaction. */
+/*
+ * Where v's last suspend wrote its image, kept beside the default one (UUID.where): a fresh
+ * engine restores from there when the one that suspended it is gone.
+ */
+static void where_path(const struct manager *m, const struct mgr_vgpu *v, char *buf, size_t len)
+{
+        snprintf(buf, len, "%s/images/%s.where", m->state_dir, v->uuid);
+}
+
+static void image_note(const struct manager *m, const struct mgr_vgpu *v, const char *image)
+{
+        char where[4200], tmp[4300];
+        int fd;
+
+        where_path(m, v, where, sizeof(where));
+        snprintf(tmp, sizeof(tmp), "%s.tmp", where);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0 || write(fd, image, strlen(image)) != (ssize_t)strlen(image) || fsync(fd) < 0 ||
+            rename(tmp, where) < 0)
+                vgpu_log(VGPU_LOG_WARN, "vGPU %s: cannot note where its image is (%s)", v->uuid,
+                         strerror(errno));
+        if (fd >= 0)
+                close(fd);
+        unlink(tmp);
+}
+
+/* The image a fresh engine restores v from: the noted one, or the default. */
+static void image_of(const struct manager *m, const struct mgr_vgpu *v, char *buf, size_t len)
+{
+        char where[4200];
+        ssize_t n = -1;
+        int fd;
+
+        where_path(m, v, where, sizeof(where));
+        fd = open(where, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd >= 0) {
+                n = read(fd, buf, len - 1);
+                close(fd);
+        }
+        if (n > 1 && buf[0] == '/')
+                buf[n] = '\0';
+        else
+                manager_image_path(m, v, buf, len);
+}
+
+static void image_forget(const struct manager *m, const struct mgr_vgpu *v)
+{
+        char where[4200];
+
+        where_path(m, v, where, sizeof(where));
+        unlink(where);
+}
+
 static int persist_vgpu(struct manager *m, const struct mgr_vgpu *v, const struct layout_gi *gi)
 {
         struct state_vgpu row;
@@ -508,6 +562,7 @@ int manager_destroy_locked(struct manager *m, struct mgr_vgpu *v, bool force)
         layout_destroy(&g->layout, v->handle);
         manager_image_path(m, v, img, sizeof(img));
         unlink(img); /* a suspended vGPU's image goes with it */
+        image_forget(m, v);
         vgpu_log(VGPU_LOG_INFO, "destroyed vGPU %s", v->uuid);
         vgpu_remove(m, v);
         return 0;
@@ -858,7 +913,7 @@ static int restore_vgpu(struct manager *m, const struct state_vgpu *row)
                         if (v.engine_pid)
                                 stop_engine(m, v.uuid, v.engine_pid);
                         v.engine_pid = 0;
-                        manager_image_path(m, &v, img, sizeof(img));
+                        image_of(m, &v, img, sizeof(img));
                         if (access(img, R_OK) == 0) {
                                 vgpu_log(VGPU_LOG_WARN,
                                          "vGPU %s: suspended, and its engine is gone: `vgpuctl "
@@ -1379,6 +1434,7 @@ int manager_suspend_locked(struct manager *m, struct mgr_vgpu *v, const char *pa
         v->state = MGR_SUSPENDED;
         if (persist_vgpu(m, v, NULL) < 0)
                 vgpu_log(VGPU_LOG_WARN, "vGPU %s: state not updated", v->uuid);
+        image_note(m, v, path);
         json_object_set_new(*ret, "image", json_string(path));
         vgpu_log(VGPU_LOG_INFO, "vGPU %s suspended to %s", v->uuid, path);
         return 0;
@@ -1465,12 +1521,9 @@ static int resume_fresh(struct manager *m, struct mgr_vgpu *v, struct mgr_gpu *g
         char img[4096];
         int r;
 
-        manager_image_path(m, v, img, sizeof(img));
+        image_of(m, v, img, sizeof(img));
         if (access(img, R_OK) < 0) {
-                snprintf(err, len,
-                         "its engine is gone and its image is not at %s (vgpud restores only "
-                         "from there)",
-                         img);
+                snprintf(err, len, "its engine is gone and its image %s is not there", img);
                 return VGPU_EENGINE;
         }
         if (g) {
@@ -1493,7 +1546,9 @@ static int resume_fresh(struct manager *m, struct mgr_vgpu *v, struct mgr_gpu *g
         sched_attach(m, v);
         if (persist_vgpu(m, v, NULL) < 0)
                 vgpu_log(VGPU_LOG_WARN, "vGPU %s: state not updated", v->uuid);
-        unlink(img);
+        image_forget(m, v);
+        manager_image_path(m, v, img, sizeof(img));
+        unlink(img); /* the default image is spent; one the user named stays theirs */
         vgpu_log(VGPU_LOG_INFO, "vGPU %s restored from %s by a fresh engine on GPU %u", v->uuid,
                  img, v->gpu);
         return 0;
@@ -1536,6 +1591,7 @@ int manager_resume_locked(struct manager *m, struct mgr_vgpu *v, struct mgr_gpu 
                 vgpu_log(VGPU_LOG_WARN, "vGPU %s: state not updated", v->uuid);
         manager_image_path(m, v, img, sizeof(img));
         unlink(img); /* the default image is spent; one the user named stays theirs */
+        image_forget(m, v);
         vgpu_log(VGPU_LOG_INFO, "vGPU %s resumed on GPU %u", v->uuid, v->gpu);
         return 0;
 }

@@ -339,7 +339,9 @@ def main():
     for with_vgpud in (False, True):
         what = "engine%s killed while suspended" % (" and vgpud" if with_vgpud else "")
         g, g_stop = running_guest(ua, 16)
-        st, _ = act(ua, "suspend")
+        # the second time at a path of the user's: vgpud notes where it is
+        custom = os.path.join(vd.tmp, "user.img") if with_vgpud else None
+        st, _ = act(ua, "suspend", {"path": custom} if custom else None)
         check(st == 200, "%s: suspend with a guest computing: %s" % (what, st))
         os.kill(engine(ua, {"op": "status"})["pid"], signal.SIGKILL)
         if with_vgpud:
@@ -355,6 +357,8 @@ def main():
               "%s: a resume restores it from its image: %s %s" % (what, st, msg(body)))
         check(wait_for(lambda: engine(ua, {"op": "status"}).get("guests_waiting") == 0, 15),
               "%s: its guest re-attached to the fresh engine" % what)
+        if custom:
+            check(os.path.exists(custom), "%s: the user's image stays the user's" % what)
         finish(g, g_stop, what)
 
     # --- many concurrent calls on two vGPUs -------------------------------------------------------
