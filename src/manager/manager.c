@@ -1611,8 +1611,18 @@ int manager_incoming_locked(struct manager *m, const struct mgr_incoming *in, st
                 return VGPU_EEXIST;
         if (m->no_engines)
                 return VGPU_ENOT_RUNNING;
-        if (in->fb_bytes == 0 || in->device_address + in->fb_bytes < in->device_address ||
-            address_taken(m, in->device_address, in->fb_bytes)) {
+        /* an address this vgpud could have given: in the GPUs' windows, 2 MiB aligned */
+        if (in->fb_bytes == 0 || in->device_address % (UINT64_C(2) << 20) ||
+            in->device_address < LAYOUT_VA_BASE ||
+            in->device_address + in->fb_bytes < in->device_address ||
+            in->device_address + in->fb_bytes >
+                    layout_device_address((VA_ALIASES + 1) * VA_WINDOWS_PER_ALIAS, 0)) {
+                snprintf(err, len,
+                         "its device addresses 0x%" PRIx64 "..+%" PRIu64 " are not a vGPU's",
+                         in->device_address, in->fb_bytes);
+                return -EINVAL;
+        }
+        if (address_taken(m, in->device_address, in->fb_bytes)) {
                 snprintf(err, len,
                          "its device addresses 0x%" PRIx64 "..+%" PRIu64 " are in use here",
                          in->device_address, in->fb_bytes);

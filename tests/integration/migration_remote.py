@@ -6,10 +6,13 @@
 #    the guest re-attaches each time and finishes with correct results;
 #  - refused moves leave it running on the source: a peer with another secret, a port nobody
 #    listens on, a target without a GPU for it, a vgpud without --migrate-secret, bad requests;
+#  - a peer that holds the secret but offers nonsense (tests/migration/mig_peer.c) is refused
+#    with a reason, and the target keeps nothing; so is a remote guest asking for what is not;
 #  - the target's engine killed in the middle: the source keeps the vGPU, the target has nothing;
 #  - the target's vgpud killed in the middle: after its restart the vGPU is in exactly one place;
 #  - a guest over TCP (docs/remote.md) follows its vGPU from one vgpud to the other and back;
 #  - the source's vgpud killed in the middle: after its restart the vGPU is in exactly one place.
+import json
 import os
 import re
 import signal
@@ -23,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vgpud_lib import BUILD, Vgpud, engine_args, engine_pids, wait_for  # noqa: E402
 
 GUEST = os.path.join(BUILD, "tests", "migration", "mig_guest")
+PEER = os.path.join(BUILD, "tests", "migration", "mig_peer")
 CTL = os.path.join(BUILD, "bin", "vgpuctl")
 failures = []
 daemons = []
@@ -169,6 +173,38 @@ def main():
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     check(r.returncode != 0 and b"no GPU here" in r.stderr,
           "vgpuctl migrate --to says why it failed: %r" % r.stderr[-200:])
+    # a peer with the secret, offering nonsense: each refused with a reason, nothing kept
+    good = {"op": "offer", "uuid": "11111111-2222-4333-8444-555555555555", "model": "H100-80GB",
+            "type": "H100-20C", "fb_bytes": 20 << 30, "device_address": 0x300000000000,
+            "owner_uid": os.getuid()}
+    hostile = [
+        ({"op": "attach"}, "malformed"),
+        (dict(good, uuid="not-a-uuid"), ""),
+        (dict(good, model="NOPE-1GB"), "unknown"),
+        (dict(good, type="H100-999C"), "unknown"),
+        (dict(good, fb_bytes=-1), "malformed"),
+        (dict(good, device_address=0x1000), "not a vGPU's"),
+        (dict(good, device_address=0x300000000001), "not a vGPU's"),
+        (dict(good, device_address=(1 << 63) - (1 << 21)), "not a vGPU's"),
+        (dict(good, uuid=uuid, device_address=addr), "exists"),
+        (dict(good, device_address=addr), "in use here"),
+    ]
+    for offer, why in hostile:
+        r = subprocess.run([PEER, a.addr, secret, json.dumps(offer)], stdout=subprocess.PIPE,
+                           timeout=30)
+        ans = json.loads(r.stdout or b"{}")
+        check(ans.get("ok") is False and why.lower() in ans.get("error", "").lower(),
+              "a hostile offer %s is refused: %s" % (json.dumps(offer)[:90], ans))
+    check(all(get(a, o.get("uuid", "x")) is None for o, _ in hostile if o.get("uuid") != uuid),
+          "and the target keeps none of them")
+    for req, why in (({"op": "attach", "uuid": "11111111-2222-4333-8444-555555555555"}, "no vGPU"),
+                     ({"op": "reattach", "uuid": uuid, "token": "00" * 16}, "no session"),
+                     ({"op": "offer"}, "expected")):
+        r = subprocess.run([PEER, a.guest_addr, gkey, json.dumps(req)], stdout=subprocess.PIPE,
+                           timeout=30)
+        ans = json.loads(r.stdout or b"{}")
+        check(ans.get("ok") is False and why in ans.get("error", ""),
+              "a remote guest asking %s is refused: %s" % (req["op"], ans))
     v = get(a, uuid)
     check(v and v["state"] == "running" and v["guests"] == 1 and not v["busy"],
           "after all that, the vGPU runs on A with its guest")
