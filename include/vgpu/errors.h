@@ -35,7 +35,6 @@
         X(VGPU_ENOT_RUNNING, 1024, "the vGPU is not running (faulted or changing)")                \
         X(VGPU_ESAME_GPU, 1025, "the vGPU is already on that GPU")                                 \
         X(VGPU_EBUSY, 1026, "the vGPU is being suspended, resumed or moved")                       \
-        X(VGPU_EADDRESS, 1027, "the vGPU's device addresses are in use here")                      \
         X(VGPU_EPEER, 1028, "the migration peer failed or refused")
 
 enum vgpu_error {

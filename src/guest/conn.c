@@ -482,6 +482,13 @@ static int attach_one(json_t *vg, const char *pci_bus_id)
                 close(sock);
                 return -ENOMEM;
         }
+        if (guest_range_clash(info)) {
+                json_decref(info);
+                free(d);
+                close(fd);
+                close(sock);
+                return -EADDRINUSE;
+        }
         size = (uint64_t)json_integer_value(json_object_get(info, "channel_size"));
         base = d && size ? mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
         close(fd);
@@ -496,6 +503,27 @@ static int attach_one(json_t *vg, const char *pci_bus_id)
         guest_dev_setup(d, info, sock, pci_bus_id);
         json_decref(info);
         return guest_dev_add(d);
+}
+
+bool guest_range_clash(json_t *info)
+{
+        uint64_t a = (uint64_t)json_integer_value(json_object_get(info, "device_address"));
+        uint64_t n = (uint64_t)json_integer_value(json_object_get(info, "fb_size"));
+        const char *u = json_string_value(json_object_get(info, "uuid"));
+
+        for (int i = 0; i < guest_ndevs; i++) {
+                const struct gdev *o = guest_devs[i];
+
+                if (a < o->device_address + o->fb_size && o->device_address < a + n) {
+                        /* vGPUs of two vgpuds (one moved in) may share addresses: not here */
+                        vgpu_log(VGPU_LOG_ERROR,
+                                 "vGPU %s: its device addresses are those of vGPU %s, which this "
+                                 "process uses already: one of the two per process",
+                                 u ? u : "?", o->uuid);
+                        return true;
+                }
+        }
+        return false;
 }
 
 void guest_dev_setup(struct gdev *d, json_t *info, int sock, const char *pci_bus_id)

@@ -197,6 +197,12 @@ bool guest_engine_gone(struct gdev *d);
  * reserves its device range in this process and makes it the next CUdevice (0 or -E2BIG).
  */
 void guest_dev_setup(struct gdev *d, json_t *info, int sock, const char *pci_bus_id);
+
+/*
+ * guest_range_clash - whether the vGPU of a hello (info) has device addresses of one this process
+ * attached already (possible with a vGPU that moved in from another vgpud); says so.
+ */
+bool guest_range_clash(json_t *info);
 int guest_dev_add(struct gdev *d);
 
 /*

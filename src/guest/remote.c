@@ -401,6 +401,9 @@ int guest_attach_remote(const char *addr, const char *secret_path, const char *u
                       &l->c, &info);
         if (r < 0)
                 goto fail;
+        r = -EADDRINUSE;
+        if (guest_range_clash(info))
+                goto fail;
         r = -EPROTO;
         if ((uint64_t)json_integer_value(json_object_get(info, "channel_size")) != size ||
             json_integer_value(json_object_get(info, "version")) != VGPU_PROTO_VERSION) {

@@ -67,7 +67,6 @@ static int status_of(int err)
         case VGPU_ENOT_RUNNING:
         case VGPU_ESAME_GPU:
         case VGPU_EBUSY:
-        case VGPU_EADDRESS:
                 return 409;
         case VGPU_EPEER:
                 return 502;

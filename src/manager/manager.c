@@ -1622,12 +1622,16 @@ int manager_incoming_locked(struct manager *m, const struct mgr_incoming *in, st
                          in->device_address, in->fb_bytes);
                 return -EINVAL;
         }
-        if (address_taken(m, in->device_address, in->fb_bytes)) {
-                snprintf(err, len,
-                         "its device addresses 0x%" PRIx64 "..+%" PRIu64 " are in use here",
-                         in->device_address, in->fb_bytes);
-                return VGPU_EADDRESS;
-        }
+        /*
+         * Another vGPU here may have the same addresses (each vgpud gives them from its GPUs'
+         * windows): that is allowed, their engines keep them apart; one process just cannot use
+         * both (the guest driver refuses the second, docs/migration.md).
+         */
+        if (address_taken(m, in->device_address, in->fb_bytes))
+                vgpu_log(VGPU_LOG_WARN,
+                         "incoming vGPU %s shares device addresses with a vGPU here: a process "
+                         "can use only one of them",
+                         in->uuid);
         snprintf(v.uuid, sizeof(v.uuid), "%s", in->uuid);
         for (char *p = v.uuid; *p; p++)
                 *p = (char)tolower((unsigned char)*p);

@@ -111,8 +111,7 @@ def main():
     st, v = a.call("POST", "/v1/vgpus", {"gpu": 0, "type": "H100-20C"})
     assert st == 201, (st, v)
     uuid, addr = v["uuid"], v["device_address"]
-    # made now, while A has the first: device addresses are a vgpud's to give, and a move needs
-    # the vGPU's free on the target (docs/migration.md)
+    # a second vGPU, for a guest over TCP (below)
     st, v2 = a.call("POST", "/v1/vgpus", {"gpu": 0, "type": "H100-20C"})
     assert st == 201, (st, v2)
     u2, addr2 = v2["uuid"], v2["device_address"]
@@ -121,6 +120,12 @@ def main():
     ready = os.path.join(tmp, "ready")
     g = guest(a, uuid, "--mib", "64", "--seconds", "1", "--until", stop, "--ready", ready)
     check(wait_for(lambda: os.path.exists(ready), 30), "the guest filled 64 MiB and runs")
+
+    # B has a vGPU of its own at the same device addresses (each vgpud gives them from its GPUs'
+    # windows): the move is allowed; one process cannot use both
+    st, bv = b.call("POST", "/v1/vgpus", {"gpu": 0, "type": "H200-28C"})
+    check(st == 201 and bv["device_address"] == addr,
+          "B's own vGPU has the first one's device address (%s)" % (bv.get("device_address"),))
 
     # --- back and forth, stop and copy and pre-copy, between models ---------------------------
     here, there = a, b
@@ -140,6 +145,16 @@ def main():
         if there is b:
             check(t and t["type"] == "H200-28C", "%s: an H100-20C becomes an H200-28C (%s)"
                   % (what, t and t["type"]))
+        if there is b and i == 0:
+            r = subprocess.run([GUEST, "--mib", "1", "--iters", "4"], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=60,
+                               env=dict(os.environ, LD_LIBRARY_PATH=os.path.join(BUILD, "lib"),
+                                        VGPU_SOCKET=b.sock,
+                                        VGPU_UUID="%s,%s" % (bv["uuid"], uuid)))
+            out = r.stdout.decode(errors="replace")
+            check(r.returncode == 0 and "one of the two per process" in out,
+                  "%s: a process asking for both vGPUs of one address gets the first, and is "
+                  "told why not the second (%s)" % (what, out.strip().splitlines()[-2:]))
         check(wait_for(lambda: there.engine(uuid, {"op": "status"}).get("guests_waiting") == 0,
                        10), "%s: the guest re-attached there" % what)
         here, there = there, here
@@ -187,7 +202,6 @@ def main():
         (dict(good, device_address=0x300000000001), "not a vGPU's"),
         (dict(good, device_address=(1 << 63) - (1 << 21)), "not a vGPU's"),
         (dict(good, uuid=uuid, device_address=addr), "exists"),
-        (dict(good, device_address=addr), "in use here"),
     ]
     for offer, why in hostile:
         r = subprocess.run([PEER, a.addr, secret, json.dumps(offer)], stdout=subprocess.PIPE,
