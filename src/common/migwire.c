@@ -89,36 +89,68 @@ _Static_assert(MW_FRAME_MAX <= INT_MAX, "EVP lengths are ints");
 
 /* ---- errors ---- */
 
+/*
+ * The two sides of a connection (see struct mw_conn): the sending calls (mw_send, mw_send_json,
+ * mw_write, mw_flush), whose sentence is tx_err and whose end is tx_dead, and the receiving ones
+ * (mw_recv, mw_recv_json, mw_read), with err and dead. Each side writes only its own fields, so
+ * one thread may send while another receives.
+ */
+enum mw_side {
+        MW_RX,
+        MW_TX,
+};
+
+_Static_assert(sizeof(((struct mw_conn *)0)->err) == MW_ERR_LEN, "mw_fail writes MW_ERR_LEN");
+_Static_assert(sizeof(((struct mw_conn *)0)->tx_err) == MW_ERR_LEN, "mw_fail writes MW_ERR_LEN");
+
 /* See migwire_net.h. */
-int mw_fail(struct mw_conn *c, char *err, size_t errlen, int code, const char *fmt, ...)
+int mw_fail(char *cerr, char *err, size_t errlen, int code, const char *fmt, ...)
 {
-        char msg[256];
+        char msg[MW_ERR_LEN];
         va_list ap;
 
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        if (c)
-                snprintf(c->err, sizeof(c->err), "%s", msg);
+        if (cerr)
+                snprintf(cerr, MW_ERR_LEN, "%s", msg);
         if (err && errlen)
                 snprintf(err, errlen, "%s", msg);
         vgpu_log(VGPU_LOG_DEBUG, "migwire: %s", msg);
         return code;
 }
 
-/* Hand c->err to a caller's err when r is an error; return r. */
-static int mw_pass(const struct mw_conn *c, int r, char *err, size_t errlen)
+/* The sentence of side s of c: what mw_fail writes for a failure on that side. */
+static char *side_err(struct mw_conn *c, enum mw_side s)
+{
+        return s == MW_TX ? c->tx_err : c->err;
+}
+
+/* Where side s of c keeps the error that ended it (0 while it is usable). */
+static int *side_dead(struct mw_conn *c, enum mw_side s)
+{
+        return s == MW_TX ? &c->tx_dead : &c->dead;
+}
+
+/* Hand side s's sentence to a caller's err when r is an error; return r. */
+static int mw_pass(struct mw_conn *c, enum mw_side s, int r, char *err, size_t errlen)
 {
         if (r < 0 && err && errlen)
-                snprintf(err, errlen, "%s", c->err);
+                snprintf(err, errlen, "%s", side_err(c, s));
         return r;
 }
 
-/* Mark c unusable with error r (its sentence is already in c->err); return r. */
-static int mw_kill(struct mw_conn *c, int r)
+/*
+ * Mark side s of c unusable with error r, its sentence already in side_err(c, s); return r. The
+ * store releases that sentence to the other side (mw_usable), and the side writes it no more: its
+ * every later call stops in mw_usable.
+ */
+static int mw_kill(struct mw_conn *c, enum mw_side s, int r)
 {
-        if (!c->dead)
-                c->dead = r;
+        int *dead = side_dead(c, s);
+
+        if (!__atomic_load_n(dead, __ATOMIC_RELAXED)) /* only this side stores it */
+                __atomic_store_n(dead, r, __ATOMIC_RELEASE);
         return r;
 }
 
@@ -132,15 +164,31 @@ static int mw_timeout(const struct mw_conn *c)
         return c->timeout_ms > 0 ? c->timeout_ms : MW_TIMEOUT_DEFAULT;
 }
 
-/* 0 when c can carry frames; else the error, with the sentence in err. */
-static int mw_usable(struct mw_conn *c, char *err, size_t errlen)
+/*
+ * 0 when side s of c can carry frames; else the error, with the sentence in err. A connection that
+ * the other side found unusable is unusable here too, with the other side's error and sentence.
+ */
+static int mw_usable(struct mw_conn *c, enum mw_side s, char *err, size_t errlen)
 {
+        enum mw_side o = s == MW_TX ? MW_RX : MW_TX;
+        int dead;
+
         if (!c)
                 return mw_fail(NULL, err, errlen, -EINVAL, "no migration connection was given");
         if (c->fd < 0)
-                return mw_fail(c, err, errlen, -EBADF, "the migration connection is closed");
-        if (c->dead) /* c->err still holds the sentence of what killed it */
-                return mw_pass(c, c->dead, err, errlen);
+                return mw_fail(side_err(c, s), err, errlen, -EBADF,
+                               "the migration connection is closed");
+        dead = __atomic_load_n(side_dead(c, s), __ATOMIC_RELAXED);
+        if (!dead) {
+                /* acquire: the other side wrote its sentence before, and never writes it again */
+                dead = __atomic_load_n(side_dead(c, o), __ATOMIC_ACQUIRE);
+                if (dead) {
+                        memcpy(side_err(c, s), side_err(c, o), MW_ERR_LEN);
+                        __atomic_store_n(side_dead(c, s), dead, __ATOMIC_RELEASE);
+                }
+        }
+        if (dead) /* side s's sentence is still that of what ended the connection */
+                return mw_pass(c, s, dead, err, errlen);
         return 0;
 }
 
@@ -560,28 +608,33 @@ static uint64_t get_le64(const uint8_t *p)
         return v;
 }
 
-/* The sentence for a failed read or write of a frame; returns r. */
-static int frame_io_fail(struct mw_conn *c, int r, bool sending)
+/* The sentence for a failed read (MW_RX) or write (MW_TX) of a frame, in side s's; returns r. */
+static int frame_io_fail(struct mw_conn *c, enum mw_side s, int r)
 {
+        bool sending = s == MW_TX;
+
         if (r == -ECONNRESET)
-                return mw_fail(c, NULL, 0, r, "migration peer %s closed the connection",
-                               mw_peer(c));
+                return mw_fail(side_err(c, s), NULL, 0, r,
+                               "migration peer %s closed the connection", mw_peer(c));
         if (r == -ETIMEDOUT)
-                return mw_fail(c, NULL, 0, r, "migration peer %s %s within %d ms", mw_peer(c),
-                               sending ? "took no data" : "sent nothing", mw_timeout(c));
-        return mw_fail(c, NULL, 0, r, "%s migration peer %s failed: %s",
+                return mw_fail(side_err(c, s), NULL, 0, r, "migration peer %s %s within %d ms",
+                               mw_peer(c), sending ? "took no data" : "sent nothing",
+                               mw_timeout(c));
+        return mw_fail(side_err(c, s), NULL, 0, r, "%s migration peer %s failed: %s",
                        sending ? "sending to" : "reading from", mw_peer(c), strerror(-r));
 }
 
 /* ---- AES-256-GCM ---- */
 
 /*
- * The cipher context of one direction of c (tx: the one c sends in) in *ret, keyed with
- * HMAC(c->key, "vgpu-mig c2s" or "vgpu-mig s2c") when first wanted. 0, or -ENOMEM or -EIO with
- * the sentence in c->err.
+ * The cipher context of side s of c (MW_TX: the direction c sends in) in *ret, keyed with
+ * HMAC(c->key, "vgpu-mig c2s" or "vgpu-mig s2c") when first wanted. Each side makes and uses only
+ * its own (and only reads key and server), so the two may do this at once. 0, or -ENOMEM or -EIO
+ * with the sentence in side s's.
  */
-static int gcm_ctx(struct mw_conn *c, bool tx, EVP_CIPHER_CTX **ret)
+static int gcm_ctx(struct mw_conn *c, enum mw_side s, EVP_CIPHER_CTX **ret)
 {
+        bool tx = s == MW_TX;
         EVP_CIPHER_CTX **slot = tx ? &c->tx_gcm : &c->rx_gcm;
         bool c2s = tx != c->server; /* a client sends, and a server receives, client to server */
         const char *label = c2s ? label_c2s : label_s2c;
@@ -596,7 +649,7 @@ static int gcm_ctx(struct mw_conn *c, bool tx, EVP_CIPHER_CTX **ret)
         }
         ctx = EVP_CIPHER_CTX_new();
         if (!ctx)
-                return mw_fail(c, NULL, 0, -ENOMEM, "no memory for a cipher context");
+                return mw_fail(side_err(c, s), NULL, 0, -ENOMEM, "no memory for a cipher context");
         ok = mw_hmac(c->key, sizeof(c->key), &part, 1, k) == 0;
         /* the key now, the nonce per frame; 12 bytes is GCM's default nonce length */
         if (ok)
@@ -605,7 +658,7 @@ static int gcm_ctx(struct mw_conn *c, bool tx, EVP_CIPHER_CTX **ret)
         OPENSSL_cleanse(k, sizeof(k));
         if (!ok || EVP_CIPHER_CTX_get_iv_length(ctx) != MW_IV) {
                 EVP_CIPHER_CTX_free(ctx);
-                return mw_fail(c, NULL, 0, -EIO, "setting up AES-256-GCM failed");
+                return mw_fail(side_err(c, s), NULL, 0, -EIO, "setting up AES-256-GCM failed");
         }
         *slot = ctx;
         *ret = ctx;
@@ -621,14 +674,14 @@ static void gcm_nonce(uint8_t iv[MW_IV], bool c2s, uint64_t seq)
 
 /*
  * Seal frame c->tx_seq: encrypt len bytes from p to out (which may be p), with hdr (MW_HDR bytes)
- * as the additional data, and put the tag in tag. 0, or -errno with the sentence in c->err.
+ * as the additional data, and put the tag in tag. 0, or -errno with the sentence in c->tx_err.
  */
 static int gcm_seal(struct mw_conn *c, const uint8_t *hdr, const void *p, uint8_t *out,
                     uint32_t len, uint8_t tag[MW_TAG])
 {
         EVP_CIPHER_CTX *ctx = NULL;
         uint8_t iv[MW_IV];
-        int n = 0, ok = gcm_ctx(c, true, &ctx);
+        int n = 0, ok = gcm_ctx(c, MW_TX, &ctx);
 
         if (ok < 0)
                 return ok;
@@ -639,7 +692,7 @@ static int gcm_seal(struct mw_conn *c, const uint8_t *hdr, const void *p, uint8_
                 ok = EVP_EncryptUpdate(ctx, out, &n, p, (int)len) && n == (int)len;
         ok = ok && EVP_EncryptFinal_ex(ctx, tag, &n) && n == 0 &&
              EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, MW_TAG, tag);
-        return ok ? 0 : mw_fail(c, NULL, 0, -EIO, "encrypting a frame failed");
+        return ok ? 0 : mw_fail(c->tx_err, NULL, 0, -EIO, "encrypting a frame failed");
 }
 
 /*
@@ -651,7 +704,7 @@ static int gcm_open(struct mw_conn *c, const uint8_t *hdr, uint64_t seq, uint32_
 {
         EVP_CIPHER_CTX *ctx = NULL;
         uint8_t iv[MW_IV], tag[MW_TAG];
-        int n = 0, ok = gcm_ctx(c, false, &ctx);
+        int n = 0, ok = gcm_ctx(c, MW_RX, &ctx);
 
         if (ok < 0)
                 return ok;
@@ -663,7 +716,7 @@ static int gcm_open(struct mw_conn *c, const uint8_t *hdr, uint64_t seq, uint32_
                 ok = EVP_DecryptUpdate(ctx, c->rbuf, &n, c->rbuf, (int)len) && n == (int)len;
         ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, MW_TAG, tag);
         if (!ok)
-                return mw_fail(c, NULL, 0, -EIO, "decrypting a frame failed");
+                return mw_fail(c->err, NULL, 0, -EIO, "decrypting a frame failed");
         if (EVP_DecryptFinal_ex(ctx, tag, &n) <= 0) {
                 OPENSSL_cleanse(c->rbuf, len); /* not one unverified byte stays */
                 return -EBADMSG;
@@ -694,7 +747,7 @@ static int buf_reserve(uint8_t **buf, uint32_t *cap, uint32_t need)
 /*
  * Send one frame of len bytes from p: encrypted in place when p is c->wbuf (which it spoils), else
  * into c->sbuf. A failure after the first byte, or other than a timeout, leaves the stream
- * unusable (marked so). 0 or -errno with the sentence in c->err.
+ * unusable (marked so). 0 or -errno with the sentence in c->tx_err.
  */
 static int frame_send(struct mw_conn *c, uint32_t type, const void *p, uint32_t len)
 {
@@ -707,8 +760,9 @@ static int frame_send(struct mw_conn *c, uint32_t type, const void *p, uint32_t 
                 out = c->wbuf;
         } else if (len) {
                 if (buf_reserve(&c->sbuf, &c->scap, len) < 0) {
-                        mw_fail(c, NULL, 0, -ENOMEM, "no memory for a frame of %u bytes", len);
-                        return mw_kill(c, -ENOMEM);
+                        mw_fail(c->tx_err, NULL, 0, -ENOMEM, "no memory for a frame of %u bytes",
+                                len);
+                        return mw_kill(c, MW_TX, -ENOMEM);
                 }
                 out = c->sbuf;
         }
@@ -717,7 +771,7 @@ static int frame_send(struct mw_conn *c, uint32_t type, const void *p, uint32_t 
         put_le64(hdr + 8, c->tx_seq);
         r = gcm_seal(c, hdr, p, out, len, tag);
         if (r < 0)
-                return mw_kill(c, r);
+                return mw_kill(c, MW_TX, r);
         iov[0] = (struct iovec){.iov_base = hdr, .iov_len = MW_HDR};
         iov[1] = (struct iovec){.iov_base = out, .iov_len = len};
         iov[2] = (struct iovec){.iov_base = tag, .iov_len = MW_TAG};
@@ -727,8 +781,8 @@ static int frame_send(struct mw_conn *c, uint32_t type, const void *p, uint32_t 
                  * The next frame is sealed under this tx_seq again. That reuses the nonce safely
                  * only because not a byte of this one left: any other failure ends the stream.
                  */
-                frame_io_fail(c, r, true);
-                return sent > 0 || r != -ETIMEDOUT ? mw_kill(c, r) : r;
+                frame_io_fail(c, MW_TX, r);
+                return sent > 0 || r != -ETIMEDOUT ? mw_kill(c, MW_TX, r) : r;
         }
         c->tx_seq++;
         c->bytes_tx += len;
@@ -759,47 +813,47 @@ static int frame_next(struct mw_conn *c)
                 return 0;
         r = io_recv(c->fd, hdr, MW_HDR, mw_timeout(c), 0, &got);
         if (r < 0) {
-                frame_io_fail(c, r, false);
-                return got > 0 || r != -ETIMEDOUT ? mw_kill(c, r) : r;
+                frame_io_fail(c, MW_RX, r);
+                return got > 0 || r != -ETIMEDOUT ? mw_kill(c, MW_RX, r) : r;
         }
         type = get_le32(hdr);
         len = get_le32(hdr + 4);
         seq = get_le64(hdr + 8);
         if (type != MW_MSG && type != MW_DATA) {
-                mw_fail(c, NULL, 0, -EBADMSG, "migration peer %s sent a frame of unknown type %u",
-                        mw_peer(c), type);
-                return mw_kill(c, -EBADMSG);
+                mw_fail(c->err, NULL, 0, -EBADMSG,
+                        "migration peer %s sent a frame of unknown type %u", mw_peer(c), type);
+                return mw_kill(c, MW_RX, -EBADMSG);
         }
         if (len > MW_FRAME_MAX) {
-                mw_fail(c, NULL, 0, -EBADMSG,
+                mw_fail(c->err, NULL, 0, -EBADMSG,
                         "migration peer %s announced a frame of %u bytes, over the limit of %u",
                         mw_peer(c), len, MW_FRAME_MAX);
-                return mw_kill(c, -EBADMSG);
+                return mw_kill(c, MW_RX, -EBADMSG);
         }
         if (seq != c->rx_seq) {
-                mw_fail(c, NULL, 0, -EBADMSG,
+                mw_fail(c->err, NULL, 0, -EBADMSG,
                         "migration peer %s sent frame %llu where frame %llu was due (a replayed, "
                         "dropped, reordered or corrupted frame)",
                         mw_peer(c), (unsigned long long)seq, (unsigned long long)c->rx_seq);
-                return mw_kill(c, -EBADMSG);
+                return mw_kill(c, MW_RX, -EBADMSG);
         }
         if (buf_reserve(&c->rbuf, &c->rcap, len + MW_TAG) < 0) {
-                mw_fail(c, NULL, 0, -ENOMEM, "no memory for a frame of %u bytes", len);
-                return mw_kill(c, -ENOMEM);
+                mw_fail(c->err, NULL, 0, -ENOMEM, "no memory for a frame of %u bytes", len);
+                return mw_kill(c, MW_RX, -ENOMEM);
         }
         r = io_recv(c->fd, c->rbuf, len + MW_TAG, mw_timeout(c), 0, &got);
         if (r < 0) {
-                frame_io_fail(c, r, false);
-                return mw_kill(c, r);
+                frame_io_fail(c, MW_RX, r);
+                return mw_kill(c, MW_RX, r);
         }
         r = gcm_open(c, hdr, seq, len);
         if (r == -EBADMSG)
-                mw_fail(c, NULL, 0, r,
+                mw_fail(c->err, NULL, 0, r,
                         "frame %llu from migration peer %s failed its integrity check "
                         "(corrupted, altered or reflected in transit, or sent under another key)",
                         (unsigned long long)seq, mw_peer(c));
         if (r < 0)
-                return mw_kill(c, r);
+                return mw_kill(c, MW_RX, r);
         c->rx_seq++;
         c->bytes_rx += len;
         c->rtype = type;
@@ -817,49 +871,49 @@ static int wbuf_flush(struct mw_conn *c)
                 return 0;
         r = frame_send(c, MW_DATA, c->wbuf, c->wlen);
         if (r < 0)
-                return mw_kill(c, r);
+                return mw_kill(c, MW_TX, r);
         c->wlen = 0;
         return 0;
 }
 
 int mw_send(struct mw_conn *c, uint32_t type, const void *p, uint32_t len, char *err, size_t errlen)
 {
-        int r = mw_usable(c, err, errlen);
+        int r = mw_usable(c, MW_TX, err, errlen);
 
         if (r < 0)
                 return r;
         if (type != MW_MSG && type != MW_DATA)
-                return mw_fail(c, err, errlen, -EINVAL, "frame type %u is not one migwire knows",
-                               type);
+                return mw_fail(c->tx_err, err, errlen, -EINVAL,
+                               "frame type %u is not one migwire knows", type);
         if (len > MW_FRAME_MAX)
-                return mw_fail(c, err, errlen, -EMSGSIZE,
+                return mw_fail(c->tx_err, err, errlen, -EMSGSIZE,
                                "a frame of %u bytes is over the limit of %u", len, MW_FRAME_MAX);
         if (!p && len)
-                return mw_fail(c, err, errlen, -EINVAL, "a frame of %u bytes without its bytes",
-                               len);
+                return mw_fail(c->tx_err, err, errlen, -EINVAL,
+                               "a frame of %u bytes without its bytes", len);
         r = wbuf_flush(c);
         if (r == 0)
                 r = frame_send(c, type, p, len);
-        return mw_pass(c, r, err, errlen);
+        return mw_pass(c, MW_TX, r, err, errlen);
 }
 
 int mw_recv(struct mw_conn *c, uint32_t *ret_type, void *buf, uint32_t cap, uint32_t *ret_len,
             char *err, size_t errlen)
 {
         uint32_t n;
-        int r = mw_usable(c, err, errlen);
+        int r = mw_usable(c, MW_RX, err, errlen);
 
         if (r < 0)
                 return r;
         if (!ret_type || !ret_len || (!buf && cap))
-                return mw_fail(c, err, errlen, -EINVAL,
+                return mw_fail(c->err, err, errlen, -EINVAL,
                                "mw_recv needs a type, a buffer and a length");
         r = frame_next(c);
         if (r < 0)
-                return mw_pass(c, r, err, errlen);
+                return mw_pass(c, MW_RX, r, err, errlen);
         n = c->rlen - c->roff;
         if (n > cap)
-                return mw_fail(c, err, errlen, -EMSGSIZE,
+                return mw_fail(c->err, err, errlen, -EMSGSIZE,
                                "a frame of %u bytes from migration peer %s does not fit a buffer "
                                "of %u",
                                n, mw_peer(c), cap);
@@ -875,20 +929,20 @@ int mw_send_json(struct mw_conn *c, json_t *o, char *err, size_t errlen)
 {
         char *s;
         size_t n;
-        int r = mw_usable(c, err, errlen);
+        int r = mw_usable(c, MW_TX, err, errlen);
 
         if (r < 0)
                 return r;
         if (!json_is_object(o))
-                return mw_fail(c, err, errlen, -EINVAL,
+                return mw_fail(c->tx_err, err, errlen, -EINVAL,
                                "a migration message must be a JSON object");
         s = json_dumps(o, JSON_COMPACT);
         if (!s)
-                return mw_fail(c, err, errlen, -EINVAL,
+                return mw_fail(c->tx_err, err, errlen, -EINVAL,
                                "the migration message cannot be encoded as JSON");
         n = strlen(s);
         if (n > MW_FRAME_MAX)
-                r = mw_fail(c, err, errlen, -EMSGSIZE,
+                r = mw_fail(c->tx_err, err, errlen, -EMSGSIZE,
                             "a migration message of %zu bytes is over the limit of %u", n,
                             MW_FRAME_MAX);
         else
@@ -901,29 +955,30 @@ int mw_recv_json(struct mw_conn *c, json_t **ret, char *err, size_t errlen)
 {
         json_error_t jerr;
         json_t *doc;
-        int r = mw_usable(c, err, errlen);
+        int r = mw_usable(c, MW_RX, err, errlen);
 
         if (r < 0)
                 return r;
         if (!ret)
-                return mw_fail(c, err, errlen, -EINVAL, "mw_recv_json needs somewhere to put it");
+                return mw_fail(c->err, err, errlen, -EINVAL,
+                               "mw_recv_json needs somewhere to put it");
         r = frame_next(c);
         if (r < 0)
-                return mw_pass(c, r, err, errlen);
+                return mw_pass(c, MW_RX, r, err, errlen);
         if (c->rtype != MW_MSG)
-                return mw_fail(c, err, errlen, -EPROTO,
+                return mw_fail(c->err, err, errlen, -EPROTO,
                                "migration peer %s sent stream data where a message was expected",
                                mw_peer(c));
         doc = json_loadb((const char *)c->rbuf + c->roff, c->rlen - c->roff, JSON_REJECT_DUPLICATES,
                          &jerr);
         frame_drop(c);
         if (!doc)
-                return mw_fail(c, err, errlen, -EBADMSG,
+                return mw_fail(c->err, err, errlen, -EBADMSG,
                                "migration peer %s sent a message that is not JSON: %s", mw_peer(c),
                                jerr.text);
         if (!json_is_object(doc)) {
                 json_decref(doc);
-                return mw_fail(c, err, errlen, -EBADMSG,
+                return mw_fail(c->err, err, errlen, -EBADMSG,
                                "migration peer %s sent a message that is not a JSON object",
                                mw_peer(c));
         }
@@ -936,12 +991,13 @@ int mw_recv_json(struct mw_conn *c, json_t **ret, char *err, size_t errlen)
 int mw_write(struct mw_conn *c, const void *p, size_t len)
 {
         const uint8_t *s = p;
-        int r = mw_usable(c, NULL, 0);
+        int r = mw_usable(c, MW_TX, NULL, 0);
 
         if (r < 0)
                 return r;
         if (!p && len)
-                return mw_fail(c, NULL, 0, -EINVAL, "mw_write of %zu bytes without bytes", len);
+                return mw_fail(c->tx_err, NULL, 0, -EINVAL, "mw_write of %zu bytes without bytes",
+                               len);
         while (len > 0) {
                 uint32_t n;
 
@@ -949,7 +1005,7 @@ int mw_write(struct mw_conn *c, const void *p, size_t len)
                         /* a whole frame encrypted straight from the caller's memory */
                         r = frame_send(c, MW_DATA, s, MW_FRAME_MAX);
                         if (r < 0)
-                                return mw_kill(c, r);
+                                return mw_kill(c, MW_TX, r);
                         s += MW_FRAME_MAX;
                         len -= MW_FRAME_MAX;
                         continue;
@@ -957,8 +1013,9 @@ int mw_write(struct mw_conn *c, const void *p, size_t len)
                 if (!c->wbuf) {
                         c->wbuf = malloc(MW_FRAME_MAX);
                         if (!c->wbuf) {
-                                mw_fail(c, NULL, 0, -ENOMEM, "no memory for a migration stream");
-                                return mw_kill(c, -ENOMEM);
+                                mw_fail(c->tx_err, NULL, 0, -ENOMEM,
+                                        "no memory for a migration stream");
+                                return mw_kill(c, MW_TX, -ENOMEM);
                         }
                 }
                 n = MW_FRAME_MAX - c->wlen;
@@ -979,7 +1036,7 @@ int mw_write(struct mw_conn *c, const void *p, size_t len)
 
 int mw_flush(struct mw_conn *c)
 {
-        int r = mw_usable(c, NULL, 0);
+        int r = mw_usable(c, MW_TX, NULL, 0);
 
         return r < 0 ? r : wbuf_flush(c);
 }
@@ -987,20 +1044,21 @@ int mw_flush(struct mw_conn *c)
 int mw_read(struct mw_conn *c, void *p, size_t len)
 {
         uint8_t *d = p;
-        int r = mw_usable(c, NULL, 0);
+        int r = mw_usable(c, MW_RX, NULL, 0);
 
         if (r < 0)
                 return r;
         if (!p && len)
-                return mw_fail(c, NULL, 0, -EINVAL, "mw_read of %zu bytes without a buffer", len);
+                return mw_fail(c->err, NULL, 0, -EINVAL, "mw_read of %zu bytes without a buffer",
+                               len);
         while (len > 0) {
                 uint32_t n;
 
                 r = frame_next(c);
                 if (r < 0) /* a timeout too: what this call read so far is consumed */
-                        return mw_kill(c, r);
+                        return mw_kill(c, MW_RX, r);
                 if (c->rtype != MW_DATA)
-                        return mw_fail(c, NULL, 0, -EPROTO,
+                        return mw_fail(c->err, NULL, 0, -EPROTO,
                                        "migration peer %s sent a message in the middle of a data "
                                        "stream",
                                        mw_peer(c));
@@ -1057,6 +1115,6 @@ void mw_close(struct mw_conn *c)
         c->tx_gcm = NULL;
         c->rx_gcm = NULL;
         c->wlen = c->rlen = c->roff = c->rcap = c->scap = c->rtype = 0;
-        c->dead = 0;
+        c->dead = c->tx_dead = 0;
         c->server = false; /* set up by hand again, it is a client's end */
 }

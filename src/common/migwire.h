@@ -31,11 +31,21 @@ struct evp_cipher_ctx_st; /* OpenSSL's EVP_CIPHER_CTX */
 
 /*
  * One authenticated connection, set up by mw_auth_client or mw_auth_server (or mw_conn_restore)
- * and released with mw_close. One thread uses it at a time. The fields above the line are the
- * caller's to read (and timeout_ms to change); the ones below are the library's. A connection set
- * up by hand (fd, timeout_ms, key and the sequence numbers; all else zero), as tests and the
- * fuzzer do, is a client's end; mw_conn_restore sets up either end. A copy of the struct is the
- * same connection (the same buffers and cipher contexts): use and close only one.
+ * and released with mw_close. The fields above the line are the caller's to read (and timeout_ms
+ * to change while no call is in progress); the ones below are the library's. A connection set up
+ * by hand (fd, timeout_ms, key and the sequence numbers; all else zero), as tests and the fuzzer
+ * do, is a client's end; mw_conn_restore sets up either end. A copy of the struct is the same
+ * connection (the same buffers and cipher contexts): use and close only one.
+ *
+ * Threads: one thread may send while one other thread receives; nothing else concurrently. The
+ * sending side is mw_send, mw_send_json, mw_write and mw_flush, with tx_seq, wbuf, wlen, bytes_tx
+ * and tx_err; the receiving side is mw_recv, mw_recv_json and mw_read, with rx_seq, rbuf, rlen,
+ * roff, bytes_rx and err. Each side writes only its own fields (its cipher context, made at its
+ * first frame, too), and a side's fields are safe to read from its own thread. Two threads on the
+ * same side at once, or mw_close, mw_conn_restore, a handshake or a change of timeout_ms while
+ * either side is in a call, are not allowed; threads that take turns on a side (or hand it on, as
+ * a re-attach does) must be ordered, as by a mutex. When one side finds the connection unusable,
+ * the other side's next call returns the same error, with the same sentence in its own field.
  *
  * key is the secret of the session (what a process that takes the connection over needs, with
  * tx_seq, rx_seq and the side): the AES keys of the two directions are derived from it when the
@@ -54,11 +64,13 @@ struct mw_conn {
         uint8_t *rbuf;
         uint32_t rlen, roff;
         uint64_t bytes_tx, bytes_rx; /* payload bytes, for stats */
-        char err[256];               /* the last failure's sentence (mw_write, mw_flush, mw_read) */
+        char err[256];    /* the receiving side's last failure's sentence (mw_read, mw_recv...) */
+        char tx_err[256]; /* the sending side's (mw_write, mw_flush, mw_send, mw_send_json) */
         /* ---- private: zero is the right initial value of each ---- */
         uint32_t rcap;  /* bytes rbuf holds */
         uint32_t rtype; /* type of the verified frame held in rbuf[roff, rlen), 0 when none */
-        int dead;       /* 0, or the error that left the connection unusable */
+        int dead;       /* 0, or the error that left the receiving side unusable (__atomic) */
+        int tx_dead;    /* 0, or the error that left the sending side unusable (__atomic) */
         bool server;    /* the server's end: sends server-to-client frames, receives the others */
         char peer[64];  /* "10.0.0.2:9500", for messages */
         uint8_t *sbuf;  /* the ciphertext of a frame sent from the caller's memory */
@@ -131,7 +143,9 @@ bool mw_conn_is_server(const struct mw_conn *c);
  * JSON that does not decode, and an -ETIMEDOUT of mw_recv/mw_recv_json/mw_send before any byte
  * of the frame moved. After any other error (a bad frame: -EBADMSG; the peer gone:
  * -ECONNRESET; a timeout in the middle of a frame or of mw_write/mw_flush/mw_read) it is
- * unusable: every later call returns that same error at once. Only mw_close remains.
+ * unusable: every later call, on either side, returns that same error at once (sides that fail
+ * at the same moment each keep their own). Only mw_close remains. The sentence of a failure is in
+ * tx_err after a sending call and in err after a receiving one (and in the call's err, if any).
  */
 
 /*
@@ -168,7 +182,7 @@ int mw_recv_json(struct mw_conn *c, json_t **ret, char *err, size_t errlen);
 /*
  * A byte stream in MW_DATA frames. mw_write buffers len bytes from p, sending a frame per
  * MW_FRAME_MAX bytes; mw_flush sends what is buffered (mw_send and mw_send_json flush first).
- * Both return 0 or a negative errno, with the sentence in c->err.
+ * Both return 0 or a negative errno, with the sentence in c->tx_err.
  *
  * mw_read reads exactly len bytes into p from MW_DATA frames: 1 when they were read, or a
  * negative errno with the sentence in c->err (never 0: a stream has no end of its own; the

@@ -9,14 +9,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct mw_conn;
+#define MW_ERR_LEN 256 /* bytes of a connection's sentences: struct mw_conn's err and tx_err */
 
 /*
- * mw_fail - format a failure's sentence into c->err (when c is given) and err (when given, errlen
+ * mw_fail - format a failure's sentence into cerr (when given: one side's sentence of a
+ * connection, MW_ERR_LEN bytes, written only by that side's thread) and err (when given, errlen
  * bytes), log it at debug, and return code.
  */
-__attribute__((format(printf, 5, 6))) int mw_fail(struct mw_conn *c, char *err, size_t errlen,
-                                                  int code, const char *fmt, ...);
+__attribute__((format(printf, 5, 6))) int mw_fail(char *cerr, char *err, size_t errlen, int code,
+                                                  const char *fmt, ...);
 
 /* mw_now_ms - CLOCK_MONOTONIC in milliseconds: what deadlines are given in. */
 int64_t mw_now_ms(void);
