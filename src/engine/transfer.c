@@ -132,11 +132,11 @@ static int send_image(struct xsrc *x, const struct snap_meta *meta, const struct
 
         r = snap_write_io(&io, meta, b, n, &src, 0, &st, err, len);
         if (r == 0 && mw_flush(c) < 0) {
-                snprintf(err, len, "%s", c->err);
+                snprintf(err, len, "%s", c->tx_err);
                 r = -EPIPE;
         }
-        if (r < 0 && c->err[0] && !strstr(err, c->err))
-                snprintf(err, len, "%s", c->err);
+        if (r < 0 && c->tx_err[0] && !strstr(err, c->tx_err))
+                snprintf(err, len, "%s", c->tx_err);
         *ret_bytes += st.data_bytes;
         return r;
 }
@@ -345,7 +345,7 @@ int transfer_send(struct vgpu_dev *d, struct session *const *s, size_t n,
                 r = send_msg(c, json_pack("{s:b, s:o}", "final", 1, "sessions", lens), err, len);
                 for (size_t i = 0; r == 0 && i < n; i++) {
                         if (mw_write(c, blob[i], blen[i]) < 0) {
-                                snprintf(err, len, "%s", c->err);
+                                snprintf(err, len, "%s", c->tx_err);
                                 r = -EPIPE;
                         }
                 }

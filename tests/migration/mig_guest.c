@@ -164,8 +164,12 @@ int main(int argc, char **argv)
                 retry_timeouts |= strcmp(argv[i], "--retry-timeouts") == 0;
         for (int i = 1; i < argc; i++)
                 idle |= strcmp(argv[i], "--idle") == 0;
-        if ((s = flag(argc, argv, "--memcpy-mib")))
+        if ((s = flag(argc, argv, "--memcpy-mib"))) {
+                free(model);
+                free(buf);
+                free(host);
                 return memcpy_baseline(strtoull(s, NULL, 10) << 20);
+        }
         if (!model || !buf || !host) {
                 printf("FAIL: out of memory\n");
                 return 1;
