@@ -158,12 +158,19 @@ static void take_guest(struct migrate_peer *p, json_t *o, struct mw_conn *c)
                 req = handover("guest_tcp", c);
                 if (tok)
                         json_object_set_new(req, "token", json_string(tok));
-                r = engine_request_fd(control, req, c->fd, PEER_AUTH_MS, &info, err, sizeof(err));
+                /* a re-attach copies the guest's channel (tens of MiB) meanwhile */
+                r = engine_request_fd(control, req, c->fd, tok ? PEER_ENGINE_MS : PEER_AUTH_MS,
+                                      &info, err, sizeof(err));
                 json_decref(req);
                 json_decref(info);
                 if (r == 0) {
                         vgpu_log(VGPU_LOG_INFO, "vGPU %s: a remote guest %s", uuid,
                                  tok ? "re-attached" : "attached");
+                        return;
+                }
+                if (r == -ETIMEDOUT) {
+                        /* the engine may be using the connection: nothing more from here */
+                        vgpu_log(VGPU_LOG_WARN, "remote guest of vGPU %s: %s", uuid, err);
                         return;
                 }
         }
