@@ -35,7 +35,12 @@
         X(VGPU_ENOT_RUNNING, 1024, "the vGPU is not running (faulted or changing)")                \
         X(VGPU_ESAME_GPU, 1025, "the vGPU is already on that GPU")                                 \
         X(VGPU_EBUSY, 1026, "the vGPU is being suspended, resumed or moved")                       \
-        X(VGPU_EPEER, 1028, "the migration peer failed or refused")
+        X(VGPU_EPEER, 1028, "the migration peer failed or refused")                                \
+        X(VGPU_EMIG_ADMIN, 1029,                                                                   \
+          "vgpud changes a real GPU's MIG layout only when started with --mig-admin")              \
+        X(VGPU_EMIG_OFF, 1030, "MIG mode is off on this GPU, and vgpud never turns it on")         \
+        X(VGPU_EMIG_DEVICE, 1031, "the GPU instance has no compute instance to run vGPUs on")      \
+        X(VGPU_ENVML, 1032, "NVML refused to change the GPU's MIG layout")
 
 enum vgpu_error {
 #define VGPU_ERROR_ENUM(name, num, msg) name = -(num),

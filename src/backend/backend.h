@@ -36,6 +36,9 @@ struct backend_fb_req {
 /* What an engine asks of the backend for its physical GPU. */
 struct backend_dev_req {
         uint32_t gpu_index;
+        /* cuda: the device to open, by its UUID ("GPU-..." or, for a MIG device, "MIG-..."),
+         * whatever the driver numbers it; NULL or "": by gpu_index */
+        const char *gpu_uuid;
         unsigned sim_workers;     /* sim: worker threads that run blocks (1..64) */
         uint64_t sim_work_budget; /* sim: warp-instructions one launch may run; 0: unlimited */
 };

@@ -100,6 +100,7 @@ struct engine {
         const char *guest_path;
         const struct gpu_model *model;
         uint32_t gpu_index;
+        const char *gpu_uuid; /* cuda: the device (GPU or MIG device) by UUID; NULL: by index */
         uint64_t sm_count;
         uint64_t owner_uid;
         int listen_fd;
@@ -238,6 +239,8 @@ static json_t *status_json(struct engine *e)
                                                 : e->suspended ? "suspended"
                                                                : "running"));
                 json_object_set_new(o, "arrived", json_boolean(e->arrived));
+                if (e->gpu_uuid) /* the device it runs on (a MIG device for MIG-backed vGPUs) */
+                        json_object_set_new(o, "gpu_uuid", json_string(e->gpu_uuid));
                 {
                         int waiting = 0; /* sessions that moved here, their guests not yet */
 
@@ -1242,6 +1245,8 @@ static int worker_start(struct engine *e, struct engine_guest *g, int gfd, const
                               sms,
                               "--sched",
                               (char *)(e->sched_path ? e->sched_path : ""),
+                              "--gpu-uuid",
+                              (char *)(e->gpu_uuid ? e->gpu_uuid : ""),
                               NULL};
 
         pid = fork();
@@ -1688,7 +1693,7 @@ static void usage(FILE *f)
               "                   --device-address A --fb-size BYTES --fb-offset BYTES\n"
               "                   --control PATH --guest-socket PATH --model MODEL\n"
               "                   [--sm-count N] [--owner-uid UID] [--ready-fd FD]\n"
-              "                   [--sched PATH]\n",
+              "                   [--sched PATH] [--gpu-uuid GPU-...|MIG-...]\n",
               f);
 }
 
@@ -1854,6 +1859,8 @@ static int worker_main(int argc, char **argv)
                         r = parse_u64(v, &sms);
                 else if (strcmp(k, "--sched") == 0)
                         sched = v;
+                else if (strcmp(k, "--gpu-uuid") == 0)
+                        dreq.gpu_uuid = v;
                 else
                         r = -EINVAL;
         }
@@ -1945,6 +1952,7 @@ int main(int argc, char **argv)
                 {"sm-count", required_argument, NULL, 'n'},
                 {"owner-uid", required_argument, NULL, 'O'},
                 {"sched", required_argument, NULL, 'S'},
+                {"gpu-uuid", required_argument, NULL, 'U'},
                 {"help", no_argument, NULL, 'h'},
                 {NULL, 0, NULL, 0},
         };
@@ -2005,6 +2013,9 @@ int main(int argc, char **argv)
                 case 'S':
                         sched = optarg;
                         break;
+                case 'U':
+                        e.gpu_uuid = optarg[0] ? optarg : NULL;
+                        break;
                 case 'O':
                         r = parse_u64(optarg, &e.owner_uid);
                         break;
@@ -2041,7 +2052,8 @@ int main(int argc, char **argv)
         e.gpu_index = (uint32_t)gpu;
         e.dev.ops = e.ops;
         {
-                struct backend_dev_req dreq = {.gpu_index = e.gpu_index, .sim_workers = 2};
+                struct backend_dev_req dreq = {
+                        .gpu_index = e.gpu_index, .gpu_uuid = e.gpu_uuid, .sim_workers = 2};
                 char why[256] = "";
 
                 if (getenv("VGPU_SIM_WORKERS"))

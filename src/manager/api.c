@@ -49,6 +49,7 @@ static int status_of(int err)
                 return 400;
         case -EACCES:
         case -EPERM:
+        case VGPU_EMIG_ADMIN:
                 return 403;
         case VGPU_ENO_VGPU:
         case VGPU_ENO_GI:
@@ -67,8 +68,11 @@ static int status_of(int err)
         case VGPU_ENOT_RUNNING:
         case VGPU_ESAME_GPU:
         case VGPU_EBUSY:
+        case VGPU_EMIG_OFF:
+        case VGPU_EMIG_DEVICE:
                 return 409;
         case VGPU_EPEER:
+        case VGPU_ENVML:
                 return 502;
         case VGPU_EUNKNOWN_MODEL:
         case VGPU_EUNKNOWN_TYPE:
@@ -288,7 +292,18 @@ static void put_mode(struct api *api, const struct http_request *req, struct mgr
                 fail(resp, 400, "BAD_REQUEST",
                      "'mode' must be \"homogeneous\", \"heterogeneous\" or \"mig\"");
         } else if ((r = manager_set_mode_locked(api->mgr, g, mode)) < 0) {
-                if (r == VGPU_EGPU_BUSY)
+                if (r == VGPU_EMIG_OFF)
+                        fail_code(resp, r,
+                                  "MIG mode is off on GPU %u, and vgpud never turns it on; an "
+                                  "operator does (nvidia-smi -i %u -mig 1, which resets the "
+                                  "GPU), then restarts vgpud",
+                                  g->index, g->index);
+                else if (r == VGPU_EMODE && g->mig_hw)
+                        fail_code(resp, r,
+                                  "GPU %u is in MIG mode, and vgpud never turns it off; "
+                                  "time-sliced vGPUs go into its GPU instances",
+                                  g->index);
+                else if (r == VGPU_EGPU_BUSY)
                         fail_code(resp, r,
                                   "GPU %u still has vGPUs or GPU instances; destroy them "
                                   "before changing its mode",
@@ -444,9 +459,25 @@ static void get_profiles(struct api *api, struct mgr_gpu *g, struct http_respons
 }
 
 static void gi_refused(struct http_response *resp, int r, const struct mgr_gpu *g,
-                       const char *profile, int64_t start)
+                       const char *profile, int64_t start, const char *why)
 {
         switch (r) {
+        case VGPU_EMIG_ADMIN:
+                fail_code(resp, r,
+                          "GPU %u is a real GPU: vgpud creates GPU instances on it only when "
+                          "started with --mig-admin (or an operator runs nvidia-smi mig -cgi, "
+                          "and vgpud finds the instance when it starts)",
+                          g->index);
+                break;
+        case VGPU_EMIG_OFF:
+                fail_code(resp, r,
+                          "MIG mode is off on GPU %u; turning it on is an operator's step "
+                          "(nvidia-smi -i %u -mig 1, which resets the GPU), then restart vgpud",
+                          g->index, g->index);
+                break;
+        case VGPU_ENVML:
+                fail_code(resp, r, "%s", why[0] ? why : vgpu_strerror(r));
+                break;
         case VGPU_EMODE:
                 fail_code(resp, r,
                           "GPU %u is in %s mode; switch it to MIG with `vgpuctl mode "
@@ -488,7 +519,7 @@ static void post_gi(struct api *api, const struct http_request *req, struct mgr_
         json_t *o = body_object(req, resp, fields), *pv;
         const struct mig_profile *p = NULL;
         struct layout_gi gi;
-        char pname[32];
+        char pname[32], why[512];
         int64_t start;
         int r;
 
@@ -520,9 +551,9 @@ static void post_gi(struct api *api, const struct http_request *req, struct mgr_
                 goto out;
         }
         snprintf(pname, sizeof(pname), "%s", p->name);
-        r = manager_gi_create_locked(api->mgr, g, p, start, &gi);
+        r = manager_gi_create_locked(api->mgr, g, p, start, &gi, why, sizeof(why));
         if (r < 0) {
-                gi_refused(resp, r, g, pname, start);
+                gi_refused(resp, r, g, pname, start, why);
                 goto out;
         }
         reply(resp, 201, gi_json(api->mgr, g, layout_find_gi(&g->layout, gi.id)));
@@ -548,6 +579,7 @@ static void gi_one(struct api *api, const struct http_request *req, struct mgr_g
                    const char *id, struct http_response *resp)
 {
         const struct layout_gi *gi;
+        char why[512];
         uint32_t n;
         int r;
 
@@ -562,8 +594,15 @@ static void gi_one(struct api *api, const struct http_request *req, struct mgr_g
                 reply(resp, 200, gi_json(api->mgr, g, gi));
                 return;
         }
-        r = manager_gi_destroy_locked(api->mgr, g, n);
-        if (r == VGPU_EGI_BUSY)
+        r = manager_gi_destroy_locked(api->mgr, g, n, why, sizeof(why));
+        if (r == VGPU_EMIG_ADMIN)
+                fail_code(resp, r,
+                          "GPU %u is a real GPU: vgpud destroys GPU instances on it only when "
+                          "started with --mig-admin",
+                          g->index);
+        else if (r == VGPU_ENVML)
+                fail_code(resp, r, "%s", why);
+        else if (r == VGPU_EGI_BUSY)
                 fail_code(resp, r, "GPU instance %u still holds vGPUs; destroy them first", n);
         else if (r < 0)
                 fail_code(resp, r, "cannot destroy GPU instance %u: %s", n, vgpu_strerror(r));
@@ -650,6 +689,11 @@ static void create_refused(struct http_response *resp, int r, const struct mgr_g
                 break;
         case VGPU_EENGINE:
                 fail_code(resp, r, "the vGPU's engine did not start: %s", engine_err);
+                break;
+        case VGPU_EMIG_ADMIN:
+        case VGPU_EMIG_DEVICE:
+        case VGPU_ENVML:
+                fail_code(resp, r, "%s", engine_err[0] ? engine_err : vgpu_strerror(r));
                 break;
         default:
                 fail_code(resp, r, "cannot create %s on GPU %u: %s", tn, gi, vgpu_strerror(r));

@@ -84,6 +84,33 @@ static void reap(pid_t pid)
                 ;
 }
 
+/*
+ * A copy of this process's environment with CUDA_VISIBLE_DEVICES=visible in place of its own:
+ * one allocation holding the array and the new entry (free it whole).
+ */
+static int env_with(const char *visible, char ***ret)
+{
+        static const char key[] = "CUDA_VISIBLE_DEVICES=";
+        size_t n = 0, k = 0, len = sizeof(key) + strlen(visible);
+        char **env, *entry;
+
+        while (environ[n])
+                n++;
+        env = malloc((n + 2) * sizeof(*env) + len);
+        if (!env)
+                return -ENOMEM;
+        entry = (char *)(env + n + 2);
+        snprintf(entry, len, "%s%s", key, visible);
+        for (size_t i = 0; i < n; i++) {
+                if (strncmp(environ[i], key, sizeof(key) - 1) != 0)
+                        env[k++] = environ[i];
+        }
+        env[k++] = entry;
+        env[k] = NULL;
+        *ret = env;
+        return 0;
+}
+
 int engine_spawn(const struct engine_spec *spec, int timeout_ms, pid_t *ret_pid, char *err,
                  size_t len)
 {
@@ -95,8 +122,10 @@ int engine_spawn(const struct engine_spec *spec, int timeout_ms, pid_t *ret_pid,
                         "--fb-offset", a_off, "--control", (char *)spec->control,
                         "--guest-socket", (char *)spec->guest_socket, "--model",
                         (char *)spec->model, "--sm-count", a_sm, "--owner-uid", a_uid,
-                        "--ready-fd", "3", NULL, NULL, NULL};
+                        "--ready-fd", "3", NULL, NULL, NULL, NULL, NULL};
         /* clang-format on */
+        size_t spare = sizeof(argv) / sizeof(argv[0]) - 5; /* the first of four spare slots */
+        char **envp = environ, **own = NULL;
         int pipefd[2], logfd;
         int64_t deadline = now_ms() + timeout_ms;
         char line[64] = "";
@@ -104,9 +133,22 @@ int engine_spawn(const struct engine_spec *spec, int timeout_ms, pid_t *ret_pid,
         pid_t pid;
 
         if (spec->sched_path) {
-                /* in the two spare slots before the final NULL */
-                argv[sizeof(argv) / sizeof(argv[0]) - 3] = "--sched";
-                argv[sizeof(argv) / sizeof(argv[0]) - 2] = (char *)spec->sched_path;
+                argv[spare++] = "--sched";
+                argv[spare++] = (char *)spec->sched_path;
+        }
+        if (spec->gpu_uuid) {
+                argv[spare++] = "--gpu-uuid";
+                argv[spare++] = (char *)spec->gpu_uuid;
+        }
+        if (spec->cuda_visible) {
+                /* Made before fork: the child of a threaded vgpud only calls exec. */
+                int r = env_with(spec->cuda_visible, &own);
+
+                if (r < 0) {
+                        snprintf(err, len, "environment: %s", strerror(-r));
+                        return r;
+                }
+                envp = own;
         }
         snprintf(a_gpu, sizeof(a_gpu), "%" PRIu32, spec->gpu_index);
         snprintf(a_addr, sizeof(a_addr), "0x%" PRIx64, spec->device_address);
@@ -116,18 +158,25 @@ int engine_spawn(const struct engine_spec *spec, int timeout_ms, pid_t *ret_pid,
         snprintf(a_uid, sizeof(a_uid), "%" PRId64, spec->owner_uid);
         logfd = open(spec->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
         if (logfd < 0) {
-                snprintf(err, len, "engine log %s: %s", spec->log_path, strerror(errno));
-                return -errno;
+                int r = -errno;
+
+                free(own);
+                snprintf(err, len, "engine log %s: %s", spec->log_path, strerror(-r));
+                return r;
         }
         if (pipe2(pipefd, O_CLOEXEC) < 0) {
+                int r = -errno;
+
+                free(own);
                 close(logfd);
-                snprintf(err, len, "pipe: %s", strerror(errno));
-                return -errno;
+                snprintf(err, len, "pipe: %s", strerror(-r));
+                return r;
         }
         pid = fork();
         if (pid < 0) {
                 int r = -errno;
 
+                free(own);
                 close(logfd);
                 close(pipefd[0]);
                 close(pipefd[1]);
@@ -148,10 +197,11 @@ int engine_spawn(const struct engine_spec *spec, int timeout_ms, pid_t *ret_pid,
                 dup2(logfd, 2);
                 dup2(pipefd[1], 3);
                 close_range(4, ~0u, 0);
-                execv(spec->engine_path, argv);
+                execve(spec->engine_path, argv, envp);
                 dprintf(2, "vgpu-engine: cannot run %s: %s\n", spec->engine_path, strerror(errno));
                 _exit(127);
         }
+        free(own);
         close(logfd);
         close(pipefd[1]);
         while (got < sizeof(line) - 1 && !memchr(line, '\n', got)) {

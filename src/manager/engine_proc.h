@@ -29,6 +29,11 @@ struct engine_spec {
         uint64_t fb_size;
         uint64_t fb_offset;
         const char *sched_path; /* its scheduler page (NULL: never gated) */
+        /* cuda: the device it runs on, by UUID (a GPU's, or a MIG device's); NULL: gpu_index */
+        const char *gpu_uuid;
+        /* cuda: CUDA_VISIBLE_DEVICES for it (a MIG device must be named so to be used); NULL:
+         * vgpud's own environment */
+        const char *cuda_visible;
 };
 
 /*

@@ -21,6 +21,7 @@
 #include "manager/engine_proc.h"
 #include "backend/cuda/nvml.h"
 #include "manager/manager.h"
+#include "manager/migdev.h"
 #include "manager/state.h"
 #include "vgpu/errors.h"
 
@@ -322,6 +323,23 @@ static int start_engine(struct manager *m, struct mgr_vgpu *v, char *err, size_t
                 v->engine_pid = 0;
                 return 0;
         }
+        if (m->real_gpus) {
+                /* a real GPU's engine opens its device by UUID: a MIG device for MIG */
+                const struct mgr_gpu *g = &m->gpus[v->gpu];
+
+                spec.gpu_uuid = g->uuid;
+                if (g->mig_hw) {
+                        spec.gpu_uuid = v->place.gi ? migdev_uuid(g, v->place.gi) : NULL;
+                        spec.cuda_visible = spec.gpu_uuid;
+                        if (!spec.gpu_uuid) {
+                                snprintf(err, len,
+                                         "GPU instance %u of GPU %u has no MIG device (no "
+                                         "compute instance)",
+                                         v->place.gi, v->gpu);
+                                return VGPU_EMIG_DEVICE;
+                        }
+                }
+        }
         engine_path(m, v->uuid, "sock", control, sizeof(control));
         engine_path(m, v->uuid, "log", log, sizeof(log));
         engine_path(m, v->uuid, "guest", guest, sizeof(guest));
@@ -407,6 +425,68 @@ static uint64_t free_address(const struct manager *m, uint32_t gpu, uint64_t off
         return layout_device_address(gpu, off); /* not reached with 16 GPUs at most */
 }
 
+/*
+ * A MIG-backed vGPU on a real GPU in MIG mode, with no GPU instance asked for: an empty one of
+ * its profile that exists and has a MIG device, or (--mig-admin) one made for it through NVML
+ * where the layout would put it, implicit (destroyed with the vGPU; *ret_made says its ID).
+ * req->gi says which.
+ */
+static int real_gi_for(struct manager *m, struct mgr_gpu *g, const struct vgpu_type *t,
+                       struct layout_req *req, uint32_t *ret_made, char *err, size_t len)
+{
+        const struct mig_profile *p = catalog_find_profile(g->model, t->mig_profile);
+        struct layout_vgpu out;
+        uint32_t id;
+        int r;
+
+        if (!p)
+                return VGPU_EUNKNOWN_PROFILE;
+        for (size_t i = 0; i < g->layout.n_gis; i++) {
+                struct layout_req one = {.gi = g->layout.gis[i].id, .placement = req->placement};
+
+                if (g->layout.gis[i].profile == p && migdev_uuid(g, one.gi) &&
+                    layout_check(&g->layout, t, &one, &out) == 0) {
+                        req->gi = one.gi;
+                        return 0;
+                }
+        }
+        if (!m->mig_admin) {
+                snprintf(err, len,
+                         "GPU %u has no free %s GPU instance with a compute instance for %s; "
+                         "an operator creates one (nvidia-smi mig -i %u -cgi %u -C), or starts "
+                         "vgpud with --mig-admin to let it",
+                         g->index, p->name, t->name, g->index, p->id);
+                return VGPU_EMIG_ADMIN;
+        }
+        r = layout_check(&g->layout, t, req, &out);
+        if (r < 0)
+                return r;
+        if (r == 0) {
+                snprintf(err, len, "GPU instance %u of GPU %u has no compute instance", out.gi,
+                         g->index);
+                return VGPU_EMIG_DEVICE;
+        }
+        r = migdev_gi_create_locked(m, g, p, out.placement, &id, err, len);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < g->layout.n_gis; i++) {
+                if (g->layout.gis[i].id == id)
+                        g->layout.gis[i].implicit = true;
+        }
+        req->gi = id;
+        *ret_made = id;
+        return 0;
+}
+
+/* Give back a GPU instance made for a vGPU that was not made after all (its words logged). */
+static void real_gi_unmake(struct manager *m, struct mgr_gpu *g, uint32_t gi, bool layout_done)
+{
+        char why[256];
+
+        if (gi && migdev_gi_destroy_locked(m, g, gi, layout_done, why, sizeof(why)) < 0)
+                vgpu_log(VGPU_LOG_WARN, "GPU %u: GPU instance %u stays: %s", g->index, gi, why);
+}
+
 int manager_create_locked(struct manager *m, const struct mgr_create *c, struct mgr_vgpu **ret,
                           char *err, size_t len)
 {
@@ -414,6 +494,8 @@ int manager_create_locked(struct manager *m, const struct mgr_create *c, struct 
         struct mgr_vgpu v = {0}, *slot;
         const struct layout_gi *gi;
         struct layout_gi gi_copy;
+        struct layout_req req = c->req;
+        uint32_t made_gi = 0;
         bool implicit = false;
         int r;
 
@@ -430,9 +512,16 @@ int manager_create_locked(struct manager *m, const struct mgr_create *c, struct 
                 random_uuid(v.uuid);
         }
         v.handle = m->next_handle;
-        r = layout_create(&g->layout, c->type, &c->req, v.handle, &v.place);
-        if (r < 0)
+        if (g->mig_hw && c->type->cls == CATALOG_MIG && req.gi == 0) {
+                r = real_gi_for(m, g, c->type, &req, &made_gi, err, len);
+                if (r < 0)
+                        return r;
+        }
+        r = layout_create(&g->layout, c->type, &req, v.handle, &v.place);
+        if (r < 0) {
+                real_gi_unmake(m, g, made_gi, false);
                 return r;
+        }
         v.gpu = g->index;
         v.type = c->type;
         v.owner_uid = c->owner_uid;
@@ -475,6 +564,7 @@ err_row:
         unpersist_vgpu(m, &v, implicit);
 err_layout:
         layout_destroy(&g->layout, v.handle);
+        real_gi_unmake(m, g, made_gi, true);
         return r;
 }
 
@@ -560,6 +650,8 @@ int manager_destroy_locked(struct manager *m, struct mgr_vgpu *v, bool force)
         if (r < 0)
                 return r; /* the row says "destroying": the next start finishes the job */
         layout_destroy(&g->layout, v->handle);
+        if (implicit && g->mig_hw)
+                real_gi_unmake(m, g, v->place.gi, true);
         manager_image_path(m, v, img, sizeof(img));
         unlink(img); /* a suspended vGPU's image goes with it */
         image_forget(m, v);
@@ -595,6 +687,10 @@ int manager_set_mode_locked(struct manager *m, struct mgr_gpu *g, enum layout_mo
         uint32_t ms;
         uint64_t clock, idle;
 
+        /* A real GPU's MIG mode is the hardware's, and vgpud never changes it. */
+        if (m->real_gpus && (mode == LAYOUT_MIG) != g->mig_hw)
+                return mode == LAYOUT_MIG ? VGPU_EMIG_OFF : VGPU_EMODE;
+
         /* Fixed share needs equal sizes: the policy changes first (vgpuctl sched). */
         scheduler_get(m->sched, g->index, &p, &ms, &clock, &idle);
         if (mode == LAYOUT_HETEROGENEOUS && p == SCHED_FIXED_SHARE)
@@ -611,12 +707,33 @@ int manager_set_mode_locked(struct manager *m, struct mgr_gpu *g, enum layout_mo
 }
 
 int manager_gi_create_locked(struct manager *m, struct mgr_gpu *g, const struct mig_profile *p,
-                             int64_t start, struct layout_gi *ret)
+                             int64_t start, struct layout_gi *ret, char *err, size_t len)
 {
         struct layout_gi gi;
         struct state_gi row;
-        int r = layout_gi_create(&g->layout, p, start, 0, &gi);
+        int r;
 
+        err[0] = '\0';
+        if (m->real_gpus) {
+                /* on the hardware, through NVML; found there again at the next start */
+                uint32_t id;
+
+                if (start < 0) {
+                        /* where the layout would put it (on a copy: NVML first) */
+                        struct layout where = g->layout;
+                        struct layout_gi got;
+
+                        r = layout_gi_create(&where, p, start, 0, &got);
+                        if (r < 0)
+                                return r;
+                        start = got.start;
+                }
+                r = migdev_gi_create_locked(m, g, p, (uint32_t)start, &id, err, len);
+                if (r == 0)
+                        *ret = *layout_find_gi(&g->layout, id);
+                return r;
+        }
+        r = layout_gi_create(&g->layout, p, start, 0, &gi);
         if (r < 0)
                 return r;
         row = (struct state_gi){.gpu = g->index, .id = gi.id, .profile = p->id, .start = gi.start};
@@ -634,12 +751,16 @@ int manager_gi_create_locked(struct manager *m, struct mgr_gpu *g, const struct 
         return 0;
 }
 
-int manager_gi_destroy_locked(struct manager *m, struct mgr_gpu *g, uint32_t id)
+int manager_gi_destroy_locked(struct manager *m, struct mgr_gpu *g, uint32_t id, char *err,
+                              size_t len)
 {
         const struct layout_gi *gi = layout_find_gi(&g->layout, id);
         struct layout_gi saved;
         int r;
 
+        err[0] = '\0';
+        if (m->real_gpus && gi)
+                return migdev_gi_destroy_locked(m, g, id, false, err, len);
         if (!gi)
                 return VGPU_ENO_GI;
         saved = *gi;
@@ -666,6 +787,9 @@ struct restore {
         int err;
         size_t n_rows;
         struct state_vgpu *rows;
+        /* rows of real GPUs' GPU instances that are gone (removed once read) */
+        size_t n_stale;
+        struct state_gi stale[64];
 };
 
 static int restore_gpu_row(void *ctx, const struct state_gpu *row)
@@ -711,6 +835,18 @@ static int restore_gi_row(void *ctx, const struct state_gi *row)
                 return 1;
         }
         g = &m->gpus[row->gpu];
+        if (m->real_gpus) {
+                /* the hardware's GPU instances are in the layout: a row only says "implicit" */
+                const struct layout_gi *have = layout_find_gi(&g->layout, row->id);
+
+                if (have && have->profile->id == row->profile && have->start == row->start) {
+                        if (row->implicit && m->mig_admin)
+                                g->layout.gis[have - g->layout.gis].implicit = true;
+                } else if (rs->n_stale < sizeof(rs->stale) / sizeof(rs->stale[0])) {
+                        rs->stale[rs->n_stale++] = *row;
+                }
+                return 0;
+        }
         r = layout_gi_create(&g->layout, catalog_find_profile(g->model, row->profile), row->start,
                              row->id, NULL);
         if (r < 0) {
@@ -827,6 +963,16 @@ static int restore_vgpu(struct manager *m, const struct state_vgpu *row)
                 return VGPU_EUNKNOWN_TYPE;
         }
         req = (struct layout_req){.gi = row->gi, .placement = row->placement};
+        if (m->real_gpus && row->gi && !layout_find_gi(&g->layout, row->gi)) {
+                /* GPU instances do not outlive a reboot of the host, nor an operator's change */
+                vgpu_log(VGPU_LOG_ERROR,
+                         "vGPU %s was in GPU instance %u of GPU %u, which is gone; vgpud removes "
+                         "it",
+                         row->uuid, row->gi, row->gpu);
+                snprintf(v.uuid, sizeof(v.uuid), "%s", row->uuid);
+                stop_engine(m, v.uuid, find_engine(m, v.uuid));
+                return unpersist_vgpu(m, &v, false);
+        }
         r = layout_create(&g->layout, v.type, &req, row->handle, &v.place);
         if (r < 0) {
                 vgpu_log(VGPU_LOG_ERROR, "state: vGPU %s (%s) cannot be placed back: %s", row->uuid,
@@ -870,6 +1016,8 @@ static int restore_vgpu(struct manager *m, const struct state_vgpu *row)
                 stop_engine(m, v.uuid, v.engine_pid);
                 r = unpersist_vgpu(m, &v, implicit);
                 layout_destroy(&g->layout, v.handle);
+                if (implicit && g->mig_hw)
+                        real_gi_unmake(m, g, v.place.gi, true);
                 return r;
         }
         if (v.state == MGR_RUNNING || v.state == MGR_SUSPENDED) {
@@ -1015,7 +1163,8 @@ static void stop_strays(struct manager *m)
         closedir(d);
 }
 
-static int setup_gpus(struct manager *m, const struct manager_config *cfg)
+static int setup_gpus(struct manager *m, const struct manager_config *cfg,
+                      const struct vgpu_nvml_gpu *nvml_found, size_t n_found)
 {
         struct restore rs = {.m = m};
         int r;
@@ -1030,6 +1179,7 @@ static int setup_gpus(struct manager *m, const struct manager_config *cfg)
                 char u[37];
 
                 g->index = (uint32_t)i;
+                g->nvml_index = -1;
                 g->model = catalog_find_model(cfg->sim_gpus[i]);
                 if (!g->model) {
                         vgpu_log(VGPU_LOG_ERROR,
@@ -1051,6 +1201,11 @@ static int setup_gpus(struct manager *m, const struct manager_config *cfg)
         r = state_each_gpu(m->db, restore_gpu_row, &rs);
         if (r < 0 || rs.err)
                 return rs.err ? rs.err : r;
+        if (m->real_gpus) {
+                r = migdev_discover(m, nvml_found, n_found);
+                if (r < 0)
+                        return r;
+        }
         for (size_t i = 0; i < m->n_gpus; i++) {
                 r = persist_gpu(m, &m->gpus[i]);
                 if (r < 0)
@@ -1059,6 +1214,14 @@ static int setup_gpus(struct manager *m, const struct manager_config *cfg)
         r = state_each_gi(m->db, restore_gi_row, &rs);
         if (r < 0 || rs.err)
                 return rs.err ? rs.err : r;
+        for (size_t i = 0; i < rs.n_stale; i++) {
+                vgpu_log(VGPU_LOG_WARN, "GPU %u: GPU instance %u that vgpud made is gone",
+                         rs.stale[i].gpu, rs.stale[i].id);
+                if (state_begin(m->db) < 0 ||
+                    state_del_gi(m->db, rs.stale[i].gpu, rs.stale[i].id) < 0 ||
+                    state_commit(m->db) < 0)
+                        state_rollback(m->db);
+        }
         r = state_each_vgpu(m->db, collect_vgpu_row, &rs);
         for (size_t i = 0; r == 0 && !rs.err && i < rs.n_rows; i++)
                 r = restore_vgpu(m, &rs.rows[i]);
@@ -1224,25 +1387,17 @@ static void *xid_main(void *arg)
         }
 }
 
-/* Match the GPUs to NVML's by UUID (the driver API and NVML may number them differently). */
+#define VGPU_MAX_NVML_GPUS 64
+
+/* Watch the GPUs matched to NVML's (migdev_discover) for Xid events. */
 static void nvml_setup(struct manager *m)
 {
-        static struct vgpu_nvml_gpu found[64];
-        size_t n = 0;
         bool watching = false;
 
-        for (size_t i = 0; i < m->n_gpus; i++)
-                m->gpus[i].nvml_index = -1;
-        if (vgpu_nvml_gpus(found, 64, &n) < 0)
-                return;
         for (size_t i = 0; i < m->n_gpus; i++) {
-                for (size_t k = 0; k < n; k++) {
-                        if (strcasecmp(found[k].uuid, m->gpus[i].uuid) != 0)
-                                continue;
-                        m->gpus[i].nvml_index = (int)found[k].index;
-                        if (vgpu_nvml_xid_watch(found[k].index) == 0)
-                                watching = true;
-                }
+                if (m->gpus[i].nvml_index >= 0 &&
+                    vgpu_nvml_xid_watch((unsigned)m->gpus[i].nvml_index) == 0)
+                        watching = true;
         }
         if (watching && pthread_create(&m->xid_thread, NULL, xid_main, m) == 0)
                 m->xid_started = true;
@@ -1250,6 +1405,8 @@ static void nvml_setup(struct manager *m)
 
 int manager_new(const struct manager_config *cfg, struct manager **ret)
 {
+        static struct vgpu_nvml_gpu found[VGPU_MAX_NVML_GPUS];
+        size_t n_found = 0;
         char path[4096];
         struct manager *m;
         int r;
@@ -1303,24 +1460,29 @@ int manager_new(const struct manager_config *cfg, struct manager **ret)
         if (r < 0)
                 goto err;
         m->no_engines = cfg->no_engines;
+        m->mig_admin = cfg->mig_admin;
         r = scheduler_new(cfg->n_sim_gpus, &m->sched);
         if (r < 0)
                 goto err;
-        r = setup_gpus(m, cfg);
+        if (strcmp(cfg->backend, "cuda") == 0) {
+                /* NVML first: the GPUs' MIG instances are part of their layouts */
+                char why[256] = "";
+
+                m->nvml = vgpu_nvml_open(why, sizeof(why)) == 0;
+                if (!m->nvml)
+                        vgpu_log(VGPU_LOG_WARN, "no GPU telemetry in /metrics, no MIG: %s", why);
+                else if (vgpu_nvml_gpus(found, sizeof(found) / sizeof(found[0]), &n_found) < 0)
+                        vgpu_log(VGPU_LOG_WARN, "NVML does not list the GPUs: %s",
+                                 vgpu_nvml_strerror());
+        }
+        r = setup_gpus(m, cfg, found, n_found);
         if (r < 0)
                 goto err;
         r = sched_restore(m, cfg->rmpvmrl);
         if (r < 0)
                 goto err;
-        if (strcmp(cfg->backend, "cuda") == 0) {
-                char why[256] = "";
-
-                m->nvml = vgpu_nvml_open(why, sizeof(why)) == 0;
-                if (!m->nvml)
-                        vgpu_log(VGPU_LOG_WARN, "no GPU telemetry in /metrics: %s", why);
-                else
-                        nvml_setup(m);
-        }
+        if (m->nvml)
+                nvml_setup(m);
         if (m->no_engines) {
                 *ret = m;
                 return 0;

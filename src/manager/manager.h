@@ -34,7 +34,15 @@ struct mgr_gpu {
         char pci_bus_id[32];
         const struct gpu_model *model;
         struct layout layout;
-        int nvml_index;      /* the same GPU in NVML (matched by UUID); -1: none */
+        int nvml_index; /* the same GPU in NVML (matched by UUID); -1: none */
+        /* a real GPU in MIG mode: its GPU instances are the hardware's, each run on its MIG
+         * device (migdev.h) */
+        bool mig_hw;
+        size_t n_migdevs;
+        struct mgr_migdev {
+                uint32_t gi, ci;
+                char uuid[96];
+        } migdevs[CATALOG_MAX_MEM_SLICES];
         uint64_t xid_errors; /* Xid events NVML reported for it since vgpud started */
         unsigned long long last_xid;
 };
@@ -66,6 +74,7 @@ struct manager_config {
         const char *engine_path; /* the vgpu-engine binary */
         bool no_engines;         /* run no engine processes (the API fuzz target only) */
         int64_t rmpvmrl; /* the product's RmPVMRL value for every GPU's scheduler; -1: none */
+        bool mig_admin;  /* cuda: vgpud may create and destroy GPU instances (never MIG mode) */
 };
 
 struct manager {
@@ -86,7 +95,8 @@ struct manager {
         bool no_engines;
         bool real_gpus; /* GPUs found by the backend, not configured */
         struct scheduler *sched;
-        bool nvml; /* NVML is loaded: real GPUs' telemetry (the cuda backend) */
+        bool nvml;      /* NVML is loaded: real GPUs' telemetry (the cuda backend) */
+        bool mig_admin; /* manager_config.mig_admin */
         pthread_t xid_thread;
         bool xid_started;
         struct licensing *lic; /* vgpud's license holders; NULL: licensing off */
@@ -164,10 +174,15 @@ int manager_destroy_locked(struct manager *m, struct mgr_vgpu *v, bool force);
 /* manager_set_mode_locked - change a GPU's mode (layout rules), persistently. */
 int manager_set_mode_locked(struct manager *m, struct mgr_gpu *g, enum layout_mode mode);
 
-/* GPU instances, persistently (layout rules). */
+/*
+ * GPU instances, persistently (layout rules). On a real GPU they are the hardware's, made and
+ * destroyed through NVML (migdev.h: --mig-admin only); err then says why NVML refused. start -1:
+ * where the layout puts it.
+ */
 int manager_gi_create_locked(struct manager *m, struct mgr_gpu *g, const struct mig_profile *p,
-                             int64_t start, struct layout_gi *ret);
-int manager_gi_destroy_locked(struct manager *m, struct mgr_gpu *g, uint32_t gi);
+                             int64_t start, struct layout_gi *ret, char *err, size_t len);
+int manager_gi_destroy_locked(struct manager *m, struct mgr_gpu *g, uint32_t gi, char *err,
+                              size_t len);
 
 /* manager_guest_socket - where guests of v attach (DIR/engines/UUID.guest). */
 void manager_guest_socket(const struct manager *m, const struct mgr_vgpu *v, char *buf, size_t len);

@@ -7,9 +7,11 @@
 #include <limits.h>
 #include <libgen.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +21,7 @@
 #include "manager/manager.h"
 #include "vgpu/errors.h"
 #include "backend/backend.h"
+#include "backend/cuda/nvml.h"
 #include "core/catalog.h"
 #include "core/sched.h"
 #include "manager/licensing.h"
@@ -34,12 +37,16 @@ static void usage(FILE *f)
               "             [--license-server SOCKET|HOST:PORT --license-key FILE\n"
               "              [--license-ca FILE] [--license-token FILE] [--license-grace S]]\n"
               "             [--migrate-secret FILE [--migrate-listen ADDR:PORT]]\n"
-              "             [--guest-listen ADDR:PORT --guest-secret FILE]\n"
+              "             [--guest-listen ADDR:PORT --guest-secret FILE] [--mig-admin]\n"
               "             [--foreground] [--verbose]\n"
               "defaults: --backend sim --sim-gpus H100-80GB --state /var/lib/vgpu\n"
               "          --socket /run/vgpu/vgpud.sock, admin and socket group root\n"
               "--backend cuda serves the host's NVIDIA GPUs (found through the driver);\n"
               "--sim-gpus is for the sim backend only\n"
+              "--mig-admin (cuda): vgpud may create and destroy GPU instances on GPUs in MIG\n"
+              "  mode (vgpuctl mig -cgi/-dgi, and one for a MIG-backed vGPU when none is\n"
+              "  free); without it vgpud uses the instances that exist. vgpud never changes a\n"
+              "  GPU's MIG mode\n"
               "--rmpvmrl sets every GPU's scheduler as NVIDIA's RmPVMRL registry value does:\n"
               "  0x00 best effort, 0x01 equal share, 0x11 fixed share; time slice in ms in\n"
               "  bits 16-23 (0x00030001: equal share, 3 ms)\n"
@@ -140,47 +147,118 @@ static int parse_listen(const char *s, char *addr, size_t len, unsigned short *p
         return addr[0] ? 0 : -EINVAL;
 }
 
+/* A found GPU's catalog model: by PCI device id, else by name, else generic types (or NULL). */
+static const struct gpu_model *model_of(const struct backend_gpu *f, size_t i)
+{
+        const struct gpu_model *m = catalog_match_model(f->pci_device_id, f->name);
+
+        if (m)
+                return m;
+        m = catalog_generic_model((uint32_t)(f->mem_total >> 30), (uint32_t)f->cc_major,
+                                  (uint32_t)f->cc_minor, f->sm_count);
+        vgpu_log(VGPU_LOG_WARN, "GPU %zu (%s, PCI device 0x%04x) is not in the catalog; %s", i,
+                 f->name, f->pci_device_id,
+                 m ? "served with generic types (docs/catalog.md)" : "not served");
+        return m;
+}
+
 /*
- * The host's NVIDIA GPUs, through the cuda backend: each mapped to its catalog model (by PCI
- * device id, else by name). A GPU the catalog does not know is left out, with a warning.
+ * The physical GPUs as NVML lists them, in its order (ret, up to max): a GPU in MIG mode is no
+ * CUDA device itself (its MIG devices are), so the driver API cannot list it. What NVML does not
+ * say (compute capability, SMs) comes from the driver's device of the same UUID, if any. A GPU
+ * not in MIG mode that the driver does not show (CUDA_VISIBLE_DEVICES) is left out. 0, or
+ * -ENODEV when NVML does not load or lists nothing.
+ */
+static int nvml_gpus(const struct backend_gpu *cuda, size_t n_cuda, struct backend_gpu *ret,
+                     size_t max, size_t *ret_n)
+{
+        static struct vgpu_nvml_gpu found[VGPUD_MAX_GPUS];
+        char why[256] = "";
+        size_t n = 0;
+
+        if (vgpu_nvml_open(why, sizeof(why)) < 0) {
+                vgpu_log(VGPU_LOG_INFO, "GPUs from the driver API (NVML: %s)", why);
+                return -ENODEV;
+        }
+        if (vgpu_nvml_gpus(found, VGPUD_MAX_GPUS, &n) < 0 || n == 0) {
+                vgpu_nvml_close();
+                return -ENODEV;
+        }
+        *ret_n = 0;
+        for (size_t i = 0; i < n && *ret_n < max; i++) {
+                struct backend_gpu *g = &ret[*ret_n];
+                bool seen = false;
+
+                memset(g, 0, sizeof(*g));
+                for (size_t k = 0; k < n_cuda && !seen; k++) {
+                        if (strcasecmp(cuda[k].uuid, found[i].uuid) == 0) {
+                                *g = cuda[k];
+                                seen = true;
+                        }
+                }
+                if (!seen && !found[i].mig_enabled) {
+                        vgpu_log(VGPU_LOG_WARN,
+                                 "GPU %s (%s) is not visible to CUDA here (CUDA_VISIBLE_DEVICES?); "
+                                 "not served",
+                                 found[i].uuid, found[i].name);
+                        continue;
+                }
+                snprintf(g->name, sizeof(g->name), "%s", found[i].name);
+                snprintf(g->uuid, sizeof(g->uuid), "%s", found[i].uuid);
+                snprintf(g->bus_id, sizeof(g->bus_id), "%s", found[i].bus_id);
+                g->pci_device_id = found[i].pci_device_id;
+                g->mem_total = found[i].mem_total;
+                (*ret_n)++;
+        }
+        vgpu_nvml_close();
+        return 0;
+}
+
+/*
+ * The host's NVIDIA GPUs, through the cuda backend and NVML (above), each mapped to its catalog
+ * model. Engines open their devices by UUID, so vgpud's numbering need not be the driver's.
  */
 static int find_gpus(const char **models, const char **uuids, const char **bus_ids, size_t *ret_n)
 {
-        static struct backend_gpu found[VGPUD_MAX_GPUS];
+        static struct backend_gpu cuda[VGPUD_MAX_GPUS], found[VGPUD_MAX_GPUS];
         const struct backend_ops *ops = backend_find("cuda");
         char why[256] = "";
-        size_t n = 0;
+        size_t n_cuda = 0, n = 0;
         int r;
 
-        r = ops->gpus(found, VGPUD_MAX_GPUS, &n, why, sizeof(why));
-        if (r < 0) {
+        r = ops->gpus(cuda, VGPUD_MAX_GPUS, &n_cuda, why, sizeof(why));
+        if (r < 0 && strstr(why, "sees no GPU") == NULL) {
                 vgpu_log(VGPU_LOG_ERROR, "--backend cuda: %s", why[0] ? why : strerror(-r));
                 return r;
         }
+        if (r < 0)
+                n_cuda = 0;
+        if (nvml_gpus(cuda, n_cuda, found, VGPUD_MAX_GPUS, &n) < 0) {
+                /* no NVML: the driver's devices, without MIG (which needs NVML to be seen) */
+                for (size_t i = 0; i < n_cuda; i++) {
+                        if (strncmp(cuda[i].uuid, "MIG-", 4) == 0)
+                                vgpu_log(VGPU_LOG_WARN,
+                                         "MIG device %s: MIG needs NVML (libnvidia-ml.so.1); "
+                                         "not served",
+                                         cuda[i].uuid);
+                        else
+                                found[n++] = cuda[i];
+                }
+        }
+        if (n == 0) {
+                vgpu_log(VGPU_LOG_ERROR, "--backend cuda: %s",
+                         why[0] ? why : "the NVIDIA driver sees no GPU");
+                return -ENODEV;
+        }
         *ret_n = 0;
         for (size_t i = 0; i < n; i++) {
-                const struct gpu_model *m =
-                        catalog_match_model(found[i].pci_device_id, found[i].name);
+                const struct gpu_model *m = model_of(&found[i], i);
 
-                if (!m) {
-                        m = catalog_generic_model((uint32_t)(found[i].mem_total >> 30),
-                                                  (uint32_t)found[i].cc_major,
-                                                  (uint32_t)found[i].cc_minor, found[i].sm_count);
-                        vgpu_log(VGPU_LOG_WARN,
-                                 "GPU %zu (%s, PCI device 0x%04x) is not in the catalog; %s", i,
-                                 found[i].name, found[i].pci_device_id,
-                                 m ? "served with generic types (docs/catalog.md)" : "not served");
-                        if (!m)
-                                continue;
-                }
-                if (*ret_n != i) {
-                        /* engines name GPUs by the driver's index: keep them equal */
-                        vgpu_log(VGPU_LOG_WARN, "GPU %zu (%s) not served: an earlier GPU is not", i,
-                                 found[i].name);
+                if (!m)
                         continue;
-                }
-                vgpu_log(VGPU_LOG_INFO, "GPU %zu: %s (%s, %.1f GiB usable) as %s", i, found[i].name,
-                         found[i].uuid, (double)found[i].mem_total / (1 << 30), m->id);
+                vgpu_log(VGPU_LOG_INFO, "GPU %zu: %s (%s, %.1f GiB usable) as %s", *ret_n,
+                         found[i].name, found[i].uuid, (double)found[i].mem_total / (1 << 30),
+                         m->id);
                 models[*ret_n] = m->id;
                 uuids[*ret_n] = found[i].uuid;
                 bus_ids[*ret_n] = found[i].bus_id;
@@ -210,6 +288,7 @@ int main(int argc, char **argv)
                 {"migrate-listen", required_argument, NULL, 'l' + 256},
                 {"guest-secret", required_argument, NULL, 's' + 256},
                 {"guest-listen", required_argument, NULL, 'L' + 256},
+                {"mig-admin", no_argument, NULL, 'A' + 256},
                 {"foreground", no_argument, NULL, 'f'},
                 {"verbose", no_argument, NULL, 'v'},
                 {"help", no_argument, NULL, 'h'},
@@ -224,6 +303,7 @@ int main(int argc, char **argv)
         struct http_server *metrics_srv = NULL;
         const char *migrate_secret = NULL, *migrate_listen = NULL;
         const char *guest_secret = NULL, *guest_listen = NULL;
+        bool mig_admin = false;
         struct migrate_peer *guest_peer = NULL;
         const char *socket_path = "/run/vgpu/vgpud.sock", *admin = NULL, *sock_group = NULL;
         char engine[PATH_MAX] = "", list[1024];
@@ -331,6 +411,9 @@ int main(int argc, char **argv)
                 case 'L' + 256:
                         guest_listen = optarg;
                         break;
+                case 'A' + 256:
+                        mig_admin = true;
+                        break;
                 case 'f':
                         break; /* vgpud always stays in the foreground; systemd runs it as is */
                 case 'v':
@@ -350,6 +433,11 @@ int main(int argc, char **argv)
         }
         if (strcmp(backend, "sim") != 0 && strcmp(backend, "cuda") != 0) {
                 vgpu_log(VGPU_LOG_ERROR, "unknown backend '%s' (known: sim, cuda)", backend);
+                return 2;
+        }
+        if (mig_admin && strcmp(backend, "cuda") != 0) {
+                vgpu_log(VGPU_LOG_ERROR, "--mig-admin is for --backend cuda (the sim's GPU "
+                                         "instances are vgpud's own to make)");
                 return 2;
         }
         if (strcmp(backend, "cuda") == 0) {
@@ -406,6 +494,7 @@ int main(int argc, char **argv)
                                       .gpu_uuids = strcmp(backend, "cuda") == 0 ? uuids : NULL,
                                       .gpu_bus_ids = bus_ids,
                                       .rmpvmrl = rmpvmrl,
+                                      .mig_admin = mig_admin,
                                       .engine_path = engine};
         r = manager_new(&cfg, &mgr);
         if (r < 0) {

@@ -7,6 +7,7 @@
 // fills and device copies are queued on it, copies to and from the staging area complete before
 // they return. The first kernel fault loses the context for good: every later call fails with
 // it, and the vGPU must be restarted (docs/cuda.md).
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -139,11 +140,13 @@ static int cuda_gpus(struct backend_gpu *ret, size_t max, size_t *ret_n, char *e
                 if (cu.device_uuid(&u, d) == CUDA_SUCCESS) {
                         const unsigned char *b = (const unsigned char *)u.bytes;
 
+                        /* a MIG device (CUDA_VISIBLE_DEVICES=MIG-...) has a MIG UUID */
                         snprintf(g->uuid, sizeof(g->uuid),
-                                 "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+                                 "%s-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
                                  "%02x%02x%02x%02x%02x%02x",
-                                 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
-                                 b[11], b[12], b[13], b[14], b[15]);
+                                 strstr(g->name, " MIG ") ? "MIG" : "GPU", b[0], b[1], b[2], b[3],
+                                 b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+                                 b[14], b[15]);
                 }
                 if (cu.device_pci_bus_id(bus, (int)sizeof(bus), d) == CUDA_SUCCESS) {
                         /* "0000:41:00.0", as nvidia-smi writes it with an 8-digit domain */
@@ -159,24 +162,77 @@ static int cuda_gpus(struct backend_gpu *ret, size_t max, size_t *ret_n, char *e
         return 0;
 }
 
+/* The 32 hex digits of a "GPU-..." or "MIG-..." UUID, lower case; -EINVAL if it has not 32. */
+static int uuid_hex(const char *u, char out[33])
+{
+        size_t n = 0;
+
+        if (strncmp(u, "GPU-", 4) == 0 || strncmp(u, "MIG-", 4) == 0)
+                u += 4;
+        for (; *u && n < 33; u++) {
+                if (*u == '-')
+                        continue;
+                if (!isxdigit((unsigned char)*u))
+                        return -EINVAL;
+                out[n++] = (char)tolower((unsigned char)*u);
+        }
+        if (n != 32 || *u)
+                return -EINVAL;
+        out[32] = '\0';
+        return 0;
+}
+
+/* The driver's index of the device with UUID uuid, among those it enumerates. */
+static int device_by_uuid(const char *uuid, int n, int *ret, char *err, size_t err_len)
+{
+        char want[33], have[33];
+
+        if (uuid_hex(uuid, want) < 0) {
+                snprintf(err, err_len, "'%s' is not a GPU or MIG device UUID", uuid);
+                return -EINVAL;
+        }
+        for (int i = 0; i < n; i++) {
+                CUdevice d;
+                CUuuid u;
+
+                if (cu.device_get(&d, i) != CUDA_SUCCESS || cu.device_uuid(&u, d) != CUDA_SUCCESS)
+                        continue;
+                for (int k = 0; k < 16; k++)
+                        snprintf(have + 2 * k, 3, "%02x", (unsigned char)u.bytes[k]);
+                if (strcmp(want, have) == 0) {
+                        *ret = i;
+                        return 0;
+                }
+        }
+        snprintf(err, err_len, "the driver shows no device %s (of %d; CUDA_VISIBLE_DEVICES=%s)",
+                 uuid, n, getenv("CUDA_VISIBLE_DEVICES") ? getenv("CUDA_VISIBLE_DEVICES") : "");
+        return -ENODEV;
+}
+
 static int cuda_dev_open(const struct backend_dev_req *req, struct backend_dev **ret, char *err,
                          size_t err_len)
 {
         struct backend_dev *d;
-        int n = 0, vmm = 0, r;
+        int n = 0, vmm = 0, r, ordinal = (int)req->gpu_index;
         CUresult cr;
 
         r = cuda_drv_load(err, err_len);
         if (r < 0)
                 return r;
-        if (cu.device_count(&n) != CUDA_SUCCESS || req->gpu_index >= (uint32_t)n) {
+        if (cu.device_count(&n) != CUDA_SUCCESS)
+                n = 0;
+        if (req->gpu_uuid && req->gpu_uuid[0]) {
+                r = device_by_uuid(req->gpu_uuid, n, &ordinal, err, err_len);
+                if (r < 0)
+                        return r;
+        } else if (req->gpu_index >= (uint32_t)n) {
                 snprintf(err, err_len, "no GPU %u (the driver sees %d)", req->gpu_index, n);
                 return -ENODEV;
         }
         d = calloc(1, sizeof(*d));
         if (!d)
                 return -ENOMEM;
-        cr = cu.device_get(&d->dev, (int)req->gpu_index);
+        cr = cu.device_get(&d->dev, ordinal);
         if (cr == CUDA_SUCCESS)
                 cr = cu.device_attr(&vmm, CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED,
                                     d->dev);

@@ -85,6 +85,39 @@ struct nvml_device_attributes { /* nvmlDeviceAttributes_t */
         unsigned long long memory_size_mb;
 };
 
+/* MIG management (nvmlGpuInstance_t and nvmlComputeInstance_t point at these) */
+struct nvml_gpu_instance;
+struct nvml_compute_instance;
+
+struct nvml_gi_placement { /* nvmlGpuInstancePlacement_t */
+        unsigned start, size;
+};
+
+struct nvml_gi_info { /* nvmlGpuInstanceInfo_t */
+        struct nvml_device *device;
+        unsigned id, profile_id;
+        struct nvml_gi_placement placement;
+};
+
+struct nvml_gi_profile_info { /* nvmlGpuInstanceProfileInfo_t (the unversioned one) */
+        unsigned id, is_p2p_supported, slice_count, instance_count, multiprocessor_count;
+        unsigned copy_engine_count, decoder_count, encoder_count, jpeg_count, ofa_count;
+        unsigned long long memory_size_mb;
+};
+
+struct nvml_ci_profile_info { /* nvmlComputeInstanceProfileInfo_t (the unversioned one) */
+        unsigned id, slice_count, instance_count, multiprocessor_count;
+        unsigned shared_copy_engine_count, shared_decoder_count, shared_encoder_count;
+        unsigned shared_jpeg_count, shared_ofa_count;
+};
+
+/* Profile indices NVML numbers its GPU and compute instance profiles with (0 .. this - 1). */
+#define NVML_GI_PROFILE_COUNT         16
+#define NVML_CI_PROFILE_COUNT         8
+#define NVML_CI_ENGINE_PROFILE_SHARED 0
+#define NVML_GI_MAX_COMPUTE_INSTANCES 8
+#define NVML_GI_MAX_PLACEMENTS        16
+
 struct nvml_event_data { /* nvmlEventData_t */
         struct nvml_device *device;
         unsigned long long event_type;
@@ -119,6 +152,31 @@ struct nvml_fns {
         int (*nvmlDeviceGetComputeInstanceId)(struct nvml_device *mig, unsigned *id);
         int (*nvmlDeviceGetAttributes_v2)(struct nvml_device *dev,
                                           struct nvml_device_attributes *attr);
+        /* optional: GPU instances, read (placements) and made (vgpud --mig-admin) */
+        int (*nvmlDeviceGetGpuInstanceById)(struct nvml_device *dev, unsigned id,
+                                            struct nvml_gpu_instance **gi);
+        int (*nvmlGpuInstanceGetInfo)(struct nvml_gpu_instance *gi, struct nvml_gi_info *info);
+        int (*nvmlDeviceGetGpuInstanceProfileInfo)(struct nvml_device *dev, unsigned profile,
+                                                   struct nvml_gi_profile_info *info);
+        int (*nvmlDeviceCreateGpuInstanceWithPlacement)(struct nvml_device *dev,
+                                                        unsigned profile_id,
+                                                        const struct nvml_gi_placement *placement,
+                                                        struct nvml_gpu_instance **gi);
+        int (*nvmlDeviceGetGpuInstancePossiblePlacements_v2)(struct nvml_device *dev,
+                                                             unsigned profile_id,
+                                                             struct nvml_gi_placement *placements,
+                                                             unsigned *count);
+        int (*nvmlGpuInstanceDestroy)(struct nvml_gpu_instance *gi);
+        int (*nvmlGpuInstanceGetComputeInstanceProfileInfo)(struct nvml_gpu_instance *gi,
+                                                            unsigned profile, unsigned eng_profile,
+                                                            struct nvml_ci_profile_info *info);
+        int (*nvmlGpuInstanceCreateComputeInstance)(struct nvml_gpu_instance *gi,
+                                                    unsigned profile_id,
+                                                    struct nvml_compute_instance **ci);
+        int (*nvmlGpuInstanceGetComputeInstances)(struct nvml_gpu_instance *gi, unsigned profile_id,
+                                                  struct nvml_compute_instance **cis,
+                                                  unsigned *count);
+        int (*nvmlComputeInstanceDestroy)(struct nvml_compute_instance *ci);
         /* optional: events */
         int (*nvmlEventSetCreate)(struct nvml_event_set **set);
         int (*nvmlEventSetFree)(struct nvml_event_set *set);
@@ -269,6 +327,16 @@ static int nvml_load_fns(void *dl, struct nvml_fns *f, char *why, size_t why_len
         NVML_LOAD(nvmlDeviceGetGpuInstanceId, false);
         NVML_LOAD(nvmlDeviceGetComputeInstanceId, false);
         NVML_LOAD(nvmlDeviceGetAttributes_v2, false);
+        NVML_LOAD(nvmlDeviceGetGpuInstanceById, false);
+        NVML_LOAD(nvmlGpuInstanceGetInfo, false);
+        NVML_LOAD(nvmlDeviceGetGpuInstanceProfileInfo, false);
+        NVML_LOAD(nvmlDeviceCreateGpuInstanceWithPlacement, false);
+        NVML_LOAD(nvmlDeviceGetGpuInstancePossiblePlacements_v2, false);
+        NVML_LOAD(nvmlGpuInstanceDestroy, false);
+        NVML_LOAD(nvmlGpuInstanceGetComputeInstanceProfileInfo, false);
+        NVML_LOAD(nvmlGpuInstanceCreateComputeInstance, false);
+        NVML_LOAD(nvmlGpuInstanceGetComputeInstances, false);
+        NVML_LOAD(nvmlComputeInstanceDestroy, false);
         NVML_LOAD(nvmlEventSetCreate, false);
         NVML_LOAD(nvmlEventSetFree, false);
         NVML_LOAD(nvmlDeviceGetSupportedEventTypes, false);
@@ -357,8 +425,33 @@ static int nvml_get_string(int (*fn)(struct nvml_device *, char *, unsigned),
         return ret;
 }
 
-/* Fill *m from one MIG device handle. */
-static int nvml_mig_fill(struct nvml_device *dev, struct vgpu_nvml_mig *m)
+/* Where m's GPU instance sits on parent, and its profile; left unplaced when NVML cannot say. */
+static int nvml_mig_place(struct nvml_device *parent, struct vgpu_nvml_mig *m)
+{
+        struct nvml_gpu_instance *gi;
+        struct nvml_gi_info info;
+        int r;
+
+        if (!parent || !nvml.fns.nvmlDeviceGetGpuInstanceById || !nvml.fns.nvmlGpuInstanceGetInfo)
+                return 0;
+        r = nvml.fns.nvmlDeviceGetGpuInstanceById(parent, m->gi_id, &gi);
+        if (r == NVML_ERROR_NOT_SUPPORTED || r == NVML_ERROR_NO_PERMISSION)
+                return 0;
+        r = nvml_check(r, "nvmlDeviceGetGpuInstanceById");
+        if (r == 0)
+                r = NVML_CALL(nvmlGpuInstanceGetInfo, gi, &info);
+        if (r < 0)
+                return r;
+        m->placed = true;
+        m->gi_profile_id = info.profile_id;
+        m->start = info.placement.start;
+        m->size = info.placement.size;
+        return 0;
+}
+
+/* Fill *m from one MIG device handle of GPU parent (NULL: placement not asked). */
+static int nvml_mig_fill(struct nvml_device *parent, struct nvml_device *dev,
+                         struct vgpu_nvml_mig *m)
 {
         struct nvml_memory mem;
         struct nvml_device_attributes attr;
@@ -375,8 +468,9 @@ static int nvml_mig_fill(struct nvml_device *dev, struct vgpu_nvml_mig *m)
         if (ret < 0)
                 return ret;
         m->mem_total = mem.total;
-        if (!nvml.fns.nvmlDeviceGetAttributes_v2)
-                return 0;
+        ret = nvml_mig_place(parent, m);
+        if (ret < 0 || !nvml.fns.nvmlDeviceGetAttributes_v2)
+                return ret;
         /* The slice counts are a nicety; a driver that will not tell leaves them 0. */
         r = nvml.fns.nvmlDeviceGetAttributes_v2(dev, &attr);
         if (r == NVML_ERROR_NOT_SUPPORTED || r == NVML_ERROR_NO_PERMISSION)
@@ -418,7 +512,7 @@ static int nvml_migs_fill(struct nvml_device *dev, struct vgpu_nvml_gpu *g)
                                  VGPU_NVML_MAX_MIG);
                         break;
                 }
-                ret = nvml_mig_fill(mig, &g->mig[g->n_mig]);
+                ret = nvml_mig_fill(dev, mig, &g->mig[g->n_mig]);
                 if (ret < 0)
                         return ret;
                 g->n_mig++;
@@ -500,6 +594,168 @@ int vgpu_nvml_gpus(struct vgpu_nvml_gpu *ret, size_t max, size_t *ret_n)
         free(gpus);
         *ret_n = n;
         return 0;
+}
+
+/* 0 when this NVML can make and destroy instances; -EOPNOTSUPP, recorded, when not. */
+static int nvml_mig_admin_ready(void)
+{
+        if (!nvml.fns.nvmlDeviceGetGpuInstanceById || !nvml.fns.nvmlGpuInstanceGetInfo ||
+            !nvml.fns.nvmlDeviceGetGpuInstanceProfileInfo ||
+            !nvml.fns.nvmlDeviceCreateGpuInstanceWithPlacement ||
+            !nvml.fns.nvmlDeviceGetGpuInstancePossiblePlacements_v2 ||
+            !nvml.fns.nvmlGpuInstanceDestroy ||
+            !nvml.fns.nvmlGpuInstanceGetComputeInstanceProfileInfo ||
+            !nvml.fns.nvmlGpuInstanceCreateComputeInstance ||
+            !nvml.fns.nvmlGpuInstanceGetComputeInstances || !nvml.fns.nvmlComputeInstanceDestroy ||
+            !nvml.fns.nvmlDeviceGetMaxMigDeviceCount ||
+            !nvml.fns.nvmlDeviceGetMigDeviceHandleByIndex) {
+                nvml_set_err("this NVML cannot create or destroy MIG instances");
+                return -EOPNOTSUPP;
+        }
+        return 0;
+}
+
+/* The slices of GPU instance profile profile_id on dev (from its profile table). */
+static int nvml_gi_profile_slices(struct nvml_device *dev, unsigned profile_id,
+                                  unsigned *ret_slices)
+{
+        for (unsigned p = 0; p < NVML_GI_PROFILE_COUNT; p++) {
+                struct nvml_gi_profile_info info;
+
+                if (nvml.fns.nvmlDeviceGetGpuInstanceProfileInfo(dev, p, &info) != NVML_SUCCESS)
+                        continue; /* a profile index this GPU does not have */
+                if (info.id == profile_id) {
+                        *ret_slices = info.slice_count;
+                        return 0;
+                }
+        }
+        nvml_set_err("GPU instance profile %u: not offered by this GPU", profile_id);
+        return -EINVAL;
+}
+
+/* The placement of profile profile_id that starts at where->start: its size too. */
+static int nvml_gi_placement(struct nvml_device *dev, unsigned profile_id,
+                             struct nvml_gi_placement *where)
+{
+        struct nvml_gi_placement all[NVML_GI_MAX_PLACEMENTS];
+        unsigned n = NVML_GI_MAX_PLACEMENTS;
+        int err =
+                NVML_CALL(nvmlDeviceGetGpuInstancePossiblePlacements_v2, dev, profile_id, all, &n);
+
+        for (unsigned i = 0; err == 0 && i < n && i < NVML_GI_MAX_PLACEMENTS; i++) {
+                if (all[i].start == where->start) {
+                        where->size = all[i].size;
+                        return 0;
+                }
+        }
+        if (err == 0) {
+                nvml_set_err("GPU instance profile %u cannot start at memory slice %u", profile_id,
+                             where->start);
+                err = -EINVAL;
+        }
+        return err;
+}
+
+/* A compute instance on gi that takes all of its slices slices. */
+static int nvml_ci_create_whole(struct nvml_gpu_instance *gi, unsigned slices)
+{
+        struct nvml_compute_instance *ci;
+
+        for (unsigned p = 0; p < NVML_CI_PROFILE_COUNT; p++) {
+                struct nvml_ci_profile_info info;
+
+                if (nvml.fns.nvmlGpuInstanceGetComputeInstanceProfileInfo(
+                            gi, p, NVML_CI_ENGINE_PROFILE_SHARED, &info) != NVML_SUCCESS ||
+                    info.slice_count != slices)
+                        continue;
+                return NVML_CALL(nvmlGpuInstanceCreateComputeInstance, gi, info.id, &ci);
+        }
+        nvml_set_err("no compute instance profile spans a GPU instance of %u slices", slices);
+        return -EINVAL;
+}
+
+int vgpu_nvml_gi_create(unsigned index, unsigned profile_id, unsigned start,
+                        struct vgpu_nvml_mig *ret)
+{
+        struct nvml_gi_placement where = {.start = start};
+        struct nvml_gpu_instance *gi;
+        struct nvml_gi_info info;
+        struct nvml_device *dev;
+        struct vgpu_nvml_gpu *g;
+        unsigned slices = 0;
+        int err;
+
+        err = nvml_ready();
+        if (err == 0)
+                err = nvml_mig_admin_ready();
+        if (err == 0)
+                err = NVML_CALL(nvmlDeviceGetHandleByIndex_v2, index, &dev);
+        if (err == 0)
+                err = nvml_gi_profile_slices(dev, profile_id, &slices);
+        if (err < 0)
+                return err;
+        err = nvml_gi_placement(dev, profile_id, &where);
+        if (err < 0)
+                return err;
+        err = NVML_CALL(nvmlDeviceCreateGpuInstanceWithPlacement, dev, profile_id, &where, &gi);
+        if (err < 0)
+                return err;
+        err = NVML_CALL(nvmlGpuInstanceGetInfo, gi, &info);
+        if (err == 0)
+                err = nvml_ci_create_whole(gi, slices);
+        g = err == 0 ? calloc(1, sizeof(*g)) : NULL;
+        if (err == 0 && !g)
+                err = -ENOMEM;
+        if (err == 0)
+                err = nvml_migs_fill(dev, g);
+        for (unsigned i = 0; err == 0 && g && i < g->n_mig; i++) {
+                if (g->mig[i].gi_id == info.id) {
+                        *ret = g->mig[i];
+                        free(g);
+                        return 0;
+                }
+        }
+        if (err == 0) {
+                nvml_set_err("GPU instance %u was made, but NVML lists no MIG device in it",
+                             info.id);
+                err = -EIO;
+        }
+        free(g);
+        /* Leave the layout as it was: whatever was made goes again (its own error is logged). */
+        vgpu_nvml_gi_destroy(index, info.id);
+        return err;
+}
+
+int vgpu_nvml_gi_destroy(unsigned index, unsigned gi_id)
+{
+        struct nvml_compute_instance *cis[NVML_GI_MAX_COMPUTE_INSTANCES];
+        struct nvml_gpu_instance *gi;
+        struct nvml_device *dev;
+        int err;
+
+        err = nvml_ready();
+        if (err == 0)
+                err = nvml_mig_admin_ready();
+        if (err == 0)
+                err = NVML_CALL(nvmlDeviceGetHandleByIndex_v2, index, &dev);
+        if (err == 0)
+                err = NVML_CALL(nvmlDeviceGetGpuInstanceById, dev, gi_id, &gi);
+        if (err < 0)
+                return err;
+        for (unsigned p = 0; p < NVML_CI_PROFILE_COUNT; p++) {
+                struct nvml_ci_profile_info info;
+                unsigned n = NVML_GI_MAX_COMPUTE_INSTANCES;
+
+                if (nvml.fns.nvmlGpuInstanceGetComputeInstanceProfileInfo(
+                            gi, p, NVML_CI_ENGINE_PROFILE_SHARED, &info) != NVML_SUCCESS)
+                        continue;
+                err = NVML_CALL(nvmlGpuInstanceGetComputeInstances, gi, info.id, cis, &n);
+                for (unsigned i = 0; err == 0 && i < n && i < NVML_GI_MAX_COMPUTE_INSTANCES; i++)
+                        err = NVML_CALL(nvmlComputeInstanceDestroy, cis[i]);
+                if (err < 0)
+                        return err;
+        }
+        return NVML_CALL(nvmlGpuInstanceDestroy, gi);
 }
 
 int vgpu_nvml_sample(unsigned index, struct vgpu_nvml_sample *ret)

@@ -21,6 +21,11 @@ struct vgpu_nvml_mig {
         unsigned sm_count;       /* streaming multiprocessors if known, else 0 */
         uint64_t mem_total;      /* bytes */
         char uuid[96];           /* "MIG-..." */
+        /* its GPU instance's profile ID (`nvidia-smi mig -lgip`'s) and placement in memory
+         * slices; placed false when this NVML cannot say (then those three are 0) */
+        bool placed;
+        unsigned gi_profile_id;
+        unsigned start, size;
 };
 
 struct vgpu_nvml_gpu {
@@ -95,6 +100,26 @@ int vgpu_nvml_xid_wait(unsigned timeout_ms, struct vgpu_nvml_xid *ret);
 
 /* vgpu_nvml_xid_poll - vgpu_nvml_xid_wait for callers that need only the GPU and the Xid. */
 int vgpu_nvml_xid_poll(unsigned timeout_ms, unsigned *ret_index, unsigned long long *ret_xid);
+
+/*
+ * vgpu_nvml_gi_create - create a GPU instance of profile profile_id (NVML's ID, as `nvidia-smi mig
+ * -lgip` shows it) at memory slice start of GPU index, and in it one compute instance that spans
+ * it: one new MIG device, described in *ret. This changes the GPU's MIG layout: vgpud calls it
+ * only when its operator allowed that (--mig-admin). When the compute instance cannot be made,
+ * the GPU instance is destroyed again. Returns 0; -ENODEV when NVML is not open, -EOPNOTSUPP
+ * when this NVML or GPU has no MIG management, -EPERM when MIG mode is off or the caller lacks
+ * the privilege, -ENOMEM when the placement is taken or out of resources, -EINVAL for a profile
+ * or placement the GPU does not offer, or another negative errno; *ret untouched on failure.
+ */
+int vgpu_nvml_gi_create(unsigned index, unsigned profile_id, unsigned start,
+                        struct vgpu_nvml_mig *ret);
+
+/*
+ * vgpu_nvml_gi_destroy - destroy GPU instance gi_id of GPU index with its compute instances.
+ * Returns 0; -ENOENT for no such GPU instance, -EBUSY when a process uses it, or another negative
+ * errno as vgpu_nvml_gi_create.
+ */
+int vgpu_nvml_gi_destroy(unsigned index, unsigned gi_id);
 
 /*
  * vgpu_nvml_strerror - for logs, the text of this thread's latest failed vgpu_nvml_ call, in
