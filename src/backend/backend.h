@@ -31,6 +31,12 @@ struct backend_fb_req {
         uint64_t device_address; /* fixed address to map at */
         uint64_t size;
         uint64_t phys_offset;
+        /*
+         * cuda: size is the most to reserve; take less when the device has less free (less a
+         * headroom for the contexts of the engine's workers), as on a MIG device, whose memory
+         * is below its profile's nominal size. fb_reserve's result says how much it took.
+         */
+        bool fit;
 };
 
 /* What an engine asks of the backend for its physical GPU. */

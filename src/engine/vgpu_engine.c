@@ -1693,7 +1693,7 @@ static void usage(FILE *f)
               "                   --device-address A --fb-size BYTES --fb-offset BYTES\n"
               "                   --control PATH --guest-socket PATH --model MODEL\n"
               "                   [--sm-count N] [--owner-uid UID] [--ready-fd FD]\n"
-              "                   [--sched PATH] [--gpu-uuid GPU-...|MIG-...]\n",
+              "                   [--sched PATH] [--gpu-uuid GPU-...|MIG-...] [--fb-fit]\n",
               f);
 }
 
@@ -1953,6 +1953,7 @@ int main(int argc, char **argv)
                 {"owner-uid", required_argument, NULL, 'O'},
                 {"sched", required_argument, NULL, 'S'},
                 {"gpu-uuid", required_argument, NULL, 'U'},
+                {"fb-fit", no_argument, NULL, 'F'},
                 {"help", no_argument, NULL, 'h'},
                 {NULL, 0, NULL, 0},
         };
@@ -2016,6 +2017,9 @@ int main(int argc, char **argv)
                 case 'U':
                         e.gpu_uuid = optarg[0] ? optarg : NULL;
                         break;
+                case 'F':
+                        req.fit = true;
+                        break;
                 case 'O':
                         r = parse_u64(optarg, &e.owner_uid);
                         break;
@@ -2067,8 +2071,12 @@ int main(int argc, char **argv)
         }
         req.vgpu_uuid = e.uuid;
         req.gpu_index = e.gpu_index;
-        e.fb_req = req;
         r = e.ops->fb_reserve(e.dev.bdev, &req, &e.dev.fb);
+        /* what it took (less than asked when fitted), the size from now on */
+        req.fit = false;
+        if (r == 0)
+                req.size = e.dev.fb.size;
+        e.fb_req = req;
         if (r < 0) {
                 vgpu_log(VGPU_LOG_ERROR,
                          "vGPU %s: cannot reserve %" PRIu64 " bytes at 0x%" PRIx64 ": %s", e.uuid,

@@ -14,6 +14,7 @@
 #include "manager/licensing.h"
 #include "backend/cuda/nvml.h"
 #include "manager/metrics.h"
+#include "manager/migdev.h"
 #include "manager/migrate_peer.h"
 #include "vgpu/errors.h"
 
@@ -115,10 +116,19 @@ static json_t *gi_json(const struct manager *m, const struct mgr_gpu *g, const s
                 if (m->vgpus[i].gpu == g->index && m->vgpus[i].place.gi == gi->id)
                         json_array_append_new(vgpus, json_string(m->vgpus[i].uuid));
         }
-        return json_pack("{s:i, s:i, s:i, s:s, s:i, s:i, s:b, s:o}", "id", (int)gi->id, "gpu",
-                         (int)g->index, "profile_id", (int)gi->profile->id, "profile",
-                         gi->profile->name, "start", (int)gi->start, "size",
-                         (int)gi->profile->mem_slices, "implicit", gi->implicit, "vgpus", vgpus);
+        json_t *o =
+                json_pack("{s:i, s:i, s:i, s:s, s:i, s:i, s:b, s:o}", "id", (int)gi->id, "gpu",
+                          (int)g->index, "profile_id", (int)gi->profile->id, "profile",
+                          gi->profile->name, "start", (int)gi->start, "size",
+                          (int)gi->profile->mem_slices, "implicit", gi->implicit, "vgpus", vgpus);
+
+        /* a real GPU's: the MIG device its vGPUs run on (null: it has no compute instance) */
+        if (o && g->mig_hw) {
+                const char *dev = migdev_uuid(g, gi->id);
+
+                json_object_set_new(o, "mig_device", dev ? json_string(dev) : json_null());
+        }
+        return o;
 }
 
 static json_t *gpu_json(const struct manager *m, const struct mgr_gpu *g)

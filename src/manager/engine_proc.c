@@ -122,9 +122,9 @@ int engine_spawn(const struct engine_spec *spec, int timeout_ms, pid_t *ret_pid,
                         "--fb-offset", a_off, "--control", (char *)spec->control,
                         "--guest-socket", (char *)spec->guest_socket, "--model",
                         (char *)spec->model, "--sm-count", a_sm, "--owner-uid", a_uid,
-                        "--ready-fd", "3", NULL, NULL, NULL, NULL, NULL};
+                        "--ready-fd", "3", NULL, NULL, NULL, NULL, NULL, NULL};
         /* clang-format on */
-        size_t spare = sizeof(argv) / sizeof(argv[0]) - 5; /* the first of four spare slots */
+        size_t spare = sizeof(argv) / sizeof(argv[0]) - 6; /* the first of five spare slots */
         char **envp = environ, **own = NULL;
         int pipefd[2], logfd;
         int64_t deadline = now_ms() + timeout_ms;
@@ -140,6 +140,8 @@ int engine_spawn(const struct engine_spec *spec, int timeout_ms, pid_t *ret_pid,
                 argv[spare++] = "--gpu-uuid";
                 argv[spare++] = (char *)spec->gpu_uuid;
         }
+        if (spec->fb_fit)
+                argv[spare++] = "--fb-fit";
         if (spec->cuda_visible) {
                 /* Made before fork: the child of a threaded vgpud only calls exec. */
                 int r = env_with(spec->cuda_visible, &own);

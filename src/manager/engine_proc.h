@@ -34,6 +34,8 @@ struct engine_spec {
         /* cuda: CUDA_VISIBLE_DEVICES for it (a MIG device must be named so to be used); NULL:
          * vgpud's own environment */
         const char *cuda_visible;
+        /* cuda: fb_size is the most; the engine takes less when the device has less free */
+        bool fb_fit;
 };
 
 /*

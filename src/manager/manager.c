@@ -331,6 +331,8 @@ static int start_engine(struct manager *m, struct mgr_vgpu *v, char *err, size_t
                 if (g->mig_hw) {
                         spec.gpu_uuid = v->place.gi ? migdev_uuid(g, v->place.gi) : NULL;
                         spec.cuda_visible = spec.gpu_uuid;
+                        /* a MIG device has less memory than its profile's nominal size */
+                        spec.fb_fit = true;
                         if (!spec.gpu_uuid) {
                                 snprintf(err, len,
                                          "GPU instance %u of GPU %u has no MIG device (no "
@@ -351,6 +353,15 @@ static int start_engine(struct manager *m, struct mgr_vgpu *v, char *err, size_t
         if (r < 0) {
                 vgpu_log(VGPU_LOG_ERROR, "vGPU %s: engine did not start: %s", v->uuid, err);
                 return VGPU_EENGINE;
+        }
+        if (spec.fb_fit) {
+                /* what the engine took, which is the vGPU's framebuffer from now on */
+                json_t *st = NULL;
+
+                if (engine_status(control, ENGINE_STATUS_MS, &st) == 0 &&
+                    json_integer_value(json_object_get(st, "fb_size")) > 0)
+                        v->fb_bytes = (uint64_t)json_integer_value(json_object_get(st, "fb_size"));
+                json_decref(st);
         }
         return 0;
 }

@@ -9,6 +9,7 @@
 // it, and the vGPU must be restarted (docs/cuda.md).
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -339,9 +340,28 @@ static int cuda_fb_import(struct backend_dev *d, const struct backend_fb_req *re
         return fb_map(d, req, f, ret);
 }
 
-static int cuda_fb_reserve(struct backend_dev *d, const struct backend_fb_req *req,
+/*
+ * The size a fitting reservation takes: want, or what the device has free less the headroom
+ * (VGPU_CUDA_FB_HEADROOM_MIB, 1024 unless set) for the contexts of the engine's workers, rounded
+ * down to gran. 0 when nothing is left.
+ */
+static uint64_t fit_size(uint64_t want, size_t gran)
+{
+        const char *env = getenv("VGPU_CUDA_FB_HEADROOM_MIB");
+        uint64_t headroom = (uint64_t)(env ? strtoull(env, NULL, 10) : 1024) << 20;
+        size_t free = 0, total = 0;
+        uint64_t have;
+
+        if (cu.mem_get_info(&free, &total) != CUDA_SUCCESS || free <= headroom)
+                return 0;
+        have = (free - headroom) / gran * gran;
+        return have < want ? have : want;
+}
+
+static int cuda_fb_reserve(struct backend_dev *d, const struct backend_fb_req *want,
                            struct backend_fb *ret)
 {
+        struct backend_fb_req fitted = *want, *req = &fitted;
         /* Exportable as file descriptors: an engine's per-guest workers map the same memory. */
         CUmemAllocationProp prop = {
                 .type = CU_MEM_ALLOCATION_TYPE_PINNED,
@@ -356,6 +376,16 @@ static int cuda_fb_reserve(struct backend_dev *d, const struct backend_fb_req *r
         if (cu.mem_granularity(&gran, &prop, CU_MEM_ALLOC_GRANULARITY_MINIMUM) != CUDA_SUCCESS ||
             !gran || req->size == 0 || req->size % gran || req->device_address % gran)
                 return -EINVAL;
+        if (req->fit) {
+                fitted.size = fit_size(want->size, gran);
+                if (!fitted.size)
+                        return -ENOMEM;
+                if (fitted.size < want->size)
+                        vgpu_log(VGPU_LOG_INFO,
+                                 "framebuffer: %" PRIu64 " MiB of %" PRIu64
+                                 " MiB (what the device has free)",
+                                 fitted.size >> 20, want->size >> 20);
+        }
         n = (size_t)((req->size + FB_CHUNK - 1) / FB_CHUNK);
         f = calloc(1, sizeof(*f));
         if (!f || !(f->chunks = calloc(n, sizeof(*f->chunks)))) {
