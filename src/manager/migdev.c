@@ -46,42 +46,57 @@ static void forget_migdevs(struct mgr_gpu *g, uint32_t gi)
         g->n_migdevs = k;
 }
 
-/* Put one GPU instance NVML reports (through one of its MIG devices) into g's layout. */
-static void discover_gi(struct mgr_gpu *g, const struct vgpu_nvml_mig *mig)
+/* Put one GPU instance NVML reports (id, profile, start) into g's layout. */
+static void discover_gi(struct mgr_gpu *g, unsigned id, unsigned profile_id, unsigned start)
 {
         const struct mig_profile *p;
         int r;
 
-        if (layout_find_gi(&g->layout, mig->gi_id)) {
-                note_migdev(g, mig); /* another compute instance of one already placed */
-                return;
-        }
-        if (!mig->placed) {
-                vgpu_log(VGPU_LOG_WARN,
-                         "GPU %u: NVML does not say where GPU instance %u is; vgpud leaves it "
-                         "out",
-                         g->index, mig->gi_id);
-                return;
-        }
-        p = catalog_find_profile(g->model, mig->gi_profile_id);
+        if (layout_find_gi(&g->layout, id))
+                return; /* another compute instance of one already placed */
+        p = catalog_find_profile(g->model, profile_id);
         if (!p) {
                 vgpu_log(VGPU_LOG_WARN,
                          "GPU %u: GPU instance %u has profile %u, which %s has not in the "
                          "catalog; vgpud leaves it out",
-                         g->index, mig->gi_id, mig->gi_profile_id, g->model->id);
+                         g->index, id, profile_id, g->model->id);
                 return;
         }
-        r = layout_gi_create(&g->layout, p, mig->start, mig->gi_id, NULL);
+        r = layout_gi_create(&g->layout, p, start, id, NULL);
         if (r < 0) {
                 vgpu_log(VGPU_LOG_WARN,
                          "GPU %u: GPU instance %u (%s at slice %u) does not fit the catalog's "
                          "rules (%s); vgpud leaves it out",
-                         g->index, mig->gi_id, p->name, mig->start, vgpu_strerror(r));
+                         g->index, id, p->name, start, vgpu_strerror(r));
                 return;
         }
-        note_migdev(g, mig);
-        vgpu_log(VGPU_LOG_INFO, "GPU %u: GPU instance %u, %s at slice %u, MIG device %s", g->index,
-                 mig->gi_id, p->name, mig->start, mig->uuid);
+        vgpu_log(VGPU_LOG_INFO, "GPU %u: GPU instance %u, %s at slice %u", g->index, id, p->name,
+                 start);
+}
+
+/* The GPU instances and MIG devices of g, a GPU in MIG mode, as NVML lists them (ng). */
+static void discover_gis(struct mgr_gpu *g, const struct vgpu_nvml_gpu *ng)
+{
+        for (unsigned j = 0; j < ng->n_gi; j++)
+                discover_gi(g, ng->gi[j].id, ng->gi[j].profile_id, ng->gi[j].start);
+        for (unsigned j = 0; j < ng->n_mig; j++) {
+                const struct vgpu_nvml_mig *mig = &ng->mig[j];
+
+                /* an NVML that cannot list instances: those with a MIG device, where placed */
+                if (!ng->gi_listed && mig->placed)
+                        discover_gi(g, mig->gi_id, mig->gi_profile_id, mig->start);
+                else if (!ng->gi_listed)
+                        vgpu_log(VGPU_LOG_WARN,
+                                 "GPU %u: NVML does not say where GPU instance %u is; vgpud "
+                                 "leaves it out",
+                                 g->index, mig->gi_id);
+                if (layout_find_gi(&g->layout, mig->gi_id)) {
+                        note_migdev(g, mig);
+                        vgpu_log(VGPU_LOG_INFO,
+                                 "GPU %u: GPU instance %u runs its vGPUs on MIG device %s",
+                                 g->index, mig->gi_id, mig->uuid);
+                }
+        }
 }
 
 int migdev_discover(struct manager *m, const struct vgpu_nvml_gpu *found, size_t n)
@@ -106,8 +121,7 @@ int migdev_discover(struct manager *m, const struct vgpu_nvml_gpu *found, size_t
                                 return VGPU_ENO_MIG;
                         }
                         g->mig_hw = true;
-                        for (unsigned j = 0; j < found[k].n_mig; j++)
-                                discover_gi(g, &found[k].mig[j]);
+                        discover_gis(g, &found[k]);
                         break;
                 }
                 /* MIG needs the hardware in MIG mode (and NVML to see it): not a stored mode */

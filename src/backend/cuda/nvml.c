@@ -111,8 +111,8 @@ struct nvml_ci_profile_info { /* nvmlComputeInstanceProfileInfo_t (the unversion
         unsigned shared_jpeg_count, shared_ofa_count;
 };
 
-/* Profile indices NVML numbers its GPU and compute instance profiles with (0 .. this - 1). */
-#define NVML_GI_PROFILE_COUNT         16
+/* Profile indices tried (0 .. this - 1): NVML has fewer, and refuses those it has not. */
+#define NVML_GI_PROFILE_COUNT         24
 #define NVML_CI_PROFILE_COUNT         8
 #define NVML_CI_ENGINE_PROFILE_SHARED 0
 #define NVML_GI_MAX_COMPUTE_INSTANCES 8
@@ -167,6 +167,8 @@ struct nvml_fns {
                                                              struct nvml_gi_placement *placements,
                                                              unsigned *count);
         int (*nvmlGpuInstanceDestroy)(struct nvml_gpu_instance *gi);
+        int (*nvmlDeviceGetGpuInstances)(struct nvml_device *dev, unsigned profile_id,
+                                         struct nvml_gpu_instance **gis, unsigned *count);
         int (*nvmlGpuInstanceGetComputeInstanceProfileInfo)(struct nvml_gpu_instance *gi,
                                                             unsigned profile, unsigned eng_profile,
                                                             struct nvml_ci_profile_info *info);
@@ -333,6 +335,7 @@ static int nvml_load_fns(void *dl, struct nvml_fns *f, char *why, size_t why_len
         NVML_LOAD(nvmlDeviceCreateGpuInstanceWithPlacement, false);
         NVML_LOAD(nvmlDeviceGetGpuInstancePossiblePlacements_v2, false);
         NVML_LOAD(nvmlGpuInstanceDestroy, false);
+        NVML_LOAD(nvmlDeviceGetGpuInstances, false);
         NVML_LOAD(nvmlGpuInstanceGetComputeInstanceProfileInfo, false);
         NVML_LOAD(nvmlGpuInstanceCreateComputeInstance, false);
         NVML_LOAD(nvmlGpuInstanceGetComputeInstances, false);
@@ -520,6 +523,44 @@ static int nvml_migs_fill(struct nvml_device *dev, struct vgpu_nvml_gpu *g)
         return 0;
 }
 
+/*
+ * The GPU instances of a GPU in MIG mode, those without compute instances too: each profile's
+ * (nvmlDeviceGetGpuInstances), with its placement. An NVML that cannot list them leaves
+ * gi_listed false.
+ */
+static int nvml_gis_fill(struct nvml_device *dev, struct vgpu_nvml_gpu *g)
+{
+        if (!nvml.fns.nvmlDeviceGetGpuInstanceProfileInfo || !nvml.fns.nvmlDeviceGetGpuInstances ||
+            !nvml.fns.nvmlGpuInstanceGetInfo)
+                return 0;
+        for (unsigned p = 0; p < NVML_GI_PROFILE_COUNT; p++) {
+                struct nvml_gpu_instance *gis[VGPU_NVML_MAX_MIG];
+                struct nvml_gi_profile_info pi;
+                unsigned n = VGPU_NVML_MAX_MIG;
+                int ret;
+
+                if (nvml.fns.nvmlDeviceGetGpuInstanceProfileInfo(dev, p, &pi) != NVML_SUCCESS)
+                        continue; /* a profile index this GPU does not have */
+                ret = NVML_CALL(nvmlDeviceGetGpuInstances, dev, pi.id, gis, &n);
+                for (unsigned i = 0; ret == 0 && i < n && i < VGPU_NVML_MAX_MIG; i++) {
+                        struct nvml_gi_info info;
+
+                        ret = NVML_CALL(nvmlGpuInstanceGetInfo, gis[i], &info);
+                        if (ret == 0 && g->n_gi < VGPU_NVML_MAX_MIG)
+                                g->gi[g->n_gi++] = (struct vgpu_nvml_gi){
+                                        .id = info.id,
+                                        .profile_id = info.profile_id,
+                                        .start = info.placement.start,
+                                        .size = info.placement.size,
+                                };
+                }
+                if (ret < 0)
+                        return ret;
+        }
+        g->gi_listed = true;
+        return 0;
+}
+
 static int nvml_gpu_fill(unsigned index, struct vgpu_nvml_gpu *g)
 {
         struct nvml_device *dev;
@@ -557,7 +598,10 @@ static int nvml_gpu_fill(unsigned index, struct vgpu_nvml_gpu *g)
         if (ret < 0)
                 return ret;
         g->mig_enabled = cur == NVML_DEVICE_MIG_ENABLE;
-        return g->mig_enabled ? nvml_migs_fill(dev, g) : 0;
+        if (!g->mig_enabled)
+                return 0;
+        ret = nvml_migs_fill(dev, g);
+        return ret < 0 ? ret : nvml_gis_fill(dev, g);
 }
 
 int vgpu_nvml_gpus(struct vgpu_nvml_gpu *ret, size_t max, size_t *ret_n)

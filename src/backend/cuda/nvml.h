@@ -38,6 +38,17 @@ struct vgpu_nvml_gpu {
         bool mig_enabled;       /* current MIG mode (not the pending one) */
         unsigned n_mig;         /* MIG devices that exist now; at most VGPU_NVML_MAX_MIG */
         struct vgpu_nvml_mig mig[VGPU_NVML_MAX_MIG];
+        /*
+         * The GPU instances that exist now, with or without compute instances (at most
+         * VGPU_NVML_MAX_MIG); gi_listed false when this NVML cannot list them (then only those
+         * with a MIG device are known, from mig[]).
+         */
+        bool gi_listed;
+        unsigned n_gi;
+        struct vgpu_nvml_gi {
+                unsigned id, profile_id; /* profile_id: `nvidia-smi mig -lgip`'s ID */
+                unsigned start, size;    /* placement, in memory slices */
+        } gi[VGPU_NVML_MAX_MIG];
 };
 
 /* One sample of a GPU's telemetry. A reading the GPU does not support reads 0. */
@@ -109,7 +120,8 @@ int vgpu_nvml_xid_poll(unsigned timeout_ms, unsigned *ret_index, unsigned long l
  * the GPU instance is destroyed again. Returns 0; -ENODEV when NVML is not open, -EOPNOTSUPP
  * when this NVML or GPU has no MIG management, -EPERM when MIG mode is off or the caller lacks
  * the privilege, -ENOMEM when the placement is taken or out of resources, -EINVAL for a profile
- * or placement the GPU does not offer, or another negative errno; *ret untouched on failure.
+ * or placement the GPU does not offer (NVML offers none while MIG mode is off), or another
+ * negative errno; *ret untouched on failure.
  */
 int vgpu_nvml_gi_create(unsigned index, unsigned profile_id, unsigned start,
                         struct vgpu_nvml_mig *ret);
