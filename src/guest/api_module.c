@@ -173,7 +173,7 @@ static bool module_valid(const struct gmodule *m)
 
 /* Module variables outside the framebuffer range, as cuModuleGetGlobal found them. */
 struct gvar {
-        const struct gdev *dev;
+        struct gdev *dev;
         const struct gmodule *mod;
         uint64_t base, size;
 };
@@ -184,7 +184,7 @@ static pthread_mutex_t vars_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void var_add(const struct gmodule *m, uint64_t base, uint64_t size)
 {
-        const struct gdev *d = m->ctx->dev;
+        struct gdev *d = m->ctx->dev;
         struct gvar *nv;
 
         if (!size || (base >= d->device_address && base - d->device_address < d->fb_size))
@@ -225,6 +225,19 @@ bool guest_var_range(const struct gdev *d, CUdeviceptr p, size_t len)
         }
         pthread_mutex_unlock(&vars_lock);
         return in;
+}
+
+struct gdev *guest_var_device(CUdeviceptr p)
+{
+        struct gdev *d = NULL;
+
+        pthread_mutex_lock(&vars_lock);
+        for (size_t i = 0; i < n_vars && !d; i++) {
+                if (p >= vars[i].base && p - vars[i].base < vars[i].size)
+                        d = vars[i].dev;
+        }
+        pthread_mutex_unlock(&vars_lock);
+        return d;
 }
 
 CUresult CUDAAPI cuModuleUnload(CUmodule hmod)

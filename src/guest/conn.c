@@ -142,7 +142,8 @@ struct gdev *guest_device_of(uint64_t p)
                 if (p >= d->device_address && p - d->device_address < d->fb_size)
                         return d;
         }
-        return NULL;
+        /* on a real GPU the driver places module variables outside the vGPU's range */
+        return guest_var_device((CUdeviceptr)p);
 }
 
 /* ---- the ring ----------------------------------------------------------------------------- */

@@ -178,6 +178,9 @@ CUresult guest_stream_get(CUstream s, struct gctx **ret_ctx, struct gstream **re
  */
 bool guest_var_range(const struct gdev *d, CUdeviceptr p, size_t len);
 
+/* guest_var_device - the device whose looked-up module variable holds p (as above); NULL: none. */
+struct gdev *guest_var_device(CUdeviceptr p);
+
 /*
  * guest_reattach - d's vGPU moved to another engine (its channel says so): connect there, copy
  * the channel into the one it gives (same geometry, mapped at the same address) and go on. Any
@@ -315,7 +318,10 @@ CUresult guest_copy_dtoh(struct gctx *c, void *dst, CUdeviceptr src, size_t len,
 CUresult guest_ctx_sync(struct gctx *c);
 /* guest_stream_sync - after waiting for st (NULL: legacy): its device work, c's errors. */
 CUresult guest_stream_sync(struct gctx *c, struct gstream *st);
-/* guest_is_device_ptr - whether p lies in one of the attached vGPUs' device ranges. */
+/*
+ * guest_device_of - the attached vGPU whose device memory holds p: its framebuffer range, or a
+ * module variable the driver placed outside it (guest_var_device); NULL: host memory.
+ */
 struct gdev *guest_device_of(uint64_t p);
 
 #endif

@@ -203,8 +203,8 @@ static int nvml_gpus(const struct backend_gpu *cuda, size_t n_cuda, struct backe
                                  found[i].uuid, found[i].name);
                         continue;
                 }
-                snprintf(g->name, sizeof(g->name), "%s", found[i].name);
-                snprintf(g->uuid, sizeof(g->uuid), "%s", found[i].uuid);
+                snprintf(g->name, sizeof(g->name), "%.95s", found[i].name);
+                snprintf(g->uuid, sizeof(g->uuid), "%.63s", found[i].uuid);
                 snprintf(g->bus_id, sizeof(g->bus_id), "%s", found[i].bus_id);
                 g->pci_device_id = found[i].pci_device_id;
                 g->mem_total = found[i].mem_total;

@@ -70,7 +70,7 @@ trap 'exit 130' INT TERM
 
 # VGPU_TEST_BACKEND=cuda: on the host's GPU (tests/gpu/run_cudart_gpu.sh), VGPU_RT_TYPE vGPUs.
 backend=${VGPU_TEST_BACKEND:-sim}
-vtype=${VGPU_RT_TYPE:-H100-20C}
+vtype=${VGPU_RT_TYPE:-}
 vgpud_args=(--sim-gpus H100-80GB)
 [ "$backend" = cuda ] && vgpud_args=(--backend cuda)
 "$build/bin/vgpud" "${vgpud_args[@]}" --state "$tmp/state" --socket "$sock" --foreground \
@@ -85,6 +85,13 @@ if ! grep -q '^READY' "$tmp/vgpud.out" 2>/dev/null; then
         echo "FAIL: vgpud did not say READY"
         sed 's/^/  vgpud: /' "$tmp/vgpud.err"
         exit 1
+fi
+if [ -z "$vtype" ]; then
+        # the GPU's 20 GiB time-sliced type (H100-20C on the sim's H100 PCIe, H100XM-20C on SXM)
+        vtype=$("$ctl" --socket "$sock" --json types --gpu 0 | python3 -c '
+import json, sys
+ts = [t for t in json.load(sys.stdin)["types"] if t["class"] == "time-sliced"]
+print(next((t["name"] for t in ts if t["fb_mib"] == 20480), ts[-1]["name"] if ts else ""))')
 fi
 for _ in 1 2; do
         u=$("$ctl" --socket "$sock" create --gpu 0 --type "$vtype" 2>"$tmp/create.err" | tail -n 1)

@@ -22,7 +22,11 @@ ctl() {
 }
 
 cleanup() {
-        for u in "${created[@]}"; do
+        # every vGPU vgpud lists: create() runs in $(...), so "created" misses some
+        for u in "${created[@]}" $(ctl --json list 2>/dev/null | python3 -c '
+import json, sys
+for v in json.load(sys.stdin).get("vgpus", []):
+    print(v["uuid"])' 2>/dev/null); do
                 ctl destroy --force "$u" >/dev/null 2>&1
         done
         if [ -n "$vgpud_pid" ] && kill -0 "$vgpud_pid" 2>/dev/null; then

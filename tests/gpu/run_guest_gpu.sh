@@ -4,8 +4,13 @@
 # cuda backend. Exits 77 without an NVIDIA driver or GPU.
 set -u
 build=${VGPU_BUILD:?set VGPU_BUILD to the build directory}
-command -v nvidia-smi >/dev/null 2>&1 || { echo "SKIP: no nvidia-smi: no NVIDIA driver"; exit 77; }
-nvidia-smi -L >/dev/null 2>&1 || { echo "SKIP: nvidia-smi sees no GPU"; exit 77; }
+# NVML through vgpu's own probe, so that the stand-in driver (tests/fakegpu) counts too
+"$build/bin/vgpu-nvml-probe" >/dev/null 2>"${TMPDIR:-/tmp}/vgpu-probe.$$" || {
+        echo "SKIP: no NVIDIA GPU: $(head -n 1 "${TMPDIR:-/tmp}/vgpu-probe.$$")"
+        rm -f "${TMPDIR:-/tmp}/vgpu-probe.$$"
+        exit 77
+}
+rm -f "${TMPDIR:-/tmp}/vgpu-probe.$$"
 export VGPU_TEST_BACKEND=cuda
 # A real GPU reports each kernel's own static shared memory (a sim gap closed there).
 export VGPU_KNOWN_GAPS=${VGPU_KNOWN_GAPS_GPU-""}

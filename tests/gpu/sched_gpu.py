@@ -14,8 +14,16 @@ import tempfile
 import time
 
 B = os.environ["VGPU_BUILD"]
-if not shutil.which("nvidia-smi"):
-    print("SKIP: no nvidia-smi: no NVIDIA driver")
+# percentage points a share may miss by: 2 on a GPU; more on the stand-in driver, whose "GPU" is
+# the CPU this machine's other tests share (tests/fakegpu/CMakeLists.txt)
+TOL = float(os.environ.get("VGPU_SCHED_TOL", "2"))
+# ... and two busy vGPUs split what the CPU gave them, which need not be all of its time
+RELATIVE = os.environ.get("VGPU_SCHED_RELATIVE") == "1"
+# NVML through vgpu's own probe, so that the stand-in driver (tests/fakegpu) counts too
+_probe = subprocess.run([os.path.join(B, "bin", "vgpu-nvml-probe")], stdout=subprocess.DEVNULL,
+                        stderr=subprocess.PIPE)
+if _probe.returncode != 0:
+    print("SKIP: no NVIDIA GPU: %s" % _probe.stderr.decode(errors="replace").strip())
     sys.exit(77)
 tmp = tempfile.mkdtemp()
 sock = os.path.join(tmp, "s.sock")
@@ -96,18 +104,24 @@ def main():
         check(s[0] > 98, "best effort, 1 busy of 2: %.2f %%" % s[0])
         call("PUT", "/v1/gpus/0/scheduler", {"policy": "equal-share"})
         s = shares(uu)
-        check(abs(s[0] - 50) <= 2, "equal share, 1 busy of 2: %.2f %% (50)" % s[0])
+        check(abs(s[0] - 50) <= TOL, "equal share, 1 busy of 2: %.2f %% (50)" % s[0])
         call("PUT", "/v1/gpus/0/scheduler", {"policy": "fixed-share"})
         s = shares(uu)
-        check(abs(s[0] - 100.0 / slots) <= 2,
+        check(abs(s[0] - 100.0 / slots) <= TOL,
               "fixed share, 1 busy %s (%d per GPU): %.2f %% (%.0f)" % (t20, slots, s[0],
                                                                       100.0 / slots))
         guest(uu[1])
         call("PUT", "/v1/gpus/0/scheduler", {"policy": "equal-share"})
         time.sleep(1)
         s = shares(uu, 1000e6)
-        check(abs(s[0] - 50) <= 2 and abs(s[1] - 50) <= 2,
-              "equal share, 2 busy: %.2f %% and %.2f %%" % (s[0], s[1]))
+        if RELATIVE:
+            half = 100.0 * s[0] / max(s[0] + s[1], 1e-9)
+            check(abs(half - 50) <= TOL and s[0] + s[1] > 50,
+                  "equal share, 2 busy: %.2f %% and %.2f %% (the first has %.2f %% of their "
+                  "sum)" % (s[0], s[1], half))
+        else:
+            check(abs(s[0] - 50) <= TOL and abs(s[1] - 50) <= TOL,
+                  "equal share, 2 busy: %.2f %% and %.2f %%" % (s[0], s[1]))
         for p in guests:
             p.kill()
             p.wait()

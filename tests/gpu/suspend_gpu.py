@@ -15,8 +15,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from vgpud_lib import UnixConnection, wait_for  # noqa: E402
 
 B = os.environ["VGPU_BUILD"]
-if not shutil.which("nvidia-smi"):
-    print("SKIP: no nvidia-smi: no NVIDIA driver")
+# NVML through vgpu's own probe, so that the stand-in driver (tests/fakegpu) counts too
+_probe = subprocess.run([os.path.join(B, "bin", "vgpu-nvml-probe")], stdout=subprocess.DEVNULL,
+                        stderr=subprocess.PIPE)
+if _probe.returncode != 0:
+    print("SKIP: no NVIDIA GPU: %s" % _probe.stderr.decode(errors="replace").strip())
     sys.exit(77)
 tmp = tempfile.mkdtemp()
 sock = os.path.join(tmp, "s.sock")
@@ -39,11 +42,11 @@ def check(cond, what):
 
 
 def gpu_used_mib():
-    out = subprocess.run(["nvidia-smi", "-i", "0", "--query-gpu=memory.used",
-                          "--format=csv,noheader,nounits"], stdout=subprocess.PIPE).stdout
+    out = subprocess.run([os.path.join(B, "bin", "vgpu-nvml-probe"), "--json"],
+                         stdout=subprocess.PIPE).stdout
     try:
-        return int(out.decode().split()[0])
-    except (ValueError, IndexError):
+        return json.loads(out)["gpus"][0]["sample"]["mem_used"] >> 20
+    except (ValueError, IndexError, KeyError):
         return -1
 
 
