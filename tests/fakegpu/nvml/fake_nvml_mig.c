@@ -371,7 +371,7 @@ nvmlGpuInstanceGetComputeInstanceProfileInfo(struct nvml_gpu_instance *gpu_insta
         const struct fake_profile *prof;
         struct fake_engines eng;
         struct fake_ref ref;
-        unsigned slices;
+        unsigned slices = 0;
         int r = ci_profile_enter(gpu_instance, profile, info, &ref, &slices);
 
         if (r != NVML_SUCCESS)
@@ -398,7 +398,7 @@ nvmlGpuInstanceGetComputeInstanceRemainingCapacity(struct nvml_gpu_instance *gpu
                                                    unsigned profile_id, unsigned *count)
 {
         struct fake_ref ref;
-        unsigned slices;
+        unsigned slices = 0;
         int r = ci_profile_enter(gpu_instance, profile_id, count, &ref, &slices);
 
         if (r != NVML_SUCCESS)
@@ -430,7 +430,7 @@ nvmlGpuInstanceCreateComputeInstance(struct nvml_gpu_instance *gpu_instance, uns
         const struct fake_profile *prof = NULL;
         struct fake_ci ci = {0};
         struct fake_ref ref;
-        unsigned slices, gi_id = 0;
+        unsigned slices = 0, gi_id = 0;
         int lock_fd, r;
 
         r = ci_profile_enter(gpu_instance, profile_id, compute_instance, &ref, &slices);
@@ -497,7 +497,7 @@ VGPU_EXPORT int nvmlGpuInstanceGetComputeInstances(struct nvml_gpu_instance *gpu
                                                    unsigned *count)
 {
         struct fake_ref ref;
-        unsigned slices, n = 0;
+        unsigned slices = 0, n = 0;
         int r = ci_profile_enter(gpu_instance, profile_id, count, &ref, &slices);
 
         if (r != NVML_SUCCESS)
