@@ -367,6 +367,20 @@ static int start_engine(struct manager *m, struct mgr_vgpu *v, char *err, size_t
 }
 
 /* Stop an engine and remove its socket and log: nothing of a destroyed vGPU stays behind. */
+/* Remove an engine's socket, log, guest socket and scheduler page. */
+static void remove_engine_files(struct manager *m, const char *uuid)
+{
+        static const char *const kinds[] = {"sock", "log", "guest", "sched"};
+        char path[256];
+
+        if (m->no_engines)
+                return;
+        for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+                engine_path(m, uuid, kinds[i], path, sizeof(path));
+                unlink(path);
+        }
+}
+
 static void stop_engine(struct manager *m, const char *uuid, pid_t pid)
 {
         char path[256];
@@ -375,13 +389,7 @@ static void stop_engine(struct manager *m, const char *uuid, pid_t pid)
                 return;
         engine_path(m, uuid, "sock", path, sizeof(path));
         engine_stop(path, pid, ENGINE_STOP_MS);
-        unlink(path);
-        engine_path(m, uuid, "log", path, sizeof(path));
-        unlink(path);
-        engine_path(m, uuid, "guest", path, sizeof(path));
-        unlink(path);
-        engine_path(m, uuid, "sched", path, sizeof(path));
-        unlink(path);
+        remove_engine_files(m, uuid);
 }
 
 static struct mgr_vgpu *vgpu_append(struct manager *m)
@@ -572,6 +580,7 @@ int manager_create_locked(struct manager *m, const struct mgr_create *c, struct 
 err_engine:
         stop_engine(m, v.uuid, v.engine_pid);
 err_row:
+        remove_engine_files(m, v.uuid); /* what a start that failed left (its log, its page) */
         unpersist_vgpu(m, &v, implicit);
 err_layout:
         layout_destroy(&g->layout, v.handle);

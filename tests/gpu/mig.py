@@ -226,6 +226,21 @@ def run_fake():
         check("which is gone" in d.read_log(), "vgpud says why")
     finally:
         d.stop_all()
+
+    # just after `nvidia-smi -mig 1`: MIG mode, no instance, so no CUDA device at all
+    fakegpu.write(fake, [fakegpu.h100(0, mig=True)])
+    os.makedirs(os.path.join(tmp, "empty"))
+    d = start(os.path.join(tmp, "empty"), env, ["--mig-admin"])
+    try:
+        s, f = d.call("POST", "/v1/vgpus", {"gpu": 0, "type": "H100XM-2-20C"})
+        check(s == 201 and f["gpu_instance"] in
+              [x["id"] for x in fakegpu.read(fake)["gpus"][0]["gpu_instances"]],
+              "a GPU in MIG mode with no instance (no CUDA device): vgpud starts, and with "
+              "--mig-admin makes an instance for a 2g.20gb vGPU: %s" % f)
+        if s == 201:
+            check(saxpy(d, f["uuid"], env), "saxpy runs in it")
+    finally:
+        d.stop_all()
     if not failures:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -4,10 +4,10 @@
 #   tests/gpu/run-on-device.sh [--quick]
 # Builds the tree (Release, in build-gpu/, after scripts/deps.sh) unless $VGPU_BUILD names a build
 # already made, then runs the GPU tests (isolation, every guest program and example, driver API
-# and runtime API, on the cuda backend; MIG-backed vGPUs when a GPU is in MIG mode) and the
-# native-against-remoted benchmark, and prints one
-# table. Logs go to $VGPU_GPU_LOGS (default: a temp dir, named at the end). Exit 0 when every
-# test passed.
+# and runtime API, on the cuda backend; MIG-backed vGPUs when a GPU is in MIG mode; vgpud's
+# control API and crash safety) and the native-against-remoted benchmark, and prints one table.
+# Logs go to $VGPU_GPU_LOGS (default: a temp dir, named at the end). Exit 0 when every test
+# passed.
 set -u
 src=$(cd "$(dirname "$0")/../.." && pwd)
 quick=()
@@ -48,6 +48,7 @@ run cudart_programs bash "$src/tests/gpu/run_cudart_gpu.sh"
 run scheduler python3 -u "$src/tests/gpu/sched_gpu.py"
 run suspend python3 -u "$src/tests/gpu/suspend_gpu.py"
 run mig python3 -u "$src/tests/gpu/mig.py"
+run vgpud_cuda python3 -u "$src/tests/gpu/vgpud_cuda.py"
 run bench_gpu bash "$src/bench/gpu/run.sh" "${quick[@]}"
 
 echo

@@ -19,6 +19,9 @@ B = os.environ["VGPU_BUILD"]
 TOL = float(os.environ.get("VGPU_SCHED_TOL", "2"))
 # ... and two busy vGPUs split what the CPU gave them, which need not be all of its time
 RELATIVE = os.environ.get("VGPU_SCHED_RELATIVE") == "1"
+# iterations per thread of each busy launch: launches well within a slice, as on a GPU (the
+# stand-in's interpreter, slower still under ASan, needs fewer)
+ITERS = os.environ.get("VGPU_SCHED_ITERS", "20000")
 # NVML through vgpu's own probe, so that the stand-in driver (tests/fakegpu) counts too
 _probe = subprocess.run([os.path.join(B, "bin", "vgpu-nvml-probe")], stdout=subprocess.DEVNULL,
                         stderr=subprocess.PIPE)
@@ -93,7 +96,7 @@ def main():
                    os.environ.get("LD_LIBRARY_PATH", ""))
 
         def guest(u):
-            p = subprocess.Popen([os.path.join(B, "examples", "longrun"), "--iters", "20000",
+            p = subprocess.Popen([os.path.join(B, "examples", "longrun"), "--iters", ITERS,
                                   "--launches", "1000000"], env=dict(env, VGPU_UUID=u),
                                  stdout=subprocess.DEVNULL)
             guests.append(p)

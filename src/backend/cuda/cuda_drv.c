@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "backend/cuda/cuda_drv.h"
+#include "common/log.h"
 #include "ptx/ptx.h"
 
 struct cuda_drv cu;
@@ -79,7 +80,14 @@ static int load_locked(void)
         CUDA_DRV_CALLS(CUDA_DRV_RESOLVE)
 #undef CUDA_DRV_RESOLVE
         r = cu.init(0);
-        if (r != CUDA_SUCCESS) {
+        /*
+         * No device is not no driver: GPUs in MIG mode without compute instances show no CUDA
+         * device, and NVML still lists them (vgpud then serves them, and the driver's calls say
+         * "no device" as they should).
+         */
+        if (r == CUDA_ERROR_NO_DEVICE)
+                vgpu_log(VGPU_LOG_DEBUG, "cuInit: the driver shows no CUDA device");
+        else if (r != CUDA_SUCCESS) {
                 snprintf(load_error, sizeof(load_error), "cuInit: %s", cuda_errstr(r));
                 memset(&cu, 0, sizeof(cu));
                 dlclose(h);
