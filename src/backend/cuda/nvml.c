@@ -659,6 +659,16 @@ static int nvml_mig_admin_ready(void)
         return 0;
 }
 
+/* GPU index, for a MIG change: NVML open and able to make and destroy instances. */
+static int nvml_admin_device(unsigned index, struct nvml_device **ret)
+{
+        int err = nvml_ready();
+
+        if (err == 0)
+                err = nvml_mig_admin_ready();
+        return err < 0 ? err : NVML_CALL(nvmlDeviceGetHandleByIndex_v2, index, ret);
+}
+
 /* The slices of GPU instance profile profile_id on dev (from its profile table). */
 static int nvml_gi_profile_slices(struct nvml_device *dev, unsigned profile_id,
                                   unsigned *ret_slices)
@@ -729,11 +739,7 @@ int vgpu_nvml_gi_create(unsigned index, unsigned profile_id, unsigned start,
         unsigned slices = 0;
         int err;
 
-        err = nvml_ready();
-        if (err == 0)
-                err = nvml_mig_admin_ready();
-        if (err == 0)
-                err = NVML_CALL(nvmlDeviceGetHandleByIndex_v2, index, &dev);
+        err = nvml_admin_device(index, &dev);
         if (err == 0)
                 err = nvml_gi_profile_slices(dev, profile_id, &slices);
         if (err < 0)
@@ -777,11 +783,7 @@ int vgpu_nvml_gi_destroy(unsigned index, unsigned gi_id)
         struct nvml_device *dev;
         int err;
 
-        err = nvml_ready();
-        if (err == 0)
-                err = nvml_mig_admin_ready();
-        if (err == 0)
-                err = NVML_CALL(nvmlDeviceGetHandleByIndex_v2, index, &dev);
+        err = nvml_admin_device(index, &dev);
         if (err == 0)
                 err = NVML_CALL(nvmlDeviceGetGpuInstanceById, dev, gi_id, &gi);
         if (err < 0)
