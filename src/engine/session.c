@@ -207,6 +207,31 @@ static void park(struct session *s)
 
 /* ---- the scheduler's gate (common/schedpage.h) -------------------------------------------- */
 
+int vdev_sched_map(struct vgpu_dev *dev, const char *path)
+{
+        int fd = open(path, O_RDWR | O_CLOEXEC);
+        struct stat st;
+        void *p;
+
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0 || st.st_size < VGPU_SCHED_SIZE) {
+                close(fd);
+                return -EINVAL;
+        }
+        p = mmap(NULL, VGPU_SCHED_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        close(fd);
+        if (p == MAP_FAILED)
+                return -errno;
+        if (((struct vgpu_sched_page *)p)->magic != VGPU_SCHED_MAGIC ||
+            ((struct vgpu_sched_page *)p)->version != VGPU_SCHED_VERSION) {
+                munmap(p, VGPU_SCHED_SIZE);
+                return -EPROTO;
+        }
+        dev->sched = p;
+        return 0;
+}
+
 /* vgpud's scheduler is there: gating on, and it beat within the last second. */
 static bool gated(const struct vgpu_sched_page *p)
 {

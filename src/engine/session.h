@@ -38,6 +38,13 @@ struct vgpu_dev {
         int track_writes;
 };
 
+/*
+ * vdev_sched_map - map vgpud's scheduler page for this vGPU (common/schedpage.h) at path into
+ * dev->sched. 0, or a negative errno (-EINVAL: too small, -EPROTO: not such a page); dev->sched
+ * is then untouched.
+ */
+int vdev_sched_map(struct vgpu_dev *dev, const char *path);
+
 /* A worker's request to its main engine's allocator: one SOCK_SEQPACKET message each way. */
 enum vgpu_alloc_op {
         VGPU_ALLOC_ALLOC = 1,  /* a: size, b: owner -> a: base */

@@ -13,8 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -28,39 +26,19 @@
 #include "common/log.h"
 #include "common/schedpage.h"
 #include "core/catalog.h"
+#include "engine/guest_sock.h"
+#include "engine/link.h"
 #include "engine/session.h"
 #include "engine/suspend.h"
-#include "engine/link.h"
 #include "engine/transfer.h"
+#include "engine/worker.h"
 #include "ptx/ptx.h"
 
 #define ENGINE_MAX_CLIENTS 16
 #define ENGINE_MAX_GUESTS  64
 #define ENGINE_LINE_MAX    4096
-#define ENGINE_EXIT_LOST   3   /* serve's result when the GPU context was lost */
-#define ENGINE_MAX_FB_FDS  250 /* at most what one SCM_RIGHTS message carries (253) */
-#define WORKER_CTL_FD      5   /* a worker's fds: 3 guest, 4 allocator, 5 this, 6.. framebuffer */
-#define WORKER_FB_FD       6
+#define ENGINE_EXIT_LOST   3 /* serve's result when the GPU context was lost */
 #define WORKER_WAIT_MS     120000
-
-/* The engine's requests to its workers (suspend, resume, move), on their ctl sockets. */
-enum worker_op {
-        WORKER_PAUSE = 1, /* park the session (session_pause) */
-        WORKER_UNPAUSE,
-        WORKER_RELEASE, /* unmap the framebuffer */
-        WORKER_MAP,     /* map the framebuffer whose fds come along: a = GPU index */
-        WORKER_TRACK,   /* a = 1: mark what the session writes (pre-copy), 0: stop */
-        WORKER_DIRTY,   /* answer: r = n, then the n bases of blocks written since last asked */
-};
-
-/* Bases in one WORKER_DIRTY answer; more: -E2BIG, and everything counts as written. */
-#define WORKER_DIRTY_MAX 8000
-
-struct worker_msg {
-        uint32_t op;
-        int32_t r; /* in the answer: 0 or a negative errno */
-        uint64_t a;
-};
 
 struct engine_client {
         int fd;
@@ -80,15 +58,12 @@ struct engine_guest {
         int ctl; /* a worker's: the engine's requests (struct worker_msg) and their answers */
         uint32_t sid;
         pid_t guest_pid;
-        /* what it sent after hello, not yet a whole line, and the fds that came with it */
-        char buf[1024];
-        size_t len;
-        int fds[8];
-        unsigned n_fds;
+        struct guest_sock in; /* what a local guest sent after hello (engine's sessions) */
         /* a guest over TCP (engine/link.c); fd is then the end of a pipe the link writes to when
          * it ends, notify its other end */
         struct link *link;
         int notify;
+        bool remote; /* over TCP: served by a link, here (link) or in its worker */
 };
 
 struct engine {
@@ -112,7 +87,7 @@ struct engine {
         bool stopping;
         /* one worker process per guest (docs/cuda.md): the framebuffer's memory, exported */
         bool isolate;
-        int fb_fds[ENGINE_MAX_FB_FDS];
+        int fb_fds[WORKER_MAX_FB_FDS];
         size_t n_fb_fds;
         char self[4096];
         const char *sched_path;
@@ -123,34 +98,6 @@ struct engine {
         bool arrived;     /* moved here from another vgpud (migrate_in committed) */
         char image[4096]; /* where the last suspend wrote the image */
 };
-
-/* Map vgpud's scheduler page for this vGPU (common/schedpage.h). 0, or -1 with errno. */
-static int sched_map(const char *path, struct vgpu_sched_page **ret)
-{
-        int fd = open(path, O_RDWR | O_CLOEXEC);
-        struct stat st;
-        void *p;
-
-        if (fd < 0)
-                return -1;
-        if (fstat(fd, &st) < 0 || st.st_size < VGPU_SCHED_SIZE) {
-                close(fd);
-                errno = EINVAL;
-                return -1;
-        }
-        p = mmap(NULL, VGPU_SCHED_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        close(fd);
-        if (p == MAP_FAILED)
-                return -1;
-        if (((struct vgpu_sched_page *)p)->magic != VGPU_SCHED_MAGIC ||
-            ((struct vgpu_sched_page *)p)->version != VGPU_SCHED_VERSION) {
-                munmap(p, VGPU_SCHED_SIZE);
-                errno = EPROTO;
-                return -1;
-        }
-        *ret = p;
-        return 0;
-}
 
 static bool slot_used(const struct engine_guest *g)
 {
@@ -267,29 +214,6 @@ static json_t *status_json(struct engine *e)
 
 static int worker_request(struct engine *e, struct engine_guest *g);
 
-/* Send a request, with fds (n of them) when given, on a SOCK_SEQPACKET socket. */
-static int send_fds(int sock, const void *msg, size_t len, const int *fds, size_t n)
-{
-        char cbuf[CMSG_SPACE(sizeof(int) * ENGINE_MAX_FB_FDS)] = {0};
-        struct iovec iov = {.iov_base = (void *)msg, .iov_len = len};
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-
-        if (n > ENGINE_MAX_FB_FDS)
-                return -E2BIG;
-        if (n && fds) {
-                struct cmsghdr *cm;
-
-                mh.msg_control = cbuf;
-                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
-                cm = CMSG_FIRSTHDR(&mh);
-                cm->cmsg_level = SOL_SOCKET;
-                cm->cmsg_type = SCM_RIGHTS;
-                cm->cmsg_len = CMSG_LEN(sizeof(int) * n);
-                memcpy(CMSG_DATA(cm), fds, sizeof(int) * n);
-        }
-        return sendmsg(sock, &mh, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -EIO;
-}
-
 /*
  * Ask every worker to do op (with fds for WORKER_MAP) and wait for all their answers, serving
  * their allocation requests meanwhile (a worker finishing its guest's queued commands before it
@@ -307,7 +231,7 @@ static int workers_do(struct engine *e, uint32_t op, uint64_t a, const int *fds,
                 struct engine_guest *g = &e->guests[i];
 
                 if (g->worker > 0 && g->ctl >= 0 &&
-                    send_fds(g->ctl, &m, sizeof(m), fds, op == WORKER_MAP ? n : 0) == 0) {
+                    worker_send(g->ctl, &m, sizeof(m), fds, op == WORKER_MAP ? n : 0) == 0) {
                         pending[i] = true;
                         left++;
                 }
@@ -548,7 +472,7 @@ static void workers_map(struct engine *e)
         for (size_t k = 0; k < e->n_fb_fds; k++)
                 close(e->fb_fds[k]);
         e->n_fb_fds = 0;
-        r = e->ops->fb_export(e->dev.bdev, &e->dev.fb, e->fb_fds, ENGINE_MAX_FB_FDS, &n);
+        r = e->ops->fb_export(e->dev.bdev, &e->dev.fb, e->fb_fds, WORKER_MAX_FB_FDS, &n);
         if (r == 0) {
                 e->n_fb_fds = n;
                 workers_do(e, WORKER_RELEASE, 0, NULL, 0);
@@ -756,6 +680,8 @@ static json_t *suspend_op(struct engine *e, const char *op, json_t *req)
 static int lost_code(struct engine *e);
 static bool any_guest(const struct engine *e);
 static json_t *hello_json(const struct engine *e);
+static int worker_start(struct engine *e, struct engine_guest *g, int gfd, const struct ucred *cred,
+                        const struct mw_conn *remote);
 
 static int hexval(char ch)
 {
@@ -958,9 +884,10 @@ static json_t *do_guest_tcp(struct engine *e, json_t *req, struct mw_conn *c)
                 return op_error("guest: the vGPU is %s", e->moved       ? "moving away"
                                                          : e->suspended ? "suspended"
                                                                         : "lost");
-        if (e->isolate)
-                return op_error("guest: remote guests need the engine's own sessions, not worker "
-                                "processes (the cuda backend), yet");
+        if (e->isolate && tok)
+                return op_error("guest: re-attaching after a move needs the engine's own sessions: "
+                                "a vGPU whose guests run in worker processes (the cuda backend) "
+                                "does not move to another vgpud yet");
         for (int i = 0; i < ENGINE_MAX_GUESTS && slot < 0; i++) {
                 if (tok ? e->guests[i].s && unhex(tok, token, 16) == 0 &&
                                     session_token_is(e->guests[i].s, token)
@@ -970,6 +897,17 @@ static json_t *do_guest_tcp(struct engine *e, json_t *req, struct mw_conn *c)
         if (slot < 0)
                 return op_error(tok ? "guest: no session of this vGPU waits for that token"
                                     : "guest: too many guests attached to this vGPU");
+        if (e->isolate) {
+                /* its own worker, as a local guest's: it says hello and runs the link */
+                struct ucred cred = {.pid = 0, .uid = (uid_t)e->owner_uid};
+
+                r = worker_start(e, &e->guests[slot], c->fd, &cred, c);
+                if (r < 0)
+                        return op_error("guest: cannot start its worker: %s", strerror(-r));
+                /* the engine keeps the socket to see the guest go, and never uses it */
+                c->fd = -1;
+                return json_pack("{s:b}", "ok", 1);
+        }
         if (tok) {
                 s = e->guests[slot].s;
         } else {
@@ -1014,6 +952,7 @@ static json_t *do_guest_tcp(struct engine *e, json_t *req, struct mw_conn *c)
         e->guests[slot].fd = pfd[0];
         e->guests[slot].notify = pfd[1];
         e->guests[slot].link = link;
+        e->guests[slot].remote = true;
         vgpu_log(VGPU_LOG_INFO, "vGPU %s: remote guest %s", e->uuid,
                  tok ? "re-attached after the move" : "attached");
         return json_pack("{s:b}", "ok", 1);
@@ -1138,36 +1077,6 @@ static json_t *hello_json(const struct engine *e)
                          (json_int_t)chan_total_size());
 }
 
-/* Send one JSON line, with fd attached when fd >= 0. */
-static int send_json_fd(int sock, json_t *msg, int fd)
-{
-        char *text = json_dumps(msg, JSON_COMPACT);
-        char cbuf[CMSG_SPACE(sizeof(int))] = {0};
-        struct iovec iov;
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-        ssize_t n;
-
-        json_decref(msg);
-        if (!text)
-                return -ENOMEM;
-        iov = (struct iovec){.iov_base = text, .iov_len = strlen(text) + 1};
-        text[iov.iov_len - 1] = '\n';
-        if (fd >= 0) {
-                struct cmsghdr *cm;
-
-                mh.msg_control = cbuf;
-                mh.msg_controllen = sizeof(cbuf);
-                cm = CMSG_FIRSTHDR(&mh);
-                cm->cmsg_level = SOL_SOCKET;
-                cm->cmsg_type = SCM_RIGHTS;
-                cm->cmsg_len = CMSG_LEN(sizeof(int));
-                memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-        }
-        n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-        free(text);
-        return n < 0 ? -errno : 0;
-}
-
 /* The kernel fault that lost the GPU context (every guest's: see docs/cuda.md), or 0. */
 static int lost_code(struct engine *e)
 {
@@ -1184,118 +1093,62 @@ static bool any_guest(const struct engine *e)
 }
 
 /*
- * Start the worker process that runs a guest's session (e->isolate): this engine's own binary
- * with --worker, given the guest's socket as fd 3, its end of an allocation socket as fd 4 and
- * the framebuffer's memory as fds 5..; it answers the guest's hello itself. 0 or -errno.
+ * Start the worker process that runs a guest's session (e->isolate, worker.h): gfd is the guest's
+ * socket, or with remote, a remote guest's connection, which the worker takes over (the engine
+ * keeps gfd only to see its guest hang up). The worker answers the guest's hello itself. 0 or
+ * -errno.
  */
-static int worker_start(struct engine *e, struct engine_guest *g, int gfd, const struct ucred *cred)
+static int worker_start(struct engine *e, struct engine_guest *g, int gfd, const struct ucred *cred,
+                        const struct mw_conn *remote)
 {
-        char gpu[16], addr[24], size[24], sid[16], gpid[16], guid[16], nfds[16], sms[16];
-        uint32_t id = ++e->next_session;
         json_t *hello = hello_json(e);
         char *hello_text = json_dumps(hello, JSON_COMPACT);
-        int sp[2], cp[2], r;
+        struct worker_spec w = {.self = e->self,
+                                .backend = e->ops->name,
+                                .uuid = e->uuid,
+                                .hello = hello_text,
+                                .sched = e->sched_path,
+                                .gpu_uuid = e->gpu_uuid,
+                                .gpu_index = e->gpu_index,
+                                .session = ++e->next_session,
+                                .sm_count = e->dev.sm_count,
+                                .device_address = e->dev.fb.device_address,
+                                .fb_size = e->dev.fb.size,
+                                .guest_pid = cred->pid,
+                                .guest_uid = cred->uid,
+                                .fb_fds = e->fb_fds,
+                                .n_fb_fds = e->n_fb_fds};
+        int alloc, ctl, r;
         pid_t pid;
 
         json_decref(hello);
         if (!hello_text)
                 return -ENOMEM;
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
-                free(hello_text);
-                return -errno;
-        }
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, cp) < 0) {
-                r = -errno;
-                close(sp[0]);
-                close(sp[1]);
-                free(hello_text);
-                return r;
-        }
-        snprintf(gpu, sizeof(gpu), "%u", e->gpu_index);
-        snprintf(addr, sizeof(addr), "%" PRIu64, e->dev.fb.device_address);
-        snprintf(size, sizeof(size), "%" PRIu64, e->dev.fb.size);
-        snprintf(sid, sizeof(sid), "%u", id);
-        snprintf(gpid, sizeof(gpid), "%d", (int)cred->pid);
-        snprintf(guid, sizeof(guid), "%d", (int)cred->uid);
-        snprintf(nfds, sizeof(nfds), "%zu", e->n_fb_fds);
-        snprintf(sms, sizeof(sms), "%u", e->dev.sm_count);
-        char *const argv[] = {"vgpu-engine",
-                              "--worker",
-                              "--backend",
-                              (char *)e->ops->name,
-                              "--uuid",
-                              (char *)e->uuid,
-                              "--gpu-index",
-                              gpu,
-                              "--device-address",
-                              addr,
-                              "--fb-size",
-                              size,
-                              "--session",
-                              sid,
-                              "--guest-pid",
-                              gpid,
-                              "--guest-uid",
-                              guid,
-                              "--fb-fds",
-                              nfds,
-                              "--hello",
-                              hello_text,
-                              "--sm-count",
-                              sms,
-                              "--sched",
-                              (char *)(e->sched_path ? e->sched_path : ""),
-                              "--gpu-uuid",
-                              (char *)(e->gpu_uuid ? e->gpu_uuid : ""),
-                              NULL};
-
-        pid = fork();
-        if (pid == 0) {
-                /* Only async-signal-safe calls from here to exec: fds above the targets first. */
-                int hg = fcntl(gfd, F_DUPFD_CLOEXEC, 1024),
-                    hs = fcntl(sp[1], F_DUPFD_CLOEXEC, 1024),
-                    hc = fcntl(cp[1], F_DUPFD_CLOEXEC, 1024);
-                int hf[ENGINE_MAX_FB_FDS];
-
-                /* A worker does not outlive its engine (it would hold the framebuffer). */
-                if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() == 1)
-                        _exit(127);
-                for (size_t k = 0; k < e->n_fb_fds; k++)
-                        hf[k] = fcntl(e->fb_fds[k], F_DUPFD_CLOEXEC, 1024);
-                if (hg < 0 || hs < 0 || hc < 0 || dup2(hg, 3) < 0 || dup2(hs, 4) < 0 ||
-                    dup2(hc, WORKER_CTL_FD) < 0)
-                        _exit(127);
-                for (size_t k = 0; k < e->n_fb_fds; k++) {
-                        if (hf[k] < 0 || dup2(hf[k], WORKER_FB_FD + (int)k) < 0)
-                                _exit(127);
-                }
-                execv(e->self, argv);
-                _exit(127);
-        }
-        r = pid < 0 ? -errno : 0;
+        r = worker_spawn(&w, gfd, remote, &pid, &alloc, &ctl);
         free(hello_text);
-        close(sp[1]);
-        close(cp[1]);
-        if (pid < 0) {
-                close(sp[0]);
-                close(cp[0]);
+        if (r < 0)
                 return r;
-        }
         /* The guest counts as attached until its socket hangs up, not until its worker ends. */
-        *g = (struct engine_guest){.fd = sp[0],
+        *g = (struct engine_guest){.fd = alloc,
                                    .worker = pid,
                                    .gsock = gfd,
-                                   .ctl = cp[0],
-                                   .sid = id,
-                                   .guest_pid = cred->pid};
-        vgpu_log(VGPU_LOG_INFO, "vGPU %s: guest %d (uid %d) attached, worker %d", e->uuid,
-                 (int)cred->pid, (int)cred->uid, (int)pid);
+                                   .ctl = ctl,
+                                   .sid = w.session,
+                                   .guest_pid = cred->pid,
+                                   .remote = remote != NULL};
+        if (remote)
+                vgpu_log(VGPU_LOG_INFO, "vGPU %s: remote guest attached, worker %d", e->uuid,
+                         (int)pid);
+        else
+                vgpu_log(VGPU_LOG_INFO, "vGPU %s: guest %d (uid %d) attached, worker %d", e->uuid,
+                         (int)cred->pid, (int)cred->uid, (int)pid);
         return 0;
 }
 
 /* A worker ended (its guest left, or it died): its guest's memory goes back. */
 static void worker_gone(struct engine *e, struct engine_guest *g)
 {
+        char who[32];
         int status = 0;
 
         close(g->fd);
@@ -1305,9 +1158,12 @@ static void worker_gone(struct engine *e, struct engine_guest *g)
                 close(g->ctl);
         waitpid(g->worker, &status, 0);
         fbmem_free_owner(&e->dev.mem, (uint64_t)g->sid << 32, ~UINT64_C(0) << 32);
-        vgpu_log(VGPU_LOG_INFO, "vGPU %s: guest %d detached (worker %d %s %d)", e->uuid,
-                 (int)g->guest_pid, (int)g->worker,
-                 WIFSIGNALED(status) ? "killed by signal" : "exit status",
+        if (g->remote)
+                snprintf(who, sizeof(who), "remote guest");
+        else
+                snprintf(who, sizeof(who), "guest %d", (int)g->guest_pid);
+        vgpu_log(VGPU_LOG_INFO, "vGPU %s: %s detached (worker %d %s %d)", e->uuid, who,
+                 (int)g->worker, WIFSIGNALED(status) ? "killed by signal" : "exit status",
                  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
         *g = (struct engine_guest){.fd = -1, .gsock = -1, .ctl = -1};
 }
@@ -1372,13 +1228,13 @@ static int guest_reattach(struct engine *e, int fd, const struct ucred *cred, co
                 }
         }
         if (slot < 0 || (cred->uid != 0 && cred->uid != e->owner_uid)) {
-                send_json_fd(fd,
-                             json_pack("{s:b, s:s}", "ok", 0, "error",
-                                       "no session of this vGPU waits for this process"),
-                             -1);
+                guest_sock_send(fd,
+                                json_pack("{s:b, s:s}", "ok", 0, "error",
+                                          "no session of this vGPU waits for this process"),
+                                -1);
                 return -1;
         }
-        if (send_json_fd(fd, hello_json(e), session_fd(e->guests[slot].s)) < 0)
+        if (guest_sock_send(fd, hello_json(e), session_fd(e->guests[slot].s)) < 0)
                 return -1;
         /* the guest copies its channel (the staging area too) meanwhile: tens of MiB */
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &(struct timeval){.tv_sec = 10},
@@ -1392,10 +1248,10 @@ static int guest_reattach(struct engine *e, int fd, const struct ucred *cred, co
         }
         r = session_start(e->guests[slot].s);
         if (r < 0) {
-                send_json_fd(fd, json_pack("{s:b, s:s}", "ok", 0, "error", strerror(-r)), -1);
+                guest_sock_send(fd, json_pack("{s:b, s:s}", "ok", 0, "error", strerror(-r)), -1);
                 return -1;
         }
-        send_json_fd(fd, json_pack("{s:b}", "ok", 1), -1);
+        guest_sock_send(fd, json_pack("{s:b}", "ok", 1), -1);
         e->guests[slot].fd = fd;
         vgpu_log(VGPU_LOG_INFO, "vGPU %s: guest %d re-attached after the move", e->uuid,
                  (int)cred->pid);
@@ -1422,10 +1278,10 @@ static void guest_accept(struct engine *e)
         }
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
             (cred.uid != 0 && cred.uid != e->owner_uid)) {
-                send_json_fd(fd,
-                             json_pack("{s:b, s:s}", "ok", 0, "error",
-                                       "this vGPU belongs to another user"),
-                             -1);
+                guest_sock_send(fd,
+                                json_pack("{s:b, s:s}", "ok", 0, "error",
+                                          "this vGPU belongs to another user"),
+                                -1);
                 close(fd);
                 return;
         }
@@ -1435,11 +1291,11 @@ static void guest_accept(struct engine *e)
         hello = json_loads(line, JSON_DISABLE_EOF_CHECK, NULL);
         if (!hello || json_integer_value(json_object_get(hello, "version")) != VGPU_PROTO_VERSION) {
                 json_decref(hello);
-                send_json_fd(fd,
-                             json_pack("{s:b, s:s, s:i}", "ok", 0, "error",
-                                       "protocol version mismatch: update the guest driver",
-                                       "version", VGPU_PROTO_VERSION),
-                             -1);
+                guest_sock_send(fd,
+                                json_pack("{s:b, s:s, s:i}", "ok", 0, "error",
+                                          "protocol version mismatch: update the guest driver",
+                                          "version", VGPU_PROTO_VERSION),
+                                -1);
                 close(fd);
                 return;
         }
@@ -1453,43 +1309,43 @@ static void guest_accept(struct engine *e)
         }
         json_decref(hello);
         if (slot < 0) {
-                send_json_fd(fd,
-                             json_pack("{s:b, s:s}", "ok", 0, "error",
-                                       "too many guests attached to this vGPU"),
-                             -1);
+                guest_sock_send(fd,
+                                json_pack("{s:b, s:s}", "ok", 0, "error",
+                                          "too many guests attached to this vGPU"),
+                                -1);
                 close(fd);
                 return;
         }
         if (e->moved) {
-                send_json_fd(fd,
-                             json_pack("{s:b, s:s}", "ok", 0, "error",
-                                       "the vGPU moved to another vgpud: attach there"),
-                             -1);
+                guest_sock_send(fd,
+                                json_pack("{s:b, s:s}", "ok", 0, "error",
+                                          "the vGPU moved to another vgpud: attach there"),
+                                -1);
                 close(fd);
                 return;
         }
         if (lost_code(e)) {
-                send_json_fd(fd,
-                             json_pack("{s:b, s:s}", "ok", 0, "error",
-                                       "the vGPU's GPU context was lost to a kernel fault; it "
-                                       "restarts once its guests are gone"),
-                             -1);
+                guest_sock_send(fd,
+                                json_pack("{s:b, s:s}", "ok", 0, "error",
+                                          "the vGPU's GPU context was lost to a kernel fault; it "
+                                          "restarts once its guests are gone"),
+                                -1);
                 close(fd);
                 return;
         }
         if (e->suspended) {
-                send_json_fd(fd,
-                             json_pack("{s:b, s:s}", "ok", 0, "error",
-                                       "the vGPU is suspended: attach after it is resumed"),
-                             -1);
+                guest_sock_send(fd,
+                                json_pack("{s:b, s:s}", "ok", 0, "error",
+                                          "the vGPU is suspended: attach after it is resumed"),
+                                -1);
                 close(fd);
                 return;
         }
         if (e->isolate) {
-                r = worker_start(e, &e->guests[slot], fd, &cred);
+                r = worker_start(e, &e->guests[slot], fd, &cred, NULL);
                 if (r < 0) {
-                        send_json_fd(fd, json_pack("{s:b, s:s}", "ok", 0, "error", strerror(-r)),
-                                     -1);
+                        guest_sock_send(fd, json_pack("{s:b, s:s}", "ok", 0, "error", strerror(-r)),
+                                        -1);
                         close(fd);
                 }
                 return;
@@ -1497,11 +1353,11 @@ static void guest_accept(struct engine *e)
         r = session_new(&e->dev, ++e->next_session, cred.pid, cred.uid, &e->guests[slot].s,
                         &chan_fd);
         if (r < 0) {
-                send_json_fd(fd, json_pack("{s:b, s:s}", "ok", 0, "error", strerror(-r)), -1);
+                guest_sock_send(fd, json_pack("{s:b, s:s}", "ok", 0, "error", strerror(-r)), -1);
                 close(fd);
                 return;
         }
-        if (send_json_fd(fd, hello_json(e), chan_fd) < 0) {
+        if (guest_sock_send(fd, hello_json(e), chan_fd) < 0) {
                 session_free(e->guests[slot].s);
                 e->guests[slot].s = NULL;
                 close(fd);
@@ -1522,88 +1378,8 @@ static void guest_gone(struct engine *e, int i)
         }
         session_free(e->guests[i].s);
         close(e->guests[i].fd);
-        for (unsigned k = 0; k < e->guests[i].n_fds; k++)
-                close(e->guests[i].fds[k]);
+        guest_sock_clear(&e->guests[i].in);
         e->guests[i] = (struct engine_guest){.fd = -1, .gsock = -1, .ctl = -1};
-}
-
-/* One line from a guest: host_map (taking the next fd it sent) or host_unmap. */
-static void guest_line(const char *uuid, struct engine_guest *g, const char *line)
-{
-        json_t *msg = json_loads(line, 0, NULL);
-        const char *op = NULL;
-        json_int_t id = -1, size = 0;
-        int r = -EINVAL, fd = -1;
-
-        if (msg && json_unpack(msg, "{s:s, s:I, s?I}", "op", &op, "id", &id, "size", &size) == 0 &&
-            id >= 0) {
-                if (strcmp(op, "host_map") == 0 && g->n_fds > 0 && size > 0) {
-                        fd = g->fds[0];
-                        memmove(g->fds, g->fds + 1, --g->n_fds * sizeof(int));
-                        r = session_host_map(g->s, (uint64_t)id, fd, (uint64_t)size);
-                } else if (strcmp(op, "host_unmap") == 0) {
-                        r = session_host_unmap(g->s, (uint64_t)id);
-                }
-        }
-        if (r < 0)
-                vgpu_log(VGPU_LOG_WARN,
-                         "vGPU %s: guest %d: refused host memory message (%s): %.80s", uuid,
-                         (int)session_pid(g->s), strerror(-r), line);
-        json_decref(msg);
-        if (fd >= 0)
-                close(fd);
-}
-
-/*
- * What an attached guest sends on its socket after hello: JSON lines sharing host memory,
- * {"op":"host_map","id":N,"size":S} with the memory's fd attached, or {"op":"host_unmap","id":N}.
- * No reply: the guest's next copy that names the block waits for it (session.c). A malformed
- * line is logged and changes nothing; a guest that sends more than a line's room is dropped.
- * Returns -1 when the guest hung up or must go.
- */
-static int guest_msg(const char *uuid, struct engine_guest *g)
-{
-        char cbuf[CMSG_SPACE(8 * sizeof(int))];
-        struct iovec iov = {.iov_base = g->buf + g->len, .iov_len = sizeof(g->buf) - 1 - g->len};
-        struct msghdr mh = {.msg_iov = &iov,
-                            .msg_iovlen = 1,
-                            .msg_control = cbuf,
-                            .msg_controllen = sizeof(cbuf)};
-        struct cmsghdr *cm;
-        char *line, *nl;
-        ssize_t n;
-
-        if (iov.iov_len == 0)
-                return -1;
-        n = recvmsg(g->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-        if (n <= 0)
-                return n < 0 && (errno == EAGAIN || errno == EINTR) ? 0 : -1;
-        for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-                size_t k;
-
-                if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-                        continue;
-                for (k = 0; k < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); k++) {
-                        int fd;
-
-                        memcpy(&fd, CMSG_DATA(cm) + k * sizeof(int), sizeof(int));
-                        if (g->n_fds < sizeof(g->fds) / sizeof(g->fds[0]))
-                                g->fds[g->n_fds++] = fd;
-                        else
-                                close(fd);
-                }
-        }
-        g->len += (size_t)n;
-        g->buf[g->len] = '\0';
-        line = g->buf;
-        while ((nl = strchr(line, '\n'))) {
-                *nl = '\0';
-                guest_line(uuid, g, line);
-                line = nl + 1;
-        }
-        g->len -= (size_t)(line - g->buf);
-        memmove(g->buf, line, g->len);
-        return 0;
 }
 
 static int serve(struct engine *e)
@@ -1670,7 +1446,8 @@ static int serve(struct engine *e)
                                 continue;
                         }
                         /* After hello a guest only shares host memory; else it hung up. */
-                        if (guest_msg(e->uuid, &e->guests[i]) < 0)
+                        if (guest_sock_read(&e->guests[i].in, e->guests[i].fd, e->guests[i].s,
+                                            e->uuid) < 0)
                                 guest_gone(e, i);
                 }
                 /*
@@ -1695,244 +1472,6 @@ static void usage(FILE *f)
               "                   [--sm-count N] [--owner-uid UID] [--ready-fd FD]\n"
               "                   [--sched PATH] [--gpu-uuid GPU-...|MIG-...] [--fb-fit]\n",
               f);
-}
-
-/*
- * vgpu-engine --worker: one guest's session in a process of its own (started by worker_start).
- * fd 3 is the guest's socket, fd 4 the allocation socket to the main engine, fds 5.. the
- * framebuffer's memory. It maps the framebuffer at the vGPU's address, answers the guest's hello
- * with its channel, and runs until the guest hangs up or it is told to stop (SIGTERM). A fault
- * that ends its GPU context ends only this guest's work.
- */
-/*
- * A worker's side of the engine's requests: one message, one answer. -1 when the engine is gone
- * (the worker ends).
- */
-static int worker_ctl(struct vgpu_dev *dev, struct session *s, struct backend_fb_req *req)
-{
-        char cbuf[CMSG_SPACE(sizeof(int) * ENGINE_MAX_FB_FDS)];
-        struct worker_msg m;
-        struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
-        struct msghdr mh = {.msg_iov = &iov,
-                            .msg_iovlen = 1,
-                            .msg_control = cbuf,
-                            .msg_controllen = sizeof(cbuf)};
-        int fds[ENGINE_MAX_FB_FDS];
-        size_t n = 0;
-        ssize_t got = recvmsg(WORKER_CTL_FD, &mh, MSG_CMSG_CLOEXEC);
-
-        if (got < 0 && (errno == EAGAIN || errno == EINTR))
-                return 0;
-        for (struct cmsghdr *cm = got > 0 ? CMSG_FIRSTHDR(&mh) : NULL; cm;
-             cm = CMSG_NXTHDR(&mh, cm)) {
-                if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-                        size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-                        for (size_t j = 0; j < k; j++) {
-                                int fd;
-
-                                memcpy(&fd, CMSG_DATA(cm) + j * sizeof(int), sizeof(int));
-                                if (n < ENGINE_MAX_FB_FDS)
-                                        fds[n++] = fd;
-                                else
-                                        close(fd);
-                        }
-                }
-        }
-        if (got != (ssize_t)sizeof(m)) {
-                for (size_t k = 0; k < n; k++)
-                        close(fds[k]);
-                return -1;
-        }
-        m.r = 0;
-        switch (m.op) {
-        case WORKER_PAUSE:
-                session_pause(s);
-                break;
-        case WORKER_UNPAUSE:
-                session_unpause(s);
-                break;
-        case WORKER_RELEASE:
-                if (dev->fb.size)
-                        dev->ops->fb_release(dev->bdev, &dev->fb);
-                dev->fb.size = 0;
-                break;
-        case WORKER_TRACK:
-                if (m.a) {
-                        struct fbmem_block *b;
-                        long k = fbmem_take_dirty(&dev->mem, false, &b); /* from now on */
-
-                        if (k >= 0)
-                                free(b);
-                }
-                __atomic_store_n(&dev->track_writes, m.a ? 1 : 0, __ATOMIC_RELEASE);
-                break;
-        case WORKER_DIRTY: {
-                struct fbmem_block *b;
-                long k = fbmem_take_dirty(&dev->mem, false, &b);
-                uint64_t *out;
-
-                for (size_t j = 0; j < n; j++)
-                        close(fds[j]);
-                if (k < 0 || k > WORKER_DIRTY_MAX) {
-                        m.r = k < 0 ? (int32_t)k : -E2BIG;
-                        if (k >= 0)
-                                free(b);
-                        return send(WORKER_CTL_FD, &m, sizeof(m), MSG_NOSIGNAL) ==
-                                               (ssize_t)sizeof(m)
-                                       ? 0
-                                       : -1;
-                }
-                out = malloc(sizeof(m) + (size_t)k * sizeof(uint64_t));
-                if (!out) {
-                        free(b);
-                        m.r = -ENOMEM;
-                        return send(WORKER_CTL_FD, &m, sizeof(m), MSG_NOSIGNAL) ==
-                                               (ssize_t)sizeof(m)
-                                       ? 0
-                                       : -1;
-                }
-                m.r = (int32_t)k;
-                memcpy(out, &m, sizeof(m));
-                for (long j = 0; j < k; j++)
-                        memcpy((uint8_t *)out + sizeof(m) + (size_t)j * sizeof(uint64_t),
-                               &b[j].base, sizeof(uint64_t));
-                free(b);
-                got = send(WORKER_CTL_FD, out, sizeof(m) + (size_t)k * sizeof(uint64_t),
-                           MSG_NOSIGNAL);
-                free(out);
-                return got > 0 ? 0 : -1;
-        }
-        case WORKER_MAP:
-                if (dev->fb.size || m.a > UINT32_MAX) {
-                        m.r = -EINVAL;
-                        break;
-                }
-                req->gpu_index = (uint32_t)m.a;
-                m.r = dev->ops->fb_import(dev->bdev, req, fds, n, &dev->fb);
-                break;
-        default:
-                m.r = -EPROTO;
-        }
-        for (size_t k = 0; k < n; k++)
-                close(fds[k]);
-        return send(WORKER_CTL_FD, &m, sizeof(m), MSG_NOSIGNAL) == (ssize_t)sizeof(m) ? 0 : -1;
-}
-
-static int worker_main(int argc, char **argv)
-{
-        const char *backend = NULL, *uuid = NULL, *hello = NULL;
-        uint64_t gpu = 0, addr = 0, size = 0, sid = 0, gpid = 0, guid = 0, nfds = 0, sms = 0;
-        const char *sched = NULL;
-        struct backend_fb_req req = {0};
-        struct backend_dev_req dreq = {.sim_workers = 2};
-        struct engine_guest g = {.fd = 3};
-        struct vgpu_dev dev = {.remote_alloc = true, .alloc_fd = 4};
-        int fds[ENGINE_MAX_FB_FDS], chan_fd, sig_fd, r = 0;
-        char why[256] = "";
-        sigset_t mask;
-
-        for (int i = 2; i + 1 < argc && r == 0; i += 2) {
-                const char *k = argv[i], *v = argv[i + 1];
-
-                if (strcmp(k, "--backend") == 0)
-                        backend = v;
-                else if (strcmp(k, "--uuid") == 0)
-                        uuid = v;
-                else if (strcmp(k, "--hello") == 0)
-                        hello = v;
-                else if (strcmp(k, "--gpu-index") == 0)
-                        r = parse_u64(v, &gpu);
-                else if (strcmp(k, "--device-address") == 0)
-                        r = parse_u64(v, &addr);
-                else if (strcmp(k, "--fb-size") == 0)
-                        r = parse_u64(v, &size);
-                else if (strcmp(k, "--session") == 0)
-                        r = parse_u64(v, &sid);
-                else if (strcmp(k, "--guest-pid") == 0)
-                        r = parse_u64(v, &gpid);
-                else if (strcmp(k, "--guest-uid") == 0)
-                        r = parse_u64(v, &guid);
-                else if (strcmp(k, "--fb-fds") == 0)
-                        r = parse_u64(v, &nfds);
-                else if (strcmp(k, "--sm-count") == 0)
-                        r = parse_u64(v, &sms);
-                else if (strcmp(k, "--sched") == 0)
-                        sched = v;
-                else if (strcmp(k, "--gpu-uuid") == 0)
-                        dreq.gpu_uuid = v;
-                else
-                        r = -EINVAL;
-        }
-        dev.ops = backend_find(backend);
-        if (r < 0 || !dev.ops || !uuid || !hello || !size || nfds > ENGINE_MAX_FB_FDS ||
-            gpu > UINT32_MAX || sid > UINT32_MAX) {
-                vgpu_log(VGPU_LOG_ERROR, "--worker: bad arguments");
-                return 2;
-        }
-        for (uint64_t k = 0; k < nfds; k++)
-                fds[k] = WORKER_FB_FD + (int)k;
-        dreq.gpu_index = (uint32_t)gpu;
-        if (getenv("VGPU_SIM_WORKERS"))
-                dreq.sim_workers = (unsigned)atoi(getenv("VGPU_SIM_WORKERS"));
-        req = (struct backend_fb_req){.vgpu_uuid = uuid,
-                                      .gpu_index = (uint32_t)gpu,
-                                      .device_address = addr,
-                                      .size = size};
-        r = dev.ops->dev_open(&dreq, &dev.bdev, why, sizeof(why));
-        if (r == 0) {
-                r = dev.ops->fb_import(dev.bdev, &req, fds, (size_t)nfds, &dev.fb);
-                if (r < 0)
-                        dev.ops->dev_close(dev.bdev);
-        }
-        for (uint64_t k = 0; k < nfds; k++)
-                close(fds[k]);
-        if (r < 0) {
-                vgpu_log(VGPU_LOG_ERROR, "vGPU %s: worker: %s", uuid, why[0] ? why : strerror(-r));
-                send_json_fd(
-                        3, json_pack("{s:b, s:s}", "ok", 0, "error", "the engine's worker failed"),
-                        -1);
-                return 1;
-        }
-        fbmem_init(&dev.mem, addr, size);
-        pthread_mutex_init(&dev.alloc_lock, NULL);
-        dev.sm_count = (uint32_t)sms;
-        if (sched && *sched && sched_map(sched, &dev.sched) < 0)
-                vgpu_log(VGPU_LOG_WARN, "vGPU %s: worker: scheduler page %s: %s; ungated", uuid,
-                         sched, strerror(errno));
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-        signal(SIGPIPE, SIG_IGN);
-        sig_fd = signalfd(-1, &mask, SFD_CLOEXEC);
-        r = session_new(&dev, (uint32_t)sid, (pid_t)gpid, (uid_t)guid, &g.s, &chan_fd);
-        if (r == 0 && send_json_fd(3, json_loads(hello, 0, NULL), chan_fd) < 0)
-                r = -EPIPE;
-        else if (r < 0)
-                send_json_fd(3, json_pack("{s:b, s:s}", "ok", 0, "error", strerror(-r)), -1);
-        while (r == 0) {
-                struct pollfd pfd[3] = {{.fd = 3, .events = POLLIN},
-                                        {.fd = sig_fd, .events = POLLIN},
-                                        {.fd = WORKER_CTL_FD, .events = POLLIN}};
-
-                if (poll(pfd, 3, -1) < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        break;
-                }
-                if (pfd[1].revents || (pfd[0].revents && guest_msg(uuid, &g) < 0))
-                        break;
-                if (pfd[2].revents && worker_ctl(&dev, g.s, &req) < 0)
-                        break;
-        }
-        session_free(g.s);
-        for (unsigned k = 0; k < g.n_fds; k++)
-                close(g.fds[k]);
-        fbmem_destroy(&dev.mem);
-        dev.ops->fb_release(dev.bdev, &dev.fb);
-        dev.ops->dev_close(dev.bdev);
-        return r < 0 ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -2108,9 +1647,12 @@ int main(int argc, char **argv)
         fbmem_init(&e.dev.mem, e.dev.fb.device_address, e.dev.fb.size);
         e.dev.sm_count = (uint32_t)e.sm_count;
         e.sched_path = sched;
-        if (sched && sched_map(sched, &e.dev.sched) < 0)
-                vgpu_log(VGPU_LOG_WARN, "vGPU %s: scheduler page %s: %s; running ungated", e.uuid,
-                         sched, strerror(errno));
+        if (sched) {
+                r = vdev_sched_map(&e.dev, sched);
+                if (r < 0)
+                        vgpu_log(VGPU_LOG_WARN, "vGPU %s: scheduler page %s: %s; running ungated",
+                                 e.uuid, sched, strerror(-r));
+        }
         /*
          * On a GPU a kernel fault ends every context of its process, so each guest runs in a
          * worker process of its own there; the sim confines faults itself and runs guests on
@@ -2122,7 +1664,7 @@ int main(int argc, char **argv)
         if (e.isolate) {
                 ssize_t n = readlink("/proc/self/exe", e.self, sizeof(e.self) - 1);
 
-                r = n > 0 ? e.ops->fb_export(e.dev.bdev, &e.dev.fb, e.fb_fds, ENGINE_MAX_FB_FDS,
+                r = n > 0 ? e.ops->fb_export(e.dev.bdev, &e.dev.fb, e.fb_fds, WORKER_MAX_FB_FDS,
                                              &e.n_fb_fds)
                           : -errno;
                 if (r < 0) {

@@ -146,7 +146,14 @@ for p in "${programs[@]}"; do
         fi
 done
 
-if ! "$ctl" --socket "$sock" destroy "$uuid" >"$tmp/destroy.out" 2>&1; then
+# Every guest has exited; a guest over TCP counts as gone once its engine saw the connection
+# close, which may take a moment after its process ended: 5 s at most.
+for _ in $(seq 50); do
+        "$ctl" --socket "$sock" destroy "$uuid" >"$tmp/destroy.out" 2>&1 && break
+        grep -q "has guests attached" "$tmp/destroy.out" || break
+        sleep 0.1
+done
+if "$ctl" --socket "$sock" query "$uuid" >/dev/null 2>&1; then
         echo "FAIL: vgpuctl destroy $uuid"
         sed 's/^/  vgpuctl: /' "$tmp/destroy.out"
         failed=$((failed + 1))
