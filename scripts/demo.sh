@@ -5,7 +5,9 @@
 # mixed-size mode, runs the CUDA examples in those vGPUs at once through vgpu's libcuda.so.1 (the
 # runtime-API ones through its libcudart.so.13), shows them with vgpuctl while they run, carves
 # the A100 with MIG, and cleans up. A second vgpud (an H200 141GB) stands in for another host: the
-# busy vGPU moves there over authenticated TCP, and a program uses a vGPU there over TCP.
+# busy vGPU moves there over authenticated TCP, and a program uses a vGPU there over TCP. Last,
+# the cuda backend on vgpu's stand-in NVIDIA driver (tests/fakegpu; there is no GPU here): an H100
+# in MIG mode, whose GPU instances vgpud finds and runs a MIG-backed vGPU's engine on.
 set -euo pipefail
 build=${BUILD:-build}
 bin="$build/bin"
@@ -13,7 +15,16 @@ tmp=$(mktemp -d /tmp/vgpu-demo.XXXXXX)
 export VGPU_SOCKET="$tmp/vgpud.sock"
 pid=
 pid2=
+pid3=
 cleanup() {
+        if [ -n "$pid3" ]; then
+                for u in $("$bin/vgpuctl" --socket "$tmp/vgpud3.sock" --json list 2>/dev/null |
+                           python3 -c 'import json,sys; [print(v["uuid"]) for v in json.load(sys.stdin)["vgpus"]]' 2>/dev/null); do
+                        "$bin/vgpuctl" --socket "$tmp/vgpud3.sock" destroy --force "$u" >/dev/null 2>&1 || true
+                done
+                kill "$pid3" 2>/dev/null || true
+                wait "$pid3" 2>/dev/null || true
+        fi
         if [ -n "$pid2" ]; then
                 for u in $("$bin/vgpuctl" --socket "$tmp/vgpud2.sock" --json list 2>/dev/null |
                            python3 -c 'import json,sys; [print(v["uuid"]) for v in json.load(sys.stdin)["vgpus"]]' 2>/dev/null); do
@@ -135,3 +146,26 @@ step "four time-sliced A100-5C inside it" bash -c "for i in 1 2 3 4; do '$bin/vg
 step "and a MIG-backed A100-2-10C (its GPU instance is made for it)" "$bin/vgpuctl" create --gpu 1 --type A100-2-10C
 step "GPU instances (nvidia-smi mig -lgi layout)" "$bin/vgpuctl" mig --gpu 1 -lgi
 step "all vGPUs" "$bin/vgpuctl" list
+
+fake="$build/tests/fakegpu"
+if [ -f "$fake/libfakecuda.so" ] && [ -f "$fake/libfakenvml.so" ]; then
+        say "the cuda backend, on vgpu's stand-in NVIDIA driver (no GPU here): an H100 SXM5 in MIG mode with a 1g.10gb and a 3g.40gb GPU instance"
+        python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import fakegpu
+fakegpu.write(sys.argv[2], [fakegpu.h100(0, mig=True, instances=[fakegpu.gi(1, 19, 0), fakegpu.gi(2, 9, 4)])])' \
+                tests/fakegpu "$tmp/gpu"
+        VGPU_FAKE_GPU="$tmp/gpu" VGPU_CUDA_DRIVER="$fake/libfakecuda.so" \
+                VGPU_NVML_LIB="$fake/libfakenvml.so" "$bin/vgpud" --backend cuda \
+                --state "$tmp/state3" --socket "$tmp/vgpud3.sock" >"$tmp/vgpud3.out" 2>"$tmp/vgpud3.err" &
+        pid3=$!
+        for _ in $(seq 100); do grep -q READY "$tmp/vgpud3.out" 2>/dev/null && break; sleep 0.1; done
+        step "the GPU instances vgpud found (nvidia-smi mig -lgi layout)" \
+                "$bin/vgpuctl" --socket "$tmp/vgpud3.sock" mig --gpu 0 -lgi
+        u=$("$bin/vgpuctl" --socket "$tmp/vgpud3.sock" create --gpu 0 --type H100XM-1-10C)
+        step "a MIG-backed H100XM-1-10C goes into the free 1g.10gb instance" \
+                "$bin/vgpuctl" --socket "$tmp/vgpud3.sock" query "$u"
+        step "saxpy in it: its engine runs on the instance's MIG device" \
+                env LD_LIBRARY_PATH="$build/lib" VGPU_SOCKET="$tmp/vgpud3.sock" VGPU_UUID="$u" \
+                "$build/examples/saxpy"
+        step "vgpud makes no GPU instance on a real GPU unless started with --mig-admin" \
+                bash -c "'$bin/vgpuctl' --socket '$tmp/vgpud3.sock' mig --gpu 0 -cgi 1g.10gb || true"
+fi
