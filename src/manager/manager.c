@@ -994,6 +994,18 @@ static int restore_vgpu(struct manager *m, const struct state_vgpu *row)
                 return unpersist_vgpu(m, &v, false);
         }
         r = layout_create(&g->layout, v.type, &req, row->handle, &v.place);
+        if (r < 0 && m->real_gpus) {
+                /* the hardware changed while vgpud was stopped (MIG mode turned on or off,
+                 * which resets the GPU and ends its engines): the vGPU cannot be there now */
+                vgpu_log(VGPU_LOG_ERROR,
+                         "vGPU %s (%s) does not fit GPU %u as it is now (%s, %s mode); vgpud "
+                         "removes it",
+                         row->uuid, v.type->name, row->gpu, vgpu_strerror(r),
+                         layout_mode_name(g->layout.mode));
+                snprintf(v.uuid, sizeof(v.uuid), "%s", row->uuid);
+                stop_engine(m, v.uuid, find_engine(m, v.uuid));
+                return unpersist_vgpu(m, &v, false);
+        }
         if (r < 0) {
                 vgpu_log(VGPU_LOG_ERROR, "state: vGPU %s (%s) cannot be placed back: %s", row->uuid,
                          v.type->name, vgpu_strerror(r));

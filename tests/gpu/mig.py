@@ -212,18 +212,26 @@ def run_fake():
                   not any(x["id"] == made for x in fakegpu.read(fake)["gpus"][0]["gpu_instances"]),
                   "destroying that vGPU destroys its instance")
 
-        # an instance gone while vgpud was stopped takes its vGPU with it
+        s, h = d.call("POST", "/v1/vgpus", {"gpu": 1, "type": "H100XM-10C"})
+        check(s == 201, "a time-sliced vGPU on GPU 1 (not in MIG mode): %s" % h)
+
+        # an instance gone while vgpud was stopped takes its vGPU with it; so does MIG mode
+        # turned on (which resets the GPU, ending its engines)
         d.stop_all()
         wait_for(lambda: not engines_of(tmp), timeout=15)
         cfg = fakegpu.read(fake)
         cfg["gpus"][0]["gpu_instances"] = [x for x in cfg["gpus"][0]["gpu_instances"]
                                            if x["id"] != 2]
+        cfg["gpus"][1]["mig_mode"] = True
         fakegpu.write(fake, cfg["gpus"])
         d = start(tmp, env)
         vs = [v["uuid"] for v in d.call("GET", "/v1/vgpus")[1]["vgpus"]]
         check(b["uuid"] not in vs and a["uuid"] in vs,
               "instance 2 gone: its vGPU is removed, the others stay: %s" % vs)
         check("which is gone" in d.read_log(), "vgpud says why")
+        check(h.get("uuid") not in vs and "does not fit GPU 1" in d.read_log() and
+              d.call("GET", "/v1/gpus/1")[1]["mode"] == "mig",
+              "GPU 1 now in MIG mode: its time-sliced vGPU is removed, with the reason")
     finally:
         d.stop_all()
 
