@@ -130,6 +130,19 @@ int session_import(struct vgpu_dev *dev, const void *p, size_t len, struct sessi
                    size_t errlen);
 void session_mark_moved(struct session *s, const char *to);
 /*
+ * session_image_peek - the head of a session's bytes (session_export's) without building the
+ * session: its id, guest and token, read through the same checks as session_import (which still
+ * checks the rest). For an engine whose sessions run in worker processes (worker.h): it routes a
+ * token to the session's worker. 0 and *ret, or -EBADMSG.
+ */
+struct session_image_head {
+        uint32_t id;
+        pid_t pid;
+        uid_t uid;
+        uint8_t token[16];
+};
+int session_image_peek(const void *p, size_t len, struct session_image_head *ret);
+/*
  * session_note_home - what session_mark_moved says, without saying it moved: where (to) and with
  * s's token its guest re-attaches should its engine be gone while the vGPU is suspended.
  */

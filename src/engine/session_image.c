@@ -360,6 +360,28 @@ static int import_queue(struct session *s, struct rbuf *r, char *err, size_t len
         return r->bad ? fail(err, len, "session %u: truncated", s->id) : 0;
 }
 
+int session_image_peek(const void *p, size_t len, struct session_image_head *ret)
+{
+        struct rbuf r = {.p = p, .len = len};
+        struct session_image_head h = {0};
+        const void *tok;
+
+        if (len > SES_TOTAL_MAX || get32(&r) != SES_MAGIC || get32(&r) != SES_VERSION)
+                return -EBADMSG;
+        h.id = get32(&r);
+        h.pid = (pid_t)get32(&r);
+        h.uid = (uid_t)get32(&r);
+        get32(&r); /* deferred */
+        get64(&r); /* last_seq */
+        get64(&r); /* work */
+        tok = take(&r, sizeof(h.token));
+        if (r.bad || !tok || h.id == 0)
+                return -EBADMSG;
+        memcpy(h.token, tok, sizeof(h.token));
+        *ret = h;
+        return 0;
+}
+
 int session_import(struct vgpu_dev *dev, const void *p, size_t len, struct session **ret, char *err,
                    size_t errlen)
 {

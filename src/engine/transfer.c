@@ -210,8 +210,8 @@ static int written(struct vgpu_dev *d, bool *wp, bool marks, struct xsrc *x)
 
 /* Pre-copy: send what was written since the last round, while the guests run. */
 static int precopy_rounds(struct vgpu_dev *d, struct backend_queue *q, const struct snap_meta *meta,
-                          bool *wp, struct mw_conn *c, struct transfer_stats *st, char *err,
-                          size_t len)
+                          bool *wp, const struct vdev_peers *vp, struct mw_conn *c,
+                          struct transfer_stats *st, char *err, size_t len)
 {
         struct fbmem_block *all = NULL;
         long n_all, n;
@@ -228,6 +228,8 @@ static int precopy_rounds(struct vgpu_dev *d, struct backend_queue *q, const str
                 struct xsrc x = {.io = {.d = d, .q = q}, .sparse = d->fb.fd >= 0, .all = !round};
                 uint64_t before = st->live_bytes;
 
+                if (vp && round)
+                        vp->collect(vp->ctx); /* what the peers wrote, into d's marks */
                 n_all = all_blocks(d, &all);
                 if (n_all < 0)
                         return -ENOMEM;
@@ -275,13 +277,25 @@ int transfer_send(struct vgpu_dev *d, struct session *const *s, size_t n,
                   const struct snap_meta *meta, bool precopy, struct mw_conn *c,
                   struct transfer_stats *st, char *err, size_t len)
 {
+        return transfer_send_peers(d, s, n, NULL, meta, precopy, c, st, err, len);
+}
+
+int transfer_send_peers(struct vgpu_dev *d, struct session *const *s, size_t n,
+                        const struct transfer_peers *peers, const struct snap_meta *meta,
+                        bool precopy, struct mw_conn *c, struct transfer_stats *st, char *err,
+                        size_t len)
+{
         struct backend_queue *q = NULL;
         struct fbmem_block *all = NULL, *marks = NULL;
         struct xsrc x = {.io = {.d = d}, .sparse = d->fb.fd >= 0, .all = !precopy};
-        /* the sim's framebuffer is this process's memory: write protection tracks pages */
-        bool wp = precopy && d->fb.host && d->fb.fd >= 0 && !getenv("VGPU_MOVE_NO_WP");
+        const struct vdev_peers *vp = peers ? peers->vp : NULL;
+        /* the sim's framebuffer is this process's memory: write protection tracks pages (the
+         * engine's own sessions' writes: a peer's are its worker's, tracked there) */
+        bool wp = precopy && !peers && d->fb.host && d->fb.fd >= 0 && !getenv("VGPU_MOVE_NO_WP");
         uint8_t *blob[XFER_SESSIONS] = {0};
         size_t blen[XFER_SESSIONS] = {0};
+        size_t n_blob = 0;
+        bool peers_paused = false;
         long n_all = 0;
         char to[108];
         json_t *lens;
@@ -300,8 +314,10 @@ int transfer_send(struct vgpu_dev *d, struct session *const *s, size_t n,
                 return r;
         }
         x.io.q = q;
+        if (precopy && vp)
+                vp->track(vp->ctx, true);
         if (precopy) {
-                r = precopy_rounds(d, q, meta, &wp, c, st, err, len);
+                r = precopy_rounds(d, q, meta, &wp, vp, c, st, err, len);
         } else {
                 /* the blocks alone first, while the guests run: the target makes their pages */
                 struct xsrc plan = {.io = {.d = d, .q = q}};
@@ -323,6 +339,12 @@ int transfer_send(struct vgpu_dev *d, struct session *const *s, size_t n,
                         free(marks);
                         marks = NULL;
                 }
+                if (vp) {
+                        r = vp->pause(vp->ctx);
+                        peers_paused = true;
+                        if (r < 0)
+                                snprintf(err, len, "a worker did not stop: %s", strerror(-r));
+                }
                 for (size_t i = 0; r == 0 && i < n; i++) {
                         r = session_export(s[i], &blob[i], &blen[i]);
                         if (r < 0)
@@ -330,6 +352,20 @@ int transfer_send(struct vgpu_dev *d, struct session *const *s, size_t n,
                                          r == -ENOTSUP ? "its modules' variables were placed by "
                                                          "the backend and cannot move"
                                                        : strerror(-r));
+                        else
+                                n_blob++;
+                }
+                if (r == 0 && peers) {
+                        size_t k = 0;
+
+                        r = peers->export(peers->vp->ctx, blob + n_blob, blen + n_blob,
+                                          XFER_SESSIONS - n_blob, &k, err, len);
+                        if (r == 0)
+                                n_blob += k;
+                        /* the marks of their export (modules' variables) and of their last
+                         * writes */
+                        if (r == 0 && precopy)
+                                vp->collect(vp->ctx);
                 }
         }
         if (r == 0) {
@@ -340,10 +376,10 @@ int transfer_send(struct vgpu_dev *d, struct session *const *s, size_t n,
         }
         if (r == 0) {
                 lens = json_array();
-                for (size_t i = 0; i < n; i++)
+                for (size_t i = 0; i < n_blob; i++)
                         json_array_append_new(lens, json_integer((json_int_t)blen[i]));
                 r = send_msg(c, json_pack("{s:b, s:o}", "final", 1, "sessions", lens), err, len);
-                for (size_t i = 0; r == 0 && i < n; i++) {
+                for (size_t i = 0; r == 0 && i < n_blob; i++) {
                         if (mw_write(c, blob[i], blen[i]) < 0) {
                                 snprintf(err, len, "%s", c->tx_err);
                                 r = -EPIPE;
@@ -354,12 +390,16 @@ int transfer_send(struct vgpu_dev *d, struct session *const *s, size_t n,
                 r = send_image(&x, meta, all, (size_t)n_all, c, &st->stopped_bytes, err, len);
         if (precopy)
                 wptrack_stop();
+        if (precopy && vp)
+                vp->track(vp->ctx, false);
         if (r == 0)
                 r = await_ready(c, to, sizeof(to), err, len);
         if (r == 0) {
                 /* the point of no return: the guests go there, the target keeps the vGPU */
                 for (size_t i = 0; i < n; i++)
                         session_mark_moved(s[i], to);
+                if (peers)
+                        peers->moved(vp->ctx, to, peers->tcp);
                 r = send_msg(c, json_pack("{s:b}", "commit", 1), err, len);
                 if (r < 0)
                         vgpu_log(VGPU_LOG_WARN,
@@ -378,8 +418,10 @@ int transfer_send(struct vgpu_dev *d, struct session *const *s, size_t n,
                 if (r < 0)
                         vdev_unpause(s, n);
         }
+        if (peers_paused && r < 0)
+                vp->unpause(vp->ctx);
         st->wire_bytes = c->bytes_tx;
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n_blob; i++)
                 free(blob[i]);
         free(all);
         free((void *)x.want);
@@ -398,9 +440,48 @@ struct xdst {
         size_t blen[XFER_SESSIONS];
         size_t n;
         struct session **ses;
+        /* or, for an engine whose sessions run in workers (worker.h), their bytes, checked */
+        struct transfer_blob *blobs;
+        size_t n_kept;
         char *err;
         size_t err_len;
 };
+
+void transfer_blobs_free(struct transfer_blob *b, size_t n)
+{
+        for (size_t i = 0; b && i < n; i++)
+                free(b[i].p);
+        free(b);
+}
+
+/* A session's bytes kept for its worker: its head checked, its id not another's. */
+static int keep_blob(struct xdst *x, const void *p, size_t len)
+{
+        struct transfer_blob *b;
+
+        if (x->n_kept >= XFER_SESSIONS)
+                return -E2BIG;
+        b = &x->blobs[x->n_kept];
+        if (session_image_peek(p, len, &b->head) < 0) {
+                snprintf(x->err, x->err_len, "a session's image is malformed");
+                return -EBADMSG;
+        }
+        for (size_t k = 0; k < x->n_kept; k++) {
+                if (x->blobs[k].head.id == b->head.id) {
+                        snprintf(x->err, x->err_len, "two sessions with id %u", b->head.id);
+                        return -EBADMSG;
+                }
+        }
+        b->p = malloc(len);
+        if (!b->p) {
+                snprintf(x->err, x->err_len, "out of memory");
+                return -ENOMEM;
+        }
+        memcpy(b->p, p, len);
+        b->len = len;
+        x->n_kept++;
+        return 0;
+}
 
 /* A round's table says what the data is of; only the final one is the allocator's. */
 static int xdst_blocks(void *ctx, const struct snap_meta *meta, const struct fbmem_block *b,
@@ -430,7 +511,11 @@ static int xdst_blocks(void *ctx, const struct snap_meta *meta, const struct fbm
                 snprintf(x->err, x->err_len, "the image's allocations do not fit the framebuffer");
                 return -EBADMSG;
         }
-        for (size_t i = 0; r == 0 && i < x->n; i++) {
+        for (size_t i = 0; r == 0 && x->blobs && i < x->n; i++) {
+                r = keep_blob(x, x->blob + off, x->blen[i]);
+                off += x->blen[i];
+        }
+        for (size_t i = 0; r == 0 && !x->blobs && i < x->n; i++) {
                 r = session_import(d, x->blob + off, x->blen[i], &x->ses[i], x->err, x->err_len);
                 off += x->blen[i];
                 /* a session's id tags its blocks: two of one id would share them */
@@ -458,7 +543,7 @@ static int xdst_write(void *ctx, uint64_t addr, const void *data, uint64_t len)
 
 static void drop_sessions(struct vgpu_dev *d, struct session **ses, size_t n)
 {
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; ses && i < n; i++)
                 session_free(ses[i]);
         fbmem_free_owner(&d->mem, 0, 0); /* every block */
 }
@@ -509,10 +594,39 @@ static int recv_final(struct xdst *x, json_t *lens, struct mw_conn *c, const str
         return r;
 }
 
-int transfer_recv(struct vgpu_dev *d, const struct snap_meta *meta, const char *guest_socket,
-                  struct mw_conn *c, struct session ***ret, size_t *ret_n, char *err, size_t len)
+/*
+ * Blocks of sessions the image does not hold (a suspend by an engine with workers leaves out a
+ * session it cannot save, which only that engine resumes; a worker whose guest had just left was
+ * still ending) have nobody to free them here: they go.
+ */
+static void drop_orphans(struct vgpu_dev *d, const struct transfer_blob *b, size_t n)
 {
-        struct xdst x = {.io = {.d = d}};
+        for (;;) {
+                uint32_t orphan = 0;
+
+                pthread_rwlock_rdlock(&d->mem.lock);
+                for (size_t i = 0; i < d->mem.n && !orphan; i++) {
+                        uint32_t sid = (uint32_t)(d->mem.blocks[i].owner >> 32);
+                        bool known = sid == 0; /* (blocks of no session stay) */
+
+                        for (size_t k = 0; k < n && !known; k++)
+                                known = b[k].head.id == sid;
+                        if (!known)
+                                orphan = sid;
+                }
+                pthread_rwlock_unlock(&d->mem.lock);
+                if (!orphan)
+                        return;
+                vgpu_log(VGPU_LOG_INFO, "the image holds no session %u: its blocks go", orphan);
+                fbmem_free_owner(&d->mem, (uint64_t)orphan << 32, ~UINT64_C(0) << 32);
+        }
+}
+
+static int recv_all(struct xdst *xp, const struct snap_meta *meta, const char *guest_socket,
+                    struct mw_conn *c, char *err, size_t len)
+{
+        struct xdst x = *xp;
+        struct vgpu_dev *d = x.io.d;
         struct snap_io io = {.ctx = c, .read = io_read, .stream = true};
         json_t *m = NULL;
         int r;
@@ -578,12 +692,48 @@ int transfer_recv(struct vgpu_dev *d, const struct snap_meta *meta, const char *
         if (r < 0) {
                 drop_sessions(d, x.ses, x.ses ? x.n : 0);
                 free(x.ses);
-                free(x.blob);
-                return r;
+                x.ses = NULL;
         }
         free(x.blob);
+        x.blob = NULL;
+        *xp = x;
+        return r;
+}
+
+int transfer_recv(struct vgpu_dev *d, const struct snap_meta *meta, const char *guest_socket,
+                  struct mw_conn *c, struct session ***ret, size_t *ret_n, char *err, size_t len)
+{
+        struct xdst x = {.io = {.d = d}};
+        int r = recv_all(&x, meta, guest_socket, c, err, len);
+
+        if (r < 0)
+                return r;
         *ret = x.ses;
         *ret_n = x.n;
+        return 0;
+}
+
+int transfer_recv_bytes(struct vgpu_dev *d, const struct snap_meta *meta, const char *guest_socket,
+                        struct mw_conn *c, struct transfer_blob **ret, size_t *ret_n, char *err,
+                        size_t len)
+{
+        struct xdst x = {.io = {.d = d}};
+        int r;
+
+        x.blobs = calloc(XFER_SESSIONS, sizeof(*x.blobs));
+        if (!x.blobs) {
+                snprintf(err, len, "out of memory");
+                return -ENOMEM;
+        }
+        r = recv_all(&x, meta, guest_socket, c, err, len);
+        free(x.ses); /* none: the workers import the sessions */
+        if (r < 0) {
+                transfer_blobs_free(x.blobs, x.n_kept);
+                return r;
+        }
+        drop_orphans(d, x.blobs, x.n_kept); /* (a worker that was ending there had its blocks) */
+        *ret = x.blobs;
+        *ret_n = x.n_kept;
         return 0;
 }
 
@@ -597,6 +747,8 @@ static int xdst_session(void *ctx, const void *p, size_t len)
 
         if (x->n >= XFER_SESSIONS)
                 return -E2BIG;
+        if (x->blobs)
+                return keep_blob(x, p, len);
         r = session_import(x->io.d, p, len, &x->ses[x->n], x->err, x->err_len);
         if (r < 0)
                 return r;
@@ -612,12 +764,30 @@ static int xdst_session(void *ctx, const void *p, size_t len)
         return 0;
 }
 
+static int restore(struct xdst *x, const struct snap_meta *meta, int fd, char *err, size_t len)
+{
+        struct vgpu_dev *d = x->io.d;
+        struct snap_sink sink = {
+                .ctx = x, .blocks = xdst_blocks, .write = xdst_write, .session = xdst_session};
+        int r;
+
+        r = d->ops->queue_new(d->bdev, &x->io.q);
+        if (r < 0) {
+                snprintf(err, len, "no queue for the copy: %s", strerror(-r));
+                return r;
+        }
+        err[0] = '\0';
+        r = snap_read(fd, meta, &sink, NULL, err, len);
+        d->ops->queue_free(x->io.q);
+        if (r < 0)
+                drop_sessions(d, x->ses, x->n);
+        return r;
+}
+
 int transfer_restore(struct vgpu_dev *d, const struct snap_meta *meta, int fd,
                      struct session ***ret, size_t *ret_n, char *err, size_t len)
 {
         struct xdst x = {.io = {.d = d}, .final = true, .err = err, .err_len = len};
-        struct snap_sink sink = {
-                .ctx = &x, .blocks = xdst_blocks, .write = xdst_write, .session = xdst_session};
         int r;
 
         x.ses = calloc(XFER_SESSIONS, sizeof(*x.ses));
@@ -625,21 +795,34 @@ int transfer_restore(struct vgpu_dev *d, const struct snap_meta *meta, int fd,
                 snprintf(err, len, "out of memory");
                 return -ENOMEM;
         }
-        r = d->ops->queue_new(d->bdev, &x.io.q);
+        r = restore(&x, meta, fd, err, len);
         if (r < 0) {
-                free(x.ses);
-                snprintf(err, len, "no queue for the copy: %s", strerror(-r));
-                return r;
-        }
-        err[0] = '\0';
-        r = snap_read(fd, meta, &sink, NULL, err, len);
-        d->ops->queue_free(x.io.q);
-        if (r < 0) {
-                drop_sessions(d, x.ses, x.n);
                 free(x.ses);
                 return r;
         }
         *ret = x.ses;
         *ret_n = x.n;
+        return 0;
+}
+
+int transfer_restore_bytes(struct vgpu_dev *d, const struct snap_meta *meta, int fd,
+                           struct transfer_blob **ret, size_t *ret_n, char *err, size_t len)
+{
+        struct xdst x = {.io = {.d = d}, .final = true, .err = err, .err_len = len};
+        int r;
+
+        x.blobs = calloc(XFER_SESSIONS, sizeof(*x.blobs));
+        if (!x.blobs) {
+                snprintf(err, len, "out of memory");
+                return -ENOMEM;
+        }
+        r = restore(&x, meta, fd, err, len);
+        if (r < 0) {
+                transfer_blobs_free(x.blobs, x.n_kept);
+                return r;
+        }
+        drop_orphans(d, x.blobs, x.n_kept);
+        *ret = x.blobs;
+        *ret_n = x.n_kept;
         return 0;
 }

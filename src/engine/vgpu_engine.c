@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "backend/backend.h"
 #include "common/log.h"
@@ -64,6 +65,10 @@ struct engine_guest {
         struct link *link;
         int notify;
         bool remote; /* over TCP: served by a link, here (link) or in its worker */
+        /* a session that moved or was restored here, in an engine with workers: its bytes, until
+         * its guest re-attaches (with wait.head.token) and a worker imports them */
+        struct transfer_blob wait;
+        bool exported; /* its worker's session is in the image being written (do_suspend) */
 };
 
 struct engine {
@@ -101,7 +106,7 @@ struct engine {
 
 static bool slot_used(const struct engine_guest *g)
 {
-        return g->s || g->worker > 0;
+        return g->s || g->worker > 0 || g->wait.p;
 }
 
 static int parse_u64(const char *s, uint64_t *ret)
@@ -192,7 +197,8 @@ static json_t *status_json(struct engine *e)
                         int waiting = 0; /* sessions that moved here, their guests not yet */
 
                         for (int i = 0; i < ENGINE_MAX_GUESTS; i++)
-                                waiting += e->guests[i].s && !session_started(e->guests[i].s);
+                                waiting += (e->guests[i].s && !session_started(e->guests[i].s)) ||
+                                           e->guests[i].wait.p;
                         json_object_set_new(o, "guests_waiting", json_integer(waiting));
                 }
                 /* while suspended: what the framebuffer is when it is back */
@@ -220,18 +226,18 @@ static int worker_request(struct engine *e, struct engine_guest *g);
  * parks may allocate). A worker that went away meanwhile has nothing left to do. 0, or the
  * first error a worker answered, or -ETIMEDOUT.
  */
-static int workers_do(struct engine *e, uint32_t op, uint64_t a, const int *fds, size_t n)
+static int workers_ask(struct engine *e, const struct worker_msg *m, size_t len, const int *fds,
+                       size_t n)
 {
         bool pending[ENGINE_MAX_GUESTS] = {false};
         uint64_t deadline = chan_now_ns() + (uint64_t)WORKER_WAIT_MS * 1000000;
-        struct worker_msg m = {.op = op, .a = a};
         int r = 0, left = 0;
 
         for (int i = 0; i < ENGINE_MAX_GUESTS; i++) {
                 struct engine_guest *g = &e->guests[i];
 
                 if (g->worker > 0 && g->ctl >= 0 &&
-                    worker_send(g->ctl, &m, sizeof(m), fds, op == WORKER_MAP ? n : 0) == 0) {
+                    worker_send(g->ctl, m, len, fds, m->op == WORKER_MAP ? n : 0) == 0) {
                         pending[i] = true;
                         left++;
                 }
@@ -278,6 +284,13 @@ static int workers_do(struct engine *e, uint32_t op, uint64_t a, const int *fds,
         return r;
 }
 
+static int workers_do(struct engine *e, uint32_t op, uint64_t a, const int *fds, size_t n)
+{
+        struct worker_msg m = {.op = op, .a = a};
+
+        return workers_ask(e, &m, sizeof(m), fds, n);
+}
+
 static size_t engine_sessions(struct engine *e, struct session **ret)
 {
         size_t n = 0;
@@ -317,6 +330,67 @@ static json_t *op_done(const struct snap_stats *st, uint64_t t0)
         return json_pack("{s:b, s:I, s:I, s:f}", "ok", 1, "data_bytes", (json_int_t)st->data_bytes,
                          "image_bytes", (json_int_t)st->stored_bytes, "seconds",
                          (double)(chan_now_ns() - t0) / 1e9);
+}
+
+/*
+ * The sessions of an engine with workers, as bytes (the workers parked): each worker's
+ * (worker_export; each such slot marked exported), and those of sessions whose guests have not
+ * re-attached since they moved or were restored here (their tokens unchanged). A session whose
+ * modules' variables the backend placed (-ENOTSUP) is left out when for_suspend (it stays in its
+ * worker: a resume by this engine finds it; a restore elsewhere does not), and fails a move.
+ * 0, or a negative errno with err set and nothing kept.
+ */
+static int workers_export(struct engine *e, uint8_t **blob, size_t *blen, size_t *ret_n,
+                          bool for_suspend, char *err, size_t errlen)
+{
+        size_t n = 0;
+        int r = 0;
+
+        for (int i = 0; r == 0 && i < ENGINE_MAX_GUESTS; i++) {
+                struct engine_guest *g = &e->guests[i];
+
+                g->exported = false;
+                if (g->wait.p) {
+                        blob[n] = malloc(g->wait.len);
+                        r = blob[n] ? 0 : -ENOMEM;
+                        if (r == 0)
+                                memcpy(blob[n], g->wait.p, g->wait.len);
+                        blen[n] = g->wait.len;
+                } else if (g->worker > 0 && g->ctl >= 0 && g->gsock >= 0) {
+                        r = worker_export(g->ctl, WORKER_WAIT_MS, &blob[n], &blen[n]);
+                        if (r == -EIO)
+                                continue; /* the worker is gone, and its session with it */
+                        if (r == -ENOTSUP && for_suspend) {
+                                vgpu_log(VGPU_LOG_WARN,
+                                         "vGPU %s: guest %d's session stays out of the image (its "
+                                         "modules' variables were placed by the backend): only "
+                                         "this engine can resume it",
+                                         e->uuid, (int)g->guest_pid);
+                                r = 0;
+                                continue;
+                        }
+                        g->exported = r == 0;
+                } else {
+                        continue; /* no session, or its guest left and its worker is ending */
+                }
+                if (r < 0)
+                        snprintf(err, errlen, "%s %d: %s",
+                                 g->remote ? "the remote guest of session" : "guest",
+                                 g->remote ? (int)g->sid : (int)g->guest_pid,
+                                 r == -ENOTSUP  ? "its modules' variables were placed by the "
+                                                  "backend and cannot move"
+                                 : r == -EPROTO ? "its worker's answer broke the rules"
+                                                : strerror(-r));
+                else
+                        n++;
+        }
+        if (r < 0) {
+                for (size_t k = 0; k < n; k++)
+                        free(blob[k]);
+                return r;
+        }
+        *ret_n = n;
+        return 0;
 }
 
 /* Suspend to path: write the image beside it and rename it into place once whole. */
@@ -364,10 +438,12 @@ static json_t *do_suspend(struct engine *e, const char *path, int level)
         if (r < 0)
                 snprintf(err, sizeof(err), "a worker did not stop: %s", strerror(-r));
         /*
-         * The guests' sessions go into the image too (not a worker's: they are in the workers),
+         * The guests' sessions go into the image too (a worker's from its worker, worker_export),
          * and each guest's channel learns where it re-attaches, and with which token, should this
          * engine be gone when the vGPU is resumed (docs/migration.md).
          */
+        if (r == 0 && e->isolate)
+                r = workers_export(e, blob, blen, &n_blob, true, err, sizeof(err));
         for (size_t i = 0; r == 0 && !e->isolate && i < n; i++) {
                 r = session_export(ss[i], &blob[i], &blen[i]);
                 if (r < 0)
@@ -381,9 +457,14 @@ static json_t *do_suspend(struct engine *e, const char *path, int level)
                 r = vdev_save(&e->dev, &meta, fd, level, (const uint8_t *const *)blob, blen, n_blob,
                               &st, err, sizeof(err));
         for (size_t i = 0; i < n_blob; i++) {
-                if (r == 0)
+                if (r == 0 && !e->isolate)
                         session_note_home(ss[i], e->guest_path);
                 free(blob[i]);
+        }
+        for (int i = 0; r == 0 && e->isolate && i < ENGINE_MAX_GUESTS; i++) {
+                /* where its guest re-attaches, with the token of the image's session */
+                if (e->guests[i].exported && e->guests[i].ctl >= 0)
+                        worker_call(e->guests[i].ctl, WORKER_HOME, 0, WORKER_WAIT_MS);
         }
         if (r == 0 && fsync(fd) < 0) {
                 r = -errno;
@@ -562,6 +643,41 @@ static void peers_switched(void *ctx)
         workers_map(mp->e);
 }
 
+/* A move to another vgpud (transfer.h, struct transfer_peers): the workers' sessions go too. */
+static int peers_export(void *ctx, uint8_t **blob, size_t *blen, size_t max, size_t *ret_n,
+                        char *err, size_t len)
+{
+        if (max < ENGINE_MAX_GUESTS) {
+                snprintf(err, len, "too many guests");
+                return -E2BIG;
+        }
+        return workers_export(((struct move_peers *)ctx)->e, blob, blen, ret_n, false, err, len);
+}
+
+/* Each worker's guest learns where to re-attach: "SOCKET\0HOST:PORT\0" after the message. */
+static void peers_moved(void *ctx, const char *to, const char *tcp)
+{
+        struct engine *e = ((struct move_peers *)ctx)->e;
+        _Alignas(struct worker_msg) uint8_t buf[sizeof(struct worker_msg) + WORKER_MOVED_MAX];
+        size_t lt = strlen(to) + 1, lc = strlen(tcp ? tcp : "") + 1;
+        struct worker_msg m = {.op = WORKER_MOVED, .a = lt + lc};
+        int r;
+
+        if (lt + lc > WORKER_MOVED_MAX) {
+                vgpu_log(VGPU_LOG_ERROR, "vGPU %s: where its guests go is too long to tell them",
+                         e->uuid);
+                return;
+        }
+        memcpy(buf, &m, sizeof(m));
+        memcpy(buf + sizeof(m), to, lt);
+        memcpy(buf + sizeof(m) + lt, tcp ? tcp : "", lc);
+        r = workers_ask(e, (const struct worker_msg *)(const void *)buf, sizeof(m) + lt + lc, NULL,
+                        0);
+        if (r < 0)
+                vgpu_log(VGPU_LOG_WARN, "vGPU %s: a worker did not tell its guest it moved: %s",
+                         e->uuid, strerror(-r));
+}
+
 static json_t *do_resume(struct engine *e, const char *path, json_t *req)
 {
         struct session *ss[ENGINE_MAX_GUESTS];
@@ -681,7 +797,7 @@ static int lost_code(struct engine *e);
 static bool any_guest(const struct engine *e);
 static json_t *hello_json(const struct engine *e);
 static int worker_start(struct engine *e, struct engine_guest *g, int gfd, const struct ucred *cred,
-                        const struct mw_conn *remote);
+                        const struct mw_conn *remote, const struct transfer_blob *import);
 
 static int hexval(char ch)
 {
@@ -728,10 +844,27 @@ static int conn_of(json_t *req, int fd, struct mw_conn *c)
 static bool any_waiting(const struct engine *e)
 {
         for (int i = 0; i < ENGINE_MAX_GUESTS; i++) {
-                if (e->guests[i].s && !session_started(e->guests[i].s))
+                if ((e->guests[i].s && !session_started(e->guests[i].s)) || e->guests[i].wait.p)
                         return true;
         }
         return false;
+}
+
+/*
+ * The slot of the session that token names, waiting for its guest (an engine's own session, or
+ * with workers, its bytes): its index, or -1.
+ */
+static int waiting_slot(const struct engine *e, const uint8_t token[16])
+{
+        for (int i = 0; i < ENGINE_MAX_GUESTS; i++) {
+                const struct engine_guest *g = &e->guests[i];
+
+                if (g->s && session_token_is(g->s, token))
+                        return i;
+                if (g->wait.p && CRYPTO_memcmp(g->wait.head.token, token, 16) == 0)
+                        return i;
+        }
+        return -1;
 }
 
 static json_t *do_migrate_out(struct engine *e, json_t *req, struct mw_conn *c)
@@ -746,9 +879,6 @@ static json_t *do_migrate_out(struct engine *e, json_t *req, struct mw_conn *c)
 
         if (e->suspended)
                 return op_error("migrate: the vGPU is suspended: resume it first");
-        if (e->isolate)
-                return op_error("migrate: a vGPU whose guests run in worker processes (the cuda "
-                                "backend) cannot move to another vgpud yet");
         if (lost_code(e))
                 return op_error("migrate: the vGPU's GPU context was lost");
         if (any_waiting(e))
@@ -759,13 +889,37 @@ static json_t *do_migrate_out(struct engine *e, json_t *req, struct mw_conn *c)
         const char *guest_tcp = json_string_value(json_object_get(req, "guest_tcp"));
 
         for (int i = 0; i < ENGINE_MAX_GUESTS; i++) {
-                if (e->guests[i].link && !guest_tcp)
+                if ((e->guests[i].link || e->guests[i].remote) && !guest_tcp)
                         return op_error("migrate: it has a remote guest, and the target takes "
                                         "none (vgpud --guest-listen there)");
         }
-        r = transfer_send(&e->dev, ss, n, &meta, precopy, c, &st, err, sizeof(err));
-        if (r < 0)
-                return op_error("migrate: %s (the vGPU runs on here)", err);
+        if (e->isolate) {
+                /* the workers' sessions go too, each exported by its worker once parked */
+                struct move_peers mp = {.e = e, .gpu = e->gpu_index};
+                const struct vdev_peers vp = {.ctx = &mp,
+                                              .pause = peers_pause,
+                                              .unpause = peers_unpause,
+                                              .track = peers_track,
+                                              .collect = peers_collect,
+                                              .switched = peers_switched};
+                const struct transfer_peers tp = {
+                        .vp = &vp, .export = peers_export, .moved = peers_moved, .tcp = guest_tcp};
+
+                r = transfer_send_peers(&e->dev, ss, n, &tp, &meta, precopy, c, &st, err,
+                                        sizeof(err));
+                if (r < 0)
+                        return op_error("migrate: %s (the vGPU runs on here)", err);
+                n = (size_t)guest_count(e);
+                /* the workers' mappings and the fds for new ones hold the memory too */
+                workers_do(e, WORKER_RELEASE, 0, NULL, 0);
+                for (size_t k = 0; k < e->n_fb_fds; k++)
+                        close(e->fb_fds[k]);
+                e->n_fb_fds = 0;
+        } else {
+                r = transfer_send(&e->dev, ss, n, &meta, precopy, c, &st, err, sizeof(err));
+                if (r < 0)
+                        return op_error("migrate: %s (the vGPU runs on here)", err);
+        }
         /* remote guests follow over TCP, to the target's guest listener */
         for (int i = 0; i < ENGINE_MAX_GUESTS; i++) {
                 uint8_t token[16];
@@ -812,6 +966,30 @@ static void adopt_sessions(struct engine *e, struct session **ses, size_t n)
 }
 
 /*
+ * The same for an engine with workers: the sessions' bytes wait in free slots until their guests
+ * re-attach, each then in a worker of its own that imports them (guest_reattach, do_guest_tcp).
+ */
+static void adopt_blobs(struct engine *e, struct transfer_blob *b, size_t n)
+{
+        size_t k = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                while (k < ENGINE_MAX_GUESTS && slot_used(&e->guests[k]))
+                        k++;
+                if (k == ENGINE_MAX_GUESTS) {
+                        free(b[i].p); /* cannot happen: as many slots as the source */
+                        continue;
+                }
+                e->guests[k].wait = b[i];
+                e->guests[k].sid = b[i].head.id;
+                e->guests[k].guest_pid = b[i].head.pid;
+                if (b[i].head.id > e->next_session)
+                        e->next_session = b[i].head.id;
+        }
+        free(b);
+}
+
+/*
  * A suspended vGPU whose engine went (it died, or the host restarted): this fresh engine reads
  * the image, sessions and all (docs/migration.md); the guests that are still there re-attach.
  */
@@ -831,12 +1009,21 @@ static json_t *do_restore(struct engine *e, const char *path)
         fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
                 return op_error("restore: cannot open the image %s: %s", path, strerror(errno));
-        r = transfer_restore(&e->dev, &meta, fd, &ses, &n, err, sizeof(err));
+        if (e->isolate) {
+                struct transfer_blob *b = NULL;
+
+                r = transfer_restore_bytes(&e->dev, &meta, fd, &b, &n, err, sizeof(err));
+                if (r == 0)
+                        adopt_blobs(e, b, n);
+        } else {
+                r = transfer_restore(&e->dev, &meta, fd, &ses, &n, err, sizeof(err));
+                if (r == 0)
+                        adopt_sessions(e, ses, n);
+                free(ses);
+        }
         close(fd);
         if (r < 0)
                 return op_error("restore: %s: %s", path, err);
-        adopt_sessions(e, ses, n);
-        free(ses);
         vgpu_log(VGPU_LOG_INFO, "vGPU %s: restored from %s with %zu guests' sessions", e->uuid,
                  path, n);
         return json_pack("{s:b, s:i, s:f}", "ok", 1, "guests", (int)n, "seconds",
@@ -854,11 +1041,21 @@ static json_t *do_migrate_in(struct engine *e, struct mw_conn *c)
 
         if (e->suspended || any_guest(e) || e->dev.mem.n)
                 return op_error("migrate: this vGPU is in use: it cannot take another's state");
-        r = transfer_recv(&e->dev, &meta, e->guest_path, c, &ses, &n, err, sizeof(err));
+        if (e->isolate) {
+                /* each session in a worker of its own, once its guest re-attaches */
+                struct transfer_blob *b = NULL;
+
+                r = transfer_recv_bytes(&e->dev, &meta, e->guest_path, c, &b, &n, err, sizeof(err));
+                if (r == 0)
+                        adopt_blobs(e, b, n);
+        } else {
+                r = transfer_recv(&e->dev, &meta, e->guest_path, c, &ses, &n, err, sizeof(err));
+                if (r == 0)
+                        adopt_sessions(e, ses, n);
+                free(ses);
+        }
         if (r < 0)
                 return op_error("migrate: %s", err);
-        adopt_sessions(e, ses, n);
-        free(ses);
         e->arrived = true;
         vgpu_log(VGPU_LOG_INFO, "vGPU %s: moved here from another vgpud with %zu guests", e->uuid,
                  n);
@@ -884,15 +1081,13 @@ static json_t *do_guest_tcp(struct engine *e, json_t *req, struct mw_conn *c)
                 return op_error("guest: the vGPU is %s", e->moved       ? "moving away"
                                                          : e->suspended ? "suspended"
                                                                         : "lost");
-        if (e->isolate && tok)
-                return op_error("guest: re-attaching after a move needs the engine's own sessions: "
-                                "a vGPU whose guests run in worker processes (the cuda backend) "
-                                "does not move to another vgpud yet");
-        for (int i = 0; i < ENGINE_MAX_GUESTS && slot < 0; i++) {
-                if (tok ? e->guests[i].s && unhex(tok, token, 16) == 0 &&
-                                    session_token_is(e->guests[i].s, token)
-                        : !slot_used(&e->guests[i]))
-                        slot = i;
+        if (tok) {
+                slot = unhex(tok, token, 16) == 0 ? waiting_slot(e, token) : -1;
+        } else {
+                for (int i = 0; i < ENGINE_MAX_GUESTS && slot < 0; i++) {
+                        if (!slot_used(&e->guests[i]))
+                                slot = i;
+                }
         }
         if (slot < 0)
                 return op_error(tok ? "guest: no session of this vGPU waits for that token"
@@ -900,10 +1095,13 @@ static json_t *do_guest_tcp(struct engine *e, json_t *req, struct mw_conn *c)
         if (e->isolate) {
                 /* its own worker, as a local guest's: it says hello and runs the link */
                 struct ucred cred = {.pid = 0, .uid = (uid_t)e->owner_uid};
+                struct transfer_blob b = e->guests[slot].wait;
 
-                r = worker_start(e, &e->guests[slot], c->fd, &cred, c);
+                /* with a token: the worker imports the session and takes its channel */
+                r = worker_start(e, &e->guests[slot], c->fd, &cred, c, tok ? &b : NULL);
                 if (r < 0)
                         return op_error("guest: cannot start its worker: %s", strerror(-r));
+                free(b.p);
                 /* the engine keeps the socket to see the guest go, and never uses it */
                 c->fd = -1;
                 return json_pack("{s:b}", "ok", 1);
@@ -1099,7 +1297,7 @@ static bool any_guest(const struct engine *e)
  * -errno.
  */
 static int worker_start(struct engine *e, struct engine_guest *g, int gfd, const struct ucred *cred,
-                        const struct mw_conn *remote)
+                        const struct mw_conn *remote, const struct transfer_blob *import)
 {
         json_t *hello = hello_json(e);
         char *hello_text = json_dumps(hello, JSON_COMPACT);
@@ -1110,14 +1308,18 @@ static int worker_start(struct engine *e, struct engine_guest *g, int gfd, const
                                 .sched = e->sched_path,
                                 .gpu_uuid = e->gpu_uuid,
                                 .gpu_index = e->gpu_index,
-                                .session = ++e->next_session,
+                                .session = import ? import->head.id : ++e->next_session,
                                 .sm_count = e->dev.sm_count,
                                 .device_address = e->dev.fb.device_address,
                                 .fb_size = e->dev.fb.size,
                                 .guest_pid = cred->pid,
                                 .guest_uid = cred->uid,
                                 .fb_fds = e->fb_fds,
-                                .n_fb_fds = e->n_fb_fds};
+                                .n_fb_fds = e->n_fb_fds,
+                                .home = e->guest_path,
+                                .import = import ? import->p : NULL,
+                                .import_len = import ? import->len : 0,
+                                .import_mem = &e->dev.mem};
         int alloc, ctl, r;
         pid_t pid;
 
@@ -1136,7 +1338,11 @@ static int worker_start(struct engine *e, struct engine_guest *g, int gfd, const
                                    .sid = w.session,
                                    .guest_pid = cred->pid,
                                    .remote = remote != NULL};
-        if (remote)
+        if (import)
+                vgpu_log(VGPU_LOG_INFO,
+                         "vGPU %s: %s guest %d re-attaches to its session %u, worker %d", e->uuid,
+                         remote ? "remote" : "local", (int)cred->pid, w.session, (int)pid);
+        else if (remote)
                 vgpu_log(VGPU_LOG_INFO, "vGPU %s: remote guest attached, worker %d", e->uuid,
                          (int)pid);
         else
@@ -1221,18 +1427,37 @@ static int guest_reattach(struct engine *e, int fd, const struct ucred *cred, co
         ssize_t n;
         int slot = -1, r;
 
-        if (unhex(tok, token, sizeof(token)) == 0) {
-                for (int i = 0; i < ENGINE_MAX_GUESTS && slot < 0; i++) {
-                        if (e->guests[i].s && session_token_is(e->guests[i].s, token))
-                                slot = i;
-                }
-        }
+        if (unhex(tok, token, sizeof(token)) == 0)
+                slot = waiting_slot(e, token);
         if (slot < 0 || (cred->uid != 0 && cred->uid != e->owner_uid)) {
                 guest_sock_send(fd,
                                 json_pack("{s:b, s:s}", "ok", 0, "error",
                                           "no session of this vGPU waits for this process"),
                                 -1);
                 return -1;
+        }
+        if (e->isolate && (e->suspended || e->moved)) {
+                /* no framebuffer to hand a worker: it waits for the resume, as a new guest */
+                guest_sock_send(fd,
+                                json_pack("{s:b, s:s}", "ok", 0, "error",
+                                          e->suspended ? "the vGPU is suspended: re-attach after "
+                                                         "it is resumed"
+                                                       : "the vGPU moved on"),
+                                -1);
+                return -1;
+        }
+        if (e->isolate) {
+                /* the worker that imports its session takes the re-attach from here */
+                struct transfer_blob b = e->guests[slot].wait;
+
+                r = worker_start(e, &e->guests[slot], fd, cred, NULL, &b);
+                if (r < 0) {
+                        guest_sock_send(fd, json_pack("{s:b, s:s}", "ok", 0, "error", strerror(-r)),
+                                        -1);
+                        return -1;
+                }
+                free(b.p);
+                return 0;
         }
         if (guest_sock_send(fd, hello_json(e), session_fd(e->guests[slot].s)) < 0)
                 return -1;
@@ -1342,7 +1567,7 @@ static void guest_accept(struct engine *e)
                 return;
         }
         if (e->isolate) {
-                r = worker_start(e, &e->guests[slot], fd, &cred, NULL);
+                r = worker_start(e, &e->guests[slot], fd, &cred, NULL, NULL);
                 if (r < 0) {
                         guest_sock_send(fd, json_pack("{s:b, s:s}", "ok", 0, "error", strerror(-r)),
                                         -1);
@@ -1696,6 +1921,7 @@ int main(int argc, char **argv)
                 } else if (e.guests[i].s) {
                         guest_gone(&e, i);
                 }
+                free(e.guests[i].wait.p);
         }
         for (size_t k = 0; k < e.n_fb_fds; k++)
                 close(e.fb_fds[k]);

@@ -15,7 +15,9 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -50,6 +52,195 @@ int worker_send(int sock, const void *msg, size_t len, const int *fds, size_t n)
         return sendmsg(sock, &mh, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -EIO;
 }
 
+#define BLOB_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
+
+static int write_all(int fd, const void *p, size_t len)
+{
+        for (size_t off = 0; off < len;) {
+                ssize_t k = write(fd, (const uint8_t *)p + off, len - off);
+
+                if (k < 0 && errno != EINTR)
+                        return -errno;
+                if (k > 0)
+                        off += (size_t)k;
+        }
+        return 0;
+}
+
+/* A sealed memfd that holds len bytes at p, then more bytes at q: its fd, or -errno. */
+static int blob_memfd(const void *p, size_t len, const void *q, size_t more)
+{
+        int fd = memfd_create("vgpu-session", MFD_CLOEXEC | MFD_ALLOW_SEALING), r;
+
+        if (fd < 0)
+                return -errno;
+        r = write_all(fd, p, len);
+        if (r == 0 && more)
+                r = write_all(fd, q, more);
+        if (r == 0 && fcntl(fd, F_ADD_SEALS, BLOB_SEALS | F_SEAL_SEAL) < 0)
+                r = -errno;
+        if (r < 0) {
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
+/*
+ * The bytes of a memfd from the other side: sealed (nobody changes them while, or after, they
+ * are read), exactly want bytes, at most WORKER_BLOB_MAX. 0 and *ret (malloc'd), or -EPROTO,
+ * -ENOMEM, -EIO.
+ */
+static int blob_take(int fd, uint64_t want, uint64_t max, uint8_t **ret)
+{
+        int seals = fcntl(fd, F_GET_SEALS);
+        struct stat st;
+        uint8_t *p;
+
+        if (seals < 0 || (seals & BLOB_SEALS) != BLOB_SEALS || fstat(fd, &st) < 0 ||
+            !S_ISREG(st.st_mode) || st.st_size <= 0 || (uint64_t)st.st_size != want || want > max)
+                return -EPROTO;
+        p = malloc((size_t)want);
+        if (!p)
+                return -ENOMEM;
+        for (size_t off = 0; off < want;) {
+                ssize_t k = pread(fd, p + off, (size_t)want - off, (off_t)off);
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0) {
+                        free(p);
+                        return -EIO;
+                }
+                off += (size_t)k;
+        }
+        *ret = p;
+        return 0;
+}
+
+/*
+ * One message of exactly sizeof(*m) bytes on sock, with at most one fd (*ret_fd, or -1): 0,
+ * -EAGAIN (nothing yet, with MSG_DONTWAIT), -EPROTO (another size, or more fds) or -EIO.
+ */
+static int recv_msg_fd(int sock, struct worker_msg *m, int flags, int *ret_fd)
+{
+        char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+        struct iovec iov = {.iov_base = m, .iov_len = sizeof(*m)};
+        struct msghdr mh = {.msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = cbuf,
+                            .msg_controllen = sizeof(cbuf)};
+        ssize_t got = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | flags);
+        int fd = -1, r = 0;
+
+        if (got < 0)
+                return errno == EAGAIN || errno == EINTR ? -EAGAIN : -EIO;
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+                if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+                        continue;
+                for (size_t j = 0; j < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); j++) {
+                        int k;
+
+                        memcpy(&k, CMSG_DATA(cm) + j * sizeof(int), sizeof(int));
+                        if (fd < 0) {
+                                fd = k;
+                        } else {
+                                close(k);
+                                r = -EPROTO;
+                        }
+                }
+        }
+        if (got == 0)
+                r = -EIO;
+        else if (got != (ssize_t)sizeof(*m) || (mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC)))
+                r = r ? r : -EPROTO;
+        if (r < 0 && fd >= 0) {
+                close(fd);
+                fd = -1;
+        }
+        *ret_fd = fd;
+        return r;
+}
+
+int worker_call(int ctl, uint32_t op, uint64_t a, int timeout_ms)
+{
+        struct worker_msg m = {.op = op, .a = a};
+        struct pollfd pfd = {.fd = ctl, .events = POLLIN};
+        int r;
+
+        if (worker_send(ctl, &m, sizeof(m), NULL, 0) < 0)
+                return -EIO;
+        r = poll(&pfd, 1, timeout_ms);
+        if (r <= 0)
+                return r == 0 ? -ETIMEDOUT : -errno;
+        if (recv(ctl, &m, sizeof(m), MSG_DONTWAIT) != (ssize_t)sizeof(m))
+                return -EIO;
+        return m.op != op ? -EPROTO : m.r > 0 || m.r < -4095 ? -EPROTO : m.r;
+}
+
+int worker_export(int ctl, int timeout_ms, uint8_t **ret, size_t *ret_len)
+{
+        struct worker_msg m = {.op = WORKER_EXPORT};
+        struct pollfd pfd = {.fd = ctl, .events = POLLIN};
+        uint8_t *p = NULL;
+        int fd = -1, r;
+
+        if (worker_send(ctl, &m, sizeof(m), NULL, 0) < 0)
+                return -EIO;
+        r = poll(&pfd, 1, timeout_ms);
+        if (r == 0)
+                return -ETIMEDOUT;
+        if (r < 0)
+                return -errno;
+        r = recv_msg_fd(ctl, &m, MSG_DONTWAIT, &fd);
+        if (r == -EAGAIN)
+                r = -EIO;
+        if (r == 0 && m.op != WORKER_EXPORT)
+                r = -EPROTO;
+        if (r == 0 && m.r < 0) {
+                /* only an errno: a worker does not make up other codes */
+                r = m.r >= -4095 ? m.r : -EPROTO;
+        } else if (r == 0) {
+                r = fd < 0 || m.r != 0 ? -EPROTO : blob_take(fd, m.a, WORKER_BLOB_MAX, &p);
+        }
+        if (fd >= 0)
+                close(fd);
+        if (r < 0)
+                return r;
+        *ret = p;
+        *ret_len = (size_t)m.a;
+        return 0;
+}
+
+/* The blocks of session sid in the engine's allocator m: base, size, owner each (malloc'd). */
+static int import_blocks(struct fbmem *m, uint32_t sid, uint64_t **ret, size_t *ret_n)
+{
+        uint64_t *b;
+        size_t n = 0;
+
+        if (!m) {
+                *ret = NULL;
+                *ret_n = 0;
+                return 0;
+        }
+        pthread_rwlock_rdlock(&m->lock);
+        b = malloc((m->n ? m->n : 1) * 3 * sizeof(uint64_t));
+        for (size_t i = 0; b && i < m->n; i++) {
+                if (m->blocks[i].owner >> 32 != sid)
+                        continue;
+                b[3 * n] = m->blocks[i].base;
+                b[3 * n + 1] = m->blocks[i].size;
+                b[3 * n + 2] = m->blocks[i].owner;
+                n++;
+        }
+        pthread_rwlock_unlock(&m->lock);
+        if (!b)
+                return -ENOMEM;
+        *ret = b;
+        *ret_n = n;
+        return 0;
+}
+
 int worker_spawn(const struct worker_spec *w, int guest_fd, const struct mw_conn *remote,
                  pid_t *ret_pid, int *ret_alloc, int *ret_ctl)
 {
@@ -75,6 +266,27 @@ int worker_spawn(const struct worker_spec *w, int guest_fd, const struct mw_conn
                 memcpy(m.key, remote->key, sizeof(m.key));
                 r = worker_send(cp[0], &m, sizeof(m), NULL, 0);
                 OPENSSL_cleanse(&m, sizeof(m));
+                if (r < 0)
+                        goto err_cp;
+        }
+        if (w->import) {
+                /* the session's bytes, in a sealed memfd: queued too, after the connection */
+                struct worker_msg m = {.op = WORKER_IMPORT, .a = w->import_len};
+                uint64_t *blocks = NULL;
+                size_t nb = 0;
+                int bfd;
+
+                r = import_blocks(w->import_mem, w->session, &blocks, &nb);
+                bfd = r < 0 ? r
+                            : blob_memfd(w->import, w->import_len, blocks,
+                                         nb * 3 * sizeof(uint64_t));
+                free(blocks);
+                if (bfd < 0) {
+                        r = bfd;
+                        goto err_cp;
+                }
+                r = worker_send(cp[0], &m, sizeof(m), &bfd, 1);
+                close(bfd);
                 if (r < 0)
                         goto err_cp;
         }
@@ -116,6 +328,10 @@ int worker_spawn(const struct worker_spec *w, int guest_fd, const struct mw_conn
                               (char *)(w->gpu_uuid ? w->gpu_uuid : ""),
                               "--remote",
                               remote ? "1" : "0",
+                              "--import",
+                              w->import ? "1" : "0",
+                              "--home",
+                              (char *)(w->home ? w->home : ""),
                               NULL};
 
         pid = fork();
@@ -167,13 +383,16 @@ err_sp:
  * One of the engine's requests: one message, one answer. -1 when the engine is gone (the worker
  * ends).
  */
-static int worker_ctl(struct vgpu_dev *dev, struct session *s, struct backend_fb_req *req)
+static int worker_ctl(struct vgpu_dev *dev, struct session *s, struct backend_fb_req *req,
+                      const char *home, struct link *link)
 {
         char cbuf[CMSG_SPACE(sizeof(int) * WORKER_MAX_FB_FDS)];
         struct worker_msg m;
-        struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
-        struct msghdr mh = {.msg_iov = &iov,
-                            .msg_iovlen = 1,
+        char more[WORKER_MOVED_MAX + 1];
+        struct iovec iov[2] = {{.iov_base = &m, .iov_len = sizeof(m)},
+                               {.iov_base = more, .iov_len = sizeof(more)}};
+        struct msghdr mh = {.msg_iov = iov,
+                            .msg_iovlen = 2,
                             .msg_control = cbuf,
                             .msg_controllen = sizeof(cbuf)};
         int fds[WORKER_MAX_FB_FDS];
@@ -198,7 +417,10 @@ static int worker_ctl(struct vgpu_dev *dev, struct session *s, struct backend_fb
                         }
                 }
         }
-        if (got != (ssize_t)sizeof(m)) {
+        /* only WORKER_MOVED has more: its places, as it says (a) */
+        if (got < (ssize_t)sizeof(m) ||
+            (got > (ssize_t)sizeof(m) &&
+             (m.op != WORKER_MOVED || (uint64_t)got != sizeof(m) + m.a))) {
                 for (size_t k = 0; k < n; k++)
                         close(fds[k]);
                 return -1;
@@ -262,6 +484,49 @@ static int worker_ctl(struct vgpu_dev *dev, struct session *s, struct backend_fb
                 free(out);
                 return got > 0 ? 0 : -1;
         }
+        case WORKER_EXPORT: {
+                uint8_t *p = NULL;
+                size_t len = 0;
+                int bfd;
+
+                for (size_t j = 0; j < n; j++)
+                        close(fds[j]);
+                m.r = session_export(s, &p, &len);
+                bfd = m.r == 0 ? blob_memfd(p, len, NULL, 0) : -1;
+                free(p);
+                if (m.r == 0 && bfd < 0)
+                        m.r = bfd;
+                m.a = m.r == 0 ? len : 0;
+                got = worker_send(WORKER_CTL_FD, &m, sizeof(m), bfd >= 0 ? &bfd : NULL,
+                                  bfd >= 0 ? 1 : 0);
+                if (bfd >= 0)
+                        close(bfd);
+                return got == 0 ? 0 : -1;
+        }
+        case WORKER_MOVED: {
+                size_t k = (size_t)got - sizeof(m);
+                const char *tcp = memchr(more, '\0', k);
+
+                if (k < 3 || more[k - 1] != '\0' || !tcp || tcp == more) {
+                        m.r = -EINVAL;
+                        break;
+                }
+                tcp++;
+                session_mark_moved(s, more);
+                if (link && *tcp) {
+                        uint8_t token[16];
+
+                        session_token(s, token);
+                        link_moved(link, token, tcp);
+                }
+                break;
+        }
+        case WORKER_HOME:
+                if (home && *home)
+                        session_note_home(s, home);
+                else
+                        m.r = -EINVAL;
+                break;
         case WORKER_MAP:
                 if (dev->fb.size || m.a > UINT32_MAX) {
                         m.r = -EINVAL;
@@ -309,6 +574,61 @@ static int take_conn(struct mw_conn *c)
         return r;
 }
 
+/*
+ * A session to import (--import): its bytes, in the sealed memfd the engine queued on the control
+ * socket before it started this worker. 0 and *ret (malloc'd, *ret_len), or a negative errno.
+ */
+static int take_import(uint8_t **ret, size_t *ret_len, size_t *ret_blocks)
+{
+        struct worker_msg m;
+        struct stat st;
+        int fd = -1, r = recv_msg_fd(WORKER_CTL_FD, &m, 0, &fd);
+
+        if (r == 0 && (m.op != WORKER_IMPORT || fd < 0 || m.a == 0 || m.a > WORKER_BLOB_MAX ||
+                       fstat(fd, &st) < 0 || (uint64_t)st.st_size < m.a ||
+                       ((uint64_t)st.st_size - m.a) % (3 * sizeof(uint64_t))))
+                r = -EPROTO;
+        if (r == 0)
+                r = blob_take(fd, (uint64_t)st.st_size, 2 * WORKER_BLOB_MAX, ret);
+        if (fd >= 0)
+                close(fd);
+        if (r == 0) {
+                *ret_len = (size_t)m.a;
+                *ret_blocks = ((size_t)st.st_size - (size_t)m.a) / (3 * sizeof(uint64_t));
+        }
+        return r;
+}
+
+/*
+ * A local guest re-attaches to its imported session (as the engine's guest_reattach): it gets
+ * the session's channel, copies its old one into it and says "ready"; then the session runs.
+ */
+static int reattach_local(struct session *s, json_t *hello)
+{
+        struct timeval tv = {.tv_sec = 10};
+        char line[64];
+        ssize_t n;
+        int r;
+
+        if (guest_sock_send(WORKER_GUEST_FD, hello, session_fd(s)) < 0)
+                return -EPIPE;
+        /* the guest copies its channel (the staging area too) meanwhile: tens of MiB */
+        setsockopt(WORKER_GUEST_FD, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        n = recv(WORKER_GUEST_FD, line, sizeof(line) - 1, 0);
+        line[n > 0 ? n : 0] = '\0';
+        tv.tv_sec = 0;
+        setsockopt(WORKER_GUEST_FD, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        if (n <= 0 || !strstr(line, "\"ready\""))
+                return -EPROTO;
+        r = session_start(s);
+        if (r < 0) {
+                guest_sock_send(WORKER_GUEST_FD,
+                                json_pack("{s:b, s:s}", "ok", 0, "error", strerror(-r)), -1);
+                return r;
+        }
+        return guest_sock_send(WORKER_GUEST_FD, json_pack("{s:b}", "ok", 1), -1) < 0 ? -EPIPE : 0;
+}
+
 /* To the guest: msg (stolen), with its channel for a local guest (a remote one keeps its own). */
 static int tell_guest(struct mw_conn *remote, json_t *msg, int chan_fd)
 {
@@ -326,8 +646,10 @@ int worker_main(int argc, char **argv)
 {
         const char *backend = NULL, *uuid = NULL, *hello = NULL;
         uint64_t gpu = 0, addr = 0, size = 0, sid = 0, gpid = 0, guid = 0, nfds = 0, sms = 0;
-        uint64_t remote = 0;
-        const char *sched = NULL;
+        uint64_t remote = 0, import = 0;
+        const char *sched = NULL, *home = NULL;
+        uint8_t *blob = NULL;
+        size_t blob_len = 0, n_blocks = 0;
         struct backend_fb_req req = {0};
         struct backend_dev_req dreq = {.sim_workers = 2};
         struct vgpu_dev dev = {.remote_alloc = true, .alloc_fd = WORKER_ALLOC_FD};
@@ -367,6 +689,10 @@ int worker_main(int argc, char **argv)
                         r = arg_u64(v, &sms);
                 else if (strcmp(k, "--remote") == 0)
                         r = arg_u64(v, &remote);
+                else if (strcmp(k, "--import") == 0)
+                        r = arg_u64(v, &import);
+                else if (strcmp(k, "--home") == 0)
+                        home = v;
                 else if (strcmp(k, "--sched") == 0)
                         sched = v;
                 else if (strcmp(k, "--gpu-uuid") == 0)
@@ -376,7 +702,7 @@ int worker_main(int argc, char **argv)
         }
         dev.ops = backend_find(backend);
         if (r < 0 || !dev.ops || !uuid || !hello || !size || nfds > WORKER_MAX_FB_FDS ||
-            gpu > UINT32_MAX || sid > UINT32_MAX || remote > 1) {
+            gpu > UINT32_MAX || sid > UINT32_MAX || remote > 1 || import > 1) {
                 vgpu_log(VGPU_LOG_ERROR, "--worker: bad arguments");
                 return 2;
         }
@@ -386,6 +712,15 @@ int worker_main(int argc, char **argv)
                         /* the engine closes the connection once this worker is gone */
                         vgpu_log(VGPU_LOG_ERROR, "vGPU %s: worker: no connection state: %s", uuid,
                                  strerror(-r));
+                        return 2;
+                }
+        }
+        if (import) {
+                r = take_import(&blob, &blob_len, &n_blocks);
+                if (r < 0) {
+                        vgpu_log(VGPU_LOG_ERROR, "vGPU %s: worker: no session to import: %s", uuid,
+                                 strerror(-r));
+                        mw_close(&conn);
                         return 2;
                 }
         }
@@ -412,6 +747,7 @@ int worker_main(int argc, char **argv)
                            json_pack("{s:b, s:s}", "ok", 0, "error", "the engine's worker failed"),
                            -1);
                 mw_close(&conn);
+                free(blob);
                 return 1;
         }
         fbmem_init(&dev.mem, addr, size);
@@ -429,12 +765,51 @@ int worker_main(int argc, char **argv)
         sigprocmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
         sig_fd = signalfd(-1, &mask, SFD_CLOEXEC);
-        r = session_new(&dev, (uint32_t)sid, (pid_t)gpid, (uid_t)guid, &s, &chan_fd);
-        if (r == 0 && tell_guest(remote ? &conn : NULL, json_loads(hello, 0, NULL), chan_fd) < 0)
-                r = -EPIPE;
-        else if (r < 0)
-                tell_guest(remote ? &conn : NULL,
-                           json_pack("{s:b, s:s}", "ok", 0, "error", strerror(-r)), -1);
+        if (import) {
+                /* a session that moved or was restored: its guest re-attaches (its token led the
+                 * engine here), its channel copied into the session's new one */
+                why[0] = '\0';
+                /* the mirror of the allocator: the session's blocks, as the engine has them */
+                for (size_t k = 0; r == 0 && k < n_blocks; k++) {
+                        uint64_t b[3];
+
+                        memcpy(b, blob + blob_len + k * sizeof(b), sizeof(b));
+                        r = b[2] >> 32 != sid ? -EPROTO
+                                              : fbmem_alloc_at(&dev.mem, b[0], b[1], b[2]);
+                }
+                if (r == 0)
+                        r = session_import(&dev, blob, blob_len, &s, why, sizeof(why));
+                if (r == 0 && session_id(s) != sid)
+                        r = -EPROTO; /* its blocks are tagged with the id the engine checked */
+                free(blob);
+                blob = NULL;
+                if (r < 0) {
+                        vgpu_log(VGPU_LOG_ERROR, "vGPU %s: worker: session not imported: %s", uuid,
+                                 why[0] ? why : strerror(-r));
+                        tell_guest(remote ? &conn : NULL,
+                                   json_pack("{s:b, s:s}", "ok", 0, "error",
+                                             "the session could not be rebuilt here"),
+                                   -1);
+                } else if (!remote) {
+                        r = reattach_local(s, json_loads(hello, 0, NULL));
+                } else {
+                        char err[256] = "";
+
+                        r = tell_guest(&conn, json_loads(hello, 0, NULL), -1);
+                        if (r == 0)
+                                r = link_receive_channel(s, &conn, err, sizeof(err));
+                        if (r < 0 && err[0])
+                                vgpu_log(VGPU_LOG_WARN, "vGPU %s: worker: %s", uuid, err);
+                }
+        } else {
+                r = session_new(&dev, (uint32_t)sid, (pid_t)gpid, (uid_t)guid, &s, &chan_fd);
+                if (r == 0 &&
+                    tell_guest(remote ? &conn : NULL, json_loads(hello, 0, NULL), chan_fd) < 0)
+                        r = -EPIPE;
+                else if (r < 0)
+                        tell_guest(remote ? &conn : NULL,
+                                   json_pack("{s:b, s:s}", "ok", 0, "error", strerror(-r)), -1);
+        }
         /* a remote guest: a link serves its channel over the connection (docs/remote.md) */
         if (r == 0 && remote && pipe2(notify, O_CLOEXEC | O_NONBLOCK) < 0)
                 r = -errno;
@@ -442,6 +817,8 @@ int worker_main(int argc, char **argv)
                 r = link_start(s, &conn, notify[1], &link);
                 conn = (struct mw_conn){.fd = -1}; /* the link's now */
         }
+        if (r == 0 && remote && import)
+                r = session_start(s); /* after the link: it sees every command run */
         if (r < 0)
                 vgpu_log(VGPU_LOG_WARN, "vGPU %s: worker: %s guest not served: %s", uuid,
                          remote ? "remote" : "local", strerror(-r));
@@ -461,7 +838,7 @@ int worker_main(int argc, char **argv)
                     (pfd[0].revents &&
                      (remote || guest_sock_read(&gs, WORKER_GUEST_FD, s, uuid) < 0)))
                         break;
-                if (pfd[2].revents && worker_ctl(&dev, s, &req) < 0)
+                if (pfd[2].revents && worker_ctl(&dev, s, &req, home, link) < 0)
                         break;
         }
         link_free(link);

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "common/migwire.h"
+#include "engine/fbmem.h"
 
 /*
  * A worker's fds: the guest's (its Unix socket, or a remote guest's TCP connection), the
@@ -34,7 +35,24 @@ enum worker_op {
         WORKER_TRACK,   /* a = 1: mark what the session writes (pre-copy), 0: stop */
         WORKER_DIRTY,   /* answer: r = n, then the n bases of blocks written since last asked */
         WORKER_CONN,    /* a remote guest's connection: struct worker_conn (the first message) */
+        WORKER_EXPORT,  /* the parked session's bytes (session_export): answer r = 0, a = their
+                         * length, with a sealed memfd that holds them (worker_export) */
+        WORKER_HOME,    /* session_note_home at the worker's --home (after a suspend's image) */
+        WORKER_MOVED,   /* the vGPU moved to another vgpud: the message goes on with where its
+                         * guest re-attaches, "SOCKET\0HOST:PORT\0" (a = their length; HOST:PORT
+                         * empty: no TCP listener), session_mark_moved (a remote guest:
+                         * link_moved) */
+        WORKER_IMPORT,  /* a session's bytes to import: a = their length, with a sealed memfd
+                         * that holds them and then the session's blocks in the engine's
+                         * allocator (base, size, owner: 3 x u64 each), for the worker's mirror
+                         * (the first message, after a remote guest's WORKER_CONN) */
 };
+
+/* The longest WORKER_MOVED places. */
+#define WORKER_MOVED_MAX 512
+
+/* A session's bytes between an engine and its worker, at most (session_image.c's limit). */
+#define WORKER_BLOB_MAX (UINT64_C(1) << 30)
 
 /* Bases in one WORKER_DIRTY answer; more: -E2BIG, and everything counts as written. */
 #define WORKER_DIRTY_MAX 8000
@@ -70,6 +88,12 @@ struct worker_spec {
         uid_t guest_uid;
         const int *fb_fds; /* the framebuffer's memory (backend fb_export) */
         size_t n_fb_fds;
+        const char *home; /* the engine's guest socket (session_note_home), or NULL */
+        /* a session that moved or was restored (session_export's bytes): the worker imports it
+         * instead of making one, and its guest re-attaches with the session's token */
+        const void *import;
+        size_t import_len;
+        struct fbmem *import_mem; /* the engine's allocator: the session's blocks go along */
 };
 
 /*
@@ -88,6 +112,23 @@ int worker_spawn(const struct worker_spec *w, int guest_fd, const struct mw_conn
  * NULL; at most WORKER_MAX_FB_FDS). 0, -E2BIG or -EIO.
  */
 int worker_send(int sock, const void *msg, size_t len, const int *fds, size_t n);
+
+/*
+ * worker_export - ask the worker on control socket ctl (its session parked: WORKER_PAUSE) for its
+ * session's bytes, and wait up to timeout_ms. They come in a memfd, which must be sealed against
+ * writes and resizing and hold exactly what the answer says (at most WORKER_BLOB_MAX): a worker
+ * is trusted less than its engine. 0 and *ret (malloc'd, *ret_len bytes, parsed by nobody here);
+ * the worker's negative errno (-ENOTSUP: session_export's); -EPROTO for an answer that breaks
+ * those rules; -ETIMEDOUT; or -EIO when the worker is gone.
+ */
+int worker_export(int ctl, int timeout_ms, uint8_t **ret, size_t *ret_len);
+
+/*
+ * worker_call - one request (op, a; no fds) to the worker on control socket ctl, whose session is
+ * parked (it makes no allocation requests meanwhile), and its answer, waited for up to
+ * timeout_ms: the worker's r, -ETIMEDOUT, or -EIO when it is gone.
+ */
+int worker_call(int ctl, uint32_t op, uint64_t a, int timeout_ms);
 
 /*
  * worker_main - `vgpu-engine --worker ...`: the worker process (started by worker_spawn). It maps

@@ -3,12 +3,14 @@
 // a migration's peer sends them, a trust boundary. The import must build the session or refuse
 // it with a message, never crash, leak or touch memory outside its vGPU's framebuffer (ASan
 // watches). A session it builds is exported, started, paused once its queued commands ran or
-// wait, and freed; what it exported imports again and exports the same bytes.
+// wait, and freed; what it exported imports again and exports the same bytes. The head that an
+// engine with workers reads first (session_image_peek) agrees with what the import built.
 //
 // The allocator holds blocks of session 1, context 0 at FB_ADDR + k * 256, where the seeds
 // (tests/unit/test_session_image.c, VGPU_SESSION_IMAGE_SEEDS=dir) placed their modules'
 // variables, so that a module's variables can be placed again. A freed session takes its blocks
 // with it: they are made again before each input.
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,16 +93,23 @@ static void check_fixed_point(const uint8_t *img, size_t len)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         struct session *s = NULL;
+        struct session_image_head head;
         char err[256];
         uint8_t *img;
         size_t len;
-        int e;
+        int e, peeked;
 
         if (!ready)
                 setup();
         make_blocks();
         memset(err, 'X', sizeof(err));
+        /* the head an engine with workers reads (session_image_peek) agrees with the import */
+        peeked = session_image_peek(data, size, &head);
+        if (peeked != 0 && peeked != -EBADMSG)
+                abort();
         e = session_import(&dev, data, size, &s, err, sizeof(err));
+        if (e == 0 && (peeked < 0 || head.id != session_id(s) || !session_token_is(s, head.token)))
+                abort();
         if (e < 0) {
                 /* refused, with a message */
                 if (!memchr(err, '\0', sizeof(err)) || err[0] == '\0' || err[0] == 'X')

@@ -513,6 +513,48 @@ static void test_truncations(void **state)
         moved_free(&m);
 }
 
+/*
+ * The head an engine with workers reads to route a token (session_image_peek): what the import
+ * builds; refused when cut short or not a session's.
+ */
+static void test_peek(void **state)
+{
+        struct session_image_head h;
+        struct vgpu_dev dev;
+        struct session *s = NULL;
+        struct moved m;
+        char err[256];
+
+        (void)state;
+        build(SHAPE_FULL, &m);
+        dev_up(&dev);
+        assert_int_equal(session_image_peek(m.img, m.len, &h), 0);
+        place_blocks(&dev, &m);
+        assert_int_equal(import_copy(&dev, m.img, m.len, &s, err, sizeof(err)), 0);
+        assert_int_equal(h.id, session_id(s));
+        assert_true(session_token_is(s, h.token));
+        session_free(s);
+        for (size_t len = 0; len < 56; len++) {
+                h.id = 77;
+                assert_int_equal(session_image_peek(m.img, len, &h), -EBADMSG);
+                assert_int_equal(h.id, 77); /* untouched */
+        }
+        {
+                uint8_t *p = malloc(m.len);
+
+                assert_non_null(p);
+                memcpy(p, m.img, m.len);
+                p[0] ^= 1; /* the magic */
+                assert_int_equal(session_image_peek(p, m.len, &h), -EBADMSG);
+                memcpy(p, m.img, m.len);
+                memset(p + 8, 0, 4); /* id 0 */
+                assert_int_equal(session_image_peek(p, m.len, &h), -EBADMSG);
+                free(p);
+        }
+        dev_down(&dev);
+        moved_free(&m);
+}
+
 /* Import a changed copy: refused with a message, or a session that is freed again. */
 static void try_changed(struct vgpu_dev *dev, const struct moved *m, uint8_t *p, int *ret_ok)
 {
@@ -681,7 +723,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_round_trip),     cmocka_unit_test(test_shapes),
                 cmocka_unit_test(test_truncations),    cmocka_unit_test(test_flips),
-                cmocka_unit_test(test_hostile_fields),
+                cmocka_unit_test(test_hostile_fields), cmocka_unit_test(test_peek),
         };
 
         vgpu_log_set_level(VGPU_LOG_ERROR);
