@@ -5,7 +5,8 @@
 # Builds the tree (Release, in build-gpu/, after scripts/deps.sh) unless $VGPU_BUILD names a build
 # already made, then runs the GPU tests (isolation, every guest program and example, driver API
 # and runtime API, on the cuda backend; MIG-backed vGPUs when a GPU is in MIG mode; vgpud's
-# control API and crash safety) and the native-against-remoted benchmark, and prints one table.
+# control API and crash safety; moves between two vgpuds) and the native-against-remoted
+# benchmark, and prints one table.
 # Logs go to $VGPU_GPU_LOGS (default: a temp dir, named at the end). Exit 0 when every test
 # passed.
 set -u
@@ -49,6 +50,7 @@ run scheduler python3 -u "$src/tests/gpu/sched_gpu.py"
 run suspend python3 -u "$src/tests/gpu/suspend_gpu.py"
 run mig python3 -u "$src/tests/gpu/mig.py"
 run vgpud_cuda python3 -u "$src/tests/gpu/vgpud_cuda.py"
+run migrate_cuda python3 -u "$src/tests/gpu/migrate_cuda.py"
 run bench_gpu bash "$src/bench/gpu/run.sh" "${quick[@]}"
 
 echo
