@@ -537,11 +537,17 @@ static int nvml_gis_fill(struct nvml_device *dev, struct vgpu_nvml_gpu *g)
                 struct nvml_gpu_instance *gis[VGPU_NVML_MAX_MIG];
                 struct nvml_gi_profile_info pi;
                 unsigned n = VGPU_NVML_MAX_MIG;
-                int ret;
+                int ret, r;
 
                 if (nvml.fns.nvmlDeviceGetGpuInstanceProfileInfo(dev, p, &pi) != NVML_SUCCESS)
                         continue; /* a profile index this GPU does not have */
-                ret = NVML_CALL(nvmlDeviceGetGpuInstances, dev, pi.id, gis, &n);
+                r = nvml.fns.nvmlDeviceGetGpuInstances(dev, pi.id, gis, &n);
+                if (r == NVML_ERROR_NO_PERMISSION || r == NVML_ERROR_NOT_SUPPORTED) {
+                        /* a privileged query: an unprivileged caller knows only MIG devices */
+                        g->n_gi = 0;
+                        return 0;
+                }
+                ret = nvml_check(r, "nvmlDeviceGetGpuInstances");
                 for (unsigned i = 0; ret == 0 && i < n && i < VGPU_NVML_MAX_MIG; i++) {
                         struct nvml_gi_info info;
 
