@@ -109,21 +109,6 @@ static bool slot_used(const struct engine_guest *g)
         return g->s || g->worker > 0 || g->wait.p;
 }
 
-static int parse_u64(const char *s, uint64_t *ret)
-{
-        char *end;
-        unsigned long long v;
-
-        if (!s || !*s || *s == '-')
-                return -EINVAL;
-        errno = 0;
-        v = strtoull(s, &end, 0);
-        if (errno || *end)
-                return -EINVAL;
-        *ret = v;
-        return 0;
-}
-
 static int listen_control(const char *path)
 {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -1749,22 +1734,22 @@ int main(int argc, char **argv)
                         e.type = optarg;
                         break;
                 case 'g':
-                        r = parse_u64(optarg, &gpu);
+                        r = worker_parse_u64(optarg, &gpu);
                         break;
                 case 'a':
-                        r = parse_u64(optarg, &req.device_address);
+                        r = worker_parse_u64(optarg, &req.device_address);
                         break;
                 case 's':
-                        r = parse_u64(optarg, &req.size);
+                        r = worker_parse_u64(optarg, &req.size);
                         break;
                 case 'o':
-                        r = parse_u64(optarg, &req.phys_offset);
+                        r = worker_parse_u64(optarg, &req.phys_offset);
                         break;
                 case 'c':
                         e.control = optarg;
                         break;
                 case 'r':
-                        r = parse_u64(optarg, &ready_fd);
+                        r = worker_parse_u64(optarg, &ready_fd);
                         break;
                 case 'G':
                         e.guest_path = optarg;
@@ -1773,7 +1758,7 @@ int main(int argc, char **argv)
                         model = optarg;
                         break;
                 case 'n':
-                        r = parse_u64(optarg, &e.sm_count);
+                        r = worker_parse_u64(optarg, &e.sm_count);
                         break;
                 case 'S':
                         sched = optarg;
@@ -1785,7 +1770,7 @@ int main(int argc, char **argv)
                         req.fit = true;
                         break;
                 case 'O':
-                        r = parse_u64(optarg, &e.owner_uid);
+                        r = worker_parse_u64(optarg, &e.owner_uid);
                         break;
                 case 'h':
                         usage(stdout);

@@ -543,7 +543,7 @@ static int worker_ctl(struct vgpu_dev *dev, struct session *s, struct backend_fb
         return send(WORKER_CTL_FD, &m, sizeof(m), MSG_NOSIGNAL) == (ssize_t)sizeof(m) ? 0 : -1;
 }
 
-static int arg_u64(const char *s, uint64_t *ret)
+int worker_parse_u64(const char *s, uint64_t *ret)
 {
         char *end;
         unsigned long long v;
@@ -672,25 +672,25 @@ int worker_main(int argc, char **argv)
                 else if (strcmp(k, "--hello") == 0)
                         hello = v;
                 else if (strcmp(k, "--gpu-index") == 0)
-                        r = arg_u64(v, &gpu);
+                        r = worker_parse_u64(v, &gpu);
                 else if (strcmp(k, "--device-address") == 0)
-                        r = arg_u64(v, &addr);
+                        r = worker_parse_u64(v, &addr);
                 else if (strcmp(k, "--fb-size") == 0)
-                        r = arg_u64(v, &size);
+                        r = worker_parse_u64(v, &size);
                 else if (strcmp(k, "--session") == 0)
-                        r = arg_u64(v, &sid);
+                        r = worker_parse_u64(v, &sid);
                 else if (strcmp(k, "--guest-pid") == 0)
-                        r = arg_u64(v, &gpid);
+                        r = worker_parse_u64(v, &gpid);
                 else if (strcmp(k, "--guest-uid") == 0)
-                        r = arg_u64(v, &guid);
+                        r = worker_parse_u64(v, &guid);
                 else if (strcmp(k, "--fb-fds") == 0)
-                        r = arg_u64(v, &nfds);
+                        r = worker_parse_u64(v, &nfds);
                 else if (strcmp(k, "--sm-count") == 0)
-                        r = arg_u64(v, &sms);
+                        r = worker_parse_u64(v, &sms);
                 else if (strcmp(k, "--remote") == 0)
-                        r = arg_u64(v, &remote);
+                        r = worker_parse_u64(v, &remote);
                 else if (strcmp(k, "--import") == 0)
-                        r = arg_u64(v, &import);
+                        r = worker_parse_u64(v, &import);
                 else if (strcmp(k, "--home") == 0)
                         home = v;
                 else if (strcmp(k, "--sched") == 0)

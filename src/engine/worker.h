@@ -139,4 +139,10 @@ int worker_call(int ctl, uint32_t op, uint64_t a, int timeout_ms);
  */
 int worker_main(int argc, char **argv);
 
+/*
+ * worker_parse_u64 - a command-line number (decimal, or 0x hex) of the engine or a worker into
+ * *ret: 0, or -EINVAL for anything else (empty, negative, trailing bytes, out of range).
+ */
+int worker_parse_u64(const char *s, uint64_t *ret);
+
 #endif
