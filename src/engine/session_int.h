@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The inside of a session (engine/session.h), shared by session.c, which runs it, and
+ * The inside of a session (engine/session.h), shared by session.c, which runs it, its handlers
+ * (session_ops.c, session_mem.c), its side of the scheduler's gate (session_gate.c), and
  * session_image.c, which writes it into a migration's stream and builds it again on the other
  * side. Nothing else includes this.
  */
@@ -147,5 +148,94 @@ static inline uint64_t handle_of(enum obj_kind kind, uint32_t gen, uint32_t idx)
 {
         return ((uint64_t)kind << 56) | ((uint64_t)(gen & 0xffffff) << 32) | idx;
 }
+
+/* Resolve the context a request names; *ret fails the call with the right code. */
+/* Resolve the context a request names; *ret fails the call with the right code. */
+#define WITH_CTX(s, h, idx, c)                                                                     \
+        struct sctx *c;                                                                            \
+        uint32_t idx;                                                                              \
+        if (!((c) = session_get_ctx((s), (h), &(idx))))                                            \
+                return -EBADF;                                                                     \
+        if ((c)->sticky)                                                                           \
+        return (c)->sticky
+
+/* ---- session.c: handles, the allocator, suspend ---- */
+
+/* session_handle_split - a handle's index and generation if it is of kind and below n. 0 or -1. */
+int session_handle_split(uint64_t h, enum obj_kind kind, uint32_t n, uint32_t *ret_idx,
+                         uint32_t *ret_gen);
+
+/* session_get_ctx - the live context handle h names (*ret_idx its index), or NULL. */
+struct sctx *session_get_ctx(struct session *s, uint64_t h, uint32_t *ret_idx);
+
+/* session_get_mod - the live module of context ctx that h names, or NULL. */
+struct smod *session_get_mod(struct session *s, uint64_t h, uint32_t ctx, uint32_t *ret_idx);
+
+/* session_slot_in - a free slot of a growing table of elem-byte entries: its index or -errno. */
+int session_slot_in(void **table, uint32_t *n, size_t elem);
+
+/* session_dev_alloc - allocate size bytes of the framebuffer for owner (a worker: by its
+ * engine). 0 and *ret_base, or -errno. */
+int session_dev_alloc(struct vgpu_dev *d, uint64_t size, uint64_t owner, uint64_t *ret_base);
+
+/* session_dev_free - free owner's block at base. 0 or -errno. */
+int session_dev_free(struct vgpu_dev *d, uint64_t base, uint64_t owner);
+
+/* session_dev_free_owner - free every block whose owner & mask == want. */
+void session_dev_free_owner(struct vgpu_dev *d, uint64_t want, uint64_t mask);
+
+/* session_dev_free_bytes - the framebuffer's free bytes (a worker: its engine's count). */
+uint64_t session_dev_free_bytes(struct vgpu_dev *d);
+
+/* session_pausing - whether a suspend asked this session to park. */
+bool session_pausing(const struct session *s);
+
+/* ---- session_gate.c: the scheduler's gate ---- */
+
+/* session_gate_enter - wait for the vGPU's turn before a launch (when gated). */
+void session_gate_enter(struct session *s);
+
+/* session_gate_charge - charge a launch's GPU time (work: the sim's units); a used-up slice
+ * ends the turn. */
+void session_gate_charge(struct session *s, uint64_t work);
+
+/* session_gate_idle - out of work: a turn nobody else waits for goes back at once. */
+void session_gate_idle(struct session *s);
+
+/* session_gate_release - give back a turn this session holds (it parks). */
+void session_gate_release(struct session *s);
+
+/* ---- session_ops.c: contexts, modules, launches, events, streams ---- */
+
+/* session_region_ok - whether [addr, addr+len) lies in one allocation of context ctx (a block
+ * of the allocator, or a module variable the backend placed). */
+bool session_region_ok(struct session *s, uint32_t ctx, uint64_t addr, uint64_t len);
+
+/* session_queues_sync - wait for the device work of every stream; the first error. */
+int session_queues_sync(struct session *s);
+
+/* session_drain_stream - let the running stream's device work finish; errors noted in c. */
+void session_drain_stream(struct session *s, struct sctx *c);
+
+/* session_drain - let all device work finish; a fault poisons c. */
+void session_drain(struct session *s, struct sctx *c);
+
+/* session_free_ctx - destroy context idx: its modules, its memory. */
+void session_free_ctx(struct session *s, uint32_t idx);
+
+/* ---- session_mem.c: memory, copies, shared host blocks ---- */
+
+/* session_stage_ok - whether [off, off+len) lies in the channel's staging area. */
+bool session_stage_ok(const struct session *s, uint64_t off, uint64_t len);
+
+/* session_host_release - unmap (and unregister) a host block. */
+void session_host_release(struct session *s, struct shost *h);
+
+/* The handlers, one per op of calls.def (session_ops.c, session_mem.c): 0 or a negative code. */
+#define X(NAME, name, num, req, rep, flags)                                                        \
+        int session_op_##name(struct session *s, const void *req, uint32_t len, void *rep,         \
+                              uint32_t *rep_len);
+#include "common/calls.def"
+#undef X
 
 #endif

@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: Apache-2.0
+// A session's side of the scheduler's gate (common/schedpage.h, docs/scheduling.md): it waits for
+// its vGPU's turn before a launch, charges the GPU time the launch used, and gives the turn back
+// when its slice is used up, when it runs out of work, or when it parks.
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/session.h"
+#include "engine/session_int.h"
+
+/* ---- the scheduler's gate (common/schedpage.h) -------------------------------------------- */
+
+int vdev_sched_map(struct vgpu_dev *dev, const char *path)
+{
+        int fd = open(path, O_RDWR | O_CLOEXEC);
+        struct stat st;
+        void *p;
+
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0 || st.st_size < VGPU_SCHED_SIZE) {
+                close(fd);
+                return -EINVAL;
+        }
+        p = mmap(NULL, VGPU_SCHED_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        close(fd);
+        if (p == MAP_FAILED)
+                return -errno;
+        if (((struct vgpu_sched_page *)p)->magic != VGPU_SCHED_MAGIC ||
+            ((struct vgpu_sched_page *)p)->version != VGPU_SCHED_VERSION) {
+                munmap(p, VGPU_SCHED_SIZE);
+                return -EPROTO;
+        }
+        dev->sched = p;
+        return 0;
+}
+
+/* vgpud's scheduler is there: gating on, and it beat within the last second. */
+static bool gated(const struct vgpu_sched_page *p)
+{
+        uint64_t beat = __atomic_load_n(&p->heartbeat_ns, __ATOMIC_ACQUIRE);
+
+        return __atomic_load_n(&p->gated, __ATOMIC_ACQUIRE) && chan_now_ns() - beat < 1000000000ull;
+}
+
+static bool granted(const struct vgpu_sched_page *p)
+{
+        return __atomic_load_n(&p->grant, __ATOMIC_ACQUIRE) &&
+               __atomic_load_n(&p->grant_seq, __ATOMIC_ACQUIRE) !=
+                       __atomic_load_n(&p->yield_seq, __ATOMIC_ACQUIRE);
+}
+
+/* End the current grant: the scheduler picks the next vGPU. */
+static void gate_yield(struct vgpu_sched_page *p)
+{
+        uint64_t seq = __atomic_load_n(&p->grant_seq, __ATOMIC_ACQUIRE);
+
+        if (!__atomic_load_n(&p->grant, __ATOMIC_ACQUIRE) ||
+            __atomic_exchange_n(&p->yield_seq, seq, __ATOMIC_ACQ_REL) == seq)
+                return;
+        __atomic_add_fetch(&p->yielded, 1, __ATOMIC_SEQ_CST);
+        chan_futex_wake(&p->yielded);
+}
+
+/* Before new GPU work: wait for a slice of this vGPU's (when a scheduler runs). */
+void session_gate_enter(struct session *s)
+{
+        struct vgpu_sched_page *p = s->dev->sched;
+
+        if (!p)
+                return;
+        while (gated(p) && !granted(p) && !s->stop) {
+                uint32_t g = __atomic_load_n(&p->grant, __ATOMIC_ACQUIRE);
+
+                if (session_pausing(s))
+                        return; /* queued before the suspend: it runs, ungated, before parking */
+                __atomic_add_fetch(&p->waiting, 1, __ATOMIC_SEQ_CST);
+                chan_futex_wake(&p->waiting);
+                if (!granted(p))
+                        chan_futex_wait(&p->grant, g, 50);
+                __atomic_sub_fetch(&p->waiting, 1, __ATOMIC_SEQ_CST);
+        }
+}
+
+/*
+ * On a GPU, work queued in a slice runs after it was queued: before the turn passes, let it
+ * finish and charge it, so that the next vGPU gets the GPU to itself.
+ */
+static void gate_drain(struct session *s)
+{
+        struct vgpu_sched_page *p = s->dev->sched;
+        uint64_t ns;
+
+        if (!p || !s->dev->ops->queue_gpu_time)
+                return;
+        ns = 0;
+        for (uint32_t i = 0; i < VGPU_STREAMS; i++) {
+                if (s->streams[i].q)
+                        ns += s->dev->ops->queue_gpu_time(s->streams[i].q, true);
+        }
+        __atomic_add_fetch(&p->charged_ns, ns, __ATOMIC_RELEASE);
+        __atomic_add_fetch(&p->slice_used_ns, ns, __ATOMIC_ACQ_REL);
+}
+
+/* After GPU work: charge what it used; a used-up slice ends the grant. */
+void session_gate_charge(struct session *s, uint64_t work)
+{
+        struct vgpu_sched_page *p = s->dev->sched;
+        uint64_t ns, used;
+
+        if (!p || !gated(p))
+                return;
+        /* the sim's accounted time (common/schedpage.h), or what the GPU measured */
+        if (s->dev->ops->queue_gpu_time)
+                ns = s->dev->ops->queue_gpu_time(s->q, false);
+        else
+                ns = s->dev->sm_count
+                             ? work * 1000000000ull /
+                                       ((uint64_t)s->dev->sm_count * VGPU_SIM_WARP_INSNS_PER_SM_S)
+                             : 0;
+        __atomic_add_fetch(&p->charged_ns, ns, __ATOMIC_RELEASE);
+        __atomic_add_fetch(&p->launches, 1, __ATOMIC_RELEASE);
+        if (!granted(p))
+                return;
+        used = __atomic_add_fetch(&p->slice_used_ns, ns, __ATOMIC_ACQ_REL);
+        if (used >= __atomic_load_n(&p->slice_ns, __ATOMIC_ACQUIRE)) {
+                gate_drain(s);
+                gate_yield(p);
+        }
+}
+
+/* The session ran out of work: a grant nobody else waits for goes back at once. */
+void session_gate_idle(struct session *s)
+{
+        struct vgpu_sched_page *p = s->dev->sched;
+
+        if (p && granted(p) && !__atomic_load_n(&p->waiting, __ATOMIC_ACQUIRE)) {
+                gate_drain(s);
+                gate_yield(p);
+        }
+}
+
+/* Give back a grant this session holds (it parks): the scheduler need not wait it out. */
+void session_gate_release(struct session *s)
+{
+        struct vgpu_sched_page *p = s->dev->sched;
+
+        if (p && granted(p)) {
+                gate_drain(s);
+                gate_yield(p);
+        }
+}
