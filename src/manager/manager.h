@@ -102,7 +102,6 @@ struct manager {
         struct licensing *lic; /* vgpud's license holders; NULL: licensing off */
 };
 
-/* A creation request: what the client asked for, already parsed. */
 /* A vGPU another vgpud offers to move here (migrate_peer.c). */
 struct mgr_incoming {
         const char *uuid;
@@ -130,6 +129,7 @@ int manager_moved_away_locked(struct manager *m, struct mgr_vgpu *v);
 void manager_control_socket(const struct manager *m, const struct mgr_vgpu *v, char *buf,
                             size_t len);
 
+/* A creation request: what the client asked for, already parsed. */
 struct mgr_create {
         struct mgr_gpu *gpu;
         const struct vgpu_type *type;

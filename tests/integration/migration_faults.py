@@ -147,7 +147,7 @@ def agree(uuid, what, gpu_known_bug=False):
         what, v["state"], v["gpu"], es["state"], es["gpu_index"])
     if gpu_known_bug and v["state"] == es["state"] and v["gpu"] != es["gpu_index"]:
         # KNOWN BUG: a vgpud restart re-adopts the engine but keeps the GPU and place of its
-        # row (manager.c restore_vgpu): a move the engine finished before vgpud persisted it is
+        # row (manager_start.c restore_vgpu): a move the engine finished before vgpud persisted it is
         # forgotten. Make this a failure once vgpud takes the engine's place on re-adoption.
         print("KNOWN BUG: " + say, flush=True)
         return v
