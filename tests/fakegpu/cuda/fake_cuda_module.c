@@ -276,7 +276,7 @@ VGPU_EXPORT CUresult cuModuleGetGlobal_v2(CUdeviceptr *dptr, size_t *bytes, CUmo
 
         if (r != CUDA_SUCCESS)
                 return r;
-        if (!name)
+        if (!name || (!dptr && !bytes)) /* one of the two may be NULL, not both */
                 return CUDA_ERROR_INVALID_VALUE;
         if (!handle_is(m, FC_MODULE, NULL))
                 return CUDA_ERROR_INVALID_HANDLE;
@@ -353,7 +353,7 @@ VGPU_EXPORT CUresult cuFuncGetParamInfo(CUfunction func, size_t paramIndex, size
 
         if (r != CUDA_SUCCESS)
                 return r;
-        if (!paramOffset && !paramSize)
+        if (!paramOffset) /* only the size may be left out */
                 return CUDA_ERROR_INVALID_VALUE;
         fn = func_of(func);
         if (!fn)
@@ -361,8 +361,7 @@ VGPU_EXPORT CUresult cuFuncGetParamInfo(CUfunction func, size_t paramIndex, size
         if (paramIndex >= ptx_kernel_param_count(fn->k) ||
             ptx_kernel_param_info(fn->k, (unsigned)paramIndex, &off, &size) < 0)
                 return CUDA_ERROR_INVALID_VALUE;
-        if (paramOffset)
-                *paramOffset = off;
+        *paramOffset = off;
         if (paramSize)
                 *paramSize = size;
         return CUDA_SUCCESS;

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Streams, events, copies, fills and page-locked host memory. Work runs on the calling thread
-// when it is queued (a legal schedule of an in-order stream), so a stream is always idle and an
-// event's time is the moment it was recorded. Copies and fills touch only device memory the
-// stream's device can reach (vmm_reachable): anything else is CUDA_ERROR_INVALID_VALUE.
+// when it is queued (a legal schedule of an in-order stream), and an event's time is the moment it
+// was recorded; but an event is not complete until something waits for it or it has been found
+// not ready once (see struct lane), so that callers meet CUDA_ERROR_NOT_READY as on a GPU. Copies
+// and fills touch only device memory the stream's device can reach (vmm_reachable): anything else
+// is CUDA_ERROR_INVALID_VALUE.
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -13,14 +15,33 @@
 
 #include "fake_cuda.h"
 
+/*
+ * The order in which a stream's events complete: the n-th event recorded on it is complete once
+ * done >= n. Something that waits (an event or stream synchronize, a copy to pageable memory)
+ * raises done; so does a query that found the event not ready (the GPU finishes meanwhile).
+ * Completion follows stream order, as on a GPU: an event recorded before a complete one is
+ * complete. A stream has one (freed when neither it nor an event recorded on it is left); the
+ * NULL stream of each device's context has a fixed one.
+ */
+struct lane {
+        struct lane *next;        /* all lanes, under event_lock */
+        const struct fc_ctx *ctx; /* whose work */
+        uint64_t queued, done;    /* events recorded on it; how many of them are complete */
+        unsigned refs;            /* the stream, and each event last recorded on it */
+        bool fixed;               /* a NULL stream's: never freed */
+};
+
 struct stream {
         unsigned flags;
+        struct lane *lane;
 };
 
 struct event {
         unsigned flags;
         bool recorded;
-        uint64_t ns; /* CLOCK_MONOTONIC at the last record */
+        uint64_t ns;       /* CLOCK_MONOTONIC at the last record */
+        struct lane *lane; /* where it was last recorded, and its place there */
+        uint64_t seq;
 };
 
 struct host_range {
@@ -28,7 +49,9 @@ struct host_range {
         size_t len;
 };
 
-static pthread_mutex_t event_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t event_lock = PTHREAD_MUTEX_INITIALIZER; /* lanes and events */
+static struct lane *lanes;
+static struct lane null_lanes[FC_MAX_DEVICES];
 static pthread_mutex_t host_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct host_range *hosts;
 static size_t n_hosts, cap_hosts;
@@ -49,19 +72,75 @@ CUresult stream_ctx(CUstream s, struct fc_ctx **ret)
         return CUDA_SUCCESS;
 }
 
+/* Drop a reference to l (NULL: none); the last one of a stream's frees it. */
+static void lane_put_locked(struct lane *l)
+{
+        if (!l || l->fixed || --l->refs > 0)
+                return;
+        for (struct lane **pp = &lanes; *pp; pp = &(*pp)->next) {
+                if (*pp == l) {
+                        *pp = l->next;
+                        break;
+                }
+        }
+        free(l);
+}
+
+/* Everything recorded on l up to its seq-th event is complete. */
+static void lane_finish_locked(struct lane *l, uint64_t seq)
+{
+        if (l->done < seq)
+                l->done = seq;
+}
+
+/* Everything recorded in ctx is complete (its NULL stream waits for all its streams). */
+static void ctx_finish_locked(const struct fc_ctx *ctx)
+{
+        for (struct lane *l = lanes; l; l = l->next) {
+                if (l->ctx == ctx)
+                        l->done = l->queued;
+        }
+        null_lanes[ctx->dev->ordinal].done = null_lanes[ctx->dev->ordinal].queued;
+}
+
+/* The lane of stream s of ctx (as stream_ctx found them). */
+static struct lane *lane_of_locked(CUstream s, const struct fc_ctx *ctx)
+{
+        struct lane *l;
+
+        if (s && s != CU_STREAM_LEGACY && s != CU_STREAM_PER_THREAD)
+                return ((struct stream *)(void *)s)->lane;
+        l = &null_lanes[ctx->dev->ordinal];
+        l->fixed = true;
+        l->ctx = ctx;
+        return l;
+}
+
+static bool event_complete_locked(const struct event *e)
+{
+        return !e->recorded || e->seq <= e->lane->done;
+}
+
 void stream_drop_ctx(struct fc_ctx *ctx)
 {
         void *batch[256];
         size_t n;
 
+        pthread_mutex_lock(&event_lock);
+        ctx_finish_locked(ctx);
         while ((n = handle_take(FC_STREAM, ctx, batch, 256)) > 0) {
-                for (size_t i = 0; i < n; i++)
+                for (size_t i = 0; i < n; i++) {
+                        lane_put_locked(((struct stream *)batch[i])->lane);
                         free(batch[i]);
+                }
         }
         while ((n = handle_take(FC_EVENT, ctx, batch, 256)) > 0) {
-                for (size_t i = 0; i < n; i++)
+                for (size_t i = 0; i < n; i++) {
+                        lane_put_locked(((struct event *)batch[i])->lane);
                         free(batch[i]);
+                }
         }
+        pthread_mutex_unlock(&event_lock);
 }
 
 VGPU_EXPORT CUresult cuStreamCreate(CUstream *phStream, unsigned int Flags)
@@ -78,35 +157,64 @@ VGPU_EXPORT CUresult cuStreamCreate(CUstream *phStream, unsigned int Flags)
         if (!ctx)
                 return CUDA_ERROR_INVALID_CONTEXT;
         s = calloc(1, sizeof(*s));
-        if (!s)
-                return CUDA_ERROR_OUT_OF_MEMORY;
-        s->flags = Flags;
-        if (handle_add(s, FC_STREAM, ctx) < 0) {
+        if (s)
+                s->lane = calloc(1, sizeof(*s->lane));
+        if (!s || !s->lane) {
                 free(s);
                 return CUDA_ERROR_OUT_OF_MEMORY;
         }
+        s->flags = Flags;
+        *s->lane = (struct lane){.ctx = ctx, .refs = 1};
+        if (handle_add(s, FC_STREAM, ctx) < 0) {
+                free(s->lane);
+                free(s);
+                return CUDA_ERROR_OUT_OF_MEMORY;
+        }
+        pthread_mutex_lock(&event_lock);
+        s->lane->next = lanes;
+        lanes = s->lane;
+        pthread_mutex_unlock(&event_lock);
         *phStream = (CUstream)(void *)s;
         return CUDA_SUCCESS;
 }
 
 VGPU_EXPORT CUresult cuStreamDestroy_v2(CUstream hStream)
 {
+        struct stream *s;
         CUresult r = fc_ready();
 
         if (r != CUDA_SUCCESS)
                 return r;
         if (!handle_del(hStream, FC_STREAM))
                 return CUDA_ERROR_INVALID_HANDLE;
-        free(hStream);
+        /* its work finishes (a GPU's would, later); the lane stays while events name it */
+        pthread_mutex_lock(&event_lock);
+        s = (struct stream *)(void *)hStream;
+        lane_finish_locked(s->lane, s->lane->queued);
+        lane_put_locked(s->lane);
+        pthread_mutex_unlock(&event_lock);
+        free(s);
         return fc_sticky();
 }
 
 VGPU_EXPORT CUresult cuStreamSynchronize(CUstream hStream)
 {
         struct fc_ctx *ctx;
+        struct lane *l;
         CUresult r = fc_check(); /* a kernel fault shows here */
 
-        return r != CUDA_SUCCESS ? r : stream_ctx(hStream, &ctx);
+        if (r == CUDA_SUCCESS)
+                r = stream_ctx(hStream, &ctx);
+        if (r != CUDA_SUCCESS)
+                return r;
+        pthread_mutex_lock(&event_lock);
+        l = lane_of_locked(hStream, ctx);
+        if (l->fixed)
+                ctx_finish_locked(ctx); /* the NULL stream: every stream of the context */
+        else
+                lane_finish_locked(l, l->queued);
+        pthread_mutex_unlock(&event_lock);
+        return CUDA_SUCCESS;
 }
 
 /* The checks every copy and fill makes; *ret_dev the device of the stream's context. */
@@ -141,22 +249,46 @@ VGPU_EXPORT CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dstDevice, const void *src
         return r;
 }
 
+/* Whether [p, p + len) lies inside one range registered with cuMemHostRegister. */
+static bool host_pinned(uintptr_t p, size_t len)
+{
+        bool in = false;
+
+        pthread_mutex_lock(&host_lock);
+        for (size_t i = 0; i < n_hosts && !in; i++)
+                in = p >= hosts[i].p && p - hosts[i].p <= hosts[i].len &&
+                     len <= hosts[i].len - (p - hosts[i].p);
+        pthread_mutex_unlock(&host_lock);
+        return in;
+}
+
 VGPU_EXPORT CUresult cuMemcpyDtoHAsync_v2(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount,
                                           CUstream hStream)
 {
-        struct fc_dev *dev;
-        CUresult r = work_begin(hStream, &dev);
+        struct fc_ctx *ctx;
+        CUresult r = fc_check();
 
+        if (r == CUDA_SUCCESS)
+                r = stream_ctx(hStream, &ctx);
         if (r != CUDA_SUCCESS || ByteCount == 0)
                 return r;
         if (!dstHost)
                 return CUDA_ERROR_INVALID_VALUE;
         vmm_use_begin();
-        if (vmm_reachable(dev, srcDevice, ByteCount))
+        if (vmm_reachable(ctx->dev, srcDevice, ByteCount))
                 memcpy(dstHost, (const void *)(uintptr_t)srcDevice, ByteCount);
         else
                 r = CUDA_ERROR_INVALID_VALUE;
         vmm_use_end();
+        /* To pageable memory it returns once the copy is done, and so the stream's work before */
+        if (r == CUDA_SUCCESS && !host_pinned((uintptr_t)dstHost, ByteCount)) {
+                struct lane *l;
+
+                pthread_mutex_lock(&event_lock);
+                l = lane_of_locked(hStream, ctx);
+                lane_finish_locked(l, l->queued);
+                pthread_mutex_unlock(&event_lock);
+        }
         return r;
 }
 
@@ -277,36 +409,69 @@ VGPU_EXPORT CUresult cuEventCreate(CUevent *phEvent, unsigned int Flags)
 VGPU_EXPORT CUresult cuEventRecord(CUevent hEvent, CUstream hStream)
 {
         struct event *e = (struct event *)(void *)hEvent;
+        const void *owner;
         struct fc_ctx *ctx;
+        struct lane *l;
         CUresult r = fc_check();
 
         if (r != CUDA_SUCCESS)
                 return r;
-        if (!handle_is(e, FC_EVENT, NULL))
+        if (!handle_is(e, FC_EVENT, &owner))
                 return CUDA_ERROR_INVALID_HANDLE;
         r = stream_ctx(hStream, &ctx);
         if (r != CUDA_SUCCESS)
                 return r;
+        if (owner != ctx)
+                return CUDA_ERROR_INVALID_HANDLE; /* the event and the stream of one context */
         pthread_mutex_lock(&event_lock);
+        l = lane_of_locked(hStream, ctx);
+        if (!l->fixed)
+                l->refs++;
+        lane_put_locked(e->lane);
+        e->lane = l;
+        e->seq = ++l->queued;
         e->recorded = true;
         e->ns = now_ns();
         pthread_mutex_unlock(&event_lock);
         return CUDA_SUCCESS;
 }
 
-/* Every event is complete: the work before it ran when it was queued. */
+/*
+ * Complete when its work is done. Work runs when queued, but an event's completion is seen late:
+ * a query that finds it not ready lets it (and what came before it on its stream) finish.
+ */
 VGPU_EXPORT CUresult cuEventQuery(CUevent hEvent)
 {
+        struct event *e = (struct event *)(void *)hEvent;
         CUresult r = fc_check();
 
         if (r != CUDA_SUCCESS)
                 return r;
-        return handle_is(hEvent, FC_EVENT, NULL) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+        if (!handle_is(e, FC_EVENT, NULL))
+                return CUDA_ERROR_INVALID_HANDLE;
+        pthread_mutex_lock(&event_lock);
+        if (!event_complete_locked(e)) {
+                r = CUDA_ERROR_NOT_READY;
+                lane_finish_locked(e->lane, e->seq);
+        }
+        pthread_mutex_unlock(&event_lock);
+        return r;
 }
 
 VGPU_EXPORT CUresult cuEventSynchronize(CUevent hEvent)
 {
-        return cuEventQuery(hEvent);
+        struct event *e = (struct event *)(void *)hEvent;
+        CUresult r = fc_check();
+
+        if (r != CUDA_SUCCESS)
+                return r;
+        if (!handle_is(e, FC_EVENT, NULL))
+                return CUDA_ERROR_INVALID_HANDLE;
+        pthread_mutex_lock(&event_lock);
+        if (e->recorded)
+                lane_finish_locked(e->lane, e->seq);
+        pthread_mutex_unlock(&event_lock);
+        return CUDA_SUCCESS;
 }
 
 VGPU_EXPORT CUresult cuEventElapsedTime_v2(float *pMilliseconds, CUevent hStart, CUevent hEnd)
@@ -322,9 +487,11 @@ VGPU_EXPORT CUresult cuEventElapsedTime_v2(float *pMilliseconds, CUevent hStart,
         if (!handle_is(a, FC_EVENT, NULL) || !handle_is(b, FC_EVENT, NULL))
                 return CUDA_ERROR_INVALID_HANDLE;
         pthread_mutex_lock(&event_lock);
-        /* both recorded, both timing */
+        /* both recorded, both timing, then both complete */
         if (!a->recorded || !b->recorded || ((a->flags | b->flags) & CU_EVENT_DISABLE_TIMING))
                 r = CUDA_ERROR_INVALID_HANDLE;
+        else if (!event_complete_locked(a) || !event_complete_locked(b))
+                r = CUDA_ERROR_NOT_READY;
         else
                 *pMilliseconds = (float)(((double)b->ns - (double)a->ns) / 1e6);
         pthread_mutex_unlock(&event_lock);
@@ -339,6 +506,9 @@ VGPU_EXPORT CUresult cuEventDestroy_v2(CUevent hEvent)
                 return r;
         if (!handle_del(hEvent, FC_EVENT))
                 return CUDA_ERROR_INVALID_HANDLE;
+        pthread_mutex_lock(&event_lock);
+        lane_put_locked(((struct event *)(void *)hEvent)->lane);
+        pthread_mutex_unlock(&event_lock);
         free(hEvent);
         return fc_sticky();
 }

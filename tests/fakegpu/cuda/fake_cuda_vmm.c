@@ -281,7 +281,9 @@ VGPU_EXPORT CUresult cuMemAddressReserve(CUdeviceptr *ptr, size_t size, size_t a
 
         if (r != CUDA_SUCCESS)
                 return r;
-        if (!ptr || size == 0 || size % FC_GRANULARITY || flags || (alignment & (alignment - 1)))
+        /* the hint, like the size, a multiple of the host page size; alignment a power of two */
+        if (!ptr || size == 0 || size % FC_GRANULARITY || flags || (alignment & (alignment - 1)) ||
+            addr % (uint64_t)sysconf(_SC_PAGESIZE))
                 return CUDA_ERROR_INVALID_VALUE;
         p = reserve(addr, size, align);
         if (!p)

@@ -59,7 +59,8 @@ void test_driver_rules(void **state)
         CUdeviceptr a = 0, b = 0;
         CUcontext ctx;
         CUstream s;
-        CUevent e1, e2;
+        CUevent e1, e2, e3;
+        CUcontext ctx0;
         CUuuid u;
         char err[256], bus[32], word[8] = "abcdefg", back[8] = "";
         const char *str = NULL;
@@ -117,6 +118,11 @@ void test_driver_rules(void **state)
         assert_int_equal(cu.mem_address_free(b, 4 * MIB), CUDA_SUCCESS);
         assert_int_equal(cu.mem_address_free(b, 4 * MIB), CUDA_ERROR_INVALID_VALUE);
         assert_int_equal(cu.mem_address_reserve(&b, 3 * MIB, 0, 0, 0), CUDA_ERROR_INVALID_VALUE);
+        /* the hint is a multiple of the host page size, the alignment a power of two */
+        assert_int_equal(cu.mem_address_reserve(&b, 4 * MIB, 0, FB1_ADDR + 64 * MIB + 8, 0),
+                         CUDA_ERROR_INVALID_VALUE);
+        assert_int_equal(cu.mem_address_reserve(&b, 4 * MIB, 3 * MIB, 0, 0),
+                         CUDA_ERROR_INVALID_VALUE);
 
         /* physical memory: counted, whole-handle mappings, export only if asked for */
         assert_int_equal(cu.mem_create(&h, MIB, &prop, 0), CUDA_ERROR_INVALID_VALUE);
@@ -169,16 +175,36 @@ void test_driver_rules(void **state)
         assert_int_equal(cu.host_register(NULL, 8192, 0), CUDA_ERROR_INVALID_VALUE);
         free(host);
 
-        /* events: time only between two recorded ones */
+        /* events: time only between two recorded, complete ones */
         assert_int_equal(cu.event_create(&e1, CU_EVENT_DEFAULT), CUDA_SUCCESS);
         assert_int_equal(cu.event_create(&e2, CU_EVENT_DEFAULT), CUDA_SUCCESS);
+        assert_int_equal(cu.event_create(&e3, CU_EVENT_DISABLE_TIMING), CUDA_SUCCESS);
         assert_int_equal(cu.event_elapsed(&ms, e1, e2), CUDA_ERROR_INVALID_HANDLE);
+        assert_int_equal(cu.event_query(e1), CUDA_SUCCESS); /* nothing captured yet */
         assert_int_equal(cu.event_record(e1, s), CUDA_SUCCESS);
         assert_int_equal(cu.event_record(e2, s), CUDA_SUCCESS);
+        assert_int_equal(cu.event_record(e3, s), CUDA_SUCCESS);
+        /* recorded is not complete: not ready until waited for or found not ready once */
+        assert_int_equal(cu.event_elapsed(&ms, e1, e2), CUDA_ERROR_NOT_READY);
+        assert_int_equal(cu.event_query(e2), CUDA_ERROR_NOT_READY);
         assert_int_equal(cu.event_query(e2), CUDA_SUCCESS);
-        assert_int_equal(cu.event_sync(e2), CUDA_SUCCESS);
+        assert_int_equal(cu.event_query(e1), CUDA_SUCCESS); /* before e2 on its stream */
         assert_int_equal(cu.event_elapsed(&ms, e1, e2), CUDA_SUCCESS);
         assert_true(ms >= 0 && ms < 1000);
+        assert_int_equal(cu.event_sync(e3), CUDA_SUCCESS);
+        assert_int_equal(cu.event_elapsed(&ms, e1, e3), CUDA_ERROR_INVALID_HANDLE);
+        assert_int_equal(cu.event_record(e2, s), CUDA_SUCCESS);
+        assert_int_equal(cu.event_elapsed(&ms, e1, e2), CUDA_ERROR_NOT_READY);
+        assert_int_equal(cu.stream_sync(s), CUDA_SUCCESS);
+        assert_int_equal(cu.event_elapsed(&ms, e1, e2), CUDA_SUCCESS);
+        /* the event and the stream of one context */
+        assert_int_equal(cu.primary_retain(&ctx0, 0), CUDA_SUCCESS);
+        assert_int_equal(cu.ctx_set_current(ctx0), CUDA_SUCCESS);
+        assert_int_equal(cu.event_record(e1, NULL), CUDA_ERROR_INVALID_HANDLE);
+        assert_int_equal(cu.event_record(e1, s), CUDA_SUCCESS); /* s is of e1's context */
+        assert_int_equal(cu.ctx_set_current(ctx), CUDA_SUCCESS);
+        assert_int_equal(cu.primary_release(0), CUDA_SUCCESS);
+        assert_int_equal(cu.event_destroy(e3), CUDA_SUCCESS);
         assert_int_equal(cu.event_destroy(e1), CUDA_SUCCESS);
         assert_int_equal(cu.event_destroy(e1), CUDA_ERROR_INVALID_HANDLE);
         assert_int_equal(cu.event_elapsed(&ms, e1, e2), CUDA_ERROR_INVALID_HANDLE);
@@ -259,6 +285,7 @@ void test_driver_modules(void **state)
         CUcontext ctx;
         CUmodule mod;
         CUfunction add, bump, staged, f;
+        CUevent ev;
         CUdeviceptr g = 0;
         size_t off = 0, size = 0;
         uint32_t val = 0;
@@ -292,10 +319,22 @@ void test_driver_modules(void **state)
         assert_int_equal(cu.func_get_attribute(&a, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, staged),
                          CUDA_SUCCESS);
         assert_int_equal(a, 1024);
+        assert_int_equal(cu.func_get_param_info(add, 1, NULL, &size), CUDA_ERROR_INVALID_VALUE);
+        assert_int_equal(cu.func_get_param_info(add, 2, &off, NULL), CUDA_SUCCESS);
+        assert_int_equal(off, 12);
+        assert_int_equal(cu.module_get_global(NULL, NULL, mod, "counter"),
+                         CUDA_ERROR_INVALID_VALUE);
+        assert_int_equal(cu.module_get_global(&g, NULL, mod, "nope"), CUDA_ERROR_NOT_FOUND);
+        assert_int_equal(cu.module_get_global(NULL, &size, mod, "counter"), CUDA_SUCCESS);
         assert_int_equal(cu.module_get_global(&g, &size, mod, "counter"), CUDA_SUCCESS);
         assert_int_equal(size, 4);
+        /* a copy to pageable memory returns done, and so is the work queued before it */
+        assert_int_equal(cu.event_create(&ev, CU_EVENT_DEFAULT), CUDA_SUCCESS);
+        assert_int_equal(cu.event_record(ev, NULL), CUDA_SUCCESS);
         assert_int_equal(cu.memcpy_dtoh_async(&val, g, 4, NULL), CUDA_SUCCESS);
         assert_int_equal(val, 5);
+        assert_int_equal(cu.event_query(ev), CUDA_SUCCESS);
+        assert_int_equal(cu.event_destroy(ev), CUDA_SUCCESS);
         /* the parameter buffer whole, through extra */
         buf.p = g;
         buf.n = 1;
