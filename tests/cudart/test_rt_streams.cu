@@ -31,6 +31,16 @@ __global__ void reverse_block(int *p)
         p[base + t] = buf[blockDim.x - 1 - t];
 }
 
+// The same through the top of a larger dynamic shared buffer: words off.. (past 48 KiB).
+__global__ void reverse_deep(int *p, int off)
+{
+        extern __shared__ int buf[];
+        int t = threadIdx.x, base = blockIdx.x * blockDim.x;
+        buf[off + t] = p[base + t];
+        __syncthreads();
+        p[base + t] = buf[off + blockDim.x - 1 - t];
+}
+
 struct host_log {
         std::atomic<int> next{0};
         int order[8];
@@ -156,6 +166,19 @@ int main()
         for (int i = 0; i < n; i++)
                 ok = ok && h[i] == (i / 256) * 256 + 255 - i % 256;
         rt_check(ok, "a launch with dynamic shared memory");
+        // More than 48 KiB needs the kernel's opt-in, as on a GPU; then the whole 64 KiB is there.
+        const int deep = 64 * 1024, off = deep / (int)sizeof(int) - 256;
+        reverse_deep<<<n / 256, 256, deep>>>(d, off);
+        RT_ERR(cudaGetLastError(), cudaErrorInvalidValue);
+        RT_OK(cudaFuncSetAttribute(reverse_deep, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                   deep));
+        reverse_deep<<<n / 256, 256, deep>>>(d, off);
+        RT_OK(cudaGetLastError());
+        RT_OK(cudaMemcpy(h, d, n * sizeof(int), cudaMemcpyDeviceToHost));
+        ok = true;
+        for (int i = 0; i < n; i++)
+                ok = ok && h[i] == i;
+        rt_check(ok, "a launch with 64 KiB of dynamic shared memory after the opt-in");
 
         // cudaLaunchKernelEx (C++ wrapper over cudaLaunchKernelExC) and cudaLaunchKernel.
         cudaLaunchConfig_t cfg = {};

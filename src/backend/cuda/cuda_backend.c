@@ -40,6 +40,7 @@ struct backend_queue {
         CUstream stream;
         /* the scheduler's GPU time: an event pair around each launch, oldest first */
         bool timing;
+        bool untimed; /* its events could not be made: the slices charge nothing */
         CUevent start[TIMED], end[TIMED];
         unsigned head, tail; /* pairs [head, tail) are in flight; indices mod TIMED */
         uint64_t carry;      /* measured while making room, not yet returned */
@@ -50,6 +51,12 @@ struct cuda_func {
         CUfunction f;
         struct backend_func_info info;
         uint32_t *off; /* offset and size of each parameter, in pairs */
+        /*
+         * The dynamic shared memory its launches may use (CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_
+         * SIZE_BYTES), raised by the launch that needs more: the guest driver enforces the opt-in
+         * (cuFuncSetAttribute), the real driver refuses more than 48 KiB without one.
+         */
+        uint32_t max_dynamic;
         char name[NAME_MAX_];
 };
 
@@ -542,12 +549,23 @@ static uint64_t cuda_queue_gpu_time(struct backend_queue *q, bool drain)
                 return 0;
         make_current(q->d);
         if (!q->timing) {
-                q->timing = true;
-                for (unsigned i = 0; i < TIMED && q->timing; i++) {
-                        if (cu.event_create(&q->start[i], CU_EVENT_DEFAULT) != CUDA_SUCCESS ||
-                            cu.event_create(&q->end[i], CU_EVENT_DEFAULT) != CUDA_SUCCESS)
-                                q->timing = false; /* unmeasured: the slices charge nothing */
+                unsigned made = 0; /* events made, start[0], end[0], start[1], ... */
+
+                if (q->untimed)
+                        return 0;
+                while (made < 2 * TIMED &&
+                       cu.event_create(made % 2 ? &q->end[made / 2] : &q->start[made / 2],
+                                       CU_EVENT_DEFAULT) == CUDA_SUCCESS)
+                        made++;
+                if (made < 2 * TIMED) {
+                        while (made--)
+                                cu.event_destroy(made % 2 ? q->end[made / 2] : q->start[made / 2]);
+                        q->untimed = true;
+                        vgpu_log(VGPU_LOG_WARN, "GPU time: cannot create events; this stream's "
+                                                "launches are not charged to its vGPU");
+                        return 0;
                 }
+                q->timing = true;
                 return 0;
         }
         ns = collect(q, drain) + q->carry;
@@ -851,6 +869,7 @@ static int cuda_module_function(struct backend_module *m, const char *name,
         }
         f->info.static_shared = (uint32_t)func_attr(f->f, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES);
         f->info.max_threads = (uint32_t)func_attr(f->f, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK);
+        f->max_dynamic = (uint32_t)func_attr(f->f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES);
         f->next = m->funcs;
         m->funcs = f;
         *ret = (struct backend_func *)f;
@@ -902,11 +921,30 @@ static const char *cuda_func_name(const struct backend_func *f)
         return func_of(f)->name;
 }
 
+/*
+ * Let f's launches use shared bytes of dynamic shared memory, once more than it may. The function
+ * is the session's own, and only its thread launches it: the write is not racing.
+ */
+static int dynamic_shared(struct backend_dev *d, const struct cuda_func *cf, uint32_t shared)
+{
+        CUresult cr;
+
+        if (shared <= cf->max_dynamic)
+                return 0;
+        cr = cu.func_set_attribute(cf->f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                   (int)shared);
+        if (cr != CUDA_SUCCESS)
+                return result(d, cr);
+        ((struct cuda_func *)(uintptr_t)cf)->max_dynamic = shared;
+        return 0;
+}
+
 static int cuda_launch(struct backend_queue *q, const struct backend_func *f,
                        const struct backend_launch *l, struct backend_launch_stats *ret_stats)
 {
         const struct cuda_func *cf = func_of(f);
         void *args[MAX_PARAMS];
+        int e;
 
         *ret_stats = (struct backend_launch_stats){0};
         if (lost(q->d))
@@ -915,9 +953,11 @@ static int cuda_launch(struct backend_queue *q, const struct backend_func *f,
         for (uint32_t i = 0; i < cf->info.n_params; i++)
                 args[i] = (uint8_t *)(uintptr_t)l->params + cf->off[2 * i];
         make_current(q->d);
+        e = l->shared > INT32_MAX ? -EINVAL : dynamic_shared(q->d, cf, l->shared);
+        if (e)
+                return e;
         if (q->timing) {
                 unsigned i;
-                int e;
 
                 if (q->tail - q->head == TIMED)
                         q->carry += collect(q, true);

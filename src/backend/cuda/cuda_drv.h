@@ -53,6 +53,7 @@
         X(module_get_function, cuModuleGetFunction)                                                \
         X(module_get_global, cuModuleGetGlobal_v2)                                                 \
         X(func_get_attribute, cuFuncGetAttribute)                                                  \
+        X(func_set_attribute, cuFuncSetAttribute)                                                  \
         X(func_get_param_info, cuFuncGetParamInfo)                                                 \
         X(launch_kernel, cuLaunchKernel)                                                           \
         X(event_create, cuEventCreate)                                                             \

@@ -17,7 +17,13 @@
 struct fc_func {
         struct fc_module *mod;
         const struct ptx_kernel *k;
+        /* CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES once set (else 48 KiB less static) */
+        unsigned max_dynamic;
+        bool max_dynamic_set;
 };
+
+#define FC_SHARED_DEFAULT 49152u  /* per block, without opting in */
+#define FC_SHARED_OPTIN   232448u /* CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN */
 
 struct fc_module {
         struct fc_ctx *ctx;
@@ -296,6 +302,46 @@ static struct fc_func *func_of(CUfunction f)
         return handle_is(fn, FC_FUNCTION, NULL) ? fn : NULL;
 }
 
+/* The dynamic shared memory a launch of fn may use: 48 KiB less its static, until set. */
+static unsigned func_max_dynamic(const struct fc_func *fn)
+{
+        size_t st = ptx_kernel_static_shared(fn->k);
+
+        if (fn->max_dynamic_set)
+                return fn->max_dynamic;
+        return st < FC_SHARED_DEFAULT ? FC_SHARED_DEFAULT - (unsigned)st : 0;
+}
+
+/*
+ * Only CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES changes anything: a kernel opts in to more
+ * than 48 KiB of dynamic shared memory, up to the device's opt-in limit less its static shared
+ * memory. The preferred carveout is taken and ignored; other attributes cannot be set.
+ */
+VGPU_EXPORT CUresult cuFuncSetAttribute(CUfunction hfunc, CUfunction_attribute attrib, int value)
+{
+        struct fc_func *fn;
+        CUresult r = fc_check();
+
+        if (r != CUDA_SUCCESS)
+                return r;
+        fn = func_of(hfunc);
+        if (!fn)
+                return CUDA_ERROR_INVALID_HANDLE;
+        switch (attrib) {
+        case CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES:
+                if (value < 0 ||
+                    (uint64_t)value + ptx_kernel_static_shared(fn->k) > FC_SHARED_OPTIN)
+                        return CUDA_ERROR_INVALID_VALUE;
+                fn->max_dynamic = (unsigned)value;
+                fn->max_dynamic_set = true;
+                return CUDA_SUCCESS;
+        case CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT:
+                return value < -1 || value > 100 ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
+        default:
+                return CUDA_ERROR_INVALID_VALUE;
+        }
+}
+
 VGPU_EXPORT CUresult cuFuncGetAttribute(int *pi, CUfunction_attribute attrib, CUfunction hfunc)
 {
         struct ptx_kernel_attrs a;
@@ -332,7 +378,7 @@ VGPU_EXPORT CUresult cuFuncGetAttribute(int *pi, CUfunction_attribute attrib, CU
                 *pi = dev->cc_major * 10 + dev->cc_minor;
                 break;
         case CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES:
-                *pi = 49152 - (int)ptx_kernel_static_shared(fn->k);
+                *pi = (int)func_max_dynamic(fn);
                 break;
         case CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT:
                 *pi = -1;
@@ -501,8 +547,7 @@ VGPU_EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigne
         ptx_kernel_get_attrs(fn->k, &a);
         if (!gridDimX || !gridDimY || !gridDimZ || gridDimX > 2147483647u || gridDimY > 65535 ||
             gridDimZ > 65535 || !threads || threads > a.max_threads || blockDimX > 1024 ||
-            blockDimY > 1024 || blockDimZ > 64 ||
-            (uint64_t)sharedMemBytes + ptx_kernel_static_shared(fn->k) > 49152) {
+            blockDimY > 1024 || blockDimZ > 64 || sharedMemBytes > func_max_dynamic(fn)) {
                 r = CUDA_ERROR_INVALID_VALUE;
                 goto out;
         }

@@ -92,7 +92,16 @@ const char ptx_text[] =
         "  .reg .u32 %r1;\n  .reg .u64 %rd<3>;\n"
         "  ld.param.u64 %rd1, [p];\n  ld.param.u64 %rd2, [out];\n"
         "  ld.global.u32 %r1, [%rd1];\n  st.global.u32 [%rd2], %r1;\n  ret;\n}\n"
-        ".visible .entry boom()\n{\n  trap;\n  ret;\n}\n";
+        ".visible .entry boom()\n{\n  trap;\n  ret;\n}\n"
+        /* dynamic shared memory: thread t stores t at word 16000 + t (past 48 KiB) and back */
+        ".extern .shared .align 4 .b8 dyn[];\n"
+        ".visible .entry deep(.param .u64 p)\n{\n"
+        "  .reg .u32 %r<6>;\n  .reg .u64 %rd<4>;\n"
+        "  mov.u32 %r1, %tid.x;\n  add.u32 %r2, %r1, 16000;\n  shl.b32 %r2, %r2, 2;\n"
+        "  mov.u32 %r3, dyn;\n  add.u32 %r3, %r3, %r2;\n  st.shared.u32 [%r3], %r1;\n"
+        "  bar.sync 0;\n  ld.shared.u32 %r4, [%r3];\n  ld.param.u64 %rd1, [p];\n"
+        "  mul.wide.u32 %rd2, %r1, 4;\n  add.u64 %rd3, %rd1, %rd2;\n"
+        "  st.global.u32 [%rd3], %r4;\n  ret;\n}\n";
 
 static char dir[256];
 static const struct backend_ops *ops = &backend_cuda_ops;
@@ -221,6 +230,20 @@ static int launch(struct backend_queue *q, const struct backend_func *f, uint32_
                                    .block = {block, 1, 1},
                                    .params = params,
                                    .params_size = size};
+
+        return ops->launch(q, f, &l, &st);
+}
+
+/* The same with shared bytes of dynamic shared memory. */
+static int launch_shared(struct backend_queue *q, const struct backend_func *f, uint32_t block,
+                         const void *params, size_t size, uint32_t shared)
+{
+        struct backend_launch_stats st;
+        struct backend_launch l = {.grid = {1, 1, 1},
+                                   .block = {block, 1, 1},
+                                   .params = params,
+                                   .params_size = size,
+                                   .shared = shared};
 
         return ops->launch(q, f, &l, &st);
 }
@@ -572,7 +595,7 @@ static void test_modules(void **state)
         uint32_t words[1000], off = 0, size = 0, v = 0;
         static const uint8_t elf[64] = {0x7f, 'E', 'L', 'F', 2, 1, 1};
         struct backend_func_info info;
-        struct backend_func *f, *fs, *fb, *x;
+        struct backend_func *f, *fs, *fb, *fd, *x;
         struct backend_module *m;
         char log[512] = "";
 
@@ -621,6 +644,22 @@ static void test_modules(void **state)
         assert_int_equal(ops->copy_dtoh(q0, words, p, 256 * 4), 0);
         for (uint32_t i = 0; i < 256; i++)
                 assert_int_equal(words[i], i);
+        /*
+         * Past 48 KiB of dynamic shared memory the driver wants the kernel's opt-in
+         * (CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES); the backend makes it, as the guest
+         * driver has checked the guest's own.
+         */
+        fd = function(mod0, "deep");
+        memset(words, 0xff, 256 * 4);
+        assert_int_equal(ops->copy_htod(q0, p, words, 256 * 4), 0);
+        assert_int_equal(launch_shared(q0, fd, 256, &p, sizeof(p), 64 * 1024), 0);
+        assert_int_equal(ops->copy_dtoh(q0, words, p, 256 * 4), 0);
+        for (uint32_t i = 0; i < 256; i++)
+                assert_int_equal(words[i], i);
+        assert_int_equal(launch_shared(q0, fd, 256, &p, sizeof(p), 100 * 1024), 0);
+        /* past the device's opt-in limit (227 KiB on an H100): refused, nothing lost */
+        assert_int_equal(launch_shared(q0, fd, 256, &p, sizeof(p), 228 * 1024), -EINVAL);
+        assert_int_equal(ops->dev_lost(dev0), 0);
         /* bad configurations fail at once and lose nothing */
         assert_int_equal(launch(q0, fs, 1, 512, &p, sizeof(p)), -EINVAL);
         assert_int_equal(launch(q0, f, 1, 1025, &add, sizeof(add)), -EINVAL);

@@ -361,6 +361,33 @@ void test_driver_modules(void **state)
                          CUDA_ERROR_INVALID_VALUE);
         assert_int_equal(cu.launch_kernel(add, 0, 1, 1, 32, 1, 1, 0, NULL, args, NULL),
                          CUDA_ERROR_INVALID_VALUE);
+        /* more than 48 KiB of dynamic shared memory once the kernel opts in, to the device's limit
+         */
+        assert_int_equal(
+                cu.func_get_attribute(&a, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, staged),
+                CUDA_SUCCESS);
+        assert_int_equal(a, 48 * 1024 - 1024);
+        assert_int_equal(cu.func_set_attribute(staged,
+                                               CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                               232448 - 1024 + 1),
+                         CUDA_ERROR_INVALID_VALUE);
+        assert_int_equal(
+                cu.func_set_attribute(staged, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, -1),
+                CUDA_ERROR_INVALID_VALUE);
+        assert_int_equal(cu.func_set_attribute(staged, CU_FUNC_ATTRIBUTE_NUM_REGS, 16),
+                         CUDA_ERROR_INVALID_VALUE);
+        assert_int_equal(cu.func_set_attribute(add, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                               64 * 1024),
+                         CUDA_SUCCESS);
+        assert_int_equal(
+                cu.func_get_attribute(&a, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, add),
+                CUDA_SUCCESS);
+        assert_int_equal(a, 64 * 1024);
+        assert_int_equal(cu.launch_kernel(add, 1, 1, 1, 32, 1, 1, 64 * 1024, NULL, args, NULL),
+                         CUDA_SUCCESS);
+        assert_int_equal(cu.launch_kernel(add, 1, 1, 1, 32, 1, 1, 64 * 1024 + 4, NULL, args, NULL),
+                         CUDA_ERROR_INVALID_VALUE);
+        assert_int_equal(cu.stream_sync(NULL), CUDA_SUCCESS);
         /* gone with its module: functions and variables */
         assert_int_equal(cu.module_unload(mod), CUDA_SUCCESS);
         assert_int_equal(cu.module_unload(mod), CUDA_ERROR_INVALID_HANDLE);
