@@ -23,9 +23,9 @@ struct api {
  * api_handle - answer one request (an http_handler_fn; ctx is a struct api). Takes the manager's
  * lock. Never fails: every outcome is a response.
  */
+void api_handle(void *ctx, const struct http_request *req, struct http_response *resp);
+
 /* api_metrics - the handler of vgpud's optional metrics-only TCP listener: GET /metrics. */
 void api_metrics(void *ctx, const struct http_request *req, struct http_response *resp);
-
-void api_handle(void *ctx, const struct http_request *req, struct http_response *resp);
 
 #endif
