@@ -6,7 +6,7 @@
 // range can be mapped again at the same place later. Each guest session gets a stream; kernels,
 // fills and device copies are queued on it, copies to and from the staging area complete before
 // they return. The first kernel fault loses the context for good: every later call fails with
-// it, and the vGPU must be restarted (docs/cuda.md).
+// it, and the vGPU must be restarted (docs/cuda.md). Modules and launches: cuda_module.c.
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -19,52 +19,11 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_drv.h"
+#include "backend/cuda/cuda_int.h"
 #include "common/log.h"
 #include "ptx/ptx.h"
 
-#define FB_CHUNK   (UINT64_C(1) << 30) /* physical memory is created in pieces of this size */
-#define MAX_PARAMS 4097                /* more than the wire allows: such a kernel is refused */
-#define NAME_MAX_  256
-
-struct backend_dev {
-        CUdevice dev;
-        CUcontext ctx;
-        int lost; /* the first kernel fault: the context is unusable from then on */
-};
-
-#define TIMED 256 /* launches timed by events, in flight at most */
-#define AHEAD 2   /* while gated, launches queued beyond the last one measured */
-
-struct backend_queue {
-        struct backend_dev *d;
-        CUstream stream;
-        /* the scheduler's GPU time: an event pair around each launch, oldest first */
-        bool timing;
-        bool untimed; /* its events could not be made: the slices charge nothing */
-        CUevent start[TIMED], end[TIMED];
-        unsigned head, tail; /* pairs [head, tail) are in flight; indices mod TIMED */
-        uint64_t carry;      /* measured while making room, not yet returned */
-};
-
-struct cuda_func {
-        struct cuda_func *next;
-        CUfunction f;
-        struct backend_func_info info;
-        uint32_t *off; /* offset and size of each parameter, in pairs */
-        /*
-         * The dynamic shared memory its launches may use (CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_
-         * SIZE_BYTES), raised by the launch that needs more: the guest driver enforces the opt-in
-         * (cuFuncSetAttribute), the real driver refuses more than 48 KiB without one.
-         */
-        uint32_t max_dynamic;
-        char name[NAME_MAX_];
-};
-
-struct backend_module {
-        struct backend_dev *d;
-        CUmodule mod;
-        struct cuda_func *funcs;
-};
+#define FB_CHUNK (UINT64_C(1) << 30) /* physical memory is created in pieces of this size */
 
 struct cuda_fb {
         size_t n_chunks;
@@ -73,7 +32,7 @@ struct cuda_fb {
 };
 
 /* The context is current on the calling thread (engine threads use one GPU each). */
-static void make_current(struct backend_dev *d)
+void cuda_make_current(struct backend_dev *d)
 {
         static __thread CUcontext current;
 
@@ -82,7 +41,7 @@ static void make_current(struct backend_dev *d)
 }
 
 /* A driver result as a backend code; a kernel fault is remembered as the context's end. */
-static int result(struct backend_dev *d, CUresult r)
+int cuda_result(struct backend_dev *d, CUresult r)
 {
         int e = cuda_code(r);
 
@@ -95,7 +54,7 @@ static int result(struct backend_dev *d, CUresult r)
         return e;
 }
 
-static int lost(struct backend_dev *d)
+int cuda_lost(struct backend_dev *d)
 {
         return __atomic_load_n(&d->lost, __ATOMIC_ACQUIRE);
 }
@@ -257,7 +216,7 @@ static int cuda_dev_open(const struct backend_dev_req *req, struct backend_dev *
                 free(d);
                 return cuda_code(cr) == -ENOMEM ? -ENOMEM : -ENODEV;
         }
-        make_current(d);
+        cuda_make_current(d);
         *ret = d;
         return 0;
 }
@@ -297,7 +256,7 @@ static int cuda_fb_export(struct backend_dev *d, const struct backend_fb *fb, in
 
         if (!f || f->n_chunks > max)
                 return -EINVAL;
-        make_current(d);
+        cuda_make_current(d);
         for (size_t i = 0; i < f->n_chunks; i++) {
                 int fd = -1;
                 CUresult cr = cu.mem_export(&fd, f->chunks[i],
@@ -324,7 +283,7 @@ static int cuda_fb_import(struct backend_dev *d, const struct backend_fb_req *re
                 .location = {.type = CU_MEM_LOCATION_TYPE_DEVICE, .id = (int)d->dev},
         };
 
-        make_current(d);
+        cuda_make_current(d);
         if (cu.mem_granularity(&gran, &prop, CU_MEM_ALLOC_GRANULARITY_MINIMUM) != CUDA_SUCCESS ||
             !gran || req->size == 0 || req->size % gran || req->device_address % gran ||
             n != (req->size + FB_CHUNK - 1) / FB_CHUNK)
@@ -379,7 +338,7 @@ static int cuda_fb_reserve(struct backend_dev *d, const struct backend_fb_req *w
         size_t gran = 0, n;
         CUresult cr;
 
-        make_current(d);
+        cuda_make_current(d);
         if (cu.mem_granularity(&gran, &prop, CU_MEM_ALLOC_GRANULARITY_MINIMUM) != CUDA_SUCCESS ||
             !gran || req->size == 0 || req->size % gran || req->device_address % gran)
                 return -EINVAL;
@@ -468,7 +427,7 @@ static void cuda_fb_release(struct backend_dev *d, struct backend_fb *fb)
 
         if (!f)
                 return;
-        make_current(d);
+        cuda_make_current(d);
         fb_unwind(&req, f, f->n_chunks);
         fb->priv = NULL;
 }
@@ -481,13 +440,13 @@ static uint64_t cuda_fb_resident(const struct backend_fb *fb)
 
 static int cuda_host_register(struct backend_dev *d, void *p, size_t len)
 {
-        make_current(d);
+        cuda_make_current(d);
         return cuda_code(cu.host_register(p, len, CU_MEMHOSTREGISTER_PORTABLE));
 }
 
 static void cuda_host_unregister(struct backend_dev *d, void *p)
 {
-        make_current(d);
+        cuda_make_current(d);
         cu.host_unregister(p);
 }
 
@@ -498,7 +457,7 @@ static int cuda_queue_new(struct backend_dev *d, struct backend_queue **ret)
 
         if (!q)
                 return -ENOMEM;
-        make_current(d);
+        cuda_make_current(d);
         cr = cu.stream_create(&q->stream, CU_STREAM_NON_BLOCKING);
         if (cr != CUDA_SUCCESS) {
                 free(q);
@@ -511,14 +470,14 @@ static int cuda_queue_new(struct backend_dev *d, struct backend_queue **ret)
 
 static int cuda_queue_sync(struct backend_queue *q)
 {
-        if (lost(q->d))
-                return lost(q->d);
-        make_current(q->d);
-        return result(q->d, cu.stream_sync(q->stream));
+        if (cuda_lost(q->d))
+                return cuda_lost(q->d);
+        cuda_make_current(q->d);
+        return cuda_result(q->d, cu.stream_sync(q->stream));
 }
 
 /* The GPU time of finished timed launches (drain: of all of them, waiting). */
-static uint64_t collect(struct backend_queue *q, bool drain)
+uint64_t cuda_collect(struct backend_queue *q, bool drain)
 {
         uint64_t ns = 0;
 
@@ -545,9 +504,9 @@ static uint64_t cuda_queue_gpu_time(struct backend_queue *q, bool drain)
 {
         uint64_t ns;
 
-        if (lost(q->d))
+        if (cuda_lost(q->d))
                 return 0;
-        make_current(q->d);
+        cuda_make_current(q->d);
         if (!q->timing) {
                 unsigned made = 0; /* events made, start[0], end[0], start[1], ... */
 
@@ -568,7 +527,7 @@ static uint64_t cuda_queue_gpu_time(struct backend_queue *q, bool drain)
                 q->timing = true;
                 return 0;
         }
-        ns = collect(q, drain) + q->carry;
+        ns = cuda_collect(q, drain) + q->carry;
         q->carry = 0;
         /* A slice must end near its length: keep only a few launches ahead of the measure. */
         while (q->tail - q->head > AHEAD) {
@@ -587,7 +546,7 @@ static void cuda_queue_free(struct backend_queue *q)
 {
         if (!q)
                 return;
-        make_current(q->d);
+        cuda_make_current(q->d);
         cu.stream_sync(q->stream);
         if (q->timing) {
                 for (unsigned i = 0; i < TIMED; i++) {
@@ -603,10 +562,10 @@ static int cuda_copy_htod(struct backend_queue *q, uint64_t dst, const void *src
 {
         int e;
 
-        if (lost(q->d))
-                return lost(q->d);
-        make_current(q->d);
-        e = result(q->d, cu.memcpy_htod_async(dst, src, (size_t)len, q->stream));
+        if (cuda_lost(q->d))
+                return cuda_lost(q->d);
+        cuda_make_current(q->d);
+        e = cuda_result(q->d, cu.memcpy_htod_async(dst, src, (size_t)len, q->stream));
         return e ? e : cuda_queue_sync(q);
 }
 
@@ -614,19 +573,19 @@ static int cuda_copy_dtoh(struct backend_queue *q, void *dst, uint64_t src, uint
 {
         int e;
 
-        if (lost(q->d))
-                return lost(q->d);
-        make_current(q->d);
-        e = result(q->d, cu.memcpy_dtoh_async(dst, src, (size_t)len, q->stream));
+        if (cuda_lost(q->d))
+                return cuda_lost(q->d);
+        cuda_make_current(q->d);
+        e = cuda_result(q->d, cu.memcpy_dtoh_async(dst, src, (size_t)len, q->stream));
         return e ? e : cuda_queue_sync(q);
 }
 
 static int cuda_copy_dtod(struct backend_queue *q, uint64_t dst, uint64_t src, uint64_t len)
 {
-        if (lost(q->d))
-                return lost(q->d);
-        make_current(q->d);
-        return result(q->d, cu.memcpy_dtod_async(dst, src, (size_t)len, q->stream));
+        if (cuda_lost(q->d))
+                return cuda_lost(q->d);
+        cuda_make_current(q->d);
+        return cuda_result(q->d, cu.memcpy_dtod_async(dst, src, (size_t)len, q->stream));
 }
 
 static int cuda_memset(struct backend_queue *q, uint64_t dst, uint64_t pitch, uint32_t value,
@@ -634,9 +593,9 @@ static int cuda_memset(struct backend_queue *q, uint64_t dst, uint64_t pitch, ui
 {
         CUresult cr;
 
-        if (lost(q->d))
-                return lost(q->d);
-        make_current(q->d);
+        if (cuda_lost(q->d))
+                return cuda_lost(q->d);
+        cuda_make_current(q->d);
         if (elem_size == 1)
                 cr = cu.memset_d2d8_async(dst, (size_t)pitch, (unsigned char)value, (size_t)width,
                                           (size_t)height, q->stream);
@@ -646,334 +605,7 @@ static int cuda_memset(struct backend_queue *q, uint64_t dst, uint64_t pitch, ui
         else
                 cr = cu.memset_d2d32_async(dst, (size_t)pitch, value, (size_t)width, (size_t)height,
                                            q->stream);
-        return result(q->d, cr);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-        uint32_t v;
-
-        memcpy(&v, p, 4);
-        return v;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-        uint64_t v;
-
-        memcpy(&v, p, 8);
-        return v;
-}
-
-/*
- * The driver trusts the sizes inside an image; a guest's image is checked first so that they
- * stay inside the bytes it sent. A fatbinary's containers and entries, a cubin's headers and
- * sections; anything else is PTX text, which the copy NUL-terminates. *ret_off: where the
- * image the driver gets starts (past nvcc's wrapper).
- */
-static int image_check(const uint8_t *p, size_t n, size_t *ret_off)
-{
-        *ret_off = 0;
-        if (n >= 16 && rd32(p) == 0x466243b1u) {
-                /* nvcc's wrapper with the fatbinary right behind it */
-                if (n >= 40 && rd32(p + 24) == 0xba55ed50u)
-                        *ret_off = 24;
-                else if (n >= 32 && rd32(p + 16) == 0xba55ed50u)
-                        *ret_off = 16;
-                else
-                        return PTX_EFORMAT;
-                p += *ret_off;
-                n -= *ret_off;
-        }
-        if (n >= 16 && rd32(p) == 0xba55ed50u) {
-                size_t off = 0;
-
-                while (off + 16 <= n && rd32(p + off) == 0xba55ed50u) {
-                        uint16_t hdr;
-                        uint64_t body;
-                        const uint8_t *e, *end;
-
-                        memcpy(&hdr, p + off + 6, 2);
-                        body = rd64(p + off + 8);
-                        if (hdr < 16 || hdr > n - off || body > n - off - hdr)
-                                return PTX_EFORMAT;
-                        e = p + off + hdr;
-                        end = e + body;
-                        while ((size_t)(end - e) >= 64) {
-                                uint32_t ehdr = rd32(e + 4);
-                                uint64_t psize = rd64(e + 8);
-
-                                if (ehdr < 64 || ehdr > (size_t)(end - e) ||
-                                    psize > (size_t)(end - e) - ehdr)
-                                        return PTX_EFORMAT;
-                                e += ehdr + psize;
-                        }
-                        off += hdr + body;
-                }
-                return 0;
-        }
-        if (n >= 64 && memcmp(p,
-                              "\x7f"
-                              "ELF",
-                              4) == 0) {
-                uint64_t shoff = rd64(p + 40), phoff = rd64(p + 32);
-                uint16_t shentsize, shnum, phentsize, phnum;
-
-                if (p[4] != 2) /* ELFCLASS64 */
-                        return PTX_EFORMAT;
-                memcpy(&phentsize, p + 54, 2);
-                memcpy(&phnum, p + 56, 2);
-                memcpy(&shentsize, p + 58, 2);
-                memcpy(&shnum, p + 60, 2);
-                if ((shnum &&
-                     (shentsize < 64 || shoff > n || (uint64_t)shnum * shentsize > n - shoff)) ||
-                    (phnum &&
-                     (phentsize < 56 || phoff > n || (uint64_t)phnum * phentsize > n - phoff)))
-                        return PTX_EFORMAT;
-                for (uint16_t i = 0; i < shnum; i++) {
-                        const uint8_t *sh = p + shoff + (uint64_t)i * shentsize;
-                        uint32_t type = rd32(sh + 4);
-                        uint64_t off = rd64(sh + 24), size = rd64(sh + 32);
-
-                        if (type != 8 /* SHT_NOBITS */ && (off > n || size > n - off))
-                                return PTX_EFORMAT;
-                }
-                for (uint16_t i = 0; i < phnum; i++) {
-                        const uint8_t *ph = p + phoff + (uint64_t)i * phentsize;
-                        uint64_t off = rd64(ph + 8), size = rd64(ph + 32);
-
-                        if (off > n || size > n - off)
-                                return PTX_EFORMAT;
-                }
-                return 0;
-        }
-        return 0; /* PTX text */
-}
-
-static int cuda_module_load(struct backend_dev *d, const void *image, size_t len,
-                            const struct backend_allocator *alloc, struct backend_module **ret,
-                            uint64_t *ret_globals, char *log, size_t log_len)
-{
-        struct backend_module *m;
-        CUjit_option opts[2] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
-        void *vals[2];
-        uint8_t *copy;
-        size_t off;
-        CUresult cr;
-        int e;
-
-        (void)alloc;
-        if (lost(d))
-                return lost(d);
-        e = image_check(image, len, &off);
-        if (e < 0) {
-                snprintf(log, log_len, "the image's headers point outside its %zu bytes", len);
-                return e;
-        }
-        m = calloc(1, sizeof(*m));
-        copy = malloc(len - off + 1);
-        if (!m || !copy) {
-                free(m);
-                free(copy);
-                return -ENOMEM;
-        }
-        memcpy(copy, (const uint8_t *)image + off, len - off);
-        copy[len - off] = '\0';
-        if (log_len)
-                log[0] = '\0';
-        vals[0] = log;
-        vals[1] = (void *)(uintptr_t)log_len;
-        make_current(d);
-        cr = cu.module_load_data_ex(&m->mod, copy, log_len ? 2 : 0, opts, vals);
-        free(copy);
-        if (cr != CUDA_SUCCESS) {
-                if (log_len && !log[0])
-                        snprintf(log, log_len, "the driver refused the image: %s", cuda_errstr(cr));
-                free(m);
-                return result(d, cr);
-        }
-        m->d = d;
-        *ret = m;
-        *ret_globals = 0; /* the driver places a module's variables itself */
-        return 0;
-}
-
-static void cuda_module_free(struct backend_module *m)
-{
-        if (!m)
-                return;
-        while (m->funcs) {
-                struct cuda_func *f = m->funcs;
-
-                m->funcs = f->next;
-                free(f->off);
-                free(f);
-        }
-        make_current(m->d);
-        cu.module_unload(m->mod);
-        free(m);
-}
-
-static int func_attr(CUfunction f, CUfunction_attribute a)
-{
-        int v = 0;
-
-        return cu.func_get_attribute(&v, a, f) == CUDA_SUCCESS ? v : 0;
-}
-
-static int cuda_module_function(struct backend_module *m, const char *name,
-                                struct backend_func **ret)
-{
-        struct cuda_func *f;
-        CUresult cr;
-
-        if (lost(m->d))
-                return lost(m->d);
-        if (strlen(name) >= NAME_MAX_)
-                return -EINVAL;
-        for (f = m->funcs; f; f = f->next) {
-                if (strcmp(f->name, name) == 0) {
-                        *ret = (struct backend_func *)f;
-                        return 0;
-                }
-        }
-        f = calloc(1, sizeof(*f));
-        if (!f)
-                return -ENOMEM;
-        make_current(m->d);
-        cr = cu.module_get_function(&f->f, m->mod, name);
-        if (cr != CUDA_SUCCESS) {
-                free(f);
-                return cr == CUDA_ERROR_NOT_FOUND ? PTX_ENOTFOUND : result(m->d, cr);
-        }
-        snprintf(f->name, sizeof(f->name), "%s", name);
-        /* The parameter layout, as the driver read it from the image. */
-        for (uint32_t i = 0; i < MAX_PARAMS; i++) {
-                size_t off = 0, size = 0;
-                uint32_t *no;
-
-                if (cu.func_get_param_info(f->f, i, &off, &size) != CUDA_SUCCESS)
-                        break;
-                no = realloc(f->off, 2 * (i + 1) * sizeof(*no));
-                if (!no || off > UINT32_MAX || size > UINT32_MAX) {
-                        free(no ? no : f->off);
-                        free(f);
-                        return -ENOMEM;
-                }
-                f->off = no;
-                f->info.n_params = i + 1;
-                if (off + size > f->info.param_size)
-                        f->info.param_size = (uint32_t)(off + size);
-                no[2 * i] = (uint32_t)off;
-                no[2 * i + 1] = (uint32_t)size;
-        }
-        f->info.static_shared = (uint32_t)func_attr(f->f, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES);
-        f->info.max_threads = (uint32_t)func_attr(f->f, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK);
-        f->max_dynamic = (uint32_t)func_attr(f->f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES);
-        f->next = m->funcs;
-        m->funcs = f;
-        *ret = (struct backend_func *)f;
-        return 0;
-}
-
-static int cuda_module_global(struct backend_module *m, const char *name, uint64_t *ret_addr,
-                              uint64_t *ret_size)
-{
-        CUdeviceptr p = 0;
-        size_t size = 0;
-        CUresult cr;
-
-        if (lost(m->d))
-                return lost(m->d);
-        make_current(m->d);
-        cr = cu.module_get_global(&p, &size, m->mod, name);
-        if (cr != CUDA_SUCCESS)
-                return cr == CUDA_ERROR_NOT_FOUND ? PTX_ENOTFOUND : result(m->d, cr);
-        *ret_addr = p;
-        *ret_size = size;
-        return 0;
-}
-
-static const struct cuda_func *func_of(const struct backend_func *f)
-{
-        return (const struct cuda_func *)(const void *)f;
-}
-
-static void cuda_func_info(const struct backend_func *f, struct backend_func_info *ret)
-{
-        *ret = func_of(f)->info;
-}
-
-static int cuda_func_param(const struct backend_func *f, uint32_t i, uint32_t *ret_off,
-                           uint32_t *ret_size)
-{
-        const struct cuda_func *cf = func_of(f);
-
-        if (i >= cf->info.n_params)
-                return -ENOENT;
-        *ret_off = cf->off[2 * i];
-        *ret_size = cf->off[2 * i + 1];
-        return 0;
-}
-
-static const char *cuda_func_name(const struct backend_func *f)
-{
-        return func_of(f)->name;
-}
-
-/*
- * Let f's launches use shared bytes of dynamic shared memory, once more than it may. The function
- * is the session's own, and only its thread launches it: the write is not racing.
- */
-static int dynamic_shared(struct backend_dev *d, const struct cuda_func *cf, uint32_t shared)
-{
-        CUresult cr;
-
-        if (shared <= cf->max_dynamic)
-                return 0;
-        cr = cu.func_set_attribute(cf->f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                                   (int)shared);
-        if (cr != CUDA_SUCCESS)
-                return result(d, cr);
-        ((struct cuda_func *)(uintptr_t)cf)->max_dynamic = shared;
-        return 0;
-}
-
-static int cuda_launch(struct backend_queue *q, const struct backend_func *f,
-                       const struct backend_launch *l, struct backend_launch_stats *ret_stats)
-{
-        const struct cuda_func *cf = func_of(f);
-        void *args[MAX_PARAMS];
-        int e;
-
-        *ret_stats = (struct backend_launch_stats){0};
-        if (lost(q->d))
-                return lost(q->d);
-        /* Pointers into the guest's buffer at each parameter's offset: the driver's fast path. */
-        for (uint32_t i = 0; i < cf->info.n_params; i++)
-                args[i] = (uint8_t *)(uintptr_t)l->params + cf->off[2 * i];
-        make_current(q->d);
-        e = l->shared > INT32_MAX ? -EINVAL : dynamic_shared(q->d, cf, l->shared);
-        if (e)
-                return e;
-        if (q->timing) {
-                unsigned i;
-
-                if (q->tail - q->head == TIMED)
-                        q->carry += collect(q, true);
-                i = q->tail % TIMED;
-                cu.event_record(q->start[i], q->stream);
-                e = result(q->d,
-                           cu.launch_kernel(cf->f, l->grid[0], l->grid[1], l->grid[2], l->block[0],
-                                            l->block[1], l->block[2], l->shared, q->stream,
-                                            cf->info.n_params ? args : NULL, NULL));
-                cu.event_record(q->end[i], q->stream);
-                q->tail++;
-                return e;
-        }
-        return result(q->d, cu.launch_kernel(cf->f, l->grid[0], l->grid[1], l->grid[2], l->block[0],
-                                             l->block[1], l->block[2], l->shared, q->stream,
-                                             cf->info.n_params ? args : NULL, NULL));
+        return cuda_result(q->d, cr);
 }
 
 const struct backend_ops backend_cuda_ops = {
@@ -981,7 +613,7 @@ const struct backend_ops backend_cuda_ops = {
         .gpus = cuda_gpus,
         .dev_open = cuda_dev_open,
         .dev_close = cuda_dev_close,
-        .dev_lost = lost,
+        .dev_lost = cuda_lost,
         .fb_reserve = cuda_fb_reserve,
         .fb_release = cuda_fb_release,
         .fb_resident = cuda_fb_resident,
