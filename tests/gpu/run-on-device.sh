@@ -7,21 +7,30 @@
 # and runtime API, on the cuda backend; MIG-backed vGPUs when a GPU is in MIG mode; vgpud's
 # control API and crash safety; moves between two vgpuds) and the native-against-remoted
 # benchmark, and prints one table.
-# Logs go to $VGPU_GPU_LOGS (default: a temp dir, named at the end). Exit 0 when every test
-# passed.
+# Logs go to $VGPU_GPU_LOGS (default: a temp dir, named at the end; on the device tool's machine
+# VGPU_GPU_LOGS=$OUT brings them back). Each test has $VGPU_GPU_TEST_TIMEOUT seconds (default
+# 300), so that one that hangs costs that much and no more; each result is printed as it comes,
+# so a run cut short still shows what finished. Exit 0 when every test passed.
 set -u
 src=$(cd "$(dirname "$0")/../.." && pwd)
 quick=()
 [ "${1:-}" = --quick ] && quick=(--quick)
+logs=${VGPU_GPU_LOGS:-$(mktemp -d)}
+mkdir -p "$logs"
+limit=${VGPU_GPU_TEST_TIMEOUT:-300}
 if [ -z "${VGPU_BUILD:-}" ]; then
-        bash "$src/scripts/deps.sh" || exit 1
-        cmake -S "$src" -B "$src/build-gpu" -DCMAKE_BUILD_TYPE=Release >/dev/null || exit 1
-        cmake --build "$src/build-gpu" -j"$(nproc)" >/dev/null || exit 1
+        start=$(date +%s)
+        if ! { bash "$src/scripts/deps.sh" &&
+                cmake -S "$src" -B "$src/build-gpu" -DCMAKE_BUILD_TYPE=Release &&
+                cmake --build "$src/build-gpu" -j"$(nproc)"; } >"$logs/build.log" 2>&1; then
+                tail -n 30 "$logs/build.log"
+                echo "build failed (log: $logs/build.log)"
+                exit 1
+        fi
+        echo "built in $(($(date +%s) - start)) s"
         VGPU_BUILD="$src/build-gpu"
 fi
 export VGPU_BUILD
-logs=${VGPU_GPU_LOGS:-$(mktemp -d)}
-mkdir -p "$logs"
 echo "GPU: $(nvidia-smi --query-gpu=name,memory.total,driver_version,mig.mode.current --format=csv,noheader 2>&1 | head -n 1)"
 
 names=()
@@ -31,16 +40,19 @@ run() {
         local name=$1 start rc ms
         shift
         start=$(date +%s%N)
-        "$@" >"$logs/$name.log" 2>&1
+        timeout -k 10 "$limit" "$@" >"$logs/$name.log" 2>&1
         rc=$?
         names+=("$name")
         case $rc in
         0) results+=(passed) ;;
         77) results+=("skipped: $(grep -m1 SKIP "$logs/$name.log")") ;;
+        124 | 137) results+=("FAILED (timed out after $limit s)") ;;
         *) results+=("FAILED ($rc)") ;;
         esac
         ms=$((($(date +%s%N) - start) / 1000000))
         times+=("$((ms / 1000)).$((ms % 1000 / 100))")
+        printf '%-16s %-40s %s\n' "$name" "${results[-1]}" "${times[-1]}"
+        case ${results[-1]} in FAILED*) tail -n 15 "$logs/$name.log" | sed 's/^/    /' ;; esac
 }
 
 run isolation bash "$src/tests/gpu/run_isolation.sh" cuda
