@@ -117,6 +117,8 @@ json_t *api_gi_json(const struct manager *m, const struct mgr_gpu *g, const stru
                 const char *dev = migdev_uuid(g, gi->id);
 
                 json_object_set_new(o, "mig_device", dev ? json_string(dev) : json_null());
+                /* NVML's (nvidia-smi's) ID of it: vgpud's is one more (migdev.h) */
+                json_object_set_new(o, "nvml_id", json_integer(migdev_nvml_of_gi(gi->id)));
         }
         return o;
 }

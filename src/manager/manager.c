@@ -273,10 +273,14 @@ int manager_start_engine(struct manager *m, struct mgr_vgpu *v, char *err, size_
                 return 0;
         }
         if (m->real_gpus) {
-                /* a real GPU's engine opens its device by UUID: a MIG device for MIG */
+                /*
+                 * A real GPU's engine opens its device by UUID (a MIG device for MIG), and sees
+                 * only it: drivers before R570 show CUDA no whole GPU beside a GPU in MIG mode.
+                 */
                 const struct mgr_gpu *g = &m->gpus[v->gpu];
 
                 spec.gpu_uuid = g->uuid;
+                spec.cuda_visible = spec.gpu_uuid;
                 if (g->mig_hw) {
                         spec.gpu_uuid = v->place.gi ? migdev_uuid(g, v->place.gi) : NULL;
                         spec.cuda_visible = spec.gpu_uuid;

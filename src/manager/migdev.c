@@ -30,7 +30,7 @@ static void note_migdev(struct mgr_gpu *g, const struct vgpu_nvml_mig *mig)
         if (g->n_migdevs == sizeof(g->migdevs) / sizeof(g->migdevs[0]))
                 return;
         d = &g->migdevs[g->n_migdevs++];
-        d->gi = mig->gi_id;
+        d->gi = migdev_gi_of_nvml(mig->gi_id);
         d->ci = mig->ci_id;
         snprintf(d->uuid, sizeof(d->uuid), "%s", mig->uuid);
 }
@@ -46,9 +46,10 @@ static void forget_migdevs(struct mgr_gpu *g, uint32_t gi)
         g->n_migdevs = k;
 }
 
-/* Put one GPU instance NVML reports (id, profile, start) into g's layout. */
-static void discover_gi(struct mgr_gpu *g, unsigned id, unsigned profile_id, unsigned start)
+/* Put one GPU instance NVML reports (NVML's id, profile, start) into g's layout. */
+static void discover_gi(struct mgr_gpu *g, unsigned nvml_id, unsigned profile_id, unsigned start)
 {
+        uint32_t id = migdev_gi_of_nvml(nvml_id);
         const struct mig_profile *p;
         int r;
 
@@ -57,21 +58,21 @@ static void discover_gi(struct mgr_gpu *g, unsigned id, unsigned profile_id, uns
         p = catalog_find_profile(g->model, profile_id);
         if (!p) {
                 vgpu_log(VGPU_LOG_WARN,
-                         "GPU %u: GPU instance %u has profile %u, which %s has not in the "
-                         "catalog; vgpud leaves it out",
-                         g->index, id, profile_id, g->model->id);
+                         "GPU %u: GPU instance %u (NVML's %u) has profile %u, which %s has not "
+                         "in the catalog; vgpud leaves it out",
+                         g->index, id, nvml_id, profile_id, g->model->id);
                 return;
         }
         r = layout_gi_create(&g->layout, p, start, id, NULL);
         if (r < 0) {
                 vgpu_log(VGPU_LOG_WARN,
-                         "GPU %u: GPU instance %u (%s at slice %u) does not fit the catalog's "
-                         "rules (%s); vgpud leaves it out",
-                         g->index, id, p->name, start, vgpu_strerror(r));
+                         "GPU %u: GPU instance %u (NVML's %u: %s at slice %u) does not fit the "
+                         "catalog's rules (%s); vgpud leaves it out",
+                         g->index, id, nvml_id, p->name, start, vgpu_strerror(r));
                 return;
         }
-        vgpu_log(VGPU_LOG_INFO, "GPU %u: GPU instance %u, %s at slice %u", g->index, id, p->name,
-                 start);
+        vgpu_log(VGPU_LOG_INFO, "GPU %u: GPU instance %u (NVML's %u), %s at slice %u", g->index, id,
+                 nvml_id, p->name, start);
 }
 
 /* The GPU instances and MIG devices of g, a GPU in MIG mode, as NVML lists them (ng). */
@@ -87,14 +88,14 @@ static void discover_gis(struct mgr_gpu *g, const struct vgpu_nvml_gpu *ng)
                         discover_gi(g, mig->gi_id, mig->gi_profile_id, mig->start);
                 else if (!ng->gi_listed)
                         vgpu_log(VGPU_LOG_WARN,
-                                 "GPU %u: NVML does not say where GPU instance %u is; vgpud "
-                                 "leaves it out",
+                                 "GPU %u: NVML does not say where its GPU instance %u is; "
+                                 "vgpud leaves it out",
                                  g->index, mig->gi_id);
-                if (layout_find_gi(&g->layout, mig->gi_id)) {
+                if (layout_find_gi(&g->layout, migdev_gi_of_nvml(mig->gi_id))) {
                         note_migdev(g, mig);
                         vgpu_log(VGPU_LOG_INFO,
                                  "GPU %u: GPU instance %u runs its vGPUs on MIG device %s",
-                                 g->index, mig->gi_id, mig->uuid);
+                                 g->index, migdev_gi_of_nvml(mig->gi_id), mig->uuid);
                 }
         }
 }
@@ -176,7 +177,7 @@ int migdev_gi_create_locked(struct manager *m, struct mgr_gpu *g, const struct m
         r = vgpu_nvml_gi_create((unsigned)g->nvml_index, p->id, start, &mig);
         if (r < 0)
                 return nvml_refused(r, what, err, len);
-        r = layout_gi_create(&g->layout, p, start, mig.gi_id, NULL);
+        r = layout_gi_create(&g->layout, p, start, migdev_gi_of_nvml(mig.gi_id), NULL);
         if (r < 0) {
                 /* NVML numbered it as one vgpud has: give it back, say why */
                 snprintf(err, len, "%s: NVML gave it ID %u, which vgpud holds already", what,
@@ -185,9 +186,10 @@ int migdev_gi_create_locked(struct manager *m, struct mgr_gpu *g, const struct m
                 return VGPU_ENVML;
         }
         note_migdev(g, &mig);
-        vgpu_log(VGPU_LOG_INFO, "GPU %u: created GPU instance %u (%s at slice %u), MIG device %s",
-                 g->index, mig.gi_id, p->name, start, mig.uuid);
-        *ret_id = mig.gi_id;
+        vgpu_log(VGPU_LOG_INFO,
+                 "GPU %u: created GPU instance %u (NVML's %u: %s at slice %u), MIG device %s",
+                 g->index, migdev_gi_of_nvml(mig.gi_id), mig.gi_id, p->name, start, mig.uuid);
+        *ret_id = migdev_gi_of_nvml(mig.gi_id);
         return 0;
 }
 
@@ -200,6 +202,8 @@ int migdev_gi_destroy_locked(struct manager *m, struct mgr_gpu *g, uint32_t gi, 
         err[0] = '\0';
         if (r < 0)
                 return r;
+        if (gi == 0)
+                return VGPU_ENO_GI; /* "none": vgpud's IDs start at 1 (migdev_gi_of_nvml) */
         if (!layout_done) {
                 struct layout check = g->layout;
 
@@ -208,7 +212,7 @@ int migdev_gi_destroy_locked(struct manager *m, struct mgr_gpu *g, uint32_t gi, 
                         return r;
         }
         snprintf(what, sizeof(what), "GPU %u: destroying GPU instance %u", g->index, gi);
-        r = vgpu_nvml_gi_destroy((unsigned)g->nvml_index, gi);
+        r = vgpu_nvml_gi_destroy((unsigned)g->nvml_index, migdev_nvml_of_gi(gi));
         if (r < 0)
                 return nvml_refused(r, what, err, len);
         if (!layout_done)

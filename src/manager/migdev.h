@@ -29,14 +29,29 @@ struct mig_profile;
  */
 int migdev_discover(struct manager *m, const struct vgpu_nvml_gpu *found, size_t n);
 
+/*
+ * vgpud's ID of the GPU instance NVML numbers nvml_id, and back. NVML gives the instance that
+ * spans a whole GPU (7g) ID 0, which means "none" in vgpud's layouts, state and API: vgpud's IDs
+ * on a real GPU are NVML's plus one (each instance's JSON also shows NVML's, nvml_id).
+ */
+static inline uint32_t migdev_gi_of_nvml(unsigned nvml_id)
+{
+        return (uint32_t)nvml_id + 1;
+}
+
+static inline unsigned migdev_nvml_of_gi(uint32_t gi)
+{
+        return (unsigned)(gi - 1);
+}
+
 /* migdev_uuid - the MIG device ("MIG-...") vGPUs of GPU instance gi of g run on; NULL: none. */
 const char *migdev_uuid(const struct mgr_gpu *g, uint32_t gi);
 
 /*
  * migdev_gi_create_locked - create a GPU instance of profile p at memory slice start of real GPU
  * g, with one compute instance spanning it, through NVML, and add it to g's layout under the ID
- * NVML gave it; *ret_id is that ID. Needs --mig-admin (VGPU_EMIG_ADMIN) and MIG mode
- * (VGPU_EMIG_OFF). The layout's rules are checked first (their codes); NVML's refusal is
+ * NVML gave it (migdev_gi_of_nvml); *ret_id is that ID. Needs --mig-admin (VGPU_EMIG_ADMIN) and MIG
+ * mode (VGPU_EMIG_OFF). The layout's rules are checked first (their codes); NVML's refusal is
  * VGPU_ENVML with NVML's words in err. 0 or a negative code; nothing changed on failure.
  */
 int migdev_gi_create_locked(struct manager *m, struct mgr_gpu *g, const struct mig_profile *p,

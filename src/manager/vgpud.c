@@ -166,8 +166,8 @@ static const struct gpu_model *model_of(const struct backend_gpu *f, size_t i)
  * The physical GPUs as NVML lists them, in its order (ret, up to max): a GPU in MIG mode is no
  * CUDA device itself (its MIG devices are), so the driver API cannot list it. What NVML does not
  * say (compute capability, SMs) comes from the driver's device of the same UUID, if any. A GPU
- * not in MIG mode that the driver does not show (CUDA_VISIBLE_DEVICES) is left out. 0, or
- * -ENODEV when NVML does not load or lists nothing.
+ * not in MIG mode that the driver does not show is left out when CUDA_VISIBLE_DEVICES hides it.
+ * 0, or -ENODEV when NVML does not load or lists nothing.
  */
 static int nvml_gpus(const struct backend_gpu *cuda, size_t n_cuda, struct backend_gpu *ret,
                      size_t max, size_t *ret_n)
@@ -196,13 +196,22 @@ static int nvml_gpus(const struct backend_gpu *cuda, size_t n_cuda, struct backe
                                 seen = true;
                         }
                 }
-                if (!seen && !found[i].mig_enabled) {
+                if (!seen && !found[i].mig_enabled && getenv("CUDA_VISIBLE_DEVICES")) {
                         vgpu_log(VGPU_LOG_WARN,
-                                 "GPU %s (%s) is not visible to CUDA here (CUDA_VISIBLE_DEVICES?); "
-                                 "not served",
+                                 "GPU %s (%s) is not in CUDA_VISIBLE_DEVICES here; not served",
                                  found[i].uuid, found[i].name);
                         continue;
                 }
+                /*
+                 * Drivers before R570 show no whole GPU to CUDA beside a GPU in MIG mode (the
+                 * MIG user guide, "CUDA Device Enumeration"): its engine names it in its
+                 * CUDA_VISIBLE_DEVICES, as a MIG device's does.
+                 */
+                if (!seen && !found[i].mig_enabled)
+                        vgpu_log(VGPU_LOG_INFO,
+                                 "GPU %s (%s) is not among CUDA's devices here (a driver before "
+                                 "R570 with a GPU in MIG mode?); its engines name it",
+                                 found[i].uuid, found[i].name);
                 snprintf(g->name, sizeof(g->name), "%.95s", found[i].name);
                 snprintf(g->uuid, sizeof(g->uuid), "%.63s", found[i].uuid);
                 snprintf(g->bus_id, sizeof(g->bus_id), "%s", found[i].bus_id);

@@ -56,11 +56,12 @@ def h100(n, mig=False, instances=()):
             "gpu_instances": list(instances)}
 
 
-def write(directory, gpus):
+def write(directory, gpus, driver_version=13000):
+    """gpus.json in directory; driver_version: what cuDriverGetVersion says (README.md)."""
     os.makedirs(os.path.join(directory, "mem"), exist_ok=True)
     tmp = os.path.join(directory, "gpus.json.tmp")
     with open(tmp, "w") as f:
-        json.dump({"driver_version": 13000, "gpus": gpus}, f, indent=1)
+        json.dump({"driver_version": driver_version, "gpus": gpus}, f, indent=1)
     os.replace(tmp, os.path.join(directory, "gpus.json"))
 
 

@@ -141,14 +141,16 @@ def run_fake():
         gpus = d.call("GET", "/v1/gpus")[1]["gpus"]
         check([g["mode"] for g in gpus] == ["mig", "homogeneous"],
               "GPU 0 is in MIG mode, GPU 1 not: %s" % [g["mode"] for g in gpus])
+        # vgpud's GPU instance IDs are NVML's plus one (NVML's whole-GPU instance is ID 0)
         have = gis(d)
-        check(sorted(have) == [1, 2, 3] and have[1]["profile"] == "1g.10gb" and
-              have[2]["profile"] == "3g.40gb" and have[2]["start"] == 4 and
-              have[1]["mig_device"] == dev1 and have[3]["mig_device"] is None,
-              "vgpud found the GPU instances with their MIG devices: %s" % have)
+        check(sorted(have) == [2, 3, 4] and have[2]["profile"] == "1g.10gb" and
+              have[3]["profile"] == "3g.40gb" and have[3]["start"] == 4 and
+              have[2]["mig_device"] == dev1 and have[4]["mig_device"] is None and
+              all(x["nvml_id"] == i - 1 for i, x in have.items()),
+              "vgpud found the GPU instances with their MIG devices, NVML's IDs beside: %s" % have)
 
         s, a = d.call("POST", "/v1/vgpus", {"gpu": 0, "type": "H100XM-1-10C"})
-        check(s == 201 and a["gpu_instance"] == 1,
+        check(s == 201 and a["gpu_instance"] == 2,
               "a MIG-backed vGPU goes into the free instance with a compute instance: %s" % a)
         st = d.engine(a["uuid"], {"op": "status"})
         check(st.get("gpu_uuid") == dev1, "its engine runs on MIG device %s: %s" % (dev1, st))
@@ -159,9 +161,9 @@ def run_fake():
                       "VGPU_EMIG_ADMIN", "--mig-admin"),
               "no free instance: refused, naming --mig-admin")
         check(refused(d.call("POST", "/v1/vgpus", {"gpu": 0, "type": "H100XM-1-10C",
-                                                  "gpu_instance": 3}), 409, "VGPU_EMIG_DEVICE"),
+                                                  "gpu_instance": 4}), 409, "VGPU_EMIG_DEVICE"),
               "an instance without a compute instance: refused")
-        s, b = d.call("POST", "/v1/vgpus", {"gpu": 0, "type": "H100XM-10C", "gpu_instance": 2})
+        s, b = d.call("POST", "/v1/vgpus", {"gpu": 0, "type": "H100XM-10C", "gpu_instance": 3})
         check(s == 201, "a time-sliced vGPU in the 3g.40gb instance: %s" % b)
         if s == 201:
             check(d.engine(b["uuid"], {"op": "status"}).get("gpu_uuid") == dev2,
@@ -169,7 +171,7 @@ def run_fake():
             check(saxpy(d, b["uuid"], env), "saxpy runs in it")
         check(refused(d.call("POST", "/v1/gpus/0/gpu-instances", {"profile": "1g.10gb"}), 403,
                       "VGPU_EMIG_ADMIN"), "creating a GPU instance without --mig-admin: refused")
-        check(refused(d.call("DELETE", "/v1/gpus/0/gpu-instances/3"), 403, "VGPU_EMIG_ADMIN"),
+        check(refused(d.call("DELETE", "/v1/gpus/0/gpu-instances/4"), 403, "VGPU_EMIG_ADMIN"),
               "destroying one: refused")
         check(refused(d.call("PUT", "/v1/gpus/1/mode", {"mode": "mig"}), 409, "VGPU_EMIG_OFF"),
               "MIG mode on a GPU where it is off: refused")
@@ -181,8 +183,8 @@ def run_fake():
         d = start(tmp, env)
         vs = {v["uuid"]: v for v in d.call("GET", "/v1/vgpus")[1]["vgpus"]}
         check(a["uuid"] in vs and vs[a["uuid"]]["state"] == "running" and
-              vs[a["uuid"]]["gpu_instance"] == 1, "after a vgpud restart the vGPU is back in "
-              "instance 1: %s" % vs.get(a["uuid"]))
+              vs[a["uuid"]]["gpu_instance"] == 2, "after a vgpud restart the vGPU is back in "
+              "instance 2: %s" % vs.get(a["uuid"]))
         check(saxpy(d, a["uuid"], env), "and runs")
 
         # with --mig-admin: instances made and destroyed through NVML
@@ -191,25 +193,27 @@ def run_fake():
         s, n = d.call("POST", "/v1/gpus/0/gpu-instances", {"profile": "1g.10gb", "start": 2})
         hw = fakegpu.read(fake)["gpus"][0]["gpu_instances"]
         check(s == 201 and n.get("mig_device") and
-              any(x["id"] == n["id"] and x["start"] == 2 and x["compute_instances"] for x in hw),
+              any(x["id"] == n["nvml_id"] == n["id"] - 1 and x["start"] == 2 and
+                  x["compute_instances"] for x in hw),
               "--mig-admin: a 1g.10gb instance made at slice 2, with a compute instance: %s" % n)
         check(refused(d.call("POST", "/v1/gpus/0/gpu-instances", {"profile": "1g.10gb",
                                                                    "start": 2}), 409,
                       "VGPU_EPLACEMENT_BUSY"), "a second one at slice 2: refused by the layout")
-        check(d.call("DELETE", "/v1/gpus/0/gpu-instances/3")[0] == 204 and
+        check(d.call("DELETE", "/v1/gpus/0/gpu-instances/4")[0] == 204 and
               not any(x["id"] == 3 for x in fakegpu.read(fake)["gpus"][0]["gpu_instances"]),
-              "--mig-admin: instance 3 destroyed")
+              "--mig-admin: instance 4 (NVML's 3) destroyed")
         s, c = d.call("POST", "/v1/vgpus", {"gpu": 0, "type": "H100XM-1-10C"})
         check(s == 201 and c["gpu_instance"] == n["id"], "the next 1g.10gb vGPU goes into it")
         s, e = d.call("POST", "/v1/vgpus", {"gpu": 0, "type": "H100XM-1-10C"})
         made = e.get("gpu_instance") if s == 201 else None
         check(made is not None and
-              any(x["id"] == made for x in fakegpu.read(fake)["gpus"][0]["gpu_instances"]),
+              any(x["id"] == made - 1 for x in fakegpu.read(fake)["gpus"][0]["gpu_instances"]),
               "none free: --mig-admin makes one for it: %s" % e)
         if made is not None:
             check(saxpy(d, e["uuid"], env), "saxpy runs in it")
             check(d.call("DELETE", "/v1/vgpus/" + e["uuid"])[0] == 204 and
-                  not any(x["id"] == made for x in fakegpu.read(fake)["gpus"][0]["gpu_instances"]),
+                  not any(x["id"] == made - 1
+                          for x in fakegpu.read(fake)["gpus"][0]["gpu_instances"]),
                   "destroying that vGPU destroys its instance")
 
         s, h = d.call("POST", "/v1/vgpus", {"gpu": 1, "type": "H100XM-10C"})
@@ -221,13 +225,13 @@ def run_fake():
         wait_for(lambda: not engines_of(tmp), timeout=15)
         cfg = fakegpu.read(fake)
         cfg["gpus"][0]["gpu_instances"] = [x for x in cfg["gpus"][0]["gpu_instances"]
-                                           if x["id"] != 2]
+                                           if x["id"] != 2]  # vgpud's 3
         cfg["gpus"][1]["mig_mode"] = True
         fakegpu.write(fake, cfg["gpus"])
         d = start(tmp, env)
         vs = [v["uuid"] for v in d.call("GET", "/v1/vgpus")[1]["vgpus"]]
         check(b["uuid"] not in vs and a["uuid"] in vs,
-              "instance 2 gone: its vGPU is removed, the others stay: %s" % vs)
+              "instance 3 (NVML's 2) gone: its vGPU is removed, the others stay: %s" % vs)
         check("which is gone" in d.read_log(), "vgpud says why")
         check(h.get("uuid") not in vs and "does not fit GPU 1" in d.read_log() and
               d.call("GET", "/v1/gpus/1")[1]["mode"] == "mig",
@@ -241,12 +245,51 @@ def run_fake():
     d = start(os.path.join(tmp, "empty"), env, ["--mig-admin"])
     try:
         s, f = d.call("POST", "/v1/vgpus", {"gpu": 0, "type": "H100XM-2-20C"})
-        check(s == 201 and f["gpu_instance"] in
+        check(s == 201 and f["gpu_instance"] - 1 in
               [x["id"] for x in fakegpu.read(fake)["gpus"][0]["gpu_instances"]],
               "a GPU in MIG mode with no instance (no CUDA device): vgpud starts, and with "
               "--mig-admin makes an instance for a 2g.20gb vGPU: %s" % f)
         if s == 201:
             check(saxpy(d, f["uuid"], env), "saxpy runs in it")
+            check(d.call("DELETE", "/v1/vgpus/" + f["uuid"])[0] == 204, "and goes with its vGPU")
+        # the whole GPU's instance: NVML numbers it 0, which is "none" in vgpud's API
+        s, w = d.call("POST", "/v1/gpus/0/gpu-instances", {"profile": "7g.80gb"})
+        hw = fakegpu.read(fake)["gpus"][0]["gpu_instances"]
+        check(s == 201 and w.get("nvml_id") == 0 and w.get("id") == 1 and
+              [x["id"] for x in hw] == [0] and w.get("mig_device"),
+              "--mig-admin: a 7g.80gb instance, NVML's ID 0, is vgpud's 1: %s" % w)
+        s, x = d.call("POST", "/v1/vgpus", {"gpu": 0, "type": "H100XM-7-80C"})
+        check(s == 201 and x["gpu_instance"] == 1, "a 7-80C vGPU goes into it: %s" % x)
+        if s == 201:
+            check(saxpy(d, x["uuid"], env), "saxpy runs in it")
+            check(d.call("DELETE", "/v1/vgpus/" + x["uuid"])[0] == 204, "destroyed")
+        d.kill(signal.SIGTERM)
+        d = start(os.path.join(tmp, "empty"), env, ["--mig-admin"])
+        check(sorted(gis(d)) == [1] and gis(d)[1]["mig_device"],
+              "after a restart vgpud finds it again as instance 1: %s" % gis(d))
+        check(d.call("DELETE", "/v1/gpus/0/gpu-instances/1")[0] == 204 and
+              not fakegpu.read(fake)["gpus"][0]["gpu_instances"],
+              "and destroys NVML's instance 0")
+        check(refused(d.call("DELETE", "/v1/gpus/0/gpu-instances/0"), 404, "VGPU_ENO_GI"),
+              "there is no instance 0 in vgpud's API")
+    finally:
+        d.stop_all()
+
+    # a driver before R570 (CUDA 12.6): CUDA shows one MIG device and then no whole GPU
+    fakegpu.write(fake, [fakegpu.h100(0, mig=True, instances=[fakegpu.gi(1, 19, 0)]),
+                         fakegpu.h100(1)], driver_version=12060)
+    os.makedirs(os.path.join(tmp, "r565"))
+    d = start(os.path.join(tmp, "r565"), env)
+    try:
+        gpus = d.call("GET", "/v1/gpus")[1]["gpus"]
+        check([g["mode"] for g in gpus] == ["mig", "homogeneous"],
+              "a driver before R570: vgpud serves the GPU CUDA does not show beside a GPU in MIG "
+              "mode: %s" % [g["mode"] for g in gpus])
+        for gpu, t in ((1, "H100XM-10C"), (0, "H100XM-1-10C")):
+            s, v = d.call("POST", "/v1/vgpus", {"gpu": gpu, "type": t})
+            check(s == 201, "%s on GPU %d: %s" % (t, gpu, v))
+            if s == 201:
+                check(saxpy(d, v["uuid"], env), "saxpy runs in it (its engine names its device)")
     finally:
         d.stop_all()
     if not failures:

@@ -116,6 +116,7 @@ struct nvml_ci_profile_info { /* nvmlComputeInstanceProfileInfo_t (the unversion
 #define NVML_CI_PROFILE_COUNT         8
 #define NVML_CI_ENGINE_PROFILE_SHARED 0
 #define NVML_GI_MAX_COMPUTE_INSTANCES 8
+#define NVML_MAX_LISTED               32 /* GPU instances of one profile NVML may list */
 #define NVML_GI_MAX_PLACEMENTS        16
 
 struct nvml_event_data { /* nvmlEventData_t */
@@ -534,13 +535,19 @@ static int nvml_gis_fill(struct nvml_device *dev, struct vgpu_nvml_gpu *g)
             !nvml.fns.nvmlGpuInstanceGetInfo)
                 return 0;
         for (unsigned p = 0; p < NVML_GI_PROFILE_COUNT; p++) {
-                struct nvml_gpu_instance *gis[VGPU_NVML_MAX_MIG];
+                /* NVML writes up to the profile's instance count, whatever n says */
+                struct nvml_gpu_instance *gis[NVML_MAX_LISTED];
                 struct nvml_gi_profile_info pi;
-                unsigned n = VGPU_NVML_MAX_MIG;
+                unsigned n = NVML_MAX_LISTED;
                 int ret, r;
 
                 if (nvml.fns.nvmlDeviceGetGpuInstanceProfileInfo(dev, p, &pi) != NVML_SUCCESS)
                         continue; /* a profile index this GPU does not have */
+                if (pi.instance_count > NVML_MAX_LISTED) {
+                        nvml_set_err("GPU instance profile %u: %u instances, more than vgpu lists",
+                                     pi.id, pi.instance_count);
+                        return -E2BIG;
+                }
                 r = nvml.fns.nvmlDeviceGetGpuInstances(dev, pi.id, gis, &n);
                 if (r == NVML_ERROR_NO_PERMISSION || r == NVML_ERROR_NOT_SUPPORTED) {
                         /* a privileged query: an unprivileged caller knows only MIG devices */
@@ -586,8 +593,14 @@ static int nvml_gpu_fill(unsigned index, struct vgpu_nvml_gpu *g)
                                       "nvmlDeviceGetUUID");
         if (ret == 0)
                 ret = NVML_CALL(nvmlDeviceGetPciInfo_v3, dev, &pci);
-        if (ret == 0)
-                ret = NVML_CALL(nvmlDeviceGetMemoryInfo, dev, &mem);
+        if (ret == 0) {
+                /* a GPU in MIG mode tells its memory to privileged callers only: unknown (0) */
+                r = nvml.fns.nvmlDeviceGetMemoryInfo(dev, &mem);
+                if (r == NVML_ERROR_NO_PERMISSION)
+                        mem = (struct nvml_memory){0};
+                else
+                        ret = nvml_check(r, "nvmlDeviceGetMemoryInfo");
+        }
         if (ret < 0)
                 return ret;
         g->pci_device_id = pci.pci_device_id >> 16;
@@ -632,17 +645,27 @@ int vgpu_nvml_gpus(struct vgpu_nvml_gpu *ret, size_t max, size_t *ret_n)
                         return -ENOMEM;
                 }
         }
+        /* A GPU this process may not open (NVML counts it) is left out: the others keep their
+         * NVML indices (index). */
+        size_t k = 0;
+
         for (size_t i = 0; i < n; i++) {
-                err = nvml_gpu_fill((unsigned)i, &gpus[i]);
+                struct nvml_device *dev;
+
+                if (nvml.fns.nvmlDeviceGetHandleByIndex_v2((unsigned)i, &dev) ==
+                    NVML_ERROR_NO_PERMISSION)
+                        continue;
+                err = nvml_gpu_fill((unsigned)i, &gpus[k]);
                 if (err < 0) {
                         free(gpus);
                         return err;
                 }
+                k++;
         }
-        if (n > 0)
-                memcpy(ret, gpus, n * sizeof(*gpus));
+        if (k > 0)
+                memcpy(ret, gpus, k * sizeof(*gpus));
         free(gpus);
-        *ret_n = n;
+        *ret_n = k;
         return 0;
 }
 
@@ -757,6 +780,11 @@ int vgpu_nvml_gi_create(unsigned index, unsigned profile_id, unsigned start,
         if (err < 0)
                 return err;
         err = NVML_CALL(nvmlGpuInstanceGetInfo, gi, &info);
+        if (err < 0) {
+                /* without its ID: give it back by its handle (nothing was made in it yet) */
+                nvml.fns.nvmlGpuInstanceDestroy(gi);
+                return err;
+        }
         if (err == 0)
                 err = nvml_ci_create_whole(gi, slices);
         g = err == 0 ? calloc(1, sizeof(*g)) : NULL;
@@ -801,6 +829,12 @@ int vgpu_nvml_gi_destroy(unsigned index, unsigned gi_id)
                 if (nvml.fns.nvmlGpuInstanceGetComputeInstanceProfileInfo(
                             gi, p, NVML_CI_ENGINE_PROFILE_SHARED, &info) != NVML_SUCCESS)
                         continue;
+                if (info.instance_count > NVML_GI_MAX_COMPUTE_INSTANCES) {
+                        nvml_set_err("compute instance profile %u: %u instances, more than vgpu "
+                                     "lists",
+                                     info.id, info.instance_count);
+                        return -E2BIG;
+                }
                 err = NVML_CALL(nvmlGpuInstanceGetComputeInstances, gi, info.id, cis, &n);
                 for (unsigned i = 0; err == 0 && i < n && i < NVML_GI_MAX_COMPUTE_INSTANCES; i++)
                         err = NVML_CALL(nvmlComputeInstanceDestroy, cis[i]);
@@ -827,12 +861,16 @@ int vgpu_nvml_sample(unsigned index, struct vgpu_nvml_sample *ret)
         if (r == NVML_ERROR_INVALID_ARGUMENT)
                 r = NVML_ERROR_NOT_FOUND;
         err = nvml_check(r, "nvmlDeviceGetHandleByIndex_v2");
-        if (err == 0)
-                err = NVML_CALL(nvmlDeviceGetMemoryInfo, dev, &mem);
         if (err < 0)
                 return err;
-        s.mem_used = mem.used;
-        s.mem_total = mem.total;
+        /* in MIG mode a GPU's memory is for privileged callers: it reads 0 */
+        r = nvml.fns.nvmlDeviceGetMemoryInfo(dev, &mem);
+        if (r == NVML_SUCCESS) {
+                s.mem_used = mem.used;
+                s.mem_total = mem.total;
+        } else if (r != NVML_ERROR_NO_PERMISSION) {
+                return nvml_check(r, "nvmlDeviceGetMemoryInfo");
+        }
 
         /* Utilisation is not supported in MIG mode, power on some boards: those read 0. */
         r = nvml.fns.nvmlDeviceGetUtilizationRates(dev, &util);

@@ -118,10 +118,10 @@ int vgpu_nvml_xid_poll(unsigned timeout_ms, unsigned *ret_index, unsigned long l
  * it: one new MIG device, described in *ret. This changes the GPU's MIG layout: vgpud calls it
  * only when its operator allowed that (--mig-admin). When the compute instance cannot be made,
  * the GPU instance is destroyed again. Returns 0; -ENODEV when NVML is not open, -EOPNOTSUPP
- * when this NVML or GPU has no MIG management, -EPERM when MIG mode is off or the caller lacks
- * the privilege, -ENOMEM when the placement is taken or out of resources, -EINVAL for a profile
- * or placement the GPU does not offer (NVML offers none while MIG mode is off), or another
- * negative errno; *ret untouched on failure.
+ * when this NVML or GPU has no MIG management, -EPERM when the caller lacks the privilege,
+ * -ENOMEM when the placement is taken or out of resources, -EINVAL for a profile or placement
+ * the GPU does not offer (NVML offers none while MIG mode is off: that too), or another negative
+ * errno; *ret untouched on failure.
  */
 int vgpu_nvml_gi_create(unsigned index, unsigned profile_id, unsigned start,
                         struct vgpu_nvml_mig *ret);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The stand-in driver's configuration: $VGPU_FAKE_GPU/gpus.json (tests/fakegpu/README.md) read
 // into CUDA devices, whole GPUs not in MIG mode and the compute instances of GPUs in MIG mode, in
-// file order, then chosen and ordered by CUDA_VISIBLE_DEVICES.
+// file order, then chosen and ordered by CUDA_VISIBLE_DEVICES within the MIG user guide's limits
+// on how many MIG devices one process enumerates.
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -17,6 +18,14 @@
 
 #define MIB (UINT64_C(1) << 20)
 
+/*
+ * The MIG user guide ("CUDA Device Enumeration"): from CUDA 12/R570 (driver version 12080) one
+ * compute instance per GPU instance, at most 64 MIG devices in all, beside GPUs not in MIG mode;
+ * before, one MIG device in all, and then no GPU that is not in MIG mode.
+ */
+#define MIG_PER_GI_VERSION 12080
+#define MAX_MIG_DEVICES    64
+
 /* A device found in gpus.json, before CUDA_VISIBLE_DEVICES picks. */
 struct found {
         struct fc_dev dev;
@@ -27,6 +36,8 @@ struct found {
 struct parse {
         struct found *all;
         int n;
+        int dflt[FC_MAX_DEVICES]; /* what CUDA enumerates without CUDA_VISIBLE_DEVICES */
+        int n_dflt;
         char *why;
         size_t why_len;
 };
@@ -188,7 +199,7 @@ static int add_gpu(struct parse *p, json_t *g, unsigned index)
 {
         long long mem_mib = 0, sms = 0, pci_id = 0, major, minor;
         const char *name = NULL, *uuid = NULL, *bus = NULL;
-        json_t *cc, *mig, *gis, *gi;
+        json_t *cc, *mig, *gis, *gi, *accessible;
         struct fc_dev d = {.gi_id = FC_NO_ID, .ci_id = FC_NO_ID, .nvml_index = index};
         unsigned fn;
         char what[64], w[160];
@@ -226,6 +237,11 @@ static int add_gpu(struct parse *p, json_t *g, unsigned index)
         mig = json_object_get(g, "mig_mode");
         if (mig && !json_is_boolean(mig))
                 return fail(p, "%s: \"mig_mode\" must be true or false", what);
+        accessible = json_object_get(g, "accessible");
+        if (accessible && !json_is_boolean(accessible))
+                return fail(p, "%s: \"accessible\" must be true or false", what);
+        if (json_is_false(accessible))
+                return 0; /* a GPU this process may not open is no device of it */
         if (!json_is_true(mig)) {
                 struct found *f = next(p, what);
 
@@ -247,7 +263,52 @@ static int add_gpu(struct parse *p, json_t *g, unsigned index)
         return 0;
 }
 
-/* The device one CUDA_VISIBLE_DEVICES entry names, or -1. */
+/* Whether found devices a and b are compute instances of one GPU instance. */
+static bool same_gi(const struct found *a, const struct found *b)
+{
+        return a->mig && b->mig && a->dev.nvml_index == b->dev.nvml_index &&
+               a->dev.gi_id == b->dev.gi_id;
+}
+
+/*
+ * Whether CUDA enumerates p->all[i] beside the n devices of picked (indices into p->all): a MIG
+ * device only while the driver's limits allow (MIG_PER_GI_VERSION). GPUs not in MIG mode are
+ * taken here and dropped at the end by drop_whole_gpus where the driver says so.
+ */
+static bool admit(const struct parse *p, int version, const int *picked, int n, int i)
+{
+        int migs = 0;
+
+        if (!p->all[i].mig)
+                return true;
+        for (int k = 0; k < n; k++) {
+                if (!p->all[picked[k]].mig)
+                        continue;
+                migs++;
+                if (same_gi(&p->all[picked[k]], &p->all[i]))
+                        return false;
+        }
+        return version >= MIG_PER_GI_VERSION ? migs < MAX_MIG_DEVICES : migs == 0;
+}
+
+/* Before R570, a MIG device enumerated hides every GPU not in MIG mode: drop those. */
+static int drop_whole_gpus(const struct parse *p, int version, int *picked, int n)
+{
+        bool any_mig = false;
+        int k = 0;
+
+        for (int i = 0; i < n; i++)
+                any_mig |= p->all[picked[i]].mig;
+        if (version >= MIG_PER_GI_VERSION || !any_mig)
+                return n;
+        for (int i = 0; i < n; i++) {
+                if (p->all[picked[i]].mig)
+                        picked[k++] = picked[i];
+        }
+        return k;
+}
+
+/* The device one CUDA_VISIBLE_DEVICES entry names, or -1. An index is one of p->dflt's. */
 static int pick(const struct parse *p, const char *e)
 {
         char *end;
@@ -256,7 +317,7 @@ static int pick(const struct parse *p, const char *e)
         if (isdigit((unsigned char)e[0])) {
                 long v = strtol(e, &end, 10);
 
-                return *end == '\0' && v < p->n ? (int)v : -1;
+                return *end == '\0' && v < p->n_dflt ? p->dflt[v] : -1;
         }
         if (strncmp(e, "GPU-", 4) != 0 && strncmp(e, "MIG-", 4) != 0)
                 return -1;
@@ -271,15 +332,26 @@ static int pick(const struct parse *p, const char *e)
         return hit;
 }
 
-/* Apply CUDA_VISIBLE_DEVICES: the devices it names, in its order, up to the first that is none. */
-static void choose(const struct parse *p, const char *visible, struct fc_config *c)
+/*
+ * The devices CUDA enumerates: without CUDA_VISIBLE_DEVICES, those of gpus.json in its order as
+ * far as the driver's MIG limits allow (the first compute instance of each GPU instance); with
+ * it, the devices it names, in its order, up to the first that is none, leaving out a MIG device
+ * past the limits (CUDA "will pick one from the list").
+ */
+static void choose(struct parse *p, int version, const char *visible, struct fc_config *c)
 {
         char buf[4096], *save = NULL, *tok;
         bool used[FC_MAX_DEVICES] = {false};
+        int picked[FC_MAX_DEVICES], n = 0;
 
+        for (int i = 0; i < p->n; i++) {
+                if (admit(p, version, p->dflt, p->n_dflt, i))
+                        p->dflt[p->n_dflt++] = i;
+        }
+        p->n_dflt = drop_whole_gpus(p, version, p->dflt, p->n_dflt);
         if (!visible) {
-                for (int i = 0; i < p->n; i++)
-                        c->devs[c->n_devs++] = p->all[i].dev;
+                for (int k = 0; k < p->n_dflt; k++)
+                        c->devs[c->n_devs++] = p->all[p->dflt[k]].dev;
                 return;
         }
         snprintf(buf, sizeof(buf), "%s", visible);
@@ -294,8 +366,12 @@ static void choose(const struct parse *p, const char *visible, struct fc_config 
                 if (i < 0 || used[i])
                         break;
                 used[i] = true;
-                c->devs[c->n_devs++] = p->all[i].dev;
+                if (admit(p, version, picked, n, i))
+                        picked[n++] = i;
         }
+        n = drop_whole_gpus(p, version, picked, n);
+        for (int k = 0; k < n; k++)
+                c->devs[c->n_devs++] = p->all[picked[k]].dev;
 }
 
 int config_load(const char *dir, const char *visible, struct fc_config *ret, char *why,
@@ -335,7 +411,7 @@ int config_load(const char *dir, const char *visible, struct fc_config *ret, cha
                 if (add_gpu(&p, g, (unsigned)i) < 0)
                         goto out;
         }
-        choose(&p, visible, ret);
+        choose(&p, ret->driver_version, visible, ret);
         for (int k = 0; k < ret->n_devs; k++) {
                 ret->devs[k].ordinal = k;
                 ret->devs[k].ctx.dev = &ret->devs[k];

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -42,7 +43,8 @@
 #define MIG21     "MIG-7a0e2f1b-0000-4000-8000-000000000021"
 
 /* GPU 0 an H100, GPU 1 a 64 MiB A100 (for running out), GPU 2 an H100 in MIG mode: a 2g.20gb
- * instance with two compute instances and a 1g.10gb one, three CUDA devices. */
+ * instance with two compute instances and a 1g.10gb one, two CUDA devices (a driver of R570 or
+ * later enumerates one compute instance per GPU instance, the first). */
 static const char gpus_json[] =
         "{\"driver_version\": 12090, \"gpus\": ["
         "{\"name\": \"NVIDIA H100 80GB HBM3\", \"uuid\": \"" H100_UUID "\", "
@@ -435,7 +437,7 @@ static void test_gpus(void **state)
 
         (void)state;
         assert_int_equal(ops->gpus(g, 8, &n, err, sizeof(err)), 0);
-        assert_int_equal(n, 5);
+        assert_int_equal(n, 4);
         assert_string_equal(g[0].name, "NVIDIA H100 80GB HBM3");
         assert_string_equal(g[0].uuid, H100_UUID);
         assert_string_equal(g[0].bus_id, "00000000:41:00.0");
@@ -454,11 +456,10 @@ static void test_gpus(void **state)
         assert_string_equal(g[2].bus_id, "00000000:42:00.0");
         assert_int_equal(g[2].mem_total, 19968 * MIB);
         assert_int_equal(g[2].sm_count, 16);
-        assert_string_equal(g[3].uuid, MIG12);
-        assert_int_equal(g[3].sm_count, 16); /* its share of the profile's 32 */
-        assert_string_equal(g[4].name, "NVIDIA H100 80GB HBM3 MIG 1g.10gb");
-        assert_string_equal(g[4].uuid, MIG21);
-        assert_int_equal(g[4].mem_total, 9856 * MIB);
+        /* MIG12, GPU instance 1's second compute instance, only when named (below) */
+        assert_string_equal(g[3].name, "NVIDIA H100 80GB HBM3 MIG 1g.10gb");
+        assert_string_equal(g[3].uuid, MIG21);
+        assert_int_equal(g[3].mem_total, 9856 * MIB);
 }
 
 /* CUDA_VISIBLE_DEVICES is read at cuInit: each case is a process of its own. */
@@ -482,15 +483,47 @@ static void test_visible_devices(void **state)
         gpus[1] = MIG12;
         assert_int_equal(
                 run_child(gpus, "MIG-7a0e2f1b-0000-4000-8000-000000000012", false, NULL, 0), 0);
+        /* one compute instance of a GPU instance: the first named; the others are passed over */
+        gpus[1] = MIG12 "," MIG21;
+        assert_int_equal(run_child(gpus, MIG12 "," MIG11 "," MIG21, false, NULL, 0), 0);
         gpus[1] = "-";
-        /* a GPU in MIG mode is no CUDA device; an empty list shows nothing; 5 is past the end */
+        /* a GPU in MIG mode is no CUDA device; an empty list shows nothing; 4 is past the end */
         assert_int_equal(
                 run_child(gpus, "GPU-5e1f0c1e-0000-4000-8000-000000000003", false, NULL, 0), 0);
         assert_int_equal(run_child(gpus, "", false, NULL, 0), 0);
-        assert_int_equal(run_child(gpus, "5,0", false, NULL, 0), 0);
+        assert_int_equal(run_child(gpus, "4,0", false, NULL, 0), 0);
         assert_int_equal(run_child(gpus, "MIG-7a0e2f1b", false, NULL, 0), 0);
         /* no configuration: no GPU */
         assert_int_equal(run_child(gpus, NULL, true, NULL, 0), 0);
+}
+
+/*
+ * Before R570 (driver version 12080) a process enumerates one MIG device in all, and no GPU that
+ * is not in MIG mode beside it (the MIG user guide, "CUDA Device Enumeration").
+ */
+static void test_visible_devices_before_r570(void **state)
+{
+        const char *gpus[] = {"gpus", NULL, NULL};
+        char old[600], path[700];
+        char *json = strdup(gpus_json);
+
+        (void)state;
+        assert_non_null(json);
+        memcpy(strstr(json, "12090"), "12060", 5);
+        snprintf(old, sizeof(old), "%s/r560", dir);
+        assert_int_equal(mkdir(old, 0755), 0);
+        snprintf(path, sizeof(path), "%s/gpus.json", old);
+        write_file(path, json);
+        free(json);
+        setenv("VGPU_FAKE_GPU", old, 1); /* run_child sets it back */
+        gpus[1] = MIG11;
+        assert_int_equal(run_child(gpus, NULL, false, NULL, 0), 0);
+        setenv("VGPU_FAKE_GPU", old, 1);
+        gpus[1] = MIG21;
+        assert_int_equal(run_child(gpus, H100_UUID "," MIG21 "," MIG11, false, NULL, 0), 0);
+        setenv("VGPU_FAKE_GPU", old, 1);
+        gpus[1] = H100_UUID "," A100_UUID;
+        assert_int_equal(run_child(gpus, H100_UUID "," A100_UUID, false, NULL, 0), 0);
 }
 
 static void test_fb(void **state)
@@ -701,16 +734,16 @@ static void test_out_of_memory(void **state)
 /* Faults in other processes, on a MIG device and a whole GPU: each an Xid line. */
 static void test_faults_elsewhere(void **state)
 {
-        const char *illegal[] = {"fault", "4", "illegal", NULL};
+        const char *illegal[] = {"fault", "3", "illegal", NULL};
         const char *trap[] = {"fault", "1", "trap", NULL};
-        const char *misaligned[] = {"fault", "3", "misaligned", NULL};
+        const char *misaligned[] = {"fault", "0", "misaligned", NULL};
 
         (void)state;
         assert_int_equal(run_child(illegal, NULL, false, NULL, 0), 0);
         assert_true(xid_has("2 2 0 31\n"));
         assert_int_equal(run_child(trap, NULL, false, NULL, 0), 0);
         assert_true(xid_has("1 " NO_ID " " NO_ID " 13\n"));
-        assert_int_equal(run_child(misaligned, NULL, false, NULL, 0), 0);
+        assert_int_equal(run_child(misaligned, MIG12, false, NULL, 0), 0);
         assert_true(xid_has("2 1 1 13\n"));
         /* this process runs on */
         assert_int_equal(ops->queue_sync(q0), 0);
@@ -736,7 +769,7 @@ static void test_fault(void **state)
         /* no context can be made any more; the devices are still there */
         assert_null(open_dev(1, NULL));
         assert_int_equal(cu.device_count(&n), CUDA_SUCCESS);
-        assert_int_equal(n, 5);
+        assert_int_equal(n, 4);
         /* everything is still given back */
         ops->module_free(mod0);
         ops->queue_free(q0);
@@ -780,6 +813,7 @@ int main(int argc, char **argv)
                 cmocka_unit_test(test_exports),
                 cmocka_unit_test(test_gpus),
                 cmocka_unit_test(test_visible_devices),
+                cmocka_unit_test(test_visible_devices_before_r570),
                 cmocka_unit_test(test_driver_rules),
                 cmocka_unit_test(test_driver_modules),
                 cmocka_unit_test(test_driver_images),

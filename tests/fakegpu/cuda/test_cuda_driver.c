@@ -82,7 +82,7 @@ void test_driver_rules(void **state)
         /* devices */
         assert_int_equal(cu.device_pci_bus_id(bus, (int)sizeof(bus), 1), CUDA_SUCCESS);
         assert_string_equal(bus, "0000:C1:00.0");
-        assert_int_equal(cu.device_uuid(&u, 4), CUDA_SUCCESS);
+        assert_int_equal(cu.device_uuid(&u, 3), CUDA_SUCCESS);
         assert_int_equal((unsigned char)u.bytes[0], 0x7a);
         assert_int_equal((unsigned char)u.bytes[15], 0x21);
         assert_int_equal(cu.device_attr(&v, CU_DEVICE_ATTRIBUTE_WARP_SIZE, 0), CUDA_SUCCESS);
@@ -91,12 +91,12 @@ void test_driver_rules(void **state)
         assert_int_equal(v, 1024);
         assert_int_equal(cu.device_attr(&v, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK, 0), 0);
         assert_int_equal(v, 49152);
-        assert_int_equal(cu.device_attr(&v, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, 4), 0);
+        assert_int_equal(cu.device_attr(&v, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, 3), 0);
         assert_int_equal(v, 16);
         assert_int_equal(cu.device_attr(&v, CU_DEVICE_ATTRIBUTE_MAXIMUM_TEXTURE1D_WIDTH, 0), 0);
         assert_int_equal(v, 0);
         assert_int_equal(cu.device_attr(&v, CU_DEVICE_ATTRIBUTE_MAX, 0), CUDA_ERROR_INVALID_VALUE);
-        assert_int_equal(cu.device_attr(&v, CU_DEVICE_ATTRIBUTE_WARP_SIZE, 5),
+        assert_int_equal(cu.device_attr(&v, CU_DEVICE_ATTRIBUTE_WARP_SIZE, 4),
                          CUDA_ERROR_INVALID_DEVICE);
         /* no context is current on this thread yet */
         assert_int_equal(cu.mem_get_info(&free_b, &total), CUDA_ERROR_INVALID_CONTEXT);

@@ -53,6 +53,7 @@ static void init_say(const char *why)
 VGPU_EXPORT int nvmlInit_v2(void)
 {
         const char *dir = getenv("VGPU_FAKE_GPU");
+        const char *priv = getenv("VGPU_FAKE_NVML_PRIVILEGED");
         char why[512];
         int ret = NVML_SUCCESS;
 
@@ -79,6 +80,8 @@ VGPU_EXPORT int nvmlInit_v2(void)
                 ret = NVML_ERROR_DRIVER_NOT_LOADED;
                 goto out;
         }
+        /* Root by default, as vgpud runs; "0" is a user without the MIG capabilities. */
+        fake.privileged = !priv || strcmp(priv, "0") != 0;
         fake.refs = 1;
 out:
         pthread_mutex_unlock(&fake.lock);
@@ -272,6 +275,11 @@ int fake_ci_ref(const struct nvml_compute_instance *ci, struct fake_ref *ret)
                               (long)(s / FAKE_MAX_CI_ID % FAKE_MAX_GI_ID),
                               (long)(s % FAKE_MAX_CI_ID), ret);
         return NVML_ERROR_INVALID_ARGUMENT;
+}
+
+int fake_privileged(void)
+{
+        return fake.privileged ? NVML_SUCCESS : NVML_ERROR_NO_PERMISSION;
 }
 
 int fake_copy_str(const char *s, char *buf, unsigned len)

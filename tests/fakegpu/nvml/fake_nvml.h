@@ -67,6 +67,7 @@ struct fake_gpu {
         unsigned long long mem_mib;
         bool mig_capable; /* it has gi_profiles */
         bool mig_mode;
+        bool accessible; /* false: nvmlDeviceGetHandleByIndex_v2 says NO_PERMISSION */
         unsigned n_profiles;
         struct fake_profile profiles[FAKE_MAX_PROFILES];
         unsigned n_gi; /* GPU instances; counted only in MIG mode */
@@ -93,7 +94,8 @@ struct fake_stamp {
  */
 struct fake_state {
         pthread_mutex_t lock;
-        unsigned refs; /* nvmlInit_v2 calls not yet shut down */
+        unsigned refs;   /* nvmlInit_v2 calls not yet shut down */
+        bool privileged; /* root, or the MIG capabilities: $VGPU_FAKE_NVML_PRIVILEGED is not 0 */
         char dir[PATH_MAX / 2];
         char json_path[PATH_MAX];
         json_t *doc; /* gpus.json as read, edited by the MIG calls before they write it */
@@ -141,6 +143,12 @@ struct nvml_compute_instance *fake_ci_handle(unsigned gpu, unsigned gi_id, unsig
 int fake_dev_ref(const struct nvml_device *dev, struct fake_ref *ret);
 int fake_gi_ref(const struct nvml_gpu_instance *gi, struct fake_ref *ret);
 int fake_ci_ref(const struct nvml_compute_instance *ci, struct fake_ref *ret);
+
+/*
+ * fake_privileged - NVML_SUCCESS when this process may make the calls NVML's reference marks
+ * "Requires privileged user" (and see a GPU in MIG mode whole), else NVML_ERROR_NO_PERMISSION.
+ */
+int fake_privileged(void);
 
 /* fake_copy_str - copy s into buf of len bytes: NVML_ERROR_INSUFFICIENT_SIZE if it won't fit. */
 int fake_copy_str(const char *s, char *buf, unsigned len);

@@ -168,6 +168,7 @@ static void parse_gpu(struct parse *p, const json_t *o, unsigned index, struct f
         const json_t *profs = json_object_get(o, "gi_profiles");
         const json_t *gis = json_object_get(o, "gpu_instances");
         const json_t *mig = json_object_get(o, "mig_mode");
+        const json_t *accessible = json_object_get(o, "accessible");
         char where[32], at[96];
         unsigned function;
         int end = 0;
@@ -188,6 +189,9 @@ static void parse_gpu(struct parse *p, const json_t *o, unsigned index, struct f
         if (mig && !json_is_boolean(mig))
                 parse_fail(p, "%s: \"mig_mode\" must be true or false", where);
         gpu->mig_mode = json_is_true(mig);
+        if (accessible && !json_is_boolean(accessible))
+                parse_fail(p, "%s: \"accessible\" must be true or false", where);
+        gpu->accessible = !json_is_false(accessible);
         if (!p->failed && (sscanf(gpu->bus_id, "%x:%x:%x.%x%n", &gpu->domain, &gpu->bus,
                                   &gpu->device, &function, &end) != 4 ||
                            gpu->bus_id[end] != '\0'))

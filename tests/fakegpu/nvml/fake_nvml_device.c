@@ -53,18 +53,32 @@ VGPU_EXPORT int nvmlDeviceGetHandleByIndex_v2(unsigned index, struct nvml_device
                 return r;
         if (!device || index >= fake.cfg->n_gpus)
                 return fake_leave(NVML_ERROR_INVALID_ARGUMENT);
+        /* Counted by nvmlDeviceGetCount_v2 all the same, as the reference warns. */
+        if (!fake.cfg->gpus[index].accessible)
+                return fake_leave(NVML_ERROR_NO_PERMISSION);
         *device = fake_gpu_handle(index);
         return fake_leave(NVML_SUCCESS);
 }
 
+/* The index nvmlDeviceGetMigDeviceHandleByIndex gives MIG device ref: dense, gpus.json order. */
+static unsigned mig_index(const struct fake_ref *ref)
+{
+        unsigned n = 0;
+
+        for (unsigned i = 0; i < ref->gpu->n_gi && &ref->gpu->gi[i] != ref->gi; i++)
+                n += ref->gpu->gi[i].n_ci;
+        return n + (unsigned)(ref->ci - ref->gi->ci);
+}
+
+/* A MIG device's index is its index under its GPU, as the reference says. */
 VGPU_EXPORT int nvmlDeviceGetIndex(struct nvml_device *device, unsigned *index)
 {
         struct fake_ref ref;
-        int r = dev_enter(device, index, NVML_ERROR_NOT_SUPPORTED, &ref);
+        int r = dev_enter(device, index, NVML_SUCCESS, &ref);
 
         if (r != NVML_SUCCESS)
                 return r;
-        *index = ref.gpu_index;
+        *index = ref.ci ? mig_index(&ref) : ref.gpu_index;
         return fake_leave(NVML_SUCCESS);
 }
 
@@ -131,7 +145,8 @@ VGPU_EXPORT int nvmlDeviceGetPciInfo_v3(struct nvml_device *device, struct nvml_
 
 /*
  * A GPU's memory is its mem_mib and what live processes hold on it and all its GPU instances; a
- * MIG device's is its GPU instance's, shared by that instance's compute instances.
+ * MIG device's is its GPU instance's, shared by that instance's compute instances. A GPU in MIG
+ * mode gives its aggregate to privileged callers only (NO_PERMISSION otherwise).
  */
 VGPU_EXPORT int nvmlDeviceGetMemoryInfo(struct nvml_device *device, struct nvml_memory *memory)
 {
@@ -144,6 +159,9 @@ VGPU_EXPORT int nvmlDeviceGetMemoryInfo(struct nvml_device *device, struct nvml_
         if (ref.ci) {
                 total = ref.gpu->profiles[ref.gi->profile].mem_mib * MIB;
                 used = fake_mem_used(ref.gpu_index, (int)ref.gi->id);
+        } else if (ref.gpu->mig_mode && fake_privileged() != NVML_SUCCESS) {
+                /* in MIG mode a GPU's aggregate is for privileged callers only */
+                return fake_leave(NVML_ERROR_NO_PERMISSION);
         } else {
                 total = ref.gpu->mem_mib * MIB;
                 used = fake_mem_used(ref.gpu_index, -1);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The stand-in NVML's events: critical Xid errors, read from the lines the CUDA stand-in (or a
 // test) appends to <dir>/xid, "<gpu-index> <gi-id> <ci-id> <xid>\n". An event set reports, to one
-// waiter each, the lines for a GPU that were appended after that GPU was registered in it.
+// waiter each, the lines for a GPU that were appended after that GPU was registered in it (for an
+// unprivileged caller, of a GPU in MIG mode only those of no GPU instance).
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -147,6 +148,10 @@ static bool xid_line_event(const struct nvml_event_set *set, const char *line, o
                 return false;
         if (gpu >= fake.cfg->n_gpus || !(set->types[gpu] & NVML_EVENT_TYPE_XID_CRITICAL) ||
             off < set->since[gpu])
+                return false;
+        /* In MIG mode an unprivileged caller hears only of what affects the whole GPU. */
+        if (fake.cfg->gpus[gpu].mig_mode && gi != NVML_INSTANCE_ID_ANY &&
+            fake_privileged() != NVML_SUCCESS)
                 return false;
         memset(data, 0, sizeof(*data));
         data->device = fake_gpu_handle(gpu);

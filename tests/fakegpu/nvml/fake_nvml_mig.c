@@ -2,7 +2,8 @@
 // The stand-in NVML's MIG management: GPU instance profiles and placements from gi_profiles,
 // GPU instances and compute instances listed, created and destroyed. Each change is made to
 // gpus.json under its file lock (fake_txn_*), so other processes, the CUDA stand-in among them,
-// see it. New GPU instances take the smallest free id from 1, compute instances from 0.
+// see it. New GPU instances take the smallest free id from 1 (0 for one over the whole GPU),
+// compute instances from 0.
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -76,9 +77,10 @@ static unsigned gi_remaining(const struct fake_gpu *gpu, const struct fake_profi
 }
 
 /*
- * Begin a call about the GPU instance profiles of a GPU: NVML_SUCCESS with the lock held, *ref
- * and *ret_prof (the profile with id profile_id) filled; or a status without the lock.
- * NOT_SUPPORTED for a GPU without MIG, or out of MIG mode unless any_mode.
+ * Begin a call about the GPU instance profiles of a GPU, one the reference marks "Requires
+ * privileged user": NVML_SUCCESS with the lock held, *ref and *ret_prof (the profile with id
+ * profile_id) filled; or a status without the lock. NOT_SUPPORTED for a GPU without MIG, or out
+ * of MIG mode unless any_mode; then NO_PERMISSION for a caller without the privilege.
  */
 static int profile_enter(struct nvml_device *device, unsigned profile_id, bool any_mode,
                          struct fake_ref *ref, const struct fake_profile **ret_prof)
@@ -93,6 +95,8 @@ static int profile_enter(struct nvml_device *device, unsigned profile_id, bool a
         else if (r == NVML_SUCCESS &&
                  (!ref->gpu->mig_capable || (!any_mode && !ref->gpu->mig_mode)))
                 r = NVML_ERROR_NOT_SUPPORTED;
+        if (r == NVML_SUCCESS)
+                r = fake_privileged();
         if (r == NVML_SUCCESS) {
                 *ret_prof = fake_profile_by_id(ref->gpu, profile_id);
                 if (!*ret_prof)
@@ -187,9 +191,27 @@ static bool placement_offered(const struct fake_profile *prof, const struct fake
         return false;
 }
 
+/* The memory slices of the GPU: the end of its profiles' furthest placement (8 on an H100). */
+static unsigned gpu_slices(const struct fake_gpu *gpu)
+{
+        unsigned n = 0;
+
+        for (unsigned i = 0; i < gpu->n_profiles; i++) {
+                const struct fake_profile *p = &gpu->profiles[i];
+
+                for (unsigned k = 0; k < p->n_placements; k++) {
+                        if (p->placements[k].start + p->placements[k].size > n)
+                                n = p->placements[k].start + p->placements[k].size;
+                }
+        }
+        return n;
+}
+
 /*
  * A placement that is none of the profile's is INVALID_ARGUMENT; one that overlaps a GPU
- * instance, or a profile at its count, is INSUFFICIENT_RESOURCES, as the reference has it.
+ * instance, or a profile at its count, is INSUFFICIENT_RESOURCES, as the reference has it. An
+ * instance over every memory slice gets id 0, as nvidia-smi shows drivers number the 7g.80gb
+ * one; the others the smallest free id from 1.
  */
 VGPU_EXPORT int
 nvmlDeviceCreateGpuInstanceWithPlacement(struct nvml_device *device, unsigned profile_id,
@@ -225,6 +247,8 @@ nvmlDeviceCreateGpuInstanceWithPlacement(struct nvml_device *device, unsigned pr
             ((gpu_occupied(ref.gpu) & slice_mask(&want)) ||
              gi_count_of(ref.gpu, prof) >= prof->count || ref.gpu->n_gi >= FAKE_MAX_GI))
                 r = NVML_ERROR_INSUFFICIENT_RESOURCES;
+        if (r == NVML_SUCCESS && want.start == 0 && want.size == gpu_slices(ref.gpu))
+                id = 0;
         while (r == NVML_SUCCESS && id < FAKE_MAX_GI_ID && fake_gi_find(ref.gpu, id))
                 id++;
         if (r == NVML_SUCCESS && id == FAKE_MAX_GI_ID)
@@ -254,6 +278,8 @@ VGPU_EXPORT int nvmlGpuInstanceDestroy(struct nvml_gpu_instance *gpu_instance)
         if (r != NVML_SUCCESS)
                 return fake_leave(r);
         r = fake_gi_ref(gpu_instance, &ref);
+        if (r == NVML_SUCCESS)
+                r = fake_privileged();
         if (r == NVML_SUCCESS &&
             (ref.gi->n_ci > 0 || fake_mem_used(ref.gpu_index, (int)ref.gi->id)))
                 r = NVML_ERROR_IN_USE;
@@ -299,7 +325,9 @@ VGPU_EXPORT int nvmlDeviceGetGpuInstanceById(struct nvml_device *device, unsigne
                 r = NVML_ERROR_INVALID_ARGUMENT;
         else if (r == NVML_SUCCESS && !ref.gpu->mig_mode)
                 r = NVML_ERROR_NOT_SUPPORTED;
-        else if (r == NVML_SUCCESS && !fake_gi_find(ref.gpu, id))
+        else if (r == NVML_SUCCESS)
+                r = fake_privileged();
+        if (r == NVML_SUCCESS && !fake_gi_find(ref.gpu, id))
                 r = NVML_ERROR_NOT_FOUND;
         if (r == NVML_SUCCESS)
                 *gpu_instance = fake_gi_handle(ref.gpu_index, id);
@@ -329,10 +357,12 @@ VGPU_EXPORT int nvmlGpuInstanceGetInfo(struct nvml_gpu_instance *gpu_instance,
 /*
  * Begin a call about a GPU instance's compute instance profile (an index, which is also the
  * profile's id): NVML_SUCCESS with the lock held, *ref and *ret_slices filled. INVALID_ARGUMENT
- * for an invalid profile, NOT_SUPPORTED for one larger than the GPU instance.
+ * for an invalid profile, NOT_SUPPORTED for one larger than the GPU instance, then, for a call
+ * that needs the privilege (privileged), NO_PERMISSION for a caller without it.
  */
 static int ci_profile_enter(struct nvml_gpu_instance *gpu_instance, unsigned profile,
-                            const void *out, struct fake_ref *ref, unsigned *ret_slices)
+                            bool privileged, const void *out, struct fake_ref *ref,
+                            unsigned *ret_slices)
 {
         int r = fake_enter();
 
@@ -346,6 +376,8 @@ static int ci_profile_enter(struct nvml_gpu_instance *gpu_instance, unsigned pro
                 if (*ret_slices == 0 || *ret_slices > ref->gpu->profiles[ref->gi->profile].slices)
                         r = NVML_ERROR_NOT_SUPPORTED;
         }
+        if (r == NVML_SUCCESS && privileged)
+                r = fake_privileged();
         return r == NVML_SUCCESS ? r : fake_leave(r);
 }
 
@@ -372,7 +404,7 @@ nvmlGpuInstanceGetComputeInstanceProfileInfo(struct nvml_gpu_instance *gpu_insta
         struct fake_engines eng;
         struct fake_ref ref;
         unsigned slices = 0;
-        int r = ci_profile_enter(gpu_instance, profile, info, &ref, &slices);
+        int r = ci_profile_enter(gpu_instance, profile, false, info, &ref, &slices);
 
         if (r != NVML_SUCCESS)
                 return r;
@@ -399,7 +431,7 @@ nvmlGpuInstanceGetComputeInstanceRemainingCapacity(struct nvml_gpu_instance *gpu
 {
         struct fake_ref ref;
         unsigned slices = 0;
-        int r = ci_profile_enter(gpu_instance, profile_id, count, &ref, &slices);
+        int r = ci_profile_enter(gpu_instance, profile_id, true, count, &ref, &slices);
 
         if (r != NVML_SUCCESS)
                 return r;
@@ -433,7 +465,7 @@ nvmlGpuInstanceCreateComputeInstance(struct nvml_gpu_instance *gpu_instance, uns
         unsigned slices = 0, gi_id = 0;
         int lock_fd, r;
 
-        r = ci_profile_enter(gpu_instance, profile_id, compute_instance, &ref, &slices);
+        r = ci_profile_enter(gpu_instance, profile_id, true, compute_instance, &ref, &slices);
         if (r != NVML_SUCCESS)
                 return r;
         r = fake_txn_begin(&lock_fd);
@@ -481,6 +513,8 @@ VGPU_EXPORT int nvmlComputeInstanceDestroy(struct nvml_compute_instance *compute
         if (r != NVML_SUCCESS)
                 return fake_leave(r);
         r = fake_ci_ref(compute_instance, &ref);
+        if (r == NVML_SUCCESS)
+                r = fake_privileged();
         if (r == NVML_SUCCESS && fake_mem_used(ref.gpu_index, (int)ref.gi->id))
                 r = NVML_ERROR_IN_USE;
         if (r == NVML_SUCCESS)
@@ -498,7 +532,7 @@ VGPU_EXPORT int nvmlGpuInstanceGetComputeInstances(struct nvml_gpu_instance *gpu
 {
         struct fake_ref ref;
         unsigned slices = 0, n = 0;
-        int r = ci_profile_enter(gpu_instance, profile_id, count, &ref, &slices);
+        int r = ci_profile_enter(gpu_instance, profile_id, true, count, &ref, &slices);
 
         if (r != NVML_SUCCESS)
                 return r;
@@ -523,6 +557,8 @@ nvmlGpuInstanceGetComputeInstanceById(struct nvml_gpu_instance *gpu_instance, un
         if (r != NVML_SUCCESS)
                 return r;
         r = compute_instance ? fake_gi_ref(gpu_instance, &ref) : NVML_ERROR_INVALID_ARGUMENT;
+        if (r == NVML_SUCCESS)
+                r = fake_privileged();
         if (r == NVML_SUCCESS && !fake_ci_find(ref.gi, id))
                 r = NVML_ERROR_NOT_FOUND;
         if (r == NVML_SUCCESS)

@@ -314,6 +314,11 @@ static void test_gpus(void **state)
         assert_int_equal(fx_api.nvmlDeviceGetPciInfo_v3(mig, &pci), NVML_ERROR_NOT_SUPPORTED);
         assert_int_equal(fx_api.nvmlDeviceGetMigDeviceHandleByIndex(fx->dev[1], 2, &mig),
                          NVML_SUCCESS);
+        /* a MIG device's index is the one that gives its handle */
+        assert_int_equal(fx_api.nvmlDeviceGetIndex(mig, &id), NVML_SUCCESS);
+        assert_int_equal(id, 2);
+        assert_int_equal(fx_api.nvmlDeviceGetIndex(fx->dev[2], &id), NVML_SUCCESS);
+        assert_int_equal(id, 2);
         assert_int_equal(fx_api.nvmlDeviceGetName(mig, name, sizeof(name)), NVML_SUCCESS);
         assert_string_equal(name, H100 " MIG 1c.2g.20gb");
         assert_int_equal(fx_api.nvmlDeviceGetAttributes_v2(mig, &attr), NVML_SUCCESS);
@@ -482,6 +487,130 @@ static void test_xid(void **state)
         assert_int_equal(fx_api.nvmlEventSetWait_v2(set, &data, 0), NVML_ERROR_INVALID_ARGUMENT);
 }
 
+/*
+ * In a process without the MIG privileges (fork, then a fresh NVML with
+ * VGPU_FAKE_NVML_PRIVILEGED=0): 0, or the number of the first check that failed.
+ */
+static int child_unprivileged(const struct fixture *fx)
+{
+        struct nvml_device *dev[3], *mig;
+        struct nvml_gpu_instance *gi;
+        struct nvml_gpu_instance_profile_info prof;
+        struct nvml_gpu_instance_placement pl[8];
+        struct nvml_event_set *set;
+        struct nvml_event_data data;
+        struct nvml_memory mem;
+        unsigned n = 8, id;
+
+        vgpu_nvml_close();
+        fx_api.nvmlShutdown();
+        setenv("VGPU_FAKE_NVML_PRIVILEGED", "0", 1);
+        if (fx_api.nvmlInit_v2() != NVML_SUCCESS)
+                return 1;
+        for (unsigned i = 0; i < 3; i++) {
+                if (fx_api.nvmlDeviceGetHandleByIndex_v2(i, &dev[i]) != NVML_SUCCESS)
+                        return 2;
+        }
+        /* a GPU in MIG mode whole: not for this caller; a MIG device, or a GPU out of MIG mode */
+        if (fx_api.nvmlDeviceGetMemoryInfo(dev[1], &mem) != NVML_ERROR_NO_PERMISSION)
+                return 3;
+        if (fx_api.nvmlDeviceGetMemoryInfo(dev[0], &mem) != NVML_SUCCESS)
+                return 4;
+        if (fx_api.nvmlDeviceGetMigDeviceHandleByIndex(dev[1], 0, &mig) != NVML_SUCCESS ||
+            fx_api.nvmlDeviceGetMemoryInfo(mig, &mem) != NVML_SUCCESS ||
+            fx_api.nvmlDeviceGetGpuInstanceId(mig, &id) != NVML_SUCCESS || id != 1)
+                return 5;
+        /* "Requires privileged user" */
+        if (fx_api.nvmlDeviceGetGpuInstanceProfileInfo(dev[1], 0, &prof) != NVML_SUCCESS)
+                return 6;
+        if (fx_api.nvmlDeviceGetGpuInstanceById(dev[1], 1, &gi) != NVML_ERROR_NO_PERMISSION ||
+            fx_api.nvmlDeviceGetGpuInstances(dev[1], 19, &gi, &n) != NVML_ERROR_NO_PERMISSION ||
+            fx_api.nvmlDeviceGetGpuInstancePossiblePlacements_v2(dev[1], 19, pl, &n) !=
+                    NVML_ERROR_NO_PERMISSION ||
+            fx_api.nvmlDeviceGetGpuInstanceRemainingCapacity(dev[1], 19, &n) !=
+                    NVML_ERROR_NO_PERMISSION)
+                return 7;
+        pl[0] = (struct nvml_gpu_instance_placement){.start = 1, .size = 1};
+        if (fx_api.nvmlDeviceCreateGpuInstanceWithPlacement(dev[1], 19, pl, &gi) !=
+            NVML_ERROR_NO_PERMISSION)
+                return 8;
+        /* Xid events of a GPU in MIG mode: only those of the whole GPU */
+        if (fx_api.nvmlEventSetCreate(&set) != NVML_SUCCESS ||
+            fx_api.nvmlDeviceRegisterEvents(dev[1], NVML_EVENT_TYPE_XID_CRITICAL, set) !=
+                    NVML_SUCCESS)
+                return 9;
+        append_xid(fx->dir, "1 1 0 31\n1 4294967295 4294967295 48\n");
+        if (fx_api.nvmlEventSetWait_v2(set, &data, 1000) != NVML_SUCCESS || data.event_data != 48 ||
+            data.gpu_instance_id != ANY)
+                return 10;
+        if (fx_api.nvmlEventSetWait_v2(set, &data, 50) != NVML_ERROR_TIMEOUT)
+                return 11;
+        fx_api.nvmlEventSetFree(set);
+        /*
+         * vgpu's loader, unprivileged: every GPU listed, the one in MIG mode without its total
+         * memory (unknown, 0) and without GPU instances (not listed), its MIG devices with theirs
+         */
+        {
+                struct vgpu_nvml_gpu gpus[4];
+                struct vgpu_nvml_sample smp;
+                size_t k = 0;
+
+                if (vgpu_nvml_open(NULL, 0) < 0 || vgpu_nvml_gpus(gpus, 4, &k) < 0 || k != 3)
+                        return 12;
+                if (gpus[1].mem_total != 0 || !gpus[1].mig_enabled || gpus[1].gi_listed ||
+                    gpus[1].n_mig == 0 || gpus[1].mig[0].mem_total == 0 || gpus[0].mem_total == 0)
+                        return 13;
+                /* its telemetry without memory, the rest as usual */
+                if (vgpu_nvml_sample(1, &smp) != 0 || smp.mem_total != 0 ||
+                    vgpu_nvml_sample(0, &smp) != 0 || smp.mem_total == 0)
+                        return 14;
+                vgpu_nvml_close();
+        }
+        fx_api.nvmlShutdown();
+        return 0;
+}
+
+static void test_privilege(void **state)
+{
+        struct fixture *fx = *state;
+        const char *l4 = strstr(gpus_json, "\"NVIDIA L4\"") + strlen("\"NVIDIA L4\"");
+        size_t len = strlen(gpus_json) + 32;
+        struct nvml_device *dev;
+        char *json = malloc(len);
+        unsigned n = 0;
+        int st;
+        pid_t pid;
+
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(child_unprivileged(fx));
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
+
+        /* A GPU this process may not talk to: counted, but no handle. */
+        assert_non_null(json);
+        snprintf(json, len, "%.*s, \"accessible\": false%s", (int)(l4 - gpus_json), gpus_json, l4);
+        fx_write_file(fx->dir, "gpus.json", json);
+        free(json);
+        assert_int_equal(fx_api.nvmlDeviceGetCount_v2(&n), NVML_SUCCESS);
+        assert_int_equal(n, 3);
+        assert_int_equal(fx_api.nvmlDeviceGetHandleByIndex_v2(2, &dev), NVML_ERROR_NO_PERMISSION);
+        assert_int_equal(fx_api.nvmlDeviceGetHandleByIndex_v2(1, &dev), NVML_SUCCESS);
+        /* vgpu's loader leaves it out; the others keep NVML's indices */
+        {
+                struct vgpu_nvml_gpu gpus[4];
+                size_t k = 0;
+
+                assert_int_equal(vgpu_nvml_gpus(gpus, 4, &k), 0);
+                assert_int_equal(k, 2);
+                assert_int_equal(gpus[0].index, 0);
+                assert_int_equal(gpus[1].index, 1);
+        }
+        fx_write_file(fx->dir, "gpus.json", gpus_json);
+}
+
 static void test_error_strings(void **state)
 {
         static const int codes[] = {
@@ -523,6 +652,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_mig_other_process, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_xid, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_privilege, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_error_strings, setup, teardown),
         };
 

@@ -25,7 +25,9 @@
         X(nvmlInit_v2)                                                                             \
         X(nvmlShutdown)                                                                            \
         X(nvmlErrorString)                                                                         \
+        X(nvmlDeviceGetCount_v2)                                                                   \
         X(nvmlDeviceGetHandleByIndex_v2)                                                           \
+        X(nvmlDeviceGetIndex)                                                                      \
         X(nvmlDeviceGetName)                                                                       \
         X(nvmlDeviceGetPciInfo_v3)                                                                 \
         X(nvmlDeviceGetMemoryInfo)                                                                 \

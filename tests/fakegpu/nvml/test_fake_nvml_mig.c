@@ -279,6 +279,17 @@ void test_mig_loader(void **state)
         assert_int_equal(vgpu_nvml_gpus(gpus, 3, &n), 0);
         assert_int_equal(gpus[1].n_mig, 1);
         assert_int_equal(gpus[1].mig[0].gi_id, 1);
+
+        /* The whole GPU's instance is GPU instance 0, as drivers number it. */
+        assert_int_equal(vgpu_nvml_gi_destroy(1, 1), 0);
+        assert_int_equal(vgpu_nvml_gi_create(1, 0, 0, &m), 0);
+        assert_int_equal(m.gi_id, 0);
+        assert_int_equal(m.size, 8);
+        assert_int_equal(m.sm_count, 132);
+        assert_int_equal(vgpu_nvml_gpus(gpus, 3, &n), 0);
+        assert_int_equal(gpus[1].n_gi, 1);
+        assert_int_equal(gpus[1].gi[0].id, 0);
+        assert_int_equal(vgpu_nvml_gi_destroy(1, 0), 0);
 }
 
 /* The GPU instance and compute instance ids gpus.json lists on GPU 1, as "1:0 5:0 5:1 ". */
