@@ -37,7 +37,80 @@ struct restore {
         /* rows of real GPUs' GPU instances that are gone (removed once read) */
         size_t n_stale;
         struct state_gi stale[64];
+        /* real GPUs: the UUID the state gave each index, as it was before this start */
+        size_t n_old;
+        struct state_gpu *old;
 };
+
+static int collect_gpu_row(void *ctx, const struct state_gpu *row)
+{
+        struct restore *rs = ctx;
+        struct state_gpu *n = realloc(rs->old, (rs->n_old + 1) * sizeof(*n));
+
+        if (!n) {
+                rs->err = -ENOMEM;
+                return 1;
+        }
+        rs->old = n;
+        rs->old[rs->n_old++] = *row;
+        return 0;
+}
+
+/*
+ * A real GPU the state placed vGPUs or instances on at index gpu that is not there now: NVML no
+ * longer lists its UUID (it failed, or was taken out). Its UUID into uuid (if not NULL).
+ */
+static bool gpu_gone(const struct restore *rs, uint32_t gpu, const char **uuid)
+{
+        const struct manager *m = rs->m;
+
+        if (!m->real_gpus)
+                return false;
+        for (size_t i = 0; i < rs->n_old; i++) {
+                if (rs->old[i].index != gpu)
+                        continue;
+                if (uuid)
+                        *uuid = rs->old[i].uuid;
+                return gpu >= m->n_gpus || strcasecmp(rs->old[i].uuid, m->gpus[gpu].uuid) != 0;
+        }
+        if (uuid)
+                *uuid = "?";
+        return gpu >= m->n_gpus;
+}
+
+/*
+ * The order of real GPUs (order[i]: the found GPU that gets index i): each keeps the index the
+ * state gave it, so that NVML's order, which it does not promise across reboots, changes
+ * nothing; GPUs new to the state take the indices left, in NVML's order.
+ */
+static int stable_order(const struct restore *rs, const struct manager_config *cfg, size_t *order)
+{
+        size_t n = cfg->n_sim_gpus;
+        bool *placed = calloc(2 * n + 1, sizeof(*placed)), *taken = placed + n;
+
+        if (!placed)
+                return -ENOMEM;
+        for (size_t i = 0; i < rs->n_old; i++) {
+                uint32_t at = rs->old[i].index;
+
+                for (size_t j = 0; at < n && !taken[at] && j < n; j++) {
+                        if (!placed[j] && strcasecmp(cfg->gpu_uuids[j], rs->old[i].uuid) == 0) {
+                                order[at] = j;
+                                placed[j] = taken[at] = true;
+                        }
+                }
+        }
+        for (size_t at = 0, j = 0; at < n; at++) {
+                if (taken[at])
+                        continue;
+                while (placed[j])
+                        j++;
+                order[at] = j;
+                placed[j] = true;
+        }
+        free(placed);
+        return 0;
+}
 
 static int restore_gpu_row(void *ctx, const struct state_gpu *row)
 {
@@ -73,6 +146,12 @@ static int restore_gi_row(void *ctx, const struct state_gi *row)
         struct mgr_gpu *g;
         int r;
 
+        if (gpu_gone(rs, row->gpu, NULL)) {
+                /* a real GPU NVML no longer lists: the row goes (its instances went with it) */
+                if (rs->n_stale < sizeof(rs->stale) / sizeof(rs->stale[0]))
+                        rs->stale[rs->n_stale++] = *row;
+                return 0;
+        }
         if (row->gpu >= m->n_gpus) {
                 vgpu_log(VGPU_LOG_ERROR,
                          "state: GPU instance %u is on GPU %u, which is not "
@@ -412,10 +491,10 @@ static void stop_strays(struct manager *m)
         closedir(d);
 }
 
-static int setup_gpus(struct manager *m, const struct manager_config *cfg,
-                      const struct vgpu_nvml_gpu *nvml_found, size_t n_found)
+static int setup_gpus_with(struct restore *rs, const struct manager_config *cfg,
+                           const struct vgpu_nvml_gpu *nvml_found, size_t n_found, size_t *order)
 {
-        struct restore rs = {.m = m};
+        struct manager *m = rs->m;
         int r;
 
         m->real_gpus = cfg->gpu_uuids != NULL;
@@ -423,33 +502,48 @@ static int setup_gpus(struct manager *m, const struct manager_config *cfg,
         if (!m->gpus)
                 return -ENOMEM;
         m->n_gpus = cfg->n_sim_gpus;
+        for (size_t i = 0; i < cfg->n_sim_gpus; i++)
+                order[i] = i;
+        if (m->real_gpus) {
+                r = state_each_gpu(m->db, collect_gpu_row, rs);
+                if (r == 0 && !rs->err)
+                        r = stable_order(rs, cfg, order);
+                if (r < 0 || rs->err)
+                        return rs->err ? rs->err : r;
+        }
         for (size_t i = 0; i < cfg->n_sim_gpus; i++) {
                 struct mgr_gpu *g = &m->gpus[i];
+                size_t j = order[i]; /* the configured (found) GPU at index i */
                 char u[37];
 
                 g->index = (uint32_t)i;
                 g->nvml_index = -1;
-                g->model = catalog_find_model(cfg->sim_gpus[i]);
+                g->model = catalog_find_model(cfg->sim_gpus[j]);
                 if (!g->model) {
                         vgpu_log(VGPU_LOG_ERROR,
                                  "unknown GPU model '%s' (`vgpuctl models` "
                                  "lists them)",
-                                 cfg->sim_gpus[i]);
+                                 cfg->sim_gpus[j]);
                         return VGPU_EUNKNOWN_MODEL;
                 }
                 manager_random_uuid(u);
                 snprintf(g->uuid, sizeof(g->uuid), "GPU-%s", u);
                 snprintf(g->pci_bus_id, sizeof(g->pci_bus_id), "00000000:%02X:00.0",
                          (unsigned)(0x17 + i));
-                if (cfg->gpu_uuids && cfg->gpu_uuids[i] && cfg->gpu_uuids[i][0])
-                        snprintf(g->uuid, sizeof(g->uuid), "%s", cfg->gpu_uuids[i]);
-                if (cfg->gpu_bus_ids && cfg->gpu_bus_ids[i] && cfg->gpu_bus_ids[i][0])
-                        snprintf(g->pci_bus_id, sizeof(g->pci_bus_id), "%s", cfg->gpu_bus_ids[i]);
+                if (cfg->gpu_uuids && cfg->gpu_uuids[j] && cfg->gpu_uuids[j][0])
+                        snprintf(g->uuid, sizeof(g->uuid), "%s", cfg->gpu_uuids[j]);
+                if (cfg->gpu_bus_ids && cfg->gpu_bus_ids[j] && cfg->gpu_bus_ids[j][0])
+                        snprintf(g->pci_bus_id, sizeof(g->pci_bus_id), "%s", cfg->gpu_bus_ids[j]);
                 layout_init(&g->layout, g->model);
+                if (j != i)
+                        vgpu_log(VGPU_LOG_INFO,
+                                 "GPU %zu: %s keeps the number the state gave it (NVML lists it "
+                                 "%zu-th)",
+                                 i, g->uuid, j);
         }
-        r = state_each_gpu(m->db, restore_gpu_row, &rs);
-        if (r < 0 || rs.err)
-                return rs.err ? rs.err : r;
+        r = state_each_gpu(m->db, restore_gpu_row, rs);
+        if (r < 0 || rs->err)
+                return rs->err ? rs->err : r;
         if (m->real_gpus) {
                 r = migdev_discover(m, nvml_found, n_found);
                 if (r < 0)
@@ -460,25 +554,56 @@ static int setup_gpus(struct manager *m, const struct manager_config *cfg,
                 if (r < 0)
                         return r;
         }
-        r = state_each_gi(m->db, restore_gi_row, &rs);
-        if (r < 0 || rs.err)
-                return rs.err ? rs.err : r;
-        for (size_t i = 0; i < rs.n_stale; i++) {
+        r = state_each_gi(m->db, restore_gi_row, rs);
+        if (r < 0 || rs->err)
+                return rs->err ? rs->err : r;
+        for (size_t i = 0; i < rs->n_stale; i++) {
                 vgpu_log(VGPU_LOG_WARN, "GPU %u: GPU instance %u that vgpud made is gone",
-                         rs.stale[i].gpu, rs.stale[i].id);
+                         rs->stale[i].gpu, rs->stale[i].id);
                 if (state_begin(m->db) < 0 ||
-                    state_del_gi(m->db, rs.stale[i].gpu, rs.stale[i].id) < 0 ||
+                    state_del_gi(m->db, rs->stale[i].gpu, rs->stale[i].id) < 0 ||
                     state_commit(m->db) < 0)
                         state_rollback(m->db);
         }
-        r = state_each_vgpu(m->db, collect_vgpu_row, &rs);
-        for (size_t i = 0; r == 0 && !rs.err && i < rs.n_rows; i++)
-                r = restore_vgpu(m, &rs.rows[i]);
-        free(rs.rows);
-        if (r < 0 || rs.err)
-                return rs.err ? rs.err : r;
+        r = state_each_vgpu(m->db, collect_vgpu_row, rs);
+        for (size_t i = 0; r == 0 && !rs->err && i < rs->n_rows; i++) {
+                const struct state_vgpu *row = &rs->rows[i];
+                const char *was = NULL;
+
+                if (!gpu_gone(rs, row->gpu, &was)) {
+                        r = restore_vgpu(m, row);
+                        continue;
+                }
+                /* its GPU is gone, and its framebuffer with it: as for a GPU instance gone */
+                struct mgr_vgpu v = {0};
+
+                vgpu_log(VGPU_LOG_ERROR,
+                         "vGPU %s was on GPU %u (%s), which NVML no longer lists; vgpud removes "
+                         "it",
+                         row->uuid, row->gpu, was);
+                snprintf(v.uuid, sizeof(v.uuid), "%s", row->uuid);
+                v.gpu = row->gpu;
+                v.place.gi = row->gi;
+                manager_stop_engine(m, v.uuid, find_engine(m, v.uuid));
+                r = manager_unpersist_vgpu(m, &v, false);
+        }
+        if (r < 0 || rs->err)
+                return rs->err ? rs->err : r;
         stop_strays(m);
         return 0;
+}
+
+static int setup_gpus(struct manager *m, const struct manager_config *cfg,
+                      const struct vgpu_nvml_gpu *nvml_found, size_t n_found)
+{
+        struct restore rs = {.m = m};
+        size_t *order = calloc(cfg->n_sim_gpus + 1, sizeof(*order));
+        int r = order ? setup_gpus_with(&rs, cfg, nvml_found, n_found, order) : -ENOMEM;
+
+        free(order);
+        free(rs.rows);
+        free(rs.old);
+        return r;
 }
 
 /* The watcher: an engine that died is an Xid-like event; restart it, a few times at most. */

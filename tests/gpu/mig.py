@@ -275,6 +275,40 @@ def run_fake():
     finally:
         d.stop_all()
 
+    # NVML's order is not promised across reboots, and a GPU can fail: vGPUs stay with theirs
+    a, b = fakegpu.h100(0), fakegpu.h100(1)
+    fakegpu.write(fake, [a, b])
+    os.makedirs(os.path.join(tmp, "order"))
+    d = start(os.path.join(tmp, "order"), env)
+    try:
+        on = {}
+        for gpu in (0, 1):
+            s, v = d.call("POST", "/v1/vgpus", {"gpu": gpu, "type": "H100XM-20C"})
+            check(s == 201, "a vGPU on GPU %d: %s" % (gpu, v))
+            on[gpu] = v.get("uuid")
+        d.stop_all()
+        wait_for(lambda: not engines_of(os.path.join(tmp, "order")), timeout=15)
+        fakegpu.write(fake, [b, a])  # after a "reboot", NVML lists them the other way round
+        d = start(os.path.join(tmp, "order"), env)
+        gpus = d.call("GET", "/v1/gpus")[1]["gpus"]
+        vs = {v["uuid"]: v for v in d.call("GET", "/v1/vgpus")[1]["vgpus"]}
+        check([g["uuid"] for g in gpus] == [a["uuid"], b["uuid"]] and
+              all(vs.get(on[i], {}).get("gpu_uuid") == x["uuid"] for i, x in ((0, a), (1, b))),
+              "NVML's order changed: each GPU keeps its number, each vGPU its GPU: %s" %
+              [(g["index"] if "index" in g else g.get("id"), g["uuid"]) for g in gpus])
+        check(saxpy(d, on[1], env), "and runs there")
+        d.stop_all()
+        wait_for(lambda: not engines_of(os.path.join(tmp, "order")), timeout=15)
+        fakegpu.write(fake, [a])  # GPU b failed: NVML lists only a
+        d = start(os.path.join(tmp, "order"), env)
+        vs = [v["uuid"] for v in d.call("GET", "/v1/vgpus")[1]["vgpus"]]
+        check(vs == [on[0]] and "which NVML no longer lists" in d.read_log(),
+              "a GPU gone: vgpud starts, its vGPU is removed with the reason, the other stays: %s"
+              % vs)
+        check(saxpy(d, on[0], env), "and the other runs")
+    finally:
+        d.stop_all()
+
     # a driver before R570 (CUDA 12.6): CUDA shows one MIG device and then no whole GPU
     fakegpu.write(fake, [fakegpu.h100(0, mig=True, instances=[fakegpu.gi(1, 19, 0)]),
                          fakegpu.h100(1)], driver_version=12060)
