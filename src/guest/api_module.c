@@ -434,12 +434,35 @@ CUresult CUDAAPI cuFuncSetAttribute(CUfunction hfunc, CUfunction_attribute attri
                 return CUDA_ERROR_NOT_INITIALIZED;
         if (!func_valid(f))
                 return CUDA_ERROR_INVALID_HANDLE;
-        if (attrib == CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES) {
-                if (value < 0 || (uint32_t)value + f->static_shared > 232448)
+        switch (attrib) {
+        case CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES: {
+                /* static and dynamic together: at most the device's opt-in limit per block */
+                int optin = 0;
+
+                if (cuDeviceGetAttribute(&optin,
+                                         CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+                                         f->mod->ctx->dev->ordinal) != CUDA_SUCCESS ||
+                    value < 0 || (uint64_t)value + f->static_shared > (uint64_t)optin)
                         return CUDA_ERROR_INVALID_VALUE;
                 f->max_dynamic_shared = (uint32_t)value;
+                return CUDA_SUCCESS;
         }
-        return CUDA_SUCCESS;
+        case CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT:
+                return value < -1 || value > 100 ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
+        case CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK:
+        case CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES:
+        case CU_FUNC_ATTRIBUTE_CONST_SIZE_BYTES:
+        case CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES:
+        case CU_FUNC_ATTRIBUTE_NUM_REGS:
+        case CU_FUNC_ATTRIBUTE_PTX_VERSION:
+        case CU_FUNC_ATTRIBUTE_BINARY_VERSION:
+        case CU_FUNC_ATTRIBUTE_CACHE_MODE_CA:
+                return CUDA_ERROR_INVALID_VALUE; /* read-only, as on a GPU */
+        default:
+                /* clusters and scheduling preferences: taken, and without effect here */
+                return (int)attrib < 0 || attrib >= CU_FUNC_ATTRIBUTE_MAX ? CUDA_ERROR_INVALID_VALUE
+                                                                          : CUDA_SUCCESS;
+        }
 }
 
 CUresult CUDAAPI cuFuncSetCacheConfig(CUfunction hfunc, CUfunc_cache config)

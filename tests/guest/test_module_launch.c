@@ -210,6 +210,29 @@ static void test_func_info(CUmodule mod)
                 CK_RES(cuFuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_MAX, f), CUDA_ERROR_INVALID_VALUE);
                 CK_RES(cuFuncGetAttribute(NULL, CU_FUNC_ATTRIBUTE_NUM_REGS, f),
                        CUDA_ERROR_INVALID_VALUE);
+                /* the opt-in past 48 KiB: up to the device's limit; read-only ones refused */
+                int optin = 0;
+                CUdevice dev;
+
+                CK(cuCtxGetDevice(&dev));
+                CK(cuDeviceGetAttribute(
+                        &optin, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, dev));
+                check_true(optin >= 48 * 1024, "MAX_SHARED_MEMORY_PER_BLOCK_OPTIN = %d", optin);
+                CK_RES(cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                          optin + 1),
+                       CUDA_ERROR_INVALID_VALUE);
+                CK(cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, optin));
+                v = -1;
+                CK(cuFuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, f));
+                check_true(v == optin, "MAX_DYNAMIC_SHARED_SIZE_BYTES after the opt-in = %d", v);
+                CK(cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                      48 * 1024));
+                CK_RES(cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_NUM_REGS, 16),
+                       CUDA_ERROR_INVALID_VALUE);
+                CK_RES(cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT,
+                                          101),
+                       CUDA_ERROR_INVALID_VALUE);
+                CK(cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT, 50));
         }
         if (check_function(mod, "bounded", &f)) {
                 v = -1;
