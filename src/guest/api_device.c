@@ -281,19 +281,29 @@ CUresult CUDAAPI cuDeviceGetByPCIBusId(CUdevice *dev, const char *pciBusId)
         return CUDA_ERROR_INVALID_DEVICE;
 }
 
-/* Per compute capability: SM resources as NVIDIA's tuning guides list them. */
+/*
+ * Per compute capability: SM resources as the CUDA C++ Programming Guide's table of technical
+ * specifications per compute capability lists them (threads and blocks per SM, shared memory per
+ * SM and per block with the opt-in); the L2 size is a typical part's.
+ */
 struct arch_limits {
         int threads_per_sm, blocks_per_sm, smem_per_sm, smem_optin, l2;
 };
 
 static struct arch_limits arch_of(const struct gdev *d)
 {
-        if (d->cc_major >= 9)
+        int cc = d->cc_major * 10 + d->cc_minor;
+
+        if (cc >= 120) /* consumer and workstation Blackwell */
+                return (struct arch_limits){1536, 32, 102400, 101376, 96 << 20};
+        if (cc >= 90) /* Hopper, data-center Blackwell */
                 return (struct arch_limits){2048, 32, 233472, 232448, 50 << 20};
-        if (d->cc_major == 8 && d->cc_minor == 0)
-                return (struct arch_limits){2048, 32, 167936, 166912, 40 << 20};
-        if (d->cc_major == 8)
-                return (struct arch_limits){1536, 24, 102400, 101376, 48 << 20};
+        if (cc == 80 || cc == 87)
+                return (struct arch_limits){2048, cc == 80 ? 32 : 16, 167936, 166912, 40 << 20};
+        if (cc >= 86) /* 8.6: 16 blocks per SM, 8.9: 24 */
+                return (struct arch_limits){1536, cc == 86 ? 16 : 24, 102400, 101376, 48 << 20};
+        if (cc == 70 || cc == 72)
+                return (struct arch_limits){2048, 32, 98304, 98304, 6 << 20};
         return (struct arch_limits){1024, 16, 65536, 65536, 6 << 20};
 }
 

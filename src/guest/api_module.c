@@ -457,6 +457,7 @@ CUresult CUDAAPI cuFuncSetAttribute(CUfunction hfunc, CUfunction_attribute attri
         case CU_FUNC_ATTRIBUTE_PTX_VERSION:
         case CU_FUNC_ATTRIBUTE_BINARY_VERSION:
         case CU_FUNC_ATTRIBUTE_CACHE_MODE_CA:
+        case CU_FUNC_ATTRIBUTE_CLUSTER_SIZE_MUST_BE_SET:
                 return CUDA_ERROR_INVALID_VALUE; /* read-only, as on a GPU */
         default:
                 /* clusters and scheduling preferences: taken, and without effect here */

@@ -34,7 +34,8 @@ struct mgr_gpu {
         char pci_bus_id[32];
         const struct gpu_model *model;
         struct layout layout;
-        int nvml_index; /* the same GPU in NVML (matched by UUID); -1: none */
+        int nvml_index;  /* the same GPU in NVML (matched by UUID); -1: none */
+        int state_index; /* the index the state knew it by (a real GPU, by UUID); -1: new */
         /* a real GPU in MIG mode: its GPU instances are the hardware's, each run on its MIG
          * device (migdev.h) */
         bool mig_hw;
@@ -75,6 +76,8 @@ struct manager_config {
         bool no_engines;         /* run no engine processes (the API fuzz target only) */
         int64_t rmpvmrl; /* the product's RmPVMRL value for every GPU's scheduler; -1: none */
         bool mig_admin;  /* cuda: vgpud may create and destroy GPU instances (never MIG mode) */
+        /* cuda: a GPU NVML no longer lists takes its vGPUs with it (else vgpud does not start) */
+        bool forget_gone_gpus;
 };
 
 struct manager {

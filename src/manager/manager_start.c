@@ -40,6 +40,10 @@ struct restore {
         /* real GPUs: the UUID the state gave each index, as it was before this start */
         size_t n_old;
         struct state_gpu *old;
+        /* rows of real GPUs' GPU instances whose GPU has another index now (moved_to) */
+        size_t n_moved;
+        struct state_gi moved[64];
+        uint32_t moved_to[64];
 };
 
 static int collect_gpu_row(void *ctx, const struct state_gpu *row)
@@ -57,25 +61,30 @@ static int collect_gpu_row(void *ctx, const struct state_gpu *row)
 }
 
 /*
- * A real GPU the state placed vGPUs or instances on at index gpu that is not there now: NVML no
- * longer lists its UUID (it failed, or was taken out). Its UUID into uuid (if not NULL).
+ * Where a row the state put at GPU index gpu belongs now: the index of the GPU with the UUID the
+ * state gave that index (a real GPU keeps its index unless GPUs went away), or -1 when NVML no
+ * longer lists it, with that UUID in *ret_uuid (if not NULL). The sim's GPUs: gpu as it is.
  */
-static bool gpu_gone(const struct restore *rs, uint32_t gpu, const char **uuid)
+static int gpu_now(const struct restore *rs, uint32_t gpu, const char **ret_uuid)
 {
         const struct manager *m = rs->m;
 
+        if (ret_uuid)
+                *ret_uuid = "?";
         if (!m->real_gpus)
-                return false;
+                return (int)gpu;
         for (size_t i = 0; i < rs->n_old; i++) {
                 if (rs->old[i].index != gpu)
                         continue;
-                if (uuid)
-                        *uuid = rs->old[i].uuid;
-                return gpu >= m->n_gpus || strcasecmp(rs->old[i].uuid, m->gpus[gpu].uuid) != 0;
+                if (ret_uuid)
+                        *ret_uuid = rs->old[i].uuid;
+                for (size_t j = 0; j < m->n_gpus; j++) {
+                        if (strcasecmp(rs->old[i].uuid, m->gpus[j].uuid) == 0)
+                                return (int)j;
+                }
+                return -1;
         }
-        if (uuid)
-                *uuid = "?";
-        return gpu >= m->n_gpus;
+        return gpu < m->n_gpus ? (int)gpu : -1;
 }
 
 /*
@@ -118,9 +127,12 @@ static int restore_gpu_row(void *ctx, const struct state_gpu *row)
         struct manager *m = rs->m;
         enum layout_mode mode;
 
-        if (row->index >= m->n_gpus)
+        /* a real GPU's row is its UUID's, wherever that GPU is now (or gone: nothing to do) */
+        int now = gpu_now(rs, row->index, NULL);
+
+        if (now < 0 || (uint32_t)now >= m->n_gpus)
                 return 0; /* a GPU no longer configured; checked against vGPUs below */
-        struct mgr_gpu *g = &m->gpus[row->index];
+        struct mgr_gpu *g = &m->gpus[now];
         if (strcmp(row->model, g->model->id) != 0) {
                 /* The configuration changed this GPU's model; only allowed while it is unused. */
                 vgpu_log(VGPU_LOG_WARN, "GPU %u was %s in the state, now %s", row->index,
@@ -143,13 +155,30 @@ static int restore_gi_row(void *ctx, const struct state_gi *row)
 {
         struct restore *rs = ctx;
         struct manager *m = rs->m;
+        int now = gpu_now(rs, row->gpu, NULL);
         struct mgr_gpu *g;
         int r;
 
-        if (gpu_gone(rs, row->gpu, NULL)) {
-                /* a real GPU NVML no longer lists: the row goes (its instances went with it) */
-                if (rs->n_stale < sizeof(rs->stale) / sizeof(rs->stale[0]))
-                        rs->stale[rs->n_stale++] = *row;
+        if (m->real_gpus) {
+                /* the hardware's GPU instances are in the layout: a row only says "implicit" */
+                const struct layout_gi *have =
+                        now >= 0 ? layout_find_gi(&m->gpus[now].layout, row->id) : NULL;
+
+                if (!have || have->profile->id != row->profile || have->start != row->start) {
+                        /* the instance is gone, or its GPU (NVML no longer lists it) */
+                        if (rs->n_stale < sizeof(rs->stale) / sizeof(rs->stale[0]))
+                                rs->stale[rs->n_stale++] = *row;
+                        return 0;
+                }
+                g = &m->gpus[now];
+                if (row->implicit && m->mig_admin)
+                        g->layout.gis[have - g->layout.gis].implicit = true;
+                if ((uint32_t)now != row->gpu &&
+                    rs->n_moved < sizeof(rs->moved) / sizeof(rs->moved[0])) {
+                        /* its GPU has another index now: the row is rewritten there */
+                        rs->moved[rs->n_moved] = *row;
+                        rs->moved_to[rs->n_moved++] = (uint32_t)now;
+                }
                 return 0;
         }
         if (row->gpu >= m->n_gpus) {
@@ -161,18 +190,6 @@ static int restore_gi_row(void *ctx, const struct state_gi *row)
                 return 1;
         }
         g = &m->gpus[row->gpu];
-        if (m->real_gpus) {
-                /* the hardware's GPU instances are in the layout: a row only says "implicit" */
-                const struct layout_gi *have = layout_find_gi(&g->layout, row->id);
-
-                if (have && have->profile->id == row->profile && have->start == row->start) {
-                        if (row->implicit && m->mig_admin)
-                                g->layout.gis[have - g->layout.gis].implicit = true;
-                } else if (rs->n_stale < sizeof(rs->stale) / sizeof(rs->stale[0])) {
-                        rs->stale[rs->n_stale++] = *row;
-                }
-                return 0;
-        }
         r = layout_gi_create(&g->layout, catalog_find_profile(g->model, row->profile), row->start,
                              row->id, NULL);
         if (r < 0) {
@@ -505,7 +522,10 @@ static int setup_gpus_with(struct restore *rs, const struct manager_config *cfg,
         for (size_t i = 0; i < cfg->n_sim_gpus; i++)
                 order[i] = i;
         if (m->real_gpus) {
-                r = state_each_gpu(m->db, collect_gpu_row, rs);
+                /* state from before vgpud's GPU instance IDs were NVML's + 1 (migdev.h) */
+                r = state_real_gi_ids(m->db);
+                if (r == 0)
+                        r = state_each_gpu(m->db, collect_gpu_row, rs);
                 if (r == 0 && !rs->err)
                         r = stable_order(rs, cfg, order);
                 if (r < 0 || rs->err)
@@ -535,11 +555,37 @@ static int setup_gpus_with(struct restore *rs, const struct manager_config *cfg,
                 if (cfg->gpu_bus_ids && cfg->gpu_bus_ids[j] && cfg->gpu_bus_ids[j][0])
                         snprintf(g->pci_bus_id, sizeof(g->pci_bus_id), "%s", cfg->gpu_bus_ids[j]);
                 layout_init(&g->layout, g->model);
-                if (j != i)
-                        vgpu_log(VGPU_LOG_INFO,
-                                 "GPU %zu: %s keeps the number the state gave it (NVML lists it "
-                                 "%zu-th)",
-                                 i, g->uuid, j);
+                g->state_index = m->real_gpus ? -1 : (int)i;
+                for (size_t k = 0; m->real_gpus && k < rs->n_old; k++) {
+                        if (strcasecmp(rs->old[k].uuid, g->uuid) == 0)
+                                g->state_index = (int)rs->old[k].index;
+                }
+                if (g->state_index >= 0 && g->state_index != (int)i)
+                        vgpu_log(VGPU_LOG_WARN, "GPU %s was GPU %d; it is GPU %zu now", g->uuid,
+                                 g->state_index, i);
+        }
+        /* vGPUs on a GPU NVML no longer lists: removed only when the operator says so */
+        r = state_each_vgpu(m->db, collect_vgpu_row, rs);
+        if (r < 0 || rs->err)
+                return rs->err ? rs->err : r;
+        size_t gone = 0;
+
+        for (size_t i = 0; m->real_gpus && i < rs->n_rows; i++) {
+                const char *was = NULL;
+
+                if (gpu_now(rs, rs->rows[i].gpu, &was) >= 0)
+                        continue;
+                vgpu_log(VGPU_LOG_ERROR, "vGPU %s is on GPU %s, which NVML does not list now%s",
+                         rs->rows[i].uuid, was,
+                         cfg->forget_gone_gpus ? "; vgpud removes it (--forget-gone-gpus)" : "");
+                gone++;
+        }
+        if (gone && !cfg->forget_gone_gpus) {
+                vgpu_log(VGPU_LOG_ERROR,
+                         "vgpud does not start without those GPUs: bring them back, or start it "
+                         "with --forget-gone-gpus to remove their %zu vGPU(s)",
+                         gone);
+                return -ENODEV;
         }
         r = state_each_gpu(m->db, restore_gpu_row, rs);
         if (r < 0 || rs->err)
@@ -565,27 +611,56 @@ static int setup_gpus_with(struct restore *rs, const struct manager_config *cfg,
                     state_commit(m->db) < 0)
                         state_rollback(m->db);
         }
-        r = state_each_vgpu(m->db, collect_vgpu_row, rs);
-        for (size_t i = 0; r == 0 && !rs->err && i < rs->n_rows; i++) {
-                const struct state_vgpu *row = &rs->rows[i];
-                const char *was = NULL;
+        /* instances of GPUs whose index changed: their rows move with them, in one go */
+        if (rs->n_moved) {
+                r = state_begin(m->db);
+                for (size_t i = 0; r == 0 && i < rs->n_moved; i++)
+                        r = state_del_gi(m->db, rs->moved[i].gpu, rs->moved[i].id);
+                for (size_t i = 0; r == 0 && i < rs->n_moved; i++) {
+                        struct state_gi there = rs->moved[i];
 
-                if (!gpu_gone(rs, row->gpu, &was)) {
-                        r = restore_vgpu(m, row);
+                        there.gpu = rs->moved_to[i];
+                        r = state_put_gi(m->db, &there);
+                }
+                if (r == 0)
+                        r = state_commit(m->db);
+                if (r < 0) {
+                        state_rollback(m->db);
+                        return VGPU_ESTATE;
+                }
+        }
+        for (size_t i = 0; r == 0 && !rs->err && i < rs->n_rows; i++) {
+                struct state_vgpu row = rs->rows[i];
+                const char *was = NULL;
+                int now = gpu_now(rs, row.gpu, &was);
+                struct mgr_vgpu *v;
+
+                if (now < 0) {
+                        /* its GPU is gone, and its framebuffer with it (--forget-gone-gpus) */
+                        struct mgr_vgpu lost = {0};
+
+                        snprintf(lost.uuid, sizeof(lost.uuid), "%s", row.uuid);
+                        lost.gpu = row.gpu;
+                        lost.place.gi = row.gi;
+                        manager_stop_engine(m, lost.uuid, find_engine(m, lost.uuid));
+                        r = manager_unpersist_vgpu(m, &lost, false);
                         continue;
                 }
-                /* its GPU is gone, and its framebuffer with it: as for a GPU instance gone */
-                struct mgr_vgpu v = {0};
+                if ((uint32_t)now == row.gpu) {
+                        r = restore_vgpu(m, &row);
+                        continue;
+                }
+                /* its GPU has another index now: restored there, and its row rewritten */
+                row.gpu = (uint32_t)now;
+                r = restore_vgpu(m, &row);
+                v = r == 0 ? manager_vgpu_locked(m, row.uuid) : NULL;
+                if (v) {
+                        const struct layout_gi *gi =
+                                v->place.gi ? layout_find_gi(&m->gpus[v->gpu].layout, v->place.gi)
+                                            : NULL;
 
-                vgpu_log(VGPU_LOG_ERROR,
-                         "vGPU %s was on GPU %u (%s), which NVML no longer lists; vgpud removes "
-                         "it",
-                         row->uuid, row->gpu, was);
-                snprintf(v.uuid, sizeof(v.uuid), "%s", row->uuid);
-                v.gpu = row->gpu;
-                v.place.gi = row->gi;
-                manager_stop_engine(m, v.uuid, find_engine(m, v.uuid));
-                r = manager_unpersist_vgpu(m, &v, false);
+                        r = manager_persist_vgpu(m, v, gi && gi->implicit ? gi : NULL);
+                }
         }
         if (r < 0 || rs->err)
                 return rs->err ? rs->err : r;
@@ -717,7 +792,10 @@ static int sched_restore(struct manager *m, int64_t rmpvmrl)
                         }
                         continue;
                 }
-                snprintf(key, sizeof(key), "sched.gpu.%zu", i);
+                /* a real GPU's setting is its own: under the index the state knew it by */
+                if (g->state_index < 0)
+                        continue;
+                snprintf(key, sizeof(key), "sched.gpu.%d", g->state_index);
                 if (state_get_meta(m->db, key, value, sizeof(value)) < 0)
                         continue;
                 if (sscanf(value, "%31s %u", name, &ms) != 2 || sched_policy_parse(name, &p) < 0 ||
@@ -727,6 +805,8 @@ static int sched_restore(struct manager *m, int64_t rmpvmrl)
                                  "GPU %zu: stored scheduler '%s' not usable; "
                                  "best effort",
                                  i, value);
+                else if (g->state_index != (int)i && sched_persist(m, g->index, p, ms) < 0)
+                        return VGPU_ESTATE; /* kept under its new index */
         }
         return 0;
 }

@@ -317,3 +317,25 @@ int state_each_vgpu(struct state *s, int (*fn)(void *ctx, const struct state_vgp
                     " LEFT JOIN vgpu_addresses a USING(uuid) ORDER BY v.handle",
                     vgpu_row, &f);
 }
+
+int state_real_gi_ids(struct state *s)
+{
+        char v[32];
+        int r;
+
+        if (state_get_meta(s, "gi_ids", v, sizeof(v)) == 0)
+                return 0;
+        /* through negatives: (gpu, id) stays unique at every step */
+        r = state_begin(s);
+        if (r == 0)
+                r = exec(s, "UPDATE gpu_instances SET id = -(id + 1);"
+                            "UPDATE gpu_instances SET id = -id;"
+                            "UPDATE vgpus SET gi = gi + 1 WHERE gi > 0;");
+        if (r == 0)
+                r = state_put_meta(s, "gi_ids", "nvml+1");
+        if (r == 0)
+                r = state_commit(s);
+        if (r < 0)
+                state_rollback(s);
+        return r < 0 ? -EIO : 0;
+}

@@ -69,6 +69,14 @@ int state_put_vgpu(struct state *s, const struct state_vgpu *v);
 int state_del_vgpu(struct state *s, const char *uuid);
 
 /*
+ * state_real_gi_ids - once per state (noted as meta "gi_ids"): the GPU instance IDs of a state
+ * written when vgpud numbered a real GPU's instances as NVML does become NVML's + 1, as vgpud
+ * numbers them now (migdev.h), in gpu_instances and in vgpus. Call only with real GPUs. 0 or
+ * -EIO, nothing changed.
+ */
+int state_real_gi_ids(struct state *s);
+
+/*
  * Readers: call fn for each row, in key order, until it returns non-zero (which is returned).
  * Return 0, fn's value, or -EIO.
  */

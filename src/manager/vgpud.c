@@ -38,6 +38,7 @@ static void usage(FILE *f)
               "              [--license-ca FILE] [--license-token FILE] [--license-grace S]]\n"
               "             [--migrate-secret FILE [--migrate-listen ADDR:PORT]]\n"
               "             [--guest-listen ADDR:PORT --guest-secret FILE] [--mig-admin]\n"
+              "             [--forget-gone-gpus]\n"
               "             [--foreground] [--verbose]\n"
               "defaults: --backend sim --sim-gpus H100-80GB --state /var/lib/vgpu\n"
               "          --socket /run/vgpu/vgpud.sock, admin and socket group root\n"
@@ -47,6 +48,8 @@ static void usage(FILE *f)
               "  mode (vgpuctl mig -cgi/-dgi, and one for a MIG-backed vGPU when none is\n"
               "  free); without it vgpud uses the instances that exist. vgpud never changes a\n"
               "  GPU's MIG mode\n"
+              "--forget-gone-gpus (cuda): vGPUs on a GPU NVML no longer lists (it failed, or\n"
+              "  was taken out) are removed; without it vgpud does not start then\n"
               "--rmpvmrl sets every GPU's scheduler as NVIDIA's RmPVMRL registry value does:\n"
               "  0x00 best effort, 0x01 equal share, 0x11 fixed share; time slice in ms in\n"
               "  bits 16-23 (0x00030001: equal share, 3 ms)\n"
@@ -216,7 +219,8 @@ static int nvml_gpus(const struct backend_gpu *cuda, size_t n_cuda, struct backe
                 snprintf(g->uuid, sizeof(g->uuid), "%.63s", found[i].uuid);
                 snprintf(g->bus_id, sizeof(g->bus_id), "%s", found[i].bus_id);
                 g->pci_device_id = found[i].pci_device_id;
-                g->mem_total = found[i].mem_total;
+                if (found[i].mem_total) /* 0: NVML tells only privileged callers */
+                        g->mem_total = found[i].mem_total;
                 (*ret_n)++;
         }
         vgpu_nvml_close();
@@ -298,6 +302,7 @@ int main(int argc, char **argv)
                 {"guest-secret", required_argument, NULL, 's' + 256},
                 {"guest-listen", required_argument, NULL, 'L' + 256},
                 {"mig-admin", no_argument, NULL, 'A' + 256},
+                {"forget-gone-gpus", no_argument, NULL, 'F' + 256},
                 {"foreground", no_argument, NULL, 'f'},
                 {"verbose", no_argument, NULL, 'v'},
                 {"help", no_argument, NULL, 'h'},
@@ -312,7 +317,7 @@ int main(int argc, char **argv)
         struct http_server *metrics_srv = NULL;
         const char *migrate_secret = NULL, *migrate_listen = NULL;
         const char *guest_secret = NULL, *guest_listen = NULL;
-        bool mig_admin = false;
+        bool mig_admin = false, forget_gone = false;
         struct migrate_peer *guest_peer = NULL;
         const char *socket_path = "/run/vgpu/vgpud.sock", *admin = NULL, *sock_group = NULL;
         char engine[PATH_MAX] = "", list[1024];
@@ -423,6 +428,9 @@ int main(int argc, char **argv)
                 case 'A' + 256:
                         mig_admin = true;
                         break;
+                case 'F' + 256:
+                        forget_gone = true;
+                        break;
                 case 'f':
                         break; /* vgpud always stays in the foreground; systemd runs it as is */
                 case 'v':
@@ -504,6 +512,7 @@ int main(int argc, char **argv)
                                       .gpu_bus_ids = bus_ids,
                                       .rmpvmrl = rmpvmrl,
                                       .mig_admin = mig_admin,
+                                      .forget_gone_gpus = forget_gone,
                                       .engine_path = engine};
         r = manager_new(&cfg, &mgr);
         if (r < 0) {

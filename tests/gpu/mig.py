@@ -299,13 +299,28 @@ def run_fake():
         check(saxpy(d, on[1], env), "and runs there")
         d.stop_all()
         wait_for(lambda: not engines_of(os.path.join(tmp, "order")), timeout=15)
-        fakegpu.write(fake, [a])  # GPU b failed: NVML lists only a
+        # GPU a, number 0, failed: NVML lists only b. vgpud keeps the vGPUs of a unless told
+        fakegpu.write(fake, [b])
+        try:
+            d = start(os.path.join(tmp, "order"), env)
+            check(False, "a GPU gone: vgpud started without --forget-gone-gpus")
+        except RuntimeError as e:
+            check("--forget-gone-gpus" in str(e),
+                  "a GPU gone: vgpud does not start, and names --forget-gone-gpus")
+        d = start(os.path.join(tmp, "order"), env, ["--forget-gone-gpus"])
+        gpus = d.call("GET", "/v1/gpus")[1]["gpus"]
+        vs = {v["uuid"]: v for v in d.call("GET", "/v1/vgpus")[1]["vgpus"]}
+        check([g["uuid"] for g in gpus] == [b["uuid"]] and list(vs) == [on[1]] and
+              vs[on[1]]["gpu"] == 0 and vs[on[1]]["gpu_uuid"] == b["uuid"] and
+              "which NVML does not list now" in d.read_log(),
+              "with --forget-gone-gpus: the vGPU of the GPU gone is removed with the reason; the "
+              "other GPU is GPU 0 now and keeps its vGPU: %s" % vs)
+        check(saxpy(d, on[1], env), "and that vGPU runs")
+        d.kill(signal.SIGTERM)
         d = start(os.path.join(tmp, "order"), env)
-        vs = [v["uuid"] for v in d.call("GET", "/v1/vgpus")[1]["vgpus"]]
-        check(vs == [on[0]] and "which NVML no longer lists" in d.read_log(),
-              "a GPU gone: vgpud starts, its vGPU is removed with the reason, the other stays: %s"
-              % vs)
-        check(saxpy(d, on[0], env), "and the other runs")
+        vs = {v["uuid"]: v for v in d.call("GET", "/v1/vgpus")[1]["vgpus"]}
+        check(list(vs) == [on[1]] and vs[on[1]]["gpu"] == 0 and vs[on[1]]["state"] == "running",
+              "the state says so from then on: %s" % vs)
     finally:
         d.stop_all()
 

@@ -46,7 +46,12 @@ run() {
         case $rc in
         0) results+=(passed) ;;
         77) results+=("skipped: $(grep -m1 SKIP "$logs/$name.log")") ;;
-        124 | 137) results+=("FAILED (timed out after $limit s)") ;;
+        124 | 137)
+                results+=("FAILED (timed out after $limit s)")
+                # its engines run in sessions of their own: they would hold GPU memory on
+                pkill -KILL -f "$VGPU_BUILD/bin/vgpu-engine" 2>/dev/null
+                pkill -KILL -f "$VGPU_BUILD/bin/vgpud" 2>/dev/null
+                ;;
         *) results+=("FAILED ($rc)") ;;
         esac
         ms=$((($(date +%s%N) - start) / 1000000))

@@ -510,7 +510,8 @@ static uint64_t cuda_queue_gpu_time(struct backend_queue *q, bool drain)
         if (!q->timing) {
                 unsigned made = 0; /* events made, start[0], end[0], start[1], ... */
 
-                if (q->untimed)
+                /* after a failure to make them, tried again now and then */
+                if (q->untimed && ++q->untimed_calls % 256 != 0)
                         return 0;
                 while (made < 2 * TIMED &&
                        cu.event_create(made % 2 ? &q->end[made / 2] : &q->start[made / 2],
@@ -519,12 +520,15 @@ static uint64_t cuda_queue_gpu_time(struct backend_queue *q, bool drain)
                 if (made < 2 * TIMED) {
                         while (made--)
                                 cu.event_destroy(made % 2 ? q->end[made / 2] : q->start[made / 2]);
+                        if (!q->untimed)
+                                vgpu_log(VGPU_LOG_WARN,
+                                         "GPU time: cannot create events; this stream's launches "
+                                         "are not charged to its vGPU until they can be");
                         q->untimed = true;
-                        vgpu_log(VGPU_LOG_WARN, "GPU time: cannot create events; this stream's "
-                                                "launches are not charged to its vGPU");
                         return 0;
                 }
                 q->timing = true;
+                q->untimed = false;
                 return 0;
         }
         ns = cuda_collect(q, drain) + q->carry;

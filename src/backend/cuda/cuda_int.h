@@ -28,6 +28,7 @@ struct backend_queue {
         /* the scheduler's GPU time: an event pair around each launch, oldest first */
         bool timing;
         bool untimed; /* its events could not be made: the slices charge nothing */
+        unsigned untimed_calls;
         CUevent start[TIMED], end[TIMED];
         unsigned head, tail; /* pairs [head, tail) are in flight; indices mod TIMED */
         uint64_t carry;      /* measured while making room, not yet returned */

@@ -645,8 +645,11 @@ int vgpu_nvml_gpus(struct vgpu_nvml_gpu *ret, size_t max, size_t *ret_n)
                         return -ENOMEM;
                 }
         }
-        /* A GPU this process may not open (NVML counts it) is left out: the others keep their
-         * NVML indices (index). */
+        /*
+         * A GPU this process may not open (NVML counts it), or that fails (lost, in a bad
+         * state), is left out: the others keep their NVML indices (index). vgpud then finds
+         * it missing.
+         */
         size_t k = 0;
 
         for (size_t i = 0; i < n; i++) {
@@ -656,9 +659,13 @@ int vgpu_nvml_gpus(struct vgpu_nvml_gpu *ret, size_t max, size_t *ret_n)
                     NVML_ERROR_NO_PERMISSION)
                         continue;
                 err = nvml_gpu_fill((unsigned)i, &gpus[k]);
-                if (err < 0) {
+                if (err == -ENOMEM) {
                         free(gpus);
                         return err;
+                }
+                if (err < 0) {
+                        vgpu_log(VGPU_LOG_WARN, "NVML: GPU %zu left out: %s", i, nvml_last_err);
+                        continue;
                 }
                 k++;
         }

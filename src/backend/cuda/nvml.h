@@ -82,7 +82,9 @@ void vgpu_nvml_close(void);
 
 /*
  * vgpu_nvml_gpus - describe up to max GPUs, in NVML's order, with their MIG devices (at most
- * VGPU_NVML_MAX_MIG each; more are left out). Sets *ret_n to how many were written. Returns 0;
+ * VGPU_NVML_MAX_MIG each; more are left out). A GPU this process may not open, or that NVML
+ * fails to describe, is left out (the latter with a warning logged); each keeps NVML's index.
+ * Sets *ret_n to how many were written. Returns 0;
  * -ENODEV when NVML is not open; another negative errno when NVML fails (vgpu_nvml_strerror
  * says why). ret and *ret_n are untouched on failure.
  */
