@@ -4,7 +4,7 @@
 #   tests/gpu/run-on-device.sh [--quick]
 # Builds the tree (Release, in build-gpu/, after scripts/deps.sh) unless $VGPU_BUILD names a build
 # already made, then runs the GPU tests (isolation, every guest program and example, driver API
-# and runtime API, on the cuda backend; MIG-backed vGPUs when a GPU is in MIG mode; vgpud's
+# and runtime API, on the cuda backend; the guest programs on NVIDIA's driver itself; MIG-backed vGPUs when a GPU is in MIG mode; vgpud's
 # control API and crash safety; moves between two vgpuds) and the native-against-remoted
 # benchmark, and prints one table.
 # Logs go to $VGPU_GPU_LOGS (default: a temp dir, named at the end; on the device tool's machine
@@ -62,6 +62,7 @@ run() {
 
 run isolation bash "$src/tests/gpu/run_isolation.sh" cuda
 run guest_programs bash "$src/tests/gpu/run_guest_gpu.sh"
+run guest_native bash "$src/tests/gpu/run_guest_native.sh"
 run cudart_programs bash "$src/tests/gpu/run_cudart_gpu.sh"
 run scheduler python3 -u "$src/tests/gpu/sched_gpu.py"
 run suspend python3 -u "$src/tests/gpu/suspend_gpu.py"
