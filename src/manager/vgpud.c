@@ -169,7 +169,8 @@ static const struct gpu_model *model_of(const struct backend_gpu *f, size_t i)
  * The physical GPUs as NVML lists them, in its order (ret, up to max): a GPU in MIG mode is no
  * CUDA device itself (its MIG devices are), so the driver API cannot list it. What NVML does not
  * say (compute capability, SMs) comes from the driver's device of the same UUID, if any. A GPU
- * not in MIG mode that the driver does not show is left out when CUDA_VISIBLE_DEVICES hides it.
+ * not in MIG mode that the driver does not show is left out when CUDA_VISIBLE_DEVICES is set and
+ * does not name its UUID.
  * 0, or -ENODEV when NVML does not load or lists nothing.
  */
 static int nvml_gpus(const struct backend_gpu *cuda, size_t n_cuda, struct backend_gpu *ret,
@@ -199,7 +200,8 @@ static int nvml_gpus(const struct backend_gpu *cuda, size_t n_cuda, struct backe
                                 seen = true;
                         }
                 }
-                if (!seen && !found[i].mig_enabled && getenv("CUDA_VISIBLE_DEVICES")) {
+                if (!seen && !found[i].mig_enabled && getenv("CUDA_VISIBLE_DEVICES") &&
+                    !strcasestr(getenv("CUDA_VISIBLE_DEVICES"), found[i].uuid)) {
                         vgpu_log(VGPU_LOG_WARN,
                                  "GPU %s (%s) is not in CUDA_VISIBLE_DEVICES here; not served",
                                  found[i].uuid, found[i].name);
