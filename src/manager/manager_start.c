@@ -233,6 +233,10 @@ static void follow_engine(struct manager *m, struct mgr_vgpu *v, json_t *st)
         struct mgr_gpu *g;
         const struct vgpu_type *t = NULL;
 
+        /* a real GPU's engine never leaves its device, and says the number vgpud gave it when
+         * it started, which may have changed since (a GPU gone): only its offset counts */
+        if (m->real_gpus)
+                eg = (json_int_t)v->gpu;
         if (eg == (json_int_t)v->gpu && eo == v->place.fb_offset)
                 return;
         if (eg < 0 || (size_t)eg >= m->n_gpus) {
