@@ -797,8 +797,18 @@ static int sched_restore(struct manager *m, int64_t rmpvmrl)
                         continue;
                 }
                 /* a real GPU's setting is its own: under the index the state knew it by */
-                if (g->state_index < 0)
+                if (g->state_index < 0) {
+                        /* new here: a setting left at its index (a GPU gone) is not its own */
+                        snprintf(key, sizeof(key), "sched.gpu.%zu", i);
+                        if (state_get_meta(m->db, key, value, sizeof(value)) == 0) {
+                                uint64_t clock, idle;
+
+                                scheduler_get(m->sched, g->index, &p, &ums, &clock, &idle);
+                                if (sched_persist(m, g->index, p, ums) < 0)
+                                        return VGPU_ESTATE;
+                        }
                         continue;
+                }
                 snprintf(key, sizeof(key), "sched.gpu.%d", g->state_index);
                 if (state_get_meta(m->db, key, value, sizeof(value)) < 0)
                         continue;

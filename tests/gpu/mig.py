@@ -286,6 +286,10 @@ def run_fake():
             s, v = d.call("POST", "/v1/vgpus", {"gpu": gpu, "type": "H100XM-20C"})
             check(s == 201, "a vGPU on GPU %d: %s" % (gpu, v))
             on[gpu] = v.get("uuid")
+        # each GPU's scheduler is its own, whatever number it has later
+        for gpu, policy in ((0, "equal-share"), (1, "fixed-share")):
+            check(d.call("PUT", "/v1/gpus/%d/scheduler" % gpu, {"policy": policy})[0] == 200,
+                  "GPU %d: %s" % (gpu, policy))
         d.stop_all()
         wait_for(lambda: not engines_of(os.path.join(tmp, "order")), timeout=15)
         fakegpu.write(fake, [b, a])  # after a "reboot", NVML lists them the other way round
@@ -316,11 +320,24 @@ def run_fake():
               "with --forget-gone-gpus: the vGPU of the GPU gone is removed with the reason; the "
               "other GPU is GPU 0 now and keeps its vGPU: %s" % vs)
         check(saxpy(d, on[1], env), "and that vGPU runs")
+        sched = d.call("GET", "/v1/gpus/0/scheduler")[1]
+        check(sched.get("policy") == "fixed-share",
+              "and keeps its scheduler (fixed share), not GPU a's: %s" % sched)
         d.kill(signal.SIGTERM)
+        c = fakegpu.h100(2)
+        fakegpu.write(fake, [b, c])  # a new GPU c takes number 1, b's number before
         d = start(os.path.join(tmp, "order"), env)
         vs = {v["uuid"]: v for v in d.call("GET", "/v1/vgpus")[1]["vgpus"]}
         check(list(vs) == [on[1]] and vs[on[1]]["gpu"] == 0 and vs[on[1]]["state"] == "running",
               "the state says so from then on: %s" % vs)
+        for _ in range(2):  # and after one more restart
+            s0 = d.call("GET", "/v1/gpus/0/scheduler")[1].get("policy")
+            s1 = d.call("GET", "/v1/gpus/1/scheduler")[1].get("policy")
+            check(s0 == "fixed-share" and s1 == "best-effort",
+                  "a new GPU at number 1 starts best effort, not with what b left there: %s, %s"
+                  % (s0, s1))
+            d.kill(signal.SIGTERM)
+            d = start(os.path.join(tmp, "order"), env)
     finally:
         d.stop_all()
 
