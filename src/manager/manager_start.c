@@ -40,6 +40,9 @@ struct restore {
         /* real GPUs: the UUID the state gave each index, as it was before this start */
         size_t n_old;
         struct state_gpu *old;
+        /* real GPUs' GPU-instance rows, when the state is renumbered (remap_state) */
+        size_t n_gis;
+        struct state_gi *gis;
         /* rows of real GPUs' GPU instances whose GPU has another index now (moved_to) */
         size_t n_moved;
         struct state_gi moved[64];
@@ -512,6 +515,142 @@ static void stop_strays(struct manager *m)
         closedir(d);
 }
 
+static int collect_gi_row(void *ctx, const struct state_gi *row)
+{
+        struct restore *rs = ctx;
+        struct state_gi *n = realloc(rs->gis, (rs->n_gis + 1) * sizeof(*n));
+
+        if (!n) {
+                rs->err = -ENOMEM;
+                return 1;
+        }
+        rs->gis = n;
+        rs->gis[rs->n_gis++] = *row;
+        return 0;
+}
+
+/* The device address a vGPU row's placement gave it on the GPU it was on (row->gpu), or 0. */
+static uint64_t derived_address(const struct manager *m, const struct state_vgpu *row, int now)
+{
+        struct layout scratch = m->gpus[now].layout; /* its GPU instances, no vGPUs yet */
+        const struct vgpu_type *t = catalog_type_by_id(m->gpus[now].model, row->type_id);
+        struct layout_req req = {.gi = row->gi, .placement = row->placement};
+        struct layout_vgpu out;
+
+        if (!t || layout_check(&scratch, t, &req, &out) != 0)
+                return 0;
+        return layout_device_address(row->gpu, out.fb_offset);
+}
+
+/*
+ * Real GPUs whose numbers changed (a GPU gone, its number taken): the state is renumbered by
+ * UUID in one transaction before anything else is restored, so that a start killed halfway
+ * finds either the old numbering or the new, whole: vGPU rows (a vGPU keeps its device
+ * address), GPU-instance rows, scheduler settings, and the GPU rows themselves. vGPUs of GPUs
+ * gone are deleted here (the caller checked --forget-gone-gpus); their engines are stopped once
+ * it is committed. Then rs->old is the new numbering. 0 or a negative code, the state unchanged.
+ */
+static int remap_state(struct restore *rs)
+{
+        struct manager *m = rs->m;
+        char(*sched)[48] = NULL;
+        bool change = false;
+        int r;
+
+        for (size_t i = 0; i < m->n_gpus; i++)
+                change |= m->gpus[i].state_index != (int)i;
+        for (size_t i = 0; i < rs->n_rows; i++)
+                change |= gpu_now(rs, rs->rows[i].gpu, NULL) != (int)rs->rows[i].gpu;
+        if (!change)
+                return 0;
+        r = state_each_gi(m->db, collect_gi_row, rs);
+        if (r < 0 || rs->err)
+                return rs->err ? rs->err : r;
+        /* each GPU's scheduler setting, read under its old number before any is written */
+        sched = calloc(m->n_gpus + 1, sizeof(*sched));
+        if (!sched)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->n_gpus; i++) {
+                char key[32];
+
+                snprintf(key, sizeof(key), "sched.gpu.%d", m->gpus[i].state_index);
+                if (m->gpus[i].state_index < 0 ||
+                    state_get_meta(m->db, key, sched[i], sizeof(sched[i])) < 0)
+                        snprintf(sched[i], sizeof(sched[i]), "%s", "");
+        }
+        r = state_begin(m->db);
+        for (size_t i = 0; r == 0 && i < rs->n_rows; i++) {
+                struct state_vgpu row = rs->rows[i];
+                int now = gpu_now(rs, row.gpu, NULL);
+
+                if (now == (int)row.gpu)
+                        continue;
+                if (now < 0) {
+                        r = state_del_vgpu(m->db, row.uuid);
+                        continue;
+                }
+                if (!row.device_address)
+                        row.device_address = derived_address(m, &row, now);
+                row.gpu = (uint32_t)now;
+                r = state_put_vgpu(m->db, &row);
+        }
+        /* instance rows: all that move or go are deleted first, then the movers put back */
+        for (size_t i = 0; r == 0 && i < rs->n_gis; i++) {
+                if (gpu_now(rs, rs->gis[i].gpu, NULL) != (int)rs->gis[i].gpu)
+                        r = state_del_gi(m->db, rs->gis[i].gpu, rs->gis[i].id);
+        }
+        for (size_t i = 0; r == 0 && i < rs->n_gis; i++) {
+                struct state_gi gi = rs->gis[i];
+                int now = gpu_now(rs, gi.gpu, NULL);
+
+                if (now < 0 || now == (int)gi.gpu)
+                        continue;
+                gi.gpu = (uint32_t)now;
+                r = state_put_gi(m->db, &gi);
+        }
+        for (size_t i = 0; r == 0 && i < m->n_gpus; i++) {
+                const struct mgr_gpu *g = &m->gpus[i];
+                struct state_gpu row = {.index = g->index};
+                char key[32], old[48];
+
+                if (g->state_index == (int)i)
+                        continue;
+                /* its own setting, or none: not the one a gone GPU left at this number */
+                snprintf(key, sizeof(key), "sched.gpu.%zu", i);
+                if (sched[i][0])
+                        r = state_put_meta(m->db, key, sched[i]);
+                else if (state_get_meta(m->db, key, old, sizeof(old)) == 0)
+                        r = state_put_meta(m->db, key, "best-effort 0");
+                snprintf(row.uuid, sizeof(row.uuid), "%s", g->uuid);
+                snprintf(row.model, sizeof(row.model), "%s", g->model->id);
+                snprintf(row.mode, sizeof(row.mode), "%s", layout_mode_name(g->layout.mode));
+                snprintf(row.pci_bus_id, sizeof(row.pci_bus_id), "%s", g->pci_bus_id);
+                if (r == 0)
+                        r = state_put_gpu(m->db, &row);
+        }
+        if (r == 0)
+                r = state_commit(m->db);
+        free(sched);
+        if (r < 0) {
+                state_rollback(m->db);
+                return VGPU_ESTATE;
+        }
+        for (size_t i = 0; i < rs->n_rows; i++) {
+                if (gpu_now(rs, rs->rows[i].gpu, NULL) < 0)
+                        manager_stop_engine(m, rs->rows[i].uuid, find_engine(m, rs->rows[i].uuid));
+        }
+        /* from here on, the state's numbering is this start's */
+        rs->n_old = 0;
+        rs->n_rows = 0;
+        rs->n_gis = 0;
+        for (size_t i = 0; i < m->n_gpus; i++)
+                m->gpus[i].state_index = (int)i;
+        r = state_each_gpu(m->db, collect_gpu_row, rs);
+        if (r == 0 && !rs->err)
+                r = state_each_vgpu(m->db, collect_vgpu_row, rs);
+        return rs->err ? rs->err : r;
+}
+
 static int setup_gpus_with(struct restore *rs, const struct manager_config *cfg,
                            const struct vgpu_nvml_gpu *nvml_found, size_t n_found, size_t *order)
 {
@@ -596,6 +735,8 @@ static int setup_gpus_with(struct restore *rs, const struct manager_config *cfg,
                 return rs->err ? rs->err : r;
         if (m->real_gpus) {
                 r = migdev_discover(m, nvml_found, n_found);
+                if (r == 0)
+                        r = remap_state(rs);
                 if (r < 0)
                         return r;
         }
@@ -682,6 +823,7 @@ static int setup_gpus(struct manager *m, const struct manager_config *cfg,
         free(order);
         free(rs.rows);
         free(rs.old);
+        free(rs.gis);
         return r;
 }
 

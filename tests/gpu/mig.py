@@ -281,11 +281,11 @@ def run_fake():
     os.makedirs(os.path.join(tmp, "order"))
     d = start(os.path.join(tmp, "order"), env)
     try:
-        on = {}
+        on, addr = {}, {}
         for gpu in (0, 1):
             s, v = d.call("POST", "/v1/vgpus", {"gpu": gpu, "type": "H100XM-20C"})
             check(s == 201, "a vGPU on GPU %d: %s" % (gpu, v))
-            on[gpu] = v.get("uuid")
+            on[gpu], addr[gpu] = v.get("uuid"), v.get("device_address")
         # each GPU's scheduler is its own, whatever number it has later
         for gpu, policy in ((0, "equal-share"), (1, "fixed-share")):
             check(d.call("PUT", "/v1/gpus/%d/scheduler" % gpu, {"policy": policy})[0] == 200,
@@ -319,6 +319,9 @@ def run_fake():
               "which NVML does not list now" in d.read_log(),
               "with --forget-gone-gpus: the vGPU of the GPU gone is removed with the reason; the "
               "other GPU is GPU 0 now and keeps its vGPU: %s" % vs)
+        check(vs.get(on[1], {}).get("device_address") == addr[1],
+              "and that vGPU keeps its device address: %s, was %s" %
+              (vs.get(on[1], {}).get("device_address"), addr[1]))
         check(saxpy(d, on[1], env), "and that vGPU runs")
         sched = d.call("GET", "/v1/gpus/0/scheduler")[1]
         check(sched.get("policy") == "fixed-share",
@@ -336,6 +339,17 @@ def run_fake():
             check(s0 == "fixed-share" and s1 == "best-effort",
                   "a new GPU at number 1 starts best effort, not with what b left there: %s, %s"
                   % (s0, s1))
+            d.kill(signal.SIGTERM)
+            d = start(os.path.join(tmp, "order"), env)
+        # b (fixed share, number 0) gone too: c moves to 0 and does not take b's setting there
+        d.stop_all()
+        wait_for(lambda: not engines_of(os.path.join(tmp, "order")), timeout=15)
+        fakegpu.write(fake, [c])
+        d = start(os.path.join(tmp, "order"), env, ["--forget-gone-gpus"])
+        for _ in range(2):
+            pol = d.call("GET", "/v1/gpus/0/scheduler")[1].get("policy")
+            check(pol == "best-effort" and not d.call("GET", "/v1/vgpus")[1]["vgpus"],
+                  "b gone as well: c is GPU 0, best effort, not b's fixed share: %s" % pol)
             d.kill(signal.SIGTERM)
             d = start(os.path.join(tmp, "order"), env)
     finally:
