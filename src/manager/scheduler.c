@@ -151,7 +151,11 @@ static void sleep_ns(uint64_t ns)
         nanosleep(&ts, NULL);
 }
 
-/* Grant e one slice and wait until its engine gives it back; what it used. Unlocked. */
+/*
+ * Grant e one slice and wait until its engine gives it back; what it used. Unlocked. The grant
+ * ends on the page even when e was detached meanwhile: scheduler_detach waits for that before
+ * it lets the page go, so that a queue the vGPU moved to never has its grant ended by this one.
+ */
 static uint64_t run_slice(struct srq *q, struct sent *e, uint64_t slice_ns)
 {
         struct vgpu_sched_page *p = e->page;
@@ -168,9 +172,13 @@ static uint64_t run_slice(struct srq *q, struct sent *e, uint64_t slice_ns)
         while (__atomic_load_n(&p->yield_seq, __ATOMIC_ACQUIRE) != seq) {
                 uint32_t y = __atomic_load_n(&p->yielded, __ATOMIC_ACQUIRE);
                 uint64_t l;
+                bool gone;
 
+                pthread_mutex_lock(&q->s->lock); /* q's entries change under it */
                 beat(q);
-                if (__atomic_load_n(&q->stop, __ATOMIC_ACQUIRE) || e->gone)
+                gone = e->gone;
+                pthread_mutex_unlock(&q->s->lock);
+                if (__atomic_load_n(&q->stop, __ATOMIC_ACQUIRE) || gone)
                         break;
                 chan_futex_wait(&p->yielded, y, 50);
                 l = __atomic_load_n(&p->launches, __ATOMIC_ACQUIRE);
@@ -303,6 +311,7 @@ static void *rq_main(void *arg)
                         account(q);
                 }
                 put_ent(e);
+                pthread_cond_broadcast(&s->cond); /* a detach may wait for e's slice to end */
                 settle = true;
         }
         pthread_mutex_unlock(&s->lock);
@@ -335,7 +344,7 @@ void scheduler_free(struct scheduler *s)
         pthread_mutex_lock(&s->lock);
         for (size_t g = 0; g < s->n_gpus; g++) {
                 for (size_t r = 0; r < MAX_RQS; r++)
-                        s->gpus[g].rqs[r].stop = true;
+                        __atomic_store_n(&s->gpus[g].rqs[r].stop, true, __ATOMIC_RELEASE);
         }
         pthread_mutex_unlock(&s->lock);
         for (size_t g = 0; g < s->n_gpus; g++) {
@@ -397,11 +406,52 @@ static struct srq *rq_for(struct sgpu *g, uint32_t gi, bool create)
         return create ? free_q : NULL;
 }
 
+/*
+ * Take entry i off q and ungate its page. A slice of it that q's thread runs now ends first
+ * (run_slice sees it gone at once): only then is the page free for the queue it goes to next.
+ * Locked; waits unlocked.
+ */
+static void drop_locked(struct scheduler *s, struct srq *q, size_t i)
+{
+        struct sent *e = q->ents[i];
+
+        q->ents[i] = NULL;
+        sched_rq_remove(&q->rq, e->handle);
+        e->gone = true;
+        chan_futex_wake(&e->page->yielded);
+        while (e->refs > 1)
+                pthread_cond_wait(&s->cond, &s->lock);
+        __atomic_store_n(&e->page->gated, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&e->page->grant, 0, __ATOMIC_RELEASE);
+        chan_futex_wake(&e->page->grant);
+        put_ent(e);
+}
+
+/* Where vGPU handle is gated now, on any GPU: its queue and slot; false when nowhere. Locked. */
+static bool find_locked(struct scheduler *s, uint32_t handle, struct srq **ret_q, size_t *ret_i)
+{
+        for (size_t g = 0; g < s->n_gpus; g++) {
+                for (size_t r = 0; r < MAX_RQS; r++) {
+                        struct srq *q = &s->gpus[g].rqs[r];
+
+                        for (size_t i = 0; q->used && i < SCHED_MAX; i++) {
+                                if (q->ents[i] && q->ents[i]->handle == handle) {
+                                        *ret_q = q;
+                                        *ret_i = i;
+                                        return true;
+                                }
+                        }
+                }
+        }
+        return false;
+}
+
 int scheduler_attach(struct scheduler *s, uint32_t gpu, uint32_t gi, uint32_t handle,
                      const char *path, uint32_t share_slots, bool lazy)
 {
         struct sent *e;
-        struct srq *q;
+        struct srq *q, *oq;
+        size_t oi;
         void *p;
         int fd, slot = -1, r;
 
@@ -421,6 +471,16 @@ int scheduler_attach(struct scheduler *s, uint32_t gpu, uint32_t gi, uint32_t ha
         }
         *e = (struct sent){.handle = handle, .page = p, .refs = 1, .lazy = lazy};
         pthread_mutex_lock(&s->lock);
+        /* one queue grants a vGPU's page, never two: attached elsewhere, it moves here */
+        while (find_locked(s, handle, &oq, &oi))
+                drop_locked(s, oq, oi);
+        /* a grant a vgpud that died left on the page (no scheduler ends it now) is over */
+        if (__atomic_load_n(&e->page->grant, __ATOMIC_ACQUIRE)) {
+                __atomic_store_n(&e->page->grant, 0, __ATOMIC_SEQ_CST);
+                __atomic_store_n(&e->page->yield_seq,
+                                 __atomic_load_n(&e->page->grant_seq, __ATOMIC_ACQUIRE),
+                                 __ATOMIC_RELEASE);
+        }
         q = rq_for(&s->gpus[gpu], gi, true);
         if (q && !q->used) {
                 q->used = true;
@@ -462,18 +522,8 @@ void scheduler_detach(struct scheduler *s, uint32_t gpu, uint32_t handle)
                 struct srq *q = &s->gpus[gpu].rqs[r];
 
                 for (size_t i = 0; q->used && i < SCHED_MAX; i++) {
-                        struct sent *e = q->ents[i];
-
-                        if (!e || e->handle != handle)
-                                continue;
-                        q->ents[i] = NULL;
-                        sched_rq_remove(&q->rq, handle);
-                        e->gone = true;
-                        __atomic_store_n(&e->page->gated, 0, __ATOMIC_RELEASE);
-                        __atomic_store_n(&e->page->grant, 0, __ATOMIC_RELEASE);
-                        chan_futex_wake(&e->page->grant);
-                        chan_futex_wake(&e->page->yielded);
-                        put_ent(e);
+                        if (q->ents[i] && q->ents[i]->handle == handle)
+                                drop_locked(s, q, i);
                 }
         }
         pthread_mutex_unlock(&s->lock);
