@@ -139,19 +139,13 @@ def ctl(*args):
     return r.returncode, r.stdout.decode(), r.stderr.decode()
 
 
-def agree(uuid, what, gpu_known_bug=False):
+def agree(uuid, what):
     """vgpud's view of the vGPU is its engine's: state and GPU."""
     v = vgpu(uuid)
     es = engine(uuid, {"op": "status"})
-    say = "%s: vgpud and the engine agree (vgpud %s on GPU %s, engine %s on GPU %s)" % (
-        what, v["state"], v["gpu"], es["state"], es["gpu_index"])
-    if gpu_known_bug and v["state"] == es["state"] and v["gpu"] != es["gpu_index"]:
-        # KNOWN BUG: a vgpud restart re-adopts the engine but keeps the GPU and place of its
-        # row (manager_start.c restore_vgpu): a move the engine finished before vgpud persisted it is
-        # forgotten. Make this a failure once vgpud takes the engine's place on re-adoption.
-        print("KNOWN BUG: " + say, flush=True)
-        return v
-    check(v["state"] == es["state"] and v["gpu"] == es["gpu_index"], say)
+    check(v["state"] == es["state"] and v["gpu"] == es["gpu_index"],
+          "%s: vgpud and the engine agree (vgpud %s on GPU %s, engine %s on GPU %s)"
+          % (what, v["state"], v["gpu"], es["state"], es["gpu_index"]))
     return v
 
 
