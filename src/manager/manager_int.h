@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The manager's internals, shared by its files: manager.c (the vGPU table, creation and
- * destruction, state rows, engines), manager_start.c (startup, restore, the watchers) and
- * manager_move.c (suspend, resume, migration). Other modules use manager.h. All of these expect
+ * destruction, state rows, engines), manager_restore.c (the GPUs and the state at startup),
+ * manager_start.c (saved vGPUs and their engines, the watchers, manager_new) and manager_move.c
+ * (suspend, resume, migration). Other modules use manager.h. All of these expect
  * the manager's lock held (or, in manager_new, the manager not yet shared).
  */
 #ifndef VGPU_MANAGER_MANAGER_INT_H
@@ -82,5 +83,28 @@ void manager_image_of(const struct manager *m, const struct mgr_vgpu *v, char *b
 
 /* manager_image_forget - forget where v's last suspend wrote its image. */
 void manager_image_forget(const struct manager *m, const struct mgr_vgpu *v);
+
+struct state_vgpu;
+struct vgpu_nvml_gpu;
+
+/*
+ * manager_setup_gpus - the GPUs of cfg (nvml_found: what NVML found, real GPUs) numbered, their
+ * modes and GPU instances and then their vGPUs restored from the state, stray engines stopped.
+ * 0 or a negative code (a vgpud that must not start: logged).
+ */
+int manager_setup_gpus(struct manager *m, const struct manager_config *cfg,
+                       const struct vgpu_nvml_gpu *nvml_found, size_t n_found);
+
+/*
+ * manager_restore_vgpu - put saved vGPU row back into its layout and the table, its engine
+ * adopted (or a fresh one started, or the vGPU marked faulted). 0 or a negative code.
+ */
+int manager_restore_vgpu(struct manager *m, const struct state_vgpu *row);
+
+/* manager_find_engine - the live engine of vGPU uuid started from this state directory, or 0. */
+pid_t manager_find_engine(struct manager *m, const char *uuid);
+
+/* manager_stop_strays - stop engines of vGPUs not in the table; remove files nobody owns. */
+void manager_stop_strays(struct manager *m);
 
 #endif
