@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // The manager: placement, durable state and engine processes kept in agreement. This file holds
 // the vGPU table, creation, destruction and restart, GPU modes and GPU instances, and the helpers
-// the others share (manager_int.h): state rows, engines, the scheduler. Startup and the watchers
-// are in manager_start.c; suspend, resume and migration in manager_move.c.
+// the others share (manager_int.h): state rows, engines, the scheduler. The GPUs and the state at
+// startup are in manager_restore.c, saved vGPUs and the watchers in manager_start.c, suspend,
+// resume and migration in manager_move.c.
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
