@@ -3,7 +3,8 @@
 # the driver; the operators' probe vgpu-nvml-probe; and test_nvml with its stand-in NVML.
 # Included once, from src/backend/CMakeLists.txt (tests/unit includes it too if that has not).
 
-add_library(vgpu_nvml STATIC ${CMAKE_CURRENT_LIST_DIR}/nvml.c)
+add_library(vgpu_nvml STATIC ${CMAKE_CURRENT_LIST_DIR}/nvml.c ${CMAKE_CURRENT_LIST_DIR}/nvml_mig_admin.c
+            ${CMAKE_CURRENT_LIST_DIR}/nvml_telemetry.c)
 target_include_directories(vgpu_nvml PUBLIC ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(vgpu_nvml PUBLIC vgpu_common ${CMAKE_DL_LIBS} Threads::Threads)
 set_target_properties(vgpu_nvml PROPERTIES POSITION_INDEPENDENT_CODE ON)

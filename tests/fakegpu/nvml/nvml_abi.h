@@ -4,7 +4,7 @@
  * and the entry points it exports, in the order and with the types of NVIDIA's NVML API reference
  * (docs.nvidia.com/deploy/nvml-api/: "Device Structs", "Event Handling Methods" and "Multi
  * Instance GPU Management"; nvml.h of API version 12). Written from the reference, in vgpu's
- * naming; each struct names the NVML type it lays out, field for field, so that nvml.c's own
+ * naming; each struct names the NVML type it lays out, field for field, so that nvml_int.h's own
  * declarations can be checked against it. Handles are opaque pointers.
  */
 #ifndef VGPU_TESTS_FAKEGPU_NVML_ABI_H
