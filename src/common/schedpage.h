@@ -27,7 +27,9 @@ struct vgpu_sched_page {
         uint32_t magic, version;
         /* written by vgpud */
         uint32_t gated;        /* 0: no scheduler: the engine runs freely */
-        uint32_t grant;        /* futex: nonzero while the engine holds a slice */
+        uint32_t grant;        /* futex: nonzero while the engine holds a slice; each grant
+                                * stores a value of its own (its grant_seq's low bits, never 0),
+                                * so that a waiter that read the last one wakes */
         uint64_t grant_seq;    /* which grant: increases with each */
         uint64_t slice_ns;     /* the grant's length, accounted time */
         uint64_t heartbeat_ns; /* CLOCK_MONOTONIC of the scheduler's last round: a stale one

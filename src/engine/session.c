@@ -578,6 +578,8 @@ static void *session_main(void *arg)
                                 s->prof->waiting += chan_now_ns() - t0;
                 }
         }
+        /* a guest gone mid-slice: the grant goes back now, unless the vGPU's others use it */
+        session_gate_idle(s);
         __atomic_store_n(&s->v.ctl->engine_dead, 1, __ATOMIC_RELEASE);
         __atomic_add_fetch(&s->v.ctl->done_futex, 1, __ATOMIC_SEQ_CST);
         chan_futex_wake(&s->v.ctl->done_futex);

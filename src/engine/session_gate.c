@@ -53,14 +53,22 @@ static bool granted(const struct vgpu_sched_page *p)
                        __atomic_load_n(&p->yield_seq, __ATOMIC_ACQUIRE);
 }
 
-/* End the current grant: the scheduler picks the next vGPU. */
+/*
+ * End the current grant: the scheduler picks the next vGPU. yield_seq only rises: a thread that
+ * read an older grant's number and was then held up must not undo a later grant's yield.
+ */
 static void gate_yield(struct vgpu_sched_page *p)
 {
         uint64_t seq = __atomic_load_n(&p->grant_seq, __ATOMIC_ACQUIRE);
+        uint64_t old = __atomic_load_n(&p->yield_seq, __ATOMIC_ACQUIRE);
 
-        if (!__atomic_load_n(&p->grant, __ATOMIC_ACQUIRE) ||
-            __atomic_exchange_n(&p->yield_seq, seq, __ATOMIC_ACQ_REL) == seq)
+        if (!__atomic_load_n(&p->grant, __ATOMIC_ACQUIRE))
                 return;
+        do {
+                if (old >= seq)
+                        return;
+        } while (!__atomic_compare_exchange_n(&p->yield_seq, &old, seq, false, __ATOMIC_ACQ_REL,
+                                              __ATOMIC_ACQUIRE));
         __atomic_add_fetch(&p->yielded, 1, __ATOMIC_SEQ_CST);
         chan_futex_wake(&p->yielded);
 }

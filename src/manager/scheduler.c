@@ -8,9 +8,11 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +28,7 @@
 #define THROTTLE     20           /* a throttled vGPU's slices are 1/THROTTLE long */
 #define MIN_SLICE_NS 50000ull
 #define UTIL_WINDOW  250000000ull /* util_pct over about this much clock */
+#define BEAT_NS      50000000ull  /* the longest a queue goes without beating its pages */
 
 /* A gated vGPU: its page and counters. Freed by whoever drops the last reference. */
 struct sent {
@@ -152,6 +155,26 @@ static void sleep_ns(uint64_t ns)
 }
 
 /*
+ * Let ns of wall time pass (an idle turn), beating q's pages at least every BEAT_NS so that its
+ * engines do not take vgpud for gone; ends early when q stops. Locked; sleeps unlocked.
+ */
+static void idle_sleep(struct srq *q, uint64_t ns)
+{
+        uint64_t end = chan_now_ns() + ns;
+
+        for (;;) {
+                uint64_t now = chan_now_ns();
+
+                if (now >= end || __atomic_load_n(&q->stop, __ATOMIC_ACQUIRE))
+                        return;
+                pthread_mutex_unlock(&q->s->lock);
+                sleep_ns(end - now < BEAT_NS ? end - now : BEAT_NS);
+                pthread_mutex_lock(&q->s->lock);
+                beat(q);
+        }
+}
+
+/*
  * Grant e one slice and wait until its engine gives it back; what it used. Unlocked. The grant
  * ends on the page even when e was detached meanwhile: scheduler_detach waits for that before
  * it lets the page go, so that a queue the vGPU moved to never has its grant ended by this one.
@@ -164,15 +187,20 @@ static uint64_t run_slice(struct srq *q, struct sent *e, uint64_t slice_ns)
         __atomic_store_n(&p->slice_ns, slice_ns, __ATOMIC_RELEASE);
         __atomic_store_n(&p->slice_used_ns, 0, __ATOMIC_RELEASE);
         __atomic_store_n(&p->grant_seq, seq, __ATOMIC_RELEASE);
-        __atomic_store_n(&p->grant, 1, __ATOMIC_SEQ_CST);
+        /* a value of this grant's: an engine that read the last one does not sleep through it */
+        __atomic_store_n(&p->grant, (uint32_t)seq ? (uint32_t)seq : 1u, __ATOMIC_SEQ_CST);
         chan_futex_wake(&p->grant);
         uint64_t launches = __atomic_load_n(&p->launches, __ATOMIC_ACQUIRE);
         uint64_t changed = chan_now_ns();
 
-        while (__atomic_load_n(&p->yield_seq, __ATOMIC_ACQUIRE) != seq) {
+        for (;;) {
+                /* yielded before yield_seq: a yield between the two wakes the wait below */
                 uint32_t y = __atomic_load_n(&p->yielded, __ATOMIC_ACQUIRE);
                 uint64_t l;
                 bool gone;
+
+                if (__atomic_load_n(&p->yield_seq, __ATOMIC_ACQUIRE) == seq)
+                        break;
 
                 pthread_mutex_lock(&q->s->lock); /* q's entries change under it */
                 beat(q);
@@ -206,7 +234,7 @@ static void *rq_main(void *arg)
         pthread_mutex_lock(&s->lock);
         while (!q->stop) {
                 struct sent *e = NULL;
-                uint64_t slice_ns = q->rq.slice_ns, used, t0;
+                uint64_t slice_ns = q->rq.slice_ns, used, t0, idle_wall;
                 int idx;
 
                 beat(q);
@@ -253,9 +281,7 @@ static void *rq_main(void *arg)
                                 continue;
                         }
                         /* An idle turn: as long as a busy slice takes, then charged as idle. */
-                        pthread_mutex_unlock(&s->lock);
-                        sleep_ns((uint64_t)((double)slice_ns * q->wall_per_ns));
-                        pthread_mutex_lock(&s->lock);
+                        idle_sleep(q, (uint64_t)((double)slice_ns * q->wall_per_ns));
                         sched_charge(&q->rq, idx, 0);
                         account(q);
                         continue;
@@ -269,6 +295,7 @@ static void *rq_main(void *arg)
                 used = run_slice(q, e, slice_ns);
                 t0 = chan_now_ns() - t0;
                 pthread_mutex_lock(&s->lock);
+                idle_wall = 0;
                 if (!e->gone && (idx = index_of(&q->rq, e->handle)) >= 0) {
                         bool others = false;
 
@@ -297,9 +324,7 @@ static void *rq_main(void *arg)
 
                                 q->rq.clock_ns += idle;
                                 q->rq.idle_ns += idle;
-                                pthread_mutex_unlock(&s->lock);
-                                sleep_ns((uint64_t)((double)idle * q->wall_per_ns));
-                                pthread_mutex_lock(&s->lock);
+                                idle_wall = (uint64_t)((double)idle * q->wall_per_ns);
                         }
                         e->slices++;
                         e->overruns += used > slice_ns;
@@ -312,6 +337,8 @@ static void *rq_main(void *arg)
                 }
                 put_ent(e);
                 pthread_cond_broadcast(&s->cond); /* a detach may wait for e's slice to end */
+                /* a throttled vGPU's idle time, with e let go: a detach need not wait it out */
+                idle_sleep(q, idle_wall);
                 settle = true;
         }
         pthread_mutex_unlock(&s->lock);
@@ -373,16 +400,27 @@ void scheduler_free(struct scheduler *s)
 int scheduler_page_create(const char *path)
 {
         struct vgpu_sched_page page = {.magic = VGPU_SCHED_MAGIC, .version = VGPU_SCHED_VERSION};
-        char buf[VGPU_SCHED_SIZE] = {0};
-        int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        int r = 0;
+        char buf[VGPU_SCHED_SIZE] = {0}, tmp[4096];
+        int fd, r = 0;
 
+        /*
+         * A new file, renamed into place whole: whoever still maps the old one (a dead engine's
+         * worker on its way out) keeps writing there, and a crash leaves no short page behind.
+         */
+        if (snprintf(tmp, sizeof(tmp), "%s.new", path) >= (int)sizeof(tmp))
+                return -ENAMETOOLONG;
+        fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0)
                 return -errno;
         memcpy(buf, &page, sizeof(page));
         if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
                 r = -EIO;
-        close(fd);
+        if (close(fd) < 0 && r == 0)
+                r = -errno;
+        if (r == 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0)
+                unlink(tmp);
         return r;
 }
 
@@ -451,6 +489,7 @@ int scheduler_attach(struct scheduler *s, uint32_t gpu, uint32_t gi, uint32_t ha
 {
         struct sent *e;
         struct srq *q, *oq;
+        struct stat st;
         size_t oi;
         void *p;
         int fd, slot = -1, r;
@@ -460,10 +499,20 @@ int scheduler_attach(struct scheduler *s, uint32_t gpu, uint32_t gi, uint32_t ha
         fd = open(path, O_RDWR | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
+        /* a short page would fault (SIGBUS) on first touch; a foreign one is not ours to drive */
+        if (fstat(fd, &st) < 0 || st.st_size < VGPU_SCHED_SIZE) {
+                close(fd);
+                return -EPROTO;
+        }
         p = mmap(NULL, VGPU_SCHED_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         close(fd);
         if (p == MAP_FAILED)
                 return -errno;
+        if (((struct vgpu_sched_page *)p)->magic != VGPU_SCHED_MAGIC ||
+            ((struct vgpu_sched_page *)p)->version != VGPU_SCHED_VERSION) {
+                munmap(p, VGPU_SCHED_SIZE);
+                return -EPROTO;
+        }
         e = calloc(1, sizeof(*e));
         if (!e) {
                 munmap(p, VGPU_SCHED_SIZE);

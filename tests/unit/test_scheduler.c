@@ -6,7 +6,11 @@
 //    its last grant on the page after the new GPU's thread granted one (it once did, and both
 //    waited for each other forever);
 //  - attaching a vGPU that is attached elsewhere moves it: one thread grants it, not two;
-//  - a page left mid-grant by a vgpud that died is taken over cleanly.
+//  - a page left mid-grant by a vgpud that died is taken over cleanly;
+//  - pages vgpud cannot drive are refused; a new page is a new file;
+//  - each grant stores its own grant word (an engine that read the last one does not sleep
+//    through the next);
+//  - a throttled vGPU's idle time keeps the heartbeat fresh and does not hold up a detach.
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -34,6 +38,10 @@ struct engine {
         pthread_t thread;
         bool stop;
         uint64_t slices; /* grants it used (atomic) */
+        /* a launch per grant: 0 = the whole slice at once; else this much accounted time,
+         * taking as long in wall time */
+        uint64_t launch_ns;
+        uint32_t grant_values[2]; /* the last two grant words it ran under */
 };
 
 static bool granted(const struct vgpu_sched_page *p)
@@ -66,11 +74,22 @@ static void *engine_main(void *arg)
                         continue;
                 }
                 seq = __atomic_load_n(&p->grant_seq, __ATOMIC_ACQUIRE);
+                e->grant_values[0] = e->grant_values[1];
+                e->grant_values[1] = __atomic_load_n(&p->grant, __ATOMIC_ACQUIRE);
+                if (e->launch_ns)
+                        usleep((useconds_t)(e->launch_ns / 1000));
                 __atomic_add_fetch(&p->launches, 1, __ATOMIC_RELEASE);
                 __atomic_add_fetch(&p->slice_used_ns,
-                                   __atomic_load_n(&p->slice_ns, __ATOMIC_ACQUIRE),
+                                   e->launch_ns ? e->launch_ns
+                                                : __atomic_load_n(&p->slice_ns, __ATOMIC_ACQUIRE),
                                    __ATOMIC_ACQ_REL);
-                if (__atomic_exchange_n(&p->yield_seq, seq, __ATOMIC_ACQ_REL) != seq) {
+                uint64_t old = __atomic_load_n(&p->yield_seq, __ATOMIC_ACQUIRE);
+
+                while (old < seq &&
+                       !__atomic_compare_exchange_n(&p->yield_seq, &old, seq, false,
+                                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+                        ;
+                if (old < seq) {
                         __atomic_add_fetch(&p->yielded, 1, __ATOMIC_SEQ_CST);
                         chan_futex_wake(&p->yielded);
                         __atomic_add_fetch(&e->slices, 1, __ATOMIC_RELEASE);
@@ -230,12 +249,128 @@ static void test_takeover_of_a_dead_grant(void **state)
         engine_stop(&a);
 }
 
+/* A page vgpud cannot drive (short: it would fault; not a scheduler page) is refused. */
+static void test_attach_refuses_bad_pages(void **state)
+{
+        struct scheduler *s;
+        char path[256];
+        struct vgpu_sched_page bad = {.magic = VGPU_SCHED_MAGIC, .version = VGPU_SCHED_VERSION + 1};
+        char buf[VGPU_SCHED_SIZE] = {0};
+        int fd;
+
+        (void)state;
+        assert_int_equal(scheduler_new(1, &s), 0);
+        page_path(3, path, sizeof(path));
+        fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644); /* 0 bytes: a crash's */
+        assert_true(fd >= 0);
+        close(fd);
+        assert_int_equal(scheduler_attach(s, 0, 0, 3, path, 4, false), -EPROTO);
+        fd = open(path, O_RDWR | O_TRUNC | O_CLOEXEC);
+        memcpy(buf, &bad, sizeof(bad));
+        assert_int_equal(write(fd, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+        close(fd);
+        assert_int_equal(scheduler_attach(s, 0, 0, 3, path, 4, false), -EPROTO);
+        assert_int_equal(scheduler_page_create(path), 0);
+        assert_int_equal(scheduler_attach(s, 0, 0, 3, path, 4, false), 0);
+        scheduler_free(s);
+}
+
+/* A new page is a new file: what a dead engine's worker still writes to the old one is lost. */
+static void test_page_create_replaces(void **state)
+{
+        char path[256], tmp[300];
+        struct vgpu_sched_page *old, *now;
+        int fd;
+
+        (void)state;
+        page_path(4, path, sizeof(path));
+        assert_int_equal(scheduler_page_create(path), 0);
+        fd = open(path, O_RDWR | O_CLOEXEC);
+        old = mmap(NULL, VGPU_SCHED_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        close(fd);
+        assert_true(old != MAP_FAILED);
+        assert_int_equal(scheduler_page_create(path), 0);
+        old->waiting = 0xffffffffu; /* a late decrement below zero */
+        old->busy = 1;
+        fd = open(path, O_RDWR | O_CLOEXEC);
+        now = mmap(NULL, VGPU_SCHED_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        close(fd);
+        assert_true(now != MAP_FAILED);
+        assert_int_equal(now->magic, VGPU_SCHED_MAGIC);
+        assert_int_equal(now->waiting, 0);
+        assert_int_equal(now->busy, 0);
+        snprintf(tmp, sizeof(tmp), "%s.new", path);
+        assert_int_equal(access(tmp, F_OK), -1); /* nothing left beside it */
+        munmap(old, VGPU_SCHED_SIZE);
+        munmap(now, VGPU_SCHED_SIZE);
+}
+
+/* Two grants in a row store different grant words: a waiter that read one wakes for the next. */
+static void test_grant_words_differ(void **state)
+{
+        struct scheduler *s;
+        struct engine a = {0};
+
+        (void)state;
+        assert_int_equal(scheduler_new(1, &s), 0);
+        engine_start(&a, 5);
+        assert_int_equal(attach(s, 0, 5), 0);
+        assert_true(progresses(&a, 10));
+        scheduler_free(s); /* the engine runs freely: its last two grants stay as they were */
+        assert_int_not_equal(a.grant_values[0], 0);
+        assert_int_not_equal(a.grant_values[1], 0);
+        assert_int_not_equal(a.grant_values[0], a.grant_values[1]);
+        engine_stop(&a);
+}
+
+/*
+ * A throttled vGPU alone on its GPU: the GPU idles 19 times as long as it ran. Meanwhile the
+ * page's heartbeat stays fresh (a second without one and the engine runs ungated, throttle and
+ * all), and a detach does not wait for the idle time to pass.
+ */
+static void test_throttled_idle_beats(void **state)
+{
+        struct scheduler *s;
+        struct engine a = {.launch_ns = 60000000ull}; /* 60 ms: 1.14 s of idle after each */
+        uint64_t worst = 0, until, t0;
+
+        (void)state;
+        assert_int_equal(scheduler_new(1, &s), 0);
+        engine_start(&a, 6);
+        assert_int_equal(attach(s, 0, 6), 0);
+        scheduler_throttle(s, 0, 6, true);
+        assert_true(progresses(&a, 2));
+        until = chan_now_ns() + 2500000000ull;
+        while (chan_now_ns() < until) {
+                uint64_t age =
+                        chan_now_ns() - __atomic_load_n(&a.p->heartbeat_ns, __ATOMIC_ACQUIRE);
+
+                worst = age > worst ? age : worst;
+                assert_int_equal(__atomic_load_n(&a.p->gated, __ATOMIC_ACQUIRE), 1);
+                usleep(5000);
+        }
+        if (worst >= 900000000ull)
+                fail_msg("the heartbeat went %llu ms stale during the throttled vGPU's idle time",
+                         (unsigned long long)(worst / 1000000));
+        t0 = chan_now_ns();
+        scheduler_detach(s, 0, 6);
+        t0 = chan_now_ns() - t0;
+        if (t0 >= 900000000ull)
+                fail_msg("the detach waited %llu ms", (unsigned long long)(t0 / 1000000));
+        scheduler_free(s);
+        engine_stop(&a);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_move_back_and_forth),
                 cmocka_unit_test(test_attach_twice_moves),
                 cmocka_unit_test(test_takeover_of_a_dead_grant),
+                cmocka_unit_test(test_attach_refuses_bad_pages),
+                cmocka_unit_test(test_page_create_replaces),
+                cmocka_unit_test(test_grant_words_differ),
+                cmocka_unit_test(test_throttled_idle_beats),
         };
         int r;
 
