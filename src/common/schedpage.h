@@ -14,6 +14,7 @@
 #define VGPU_SCHED_MAGIC   0x76736368u /* "vsch" */
 #define VGPU_SCHED_VERSION 1
 #define VGPU_SCHED_SIZE    4096
+#define VGPU_SCHED_SLOTS   128 /* processes with counts of their own (struct vgpu_sched_slot) */
 
 /*
  * The sim's GPU time: a launch of W warp-instructions on a vGPU with S SMs takes
@@ -42,6 +43,20 @@ struct vgpu_sched_page {
         uint64_t charged_ns;    /* accounted time used in all, monotonic */
         uint64_t launches;      /* launches run under the scheduler */
         uint32_t busy;          /* launches running now */
+        uint32_t reserved;
+        /*
+         * Per process (the engine, each of its workers): its own waiting and busy counts, so that
+         * a process that dies between raising and lowering one does not leave the vGPU looking
+         * busy for ever (vgpud counts only the slots of live processes). A process without a
+         * slot (all taken) counts in waiting and busy above, as engines before slots did;
+         * vgpud adds both.
+         */
+        struct vgpu_sched_slot {
+                int32_t pid;      /* whose counts these are; 0: free */
+                uint32_t waiting; /* its sessions waiting for a grant */
+                uint32_t busy;    /* its launches running now */
+                uint32_t pad;
+        } slots[VGPU_SCHED_SLOTS];
 };
 
 _Static_assert(sizeof(struct vgpu_sched_page) <= VGPU_SCHED_SIZE, "one page");

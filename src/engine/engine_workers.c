@@ -367,6 +367,8 @@ void engine_worker_gone(struct engine *e, struct engine_guest *g)
         if (g->ctl >= 0)
                 close(g->ctl);
         waitpid(g->worker, &status, 0);
+        /* what it counted in the scheduler's page (a worker killed mid-launch left it raised) */
+        vdev_sched_forget(&e->dev, g->worker);
         fbmem_free_owner(&e->dev.mem, (uint64_t)g->sid << 32, ~UINT64_C(0) << 32);
         if (g->remote)
                 snprintf(who, sizeof(who), "remote guest");

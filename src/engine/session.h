@@ -33,7 +33,8 @@ struct vgpu_dev {
         pthread_mutex_t alloc_lock;
         /* vgpud's scheduler: grants time slices through this page (NULL: never gated) */
         struct vgpu_sched_page *sched;
-        uint32_t sm_count; /* for the sim's accounted time of a launch */
+        uint32_t sched_slot; /* this process's counts in the page: slots[sched_slot - 1]; 0: none */
+        uint32_t sm_count;   /* for the sim's accounted time of a launch */
         /* pre-copy migration runs: sessions mark what they write in mem (fbmem_mark) */
         int track_writes;
 };
@@ -44,6 +45,15 @@ struct vgpu_dev {
  * is then untouched.
  */
 int vdev_sched_map(struct vgpu_dev *dev, const char *path);
+
+/* vdev_sched_busy - count a launch that starts (+1) or ends (-1) in the page: vgpud sees it run. */
+void vdev_sched_busy(struct vgpu_dev *dev, int delta);
+
+/*
+ * vdev_sched_forget - the counts of process pid (a worker that is gone, however it ended) stop
+ * counting, and its slot is free again. The engine calls it once it has reaped the worker.
+ */
+void vdev_sched_forget(struct vgpu_dev *dev, pid_t pid);
 
 /* A worker's request to its main engine's allocator: one SOCK_SEQPACKET message each way. */
 enum vgpu_alloc_op {

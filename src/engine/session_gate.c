@@ -4,6 +4,7 @@
 // when its slice is used up, when it runs out of work, or when it parks.
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,6 +13,58 @@
 #include "engine/session_int.h"
 
 /* ---- the scheduler's gate (common/schedpage.h) -------------------------------------------- */
+
+/*
+ * A slot of the page's for this process's counts: the one it holds already, or a free one, or
+ * one whose process is gone (its counts start again at 0). 1 + its index, or 0 when all are
+ * taken: the process then counts in the page's shared counts.
+ */
+static uint32_t slot_claim(struct vgpu_sched_page *p)
+{
+        int32_t me = (int32_t)getpid();
+
+        for (uint32_t i = 0; i < VGPU_SCHED_SLOTS; i++) {
+                if (__atomic_load_n(&p->slots[i].pid, __ATOMIC_ACQUIRE) == me)
+                        return i + 1;
+        }
+        for (uint32_t i = 0; i < VGPU_SCHED_SLOTS; i++) {
+                struct vgpu_sched_slot *sl = &p->slots[i];
+                int32_t pid = __atomic_load_n(&sl->pid, __ATOMIC_ACQUIRE);
+
+                if (pid > 0 && (kill(pid, 0) == 0 || errno != ESRCH))
+                        continue;
+                if (!__atomic_compare_exchange_n(&sl->pid, &pid, me, false, __ATOMIC_ACQ_REL,
+                                                 __ATOMIC_ACQUIRE))
+                        continue;
+                __atomic_store_n(&sl->waiting, 0, __ATOMIC_RELEASE);
+                __atomic_store_n(&sl->busy, 0, __ATOMIC_RELEASE);
+                return i + 1;
+        }
+        return 0;
+}
+
+/* This process's waiting (or busy) count in the page. */
+static uint32_t *count_of(struct vgpu_dev *dev, bool busy)
+{
+        struct vgpu_sched_page *p = dev->sched;
+
+        if (dev->sched_slot) {
+                struct vgpu_sched_slot *sl = &p->slots[dev->sched_slot - 1];
+
+                return busy ? &sl->busy : &sl->waiting;
+        }
+        return busy ? &p->busy : &p->waiting;
+}
+
+/* Sessions waiting for a grant, in every process of the vGPU's. */
+static uint32_t waiting_all(const struct vgpu_sched_page *p)
+{
+        uint32_t n = __atomic_load_n(&p->waiting, __ATOMIC_ACQUIRE);
+
+        for (size_t i = 0; i < VGPU_SCHED_SLOTS; i++)
+                n += __atomic_load_n(&p->slots[i].waiting, __ATOMIC_ACQUIRE);
+        return n;
+}
 
 int vdev_sched_map(struct vgpu_dev *dev, const char *path)
 {
@@ -35,7 +88,29 @@ int vdev_sched_map(struct vgpu_dev *dev, const char *path)
                 return -EPROTO;
         }
         dev->sched = p;
+        dev->sched_slot = slot_claim(p);
         return 0;
+}
+
+void vdev_sched_busy(struct vgpu_dev *dev, int delta)
+{
+        if (dev->sched)
+                __atomic_add_fetch(count_of(dev, true), (uint32_t)delta, __ATOMIC_ACQ_REL);
+}
+
+void vdev_sched_forget(struct vgpu_dev *dev, pid_t pid)
+{
+        struct vgpu_sched_page *p = dev->sched;
+
+        for (size_t i = 0; p && pid > 0 && i < VGPU_SCHED_SLOTS; i++) {
+                struct vgpu_sched_slot *sl = &p->slots[i];
+
+                if (__atomic_load_n(&sl->pid, __ATOMIC_ACQUIRE) != pid)
+                        continue;
+                __atomic_store_n(&sl->waiting, 0, __ATOMIC_RELEASE);
+                __atomic_store_n(&sl->busy, 0, __ATOMIC_RELEASE);
+                __atomic_store_n(&sl->pid, 0, __ATOMIC_RELEASE);
+        }
 }
 
 /* vgpud's scheduler is there: gating on, and it beat within the last second. */
@@ -85,11 +160,11 @@ void session_gate_enter(struct session *s)
 
                 if (session_pausing(s))
                         return; /* queued before the suspend: it runs, ungated, before parking */
-                __atomic_add_fetch(&p->waiting, 1, __ATOMIC_SEQ_CST);
+                __atomic_add_fetch(count_of(s->dev, false), 1, __ATOMIC_SEQ_CST);
                 chan_futex_wake(&p->waiting);
                 if (!granted(p))
                         chan_futex_wait(&p->grant, g, 50);
-                __atomic_sub_fetch(&p->waiting, 1, __ATOMIC_SEQ_CST);
+                __atomic_sub_fetch(count_of(s->dev, false), 1, __ATOMIC_SEQ_CST);
         }
 }
 
@@ -145,7 +220,7 @@ void session_gate_idle(struct session *s)
 {
         struct vgpu_sched_page *p = s->dev->sched;
 
-        if (p && granted(p) && !__atomic_load_n(&p->waiting, __ATOMIC_ACQUIRE)) {
+        if (p && granted(p) && !waiting_all(p)) {
                 gate_drain(s);
                 gate_yield(p);
         }

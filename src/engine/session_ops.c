@@ -468,11 +468,9 @@ int session_op_launch(struct session *s, const void *req, uint32_t len, void *re
                 .cancel = &s->cancel,
         };
         session_gate_enter(s);
-        if (s->dev->sched)
-                __atomic_add_fetch(&s->dev->sched->busy, 1, __ATOMIC_ACQ_REL);
+        vdev_sched_busy(s->dev, 1);
         e = s->dev->ops->launch(s->q, f->k, &l, &st);
-        if (s->dev->sched)
-                __atomic_sub_fetch(&s->dev->sched->busy, 1, __ATOMIC_ACQ_REL);
+        vdev_sched_busy(s->dev, -1);
         s->work += st.work;
         /* a kernel may have written any memory of its context (a fault included) */
         if (__atomic_load_n(&s->dev->track_writes, __ATOMIC_ACQUIRE))

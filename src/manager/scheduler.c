@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,31 @@ static int index_of(const struct sched_rq *rq, uint32_t id)
                         return (int)i;
         }
         return -1;
+}
+
+/* Whether process pid lives (one vgpud may not signal still counts as alive). */
+static bool alive(int32_t pid)
+{
+        return pid > 0 && (kill(pid, 0) == 0 || errno != ESRCH);
+}
+
+/*
+ * What a page counts (busy: launches running; else: sessions waiting for a grant): the shared
+ * count, and those of the slots whose process lives. A process that died between raising its
+ * count and lowering it does not make the vGPU look busy for ever.
+ */
+static uint32_t page_count(const struct vgpu_sched_page *p, bool busy)
+{
+        uint32_t n = __atomic_load_n(busy ? &p->busy : &p->waiting, __ATOMIC_ACQUIRE);
+
+        for (size_t i = 0; i < VGPU_SCHED_SLOTS; i++) {
+                const struct vgpu_sched_slot *sl = &p->slots[i];
+                uint32_t c = __atomic_load_n(busy ? &sl->busy : &sl->waiting, __ATOMIC_ACQUIRE);
+
+                if (c && alive(__atomic_load_n(&sl->pid, __ATOMIC_ACQUIRE)))
+                        n += c;
+        }
+        return n;
 }
 
 /*
@@ -215,9 +241,8 @@ static uint64_t run_slice(struct srq *q, struct sent *e, uint64_t slice_ns)
                         changed = chan_now_ns();
                 }
                 /* A grant nobody uses (its guest went away meanwhile) is taken back. */
-                if (chan_now_ns() - changed > STALE_NS &&
-                    !__atomic_load_n(&p->waiting, __ATOMIC_ACQUIRE) &&
-                    !__atomic_load_n(&p->busy, __ATOMIC_ACQUIRE))
+                if (chan_now_ns() - changed > STALE_NS && !page_count(p, false) &&
+                    !page_count(p, true))
                         break;
         }
         __atomic_store_n(&p->grant, 0, __ATOMIC_SEQ_CST);
@@ -254,8 +279,7 @@ static void *rq_main(void *arg)
                         for (size_t i = 0; i < q->rq.n; i++) {
                                 struct sent *x = ent_of(q, q->rq.e[i].id);
 
-                                q->rq.e[i].has_work = x && __atomic_load_n(&x->page->waiting,
-                                                                           __ATOMIC_ACQUIRE) > 0;
+                                q->rq.e[i].has_work = x && page_count(x->page, false) > 0;
                                 any = any || q->rq.e[i].has_work;
                         }
                         if (any || chan_now_ns() >= until || !settle)
@@ -303,10 +327,8 @@ static void *rq_main(void *arg)
                         for (size_t i = 0; i < q->rq.n; i++) {
                                 struct sent *x = (int)i != idx ? ent_of(q, q->rq.e[i].id) : NULL;
 
-                                others = others ||
-                                         (x &&
-                                          (__atomic_load_n(&x->page->waiting, __ATOMIC_ACQUIRE) ||
-                                           __atomic_load_n(&x->page->busy, __ATOMIC_ACQUIRE)));
+                                others = others || (x && (page_count(x->page, false) ||
+                                                          page_count(x->page, true)));
                         }
                         sched_charge(&q->rq, idx, used);
                         if (e->throttled) {

@@ -10,7 +10,8 @@
 //  - pages vgpud cannot drive are refused; a new page is a new file;
 //  - each grant stores its own grant word (an engine that read the last one does not sleep
 //    through the next);
-//  - a throttled vGPU's idle time keeps the heartbeat fresh and does not hold up a detach.
+//  - a throttled vGPU's idle time keeps the heartbeat fresh and does not hold up a detach;
+//  - the counts of a process that died with them raised (schedpage.h's slots) do not count.
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -361,6 +363,65 @@ static void test_throttled_idle_beats(void **state)
         engine_stop(&a);
 }
 
+/* A process that has ended, its pid reaped: for counts that outlived it. */
+static int32_t dead_pid(void)
+{
+        pid_t pid = fork();
+
+        if (pid == 0)
+                _exit(0);
+        assert_true(pid > 0);
+        assert_int_equal(waitpid(pid, NULL, 0), pid);
+        return (int32_t)pid;
+}
+
+/*
+ * The counts of a process that died between raising and lowering them (a worker killed
+ * mid-launch) do not count: its vGPU's grant is taken back, and a bystander runs on. While the
+ * process lives they count.
+ */
+static void test_dead_process_counts(void **state)
+{
+        struct scheduler *s;
+        struct engine b = {0};
+        struct vgpu_sched_page *a;
+        char path[256];
+        uint64_t until;
+        int fd;
+
+        (void)state;
+        page_path(8, path, sizeof(path));
+        assert_int_equal(scheduler_page_create(path), 0);
+        fd = open(path, O_RDWR | O_CLOEXEC);
+        a = mmap(NULL, VGPU_SCHED_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        close(fd);
+        assert_true(a != MAP_FAILED);
+        engine_start(&b, 2);
+        assert_int_equal(scheduler_new(1, &s), 0);
+        assert_int_equal(attach(s, 0, 2), 0);
+        assert_int_equal(scheduler_attach(s, 0, 0, 8, path, 4, false), 0);
+        assert_true(progresses(&b, 3));
+        /* a live process of A's waits: A gets a grant (and, with nobody to use it, keeps it) */
+        a->slots[5].pid = (int32_t)getpid();
+        __atomic_store_n(&a->slots[5].waiting, 1, __ATOMIC_RELEASE);
+        until = chan_now_ns() + WAIT_NS;
+        while (!__atomic_load_n(&a->grant, __ATOMIC_ACQUIRE) && chan_now_ns() < until)
+                usleep(200);
+        assert_int_not_equal(__atomic_load_n(&a->grant, __ATOMIC_ACQUIRE), 0);
+        /* it dies with its counts raised, a launch running: they stop counting */
+        __atomic_store_n(&a->slots[5].busy, 1, __ATOMIC_RELEASE);
+        __atomic_store_n(&a->slots[5].pid, dead_pid(), __ATOMIC_RELEASE);
+        if (!progresses(&b, 20))
+                fail_msg("the bystander gets no slice while A's dead process's counts stand: "
+                         "A's grant %u, grant_seq %llu, yield_seq %llu",
+                         a->grant, (unsigned long long)a->grant_seq,
+                         (unsigned long long)a->yield_seq);
+        assert_int_equal(__atomic_load_n(&a->grant, __ATOMIC_ACQUIRE), 0);
+        scheduler_free(s);
+        engine_stop(&b);
+        munmap(a, VGPU_SCHED_SIZE);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -371,6 +432,7 @@ int main(void)
                 cmocka_unit_test(test_page_create_replaces),
                 cmocka_unit_test(test_grant_words_differ),
                 cmocka_unit_test(test_throttled_idle_beats),
+                cmocka_unit_test(test_dead_process_counts),
         };
         int r;
 
