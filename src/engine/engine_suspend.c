@@ -97,10 +97,15 @@ static json_t *do_suspend(struct engine *e, const char *path, int level)
         if (fd < 0)
                 return engine_op_error("suspend: cannot create the image in %s: %s", tmp,
                                        strerror(errno));
-        vdev_pause(ss, n);
-        r = e->isolate ? engine_workers_do(e, WORKER_PAUSE, 0, NULL, 0) : 0;
-        if (r < 0)
-                snprintf(err, sizeof(err), "a worker did not stop: %s", strerror(-r));
+        r = vdev_pause(ss, n);
+        if (r < 0) {
+                snprintf(err, sizeof(err), "a guest's command did not end within %llu s",
+                         (unsigned long long)(session_pause_limit_ns() / 1000000000ull));
+        } else if (e->isolate) {
+                r = engine_workers_do(e, WORKER_PAUSE, 0, NULL, 0);
+                if (r < 0)
+                        snprintf(err, sizeof(err), "a worker did not stop: %s", strerror(-r));
+        }
         /*
          * The guests' sessions go into the image too (a worker's from its worker, worker_export),
          * and each guest's channel learns where it re-attaches, and with which token, should this

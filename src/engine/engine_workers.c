@@ -22,13 +22,13 @@
  * parks may allocate). A worker that went away meanwhile has nothing left to do. 0, or the
  * first error a worker answered, or -ETIMEDOUT.
  */
-static int workers_ask(struct engine *e, const struct worker_msg *m, size_t len, const int *fds,
-                       size_t n)
+static int workers_ask(struct engine *e, struct worker_msg *m, size_t len, const int *fds, size_t n)
 {
         bool pending[ENGINE_MAX_GUESTS] = {false};
         uint64_t deadline = chan_now_ns() + (uint64_t)WORKER_WAIT_MS * 1000000;
         int r = 0, left = 0;
 
+        m->seq = worker_next_seq();
         for (int i = 0; i < ENGINE_MAX_GUESTS; i++) {
                 struct engine_guest *g = &e->guests[i];
 
@@ -70,6 +70,8 @@ static int workers_ask(struct engine *e, const struct worker_msg *m, size_t len,
                                 got = recv(e->guests[i].ctl, &ans, sizeof(ans), MSG_DONTWAIT);
                                 if (got < 0 && (errno == EAGAIN || errno == EINTR))
                                         continue;
+                                if (got == (ssize_t)sizeof(ans) && ans.seq != m->seq)
+                                        continue; /* an earlier request's answer, come late */
                         }
                         pending[i] = false;
                         left--;
@@ -210,16 +212,31 @@ static void peers_collect(void *ctx)
 
         for (int i = 0; i < ENGINE_MAX_GUESTS; i++) {
                 struct engine_guest *g = &e->guests[i];
-                struct worker_msg m = {.op = WORKER_DIRTY};
-                struct pollfd p = {.fd = g->ctl, .events = POLLIN};
+                struct worker_msg m = {.op = WORKER_DIRTY, .seq = worker_next_seq()};
+                uint64_t seq = m.seq, deadline = chan_now_ns() + 5000000000ull;
                 ssize_t got = -1;
 
                 if (g->worker <= 0 || g->ctl < 0)
                         continue;
-                if (buf && send(g->ctl, &m, sizeof(m), MSG_NOSIGNAL) == (ssize_t)sizeof(m) &&
-                    poll(&p, 1, 5000) == 1)
-                        got = recv(g->ctl, buf, cap, 0);
-                memcpy(&m, buf ? buf : (uint8_t *)&m, sizeof(m));
+                if (buf && send(g->ctl, &m, sizeof(m), MSG_NOSIGNAL) == (ssize_t)sizeof(m)) {
+                        /* its answer, not a late one to an earlier request */
+                        for (;;) {
+                                struct pollfd p = {.fd = g->ctl, .events = POLLIN};
+                                int64_t left = (int64_t)(deadline - chan_now_ns());
+                                struct worker_msg h;
+
+                                got = -1;
+                                if (left <= 0 || poll(&p, 1, (int)(left / 1000000) + 1) <= 0)
+                                        break;
+                                got = recv(g->ctl, buf, cap, MSG_DONTWAIT);
+                                if (got < (ssize_t)sizeof(h))
+                                        break;
+                                memcpy(&h, buf, sizeof(h));
+                                if (h.seq == seq)
+                                        break;
+                        }
+                }
+                memcpy(&m, buf && got >= (ssize_t)sizeof(m) ? buf : (uint8_t *)&m, sizeof(m));
                 if (got >= (ssize_t)sizeof(m) && m.r >= 0 &&
                     (size_t)got == sizeof(m) + (size_t)m.r * sizeof(uint64_t)) {
                         for (int32_t j = 0; j < m.r; j++) {
@@ -274,8 +291,7 @@ static void peers_moved(void *ctx, const char *to, const char *tcp)
         memcpy(buf, &m, sizeof(m));
         memcpy(buf + sizeof(m), to, lt);
         memcpy(buf + sizeof(m) + lt, tcp ? tcp : "", lc);
-        r = workers_ask(e, (const struct worker_msg *)(const void *)buf, sizeof(m) + lt + lc, NULL,
-                        0);
+        r = workers_ask(e, (struct worker_msg *)(void *)buf, sizeof(m) + lt + lc, NULL, 0);
         if (r < 0)
                 vgpu_log(VGPU_LOG_WARN, "vGPU %s: a worker did not tell its guest it moved: %s",
                          e->uuid, strerror(-r));

@@ -654,7 +654,15 @@ int session_create(struct vgpu_dev *dev, uint32_t id, pid_t pid, uid_t uid, stru
         }
         pthread_mutex_init(&s->host_lock, NULL);
         pthread_mutex_init(&s->pause_lock, NULL);
-        pthread_cond_init(&s->pause_cond, NULL);
+        {
+                pthread_condattr_t ca;
+
+                /* session_pause's deadline is on CLOCK_MONOTONIC (chan_now_ns) */
+                pthread_condattr_init(&ca);
+                pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+                pthread_cond_init(&s->pause_cond, &ca);
+                pthread_condattr_destroy(&ca);
+        }
         s->pid = pid;
         s->uid = uid;
         s->fd = memfd_create("vgpu-channel", MFD_CLOEXEC);
@@ -743,9 +751,25 @@ void session_free(struct session *s)
         free(s);
 }
 
-void session_pause(struct session *s)
+uint64_t session_pause_limit_ns(void)
+{
+        static uint64_t ns;
+        uint64_t v = __atomic_load_n(&ns, __ATOMIC_RELAXED);
+
+        if (!v) {
+                const char *env = getenv("VGPU_ENGINE_PAUSE_MS");
+                long ms = env ? atol(env) : 0;
+
+                v = (uint64_t)(ms > 0 ? ms : SESSION_PAUSE_MS) * 1000000ull;
+                __atomic_store_n(&ns, v, __ATOMIC_RELAXED);
+        }
+        return v;
+}
+
+int session_pause(struct session *s, uint64_t deadline_ns)
 {
         struct vgpu_chan_ctl *ctl = s->v.ctl;
+        int r = 0;
 
         pthread_mutex_lock(&s->pause_lock);
         __atomic_store_n(&ctl->suspended, 1, __ATOMIC_SEQ_CST);
@@ -758,9 +782,20 @@ void session_pause(struct session *s)
                 chan_futex_wake(&s->dev->sched->grant);
         for (uint32_t i = 0; i < VGPU_HOST_SLOTS; i++)
                 chan_futex_wake(&ctl->host_release[i]);
-        while (s->started && !s->parked && !s->exited)
-                pthread_cond_wait(&s->pause_cond, &s->pause_lock);
+        while (s->started && !s->parked && !s->exited) {
+                uint64_t now = chan_now_ns();
+                struct timespec ts;
+
+                if (now >= deadline_ns) {
+                        r = -ETIMEDOUT; /* a command that does not end: still asked to park */
+                        break;
+                }
+                ts.tv_sec = (time_t)(deadline_ns / 1000000000ull);
+                ts.tv_nsec = (long)(deadline_ns % 1000000000ull);
+                pthread_cond_timedwait(&s->pause_cond, &s->pause_lock, &ts);
+        }
         pthread_mutex_unlock(&s->pause_lock);
+        return r;
 }
 
 void session_unpause(struct session *s)

@@ -108,15 +108,22 @@ extern unsigned session_host_wait_ms;
 /* session_host_unmap - forget block id (a copy using it finishes first). 0 or -ENOENT. */
 int session_host_unmap(struct session *s, uint64_t id);
 
+/* How long a pause waits for a command in flight to end, by default (VGPU_ENGINE_PAUSE_MS). */
+#define SESSION_PAUSE_MS 60000
+
 /*
  * session_pause - stop s at a clean point (docs/migration.md): the guest's channel says
  * "suspended", so that its new calls wait; the commands it queued before (or was pushing) run,
  * for up to 100 ms (a deeper queue is cut at a command boundary and goes on after the resume),
  * without waiting for a scheduler grant (a wait for a host function is a clean point), the
  * device work completes, and the thread takes no more commands until session_unpause. Returns
- * once the thread is parked (or has ended).
+ * 0 once the thread is parked (or has ended), or -ETIMEDOUT when it is not by deadline_ns
+ * (chan_now_ns; a kernel that runs on): the caller then gives up and calls session_unpause.
  */
-void session_pause(struct session *s);
+int session_pause(struct session *s, uint64_t deadline_ns);
+
+/* session_pause_limit_ns - how long a pause may wait: VGPU_ENGINE_PAUSE_MS, or the default. */
+uint64_t session_pause_limit_ns(void);
 
 /* session_unpause - let s run again and tell its guest. */
 void session_unpause(struct session *s);

@@ -13,13 +13,21 @@
 #include "common/log.h"
 #include "engine/wptrack.h"
 
-void vdev_pause(struct session *const *s, size_t n)
+int vdev_pause(struct session *const *s, size_t n)
 {
+        uint64_t deadline = chan_now_ns() + session_pause_limit_ns();
+        int r = 0;
+
         /* all channels say "suspended" first, so that no guest starts a call meanwhile */
         for (size_t i = 0; i < n; i++)
                 session_mark_suspended(s[i], true);
-        for (size_t i = 0; i < n; i++)
-                session_pause(s[i]);
+        for (size_t i = 0; i < n; i++) {
+                int e = session_pause(s[i], deadline);
+
+                if (e < 0 && r == 0)
+                        r = e;
+        }
+        return r;
 }
 
 void vdev_unpause(struct session *const *s, size_t n)
@@ -395,7 +403,8 @@ int vdev_move(struct vgpu_dev *d, struct session *const *s, size_t n,
         int nfds[MOVE_MAX_FDS], ofds[MOVE_MAX_FDS];
         size_t n_new = 0, n_old = 0;
         uint64_t t_stop, live = 0, stopped = 0;
-        bool wp = false; /* pages tracked by write protection */
+        bool wp = false;    /* pages tracked by write protection */
+        bool stuck = false; /* a guest's command did not end: the pause gave up */
         int r;
 
         *st = (struct move_stats){0};
@@ -441,7 +450,12 @@ int vdev_move(struct vgpu_dev *d, struct session *const *s, size_t n,
                 }
         }
         t_stop = now_ns();
-        vdev_pause(s, n);
+        if (vdev_pause(s, n) < 0 && r == 0) {
+                r = -ETIMEDOUT;
+                stuck = true;
+                snprintf(err, len, "a guest's command did not end within %llu s",
+                         (unsigned long long)(session_pause_limit_ns() / 1000000000ull));
+        }
         if (peers) {
                 int e = peers->pause(peers->ctx);
 
@@ -485,7 +499,8 @@ int vdev_move(struct vgpu_dev *d, struct session *const *s, size_t n,
                 vdev_unpause(s, n);
                 if (peers)
                         peers->unpause(peers->ctx);
-                snprintf(err, len, "copying the framebuffer: %s", strerror(-r));
+                if (!stuck)
+                        snprintf(err, len, "copying the framebuffer: %s", strerror(-r));
                 return r;
         }
         /* the switch: the new memory takes the device address; the old goes */

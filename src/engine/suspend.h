@@ -31,9 +31,10 @@ uint64_t fb_next_data(void *ctx, uint64_t addr, uint64_t end);
 uint64_t fb_next_hole(void *ctx, uint64_t addr, uint64_t end);
 
 /*
- * vdev_pause - stop every session of d at a clean point (session_pause). vdev_unpause undoes it.
+ * vdev_pause - stop every session of d at a clean point (session_pause). 0, or -ETIMEDOUT when
+ * one did not stop within session_pause_limit_ns(). vdev_unpause undoes it (in both cases).
  */
-void vdev_pause(struct session *const *s, size_t n);
+int vdev_pause(struct session *const *s, size_t n);
 void vdev_unpause(struct session *const *s, size_t n);
 
 /*

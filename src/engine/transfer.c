@@ -332,14 +332,17 @@ int transfer_send_peers(struct vgpu_dev *d, struct session *const *s, size_t n,
         }
         if (r == 0) {
                 t0 = now_ns();
-                vdev_pause(s, n);
                 paused = true;
+                r = vdev_pause(s, n);
+                if (r < 0)
+                        snprintf(err, len, "a guest's command did not end within %llu s",
+                                 (unsigned long long)(session_pause_limit_ns() / 1000000000ull));
                 /* with pages tracked, the marks from here on are the modules' variables */
                 if (wp && fbmem_take_dirty(&d->mem, false, &marks) >= 0) {
                         free(marks);
                         marks = NULL;
                 }
-                if (vp) {
+                if (vp && r == 0) {
                         r = vp->pause(vp->ctx);
                         peers_paused = true;
                         if (r < 0)

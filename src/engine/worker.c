@@ -162,39 +162,82 @@ static int recv_msg_fd(int sock, struct worker_msg *m, int flags, int *ret_fd)
         return r;
 }
 
+uint64_t worker_next_seq(void)
+{
+        static uint64_t seq;
+
+        return __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * Wait until deadline (chan_now_ns) for ctl to have a message: 0, -ETIMEDOUT, or -errno.
+ */
+static int wait_readable(int ctl, uint64_t deadline)
+{
+        struct pollfd pfd = {.fd = ctl, .events = POLLIN};
+
+        for (;;) {
+                int64_t left = (int64_t)(deadline - chan_now_ns());
+                int r;
+
+                if (left <= 0)
+                        return -ETIMEDOUT;
+                r = poll(&pfd, 1, (int)(left / 1000000) + 1);
+                if (r > 0)
+                        return 0;
+                if (r < 0 && errno != EINTR)
+                        return -errno;
+        }
+}
+
 int worker_call(int ctl, uint32_t op, uint64_t a, int timeout_ms)
 {
-        struct worker_msg m = {.op = op, .a = a};
-        struct pollfd pfd = {.fd = ctl, .events = POLLIN};
-        int r;
+        struct worker_msg m = {.op = op, .a = a, .seq = worker_next_seq()};
+        uint64_t deadline = chan_now_ns() + (uint64_t)timeout_ms * 1000000;
 
         if (worker_send(ctl, &m, sizeof(m), NULL, 0) < 0)
                 return -EIO;
-        r = poll(&pfd, 1, timeout_ms);
-        if (r <= 0)
-                return r == 0 ? -ETIMEDOUT : -errno;
-        if (recv(ctl, &m, sizeof(m), MSG_DONTWAIT) != (ssize_t)sizeof(m))
-                return -EIO;
-        return m.op != op ? -EPROTO : m.r > 0 || m.r < -4095 ? -EPROTO : m.r;
+        for (;;) {
+                struct worker_msg ans = {0};
+                int r = wait_readable(ctl, deadline);
+                ssize_t got;
+
+                if (r < 0)
+                        return r;
+                got = recv(ctl, &ans, sizeof(ans), MSG_DONTWAIT);
+                if (got < 0 && (errno == EAGAIN || errno == EINTR))
+                        continue;
+                if (got != (ssize_t)sizeof(ans)) /* a longer one comes cut to this size */
+                        return -EIO;
+                if (ans.seq != m.seq)
+                        continue; /* an earlier request's answer, come late */
+                return ans.op != op ? -EPROTO : ans.r > 0 || ans.r < -4095 ? -EPROTO : ans.r;
+        }
 }
 
 int worker_export(int ctl, int timeout_ms, uint8_t **ret, size_t *ret_len)
 {
-        struct worker_msg m = {.op = WORKER_EXPORT};
-        struct pollfd pfd = {.fd = ctl, .events = POLLIN};
+        struct worker_msg m = {.op = WORKER_EXPORT, .seq = worker_next_seq()};
+        uint64_t seq = m.seq, deadline = chan_now_ns() + (uint64_t)timeout_ms * 1000000;
         uint8_t *p = NULL;
         int fd = -1, r;
 
         if (worker_send(ctl, &m, sizeof(m), NULL, 0) < 0)
                 return -EIO;
-        r = poll(&pfd, 1, timeout_ms);
-        if (r == 0)
-                return -ETIMEDOUT;
-        if (r < 0)
-                return -errno;
-        r = recv_msg_fd(ctl, &m, MSG_DONTWAIT, &fd);
-        if (r == -EAGAIN)
-                r = -EIO;
+        for (;;) {
+                r = wait_readable(ctl, deadline);
+                if (r < 0)
+                        return r;
+                m = (struct worker_msg){0};
+                fd = -1;
+                r = recv_msg_fd(ctl, &m, MSG_DONTWAIT, &fd);
+                if (r == -EAGAIN)
+                        continue;
+                if (r == -EIO || m.seq == seq)
+                        break;
+                if (fd >= 0)
+                        close(fd); /* an earlier request's answer, come late */
+        }
         if (r == 0 && m.op != WORKER_EXPORT)
                 r = -EPROTO;
         if (r == 0 && m.r < 0) {
@@ -428,7 +471,7 @@ static int worker_ctl(struct vgpu_dev *dev, struct session *s, struct backend_fb
         m.r = 0;
         switch (m.op) {
         case WORKER_PAUSE:
-                session_pause(s);
+                m.r = session_pause(s, chan_now_ns() + session_pause_limit_ns());
                 break;
         case WORKER_UNPAUSE:
                 session_unpause(s);

@@ -61,7 +61,16 @@ struct worker_msg {
         uint32_t op;
         int32_t r; /* in the answer: 0 or a negative errno */
         uint64_t a;
+        /*
+         * The request's number (worker_next_seq), echoed in its answer: an answer that comes
+         * after the engine stopped waiting for it is told apart from the next request's, and
+         * dropped (it once was taken for the next one's, and a move skipped its final copy).
+         */
+        uint64_t seq;
 };
+
+/* worker_next_seq - a new request number, never 0, for struct worker_msg's seq. */
+uint64_t worker_next_seq(void);
 
 /*
  * What a remote guest's worker needs, besides the connection's fd (WORKER_GUEST_FD), to take the

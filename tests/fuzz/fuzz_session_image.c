@@ -121,7 +121,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         export_again(s, size, &img, &len);
         /* its queued commands run against what the import built */
         if (session_start(s) == 0)
-                session_pause(s);
+                session_pause(s, chan_now_ns() + 10000000000ull);
         session_free(s);
         check_fixed_point(img, len);
         free(img);

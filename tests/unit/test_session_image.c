@@ -294,7 +294,7 @@ static void build(enum shape shape, struct moved *m)
                 m->memset_seq = m->g.seq;
                 wait_host_reached(&m->g);
         }
-        session_pause(s);
+        assert_int_equal(session_pause(s, chan_now_ns() + 10000000000ull), 0);
         assert_int_equal(session_export(s, &m->img, &m->len), 0);
 
         /* the allocator and the framebuffer's data, as the migration's rounds carry them (the
