@@ -99,11 +99,14 @@ static json_t *do_suspend(struct engine *e, const char *path, int level)
                                        strerror(errno));
         r = vdev_pause(ss, n);
         if (r < 0) {
-                snprintf(err, sizeof(err), "a guest's command did not end within %llu s",
-                         (unsigned long long)(session_pause_limit_ns() / 1000000000ull));
+                snprintf(err, sizeof(err), "a guest's command did not end within %g s",
+                         (double)session_pause_limit_ns() / 1e9);
         } else if (e->isolate) {
                 r = engine_workers_do(e, WORKER_PAUSE, 0, NULL, 0);
-                if (r < 0)
+                if (r == -ETIMEDOUT)
+                        snprintf(err, sizeof(err), "a guest's command did not end within %g s",
+                                 (double)session_pause_limit_ns() / 1e9);
+                else if (r < 0)
                         snprintf(err, sizeof(err), "a worker did not stop: %s", strerror(-r));
         }
         /*

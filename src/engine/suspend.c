@@ -403,8 +403,8 @@ int vdev_move(struct vgpu_dev *d, struct session *const *s, size_t n,
         int nfds[MOVE_MAX_FDS], ofds[MOVE_MAX_FDS];
         size_t n_new = 0, n_old = 0;
         uint64_t t_stop, live = 0, stopped = 0;
-        bool wp = false;    /* pages tracked by write protection */
-        bool stuck = false; /* a guest's command did not end: the pause gave up */
+        bool wp = false;   /* pages tracked by write protection */
+        bool said = false; /* err says why already (the pause gave up) */
         int r;
 
         *st = (struct move_stats){0};
@@ -452,15 +452,22 @@ int vdev_move(struct vgpu_dev *d, struct session *const *s, size_t n,
         t_stop = now_ns();
         if (vdev_pause(s, n) < 0 && r == 0) {
                 r = -ETIMEDOUT;
-                stuck = true;
-                snprintf(err, len, "a guest's command did not end within %llu s",
-                         (unsigned long long)(session_pause_limit_ns() / 1000000000ull));
+                said = true;
+                snprintf(err, len, "a guest's command did not end within %g s",
+                         (double)session_pause_limit_ns() / 1e9);
         }
         if (peers) {
                 int e = peers->pause(peers->ctx);
 
-                if (e < 0 && r == 0)
+                if (e < 0 && r == 0) {
                         r = e;
+                        said = true;
+                        if (e == -ETIMEDOUT)
+                                snprintf(err, len, "a guest's command did not end within %g s",
+                                         (double)session_pause_limit_ns() / 1e9);
+                        else
+                                snprintf(err, len, "a worker did not stop: %s", strerror(-e));
+                }
                 if (precopy)
                         peers->collect(peers->ctx);
         }
@@ -499,7 +506,7 @@ int vdev_move(struct vgpu_dev *d, struct session *const *s, size_t n,
                 vdev_unpause(s, n);
                 if (peers)
                         peers->unpause(peers->ctx);
-                if (!stuck)
+                if (!said)
                         snprintf(err, len, "copying the framebuffer: %s", strerror(-r));
                 return r;
         }

@@ -335,8 +335,8 @@ int transfer_send_peers(struct vgpu_dev *d, struct session *const *s, size_t n,
                 paused = true;
                 r = vdev_pause(s, n);
                 if (r < 0)
-                        snprintf(err, len, "a guest's command did not end within %llu s",
-                                 (unsigned long long)(session_pause_limit_ns() / 1000000000ull));
+                        snprintf(err, len, "a guest's command did not end within %g s",
+                                 (double)session_pause_limit_ns() / 1e9);
                 /* with pages tracked, the marks from here on are the modules' variables */
                 if (wp && fbmem_take_dirty(&d->mem, false, &marks) >= 0) {
                         free(marks);
@@ -345,7 +345,10 @@ int transfer_send_peers(struct vgpu_dev *d, struct session *const *s, size_t n,
                 if (vp && r == 0) {
                         r = vp->pause(vp->ctx);
                         peers_paused = true;
-                        if (r < 0)
+                        if (r == -ETIMEDOUT)
+                                snprintf(err, len, "a guest's command did not end within %g s",
+                                         (double)session_pause_limit_ns() / 1e9);
+                        else if (r < 0)
                                 snprintf(err, len, "a worker did not stop: %s", strerror(-r));
                 }
                 for (size_t i = 0; r == 0 && i < n; i++) {

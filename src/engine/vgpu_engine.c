@@ -645,6 +645,14 @@ int main(int argc, char **argv)
         }
         e.gpu_index = (uint32_t)gpu;
         e.dev.ops = e.ops;
+        /*
+         * SIGTERM and SIGINT come through the signal fd, for a clean stop: blocked before the
+         * backend starts its threads, which inherit the mask (else they take the default action).
+         */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
         {
                 struct backend_dev_req dreq = {
                         .gpu_index = e.gpu_index, .gpu_uuid = e.gpu_uuid, .sim_workers = 2};
@@ -675,10 +683,6 @@ int main(int argc, char **argv)
                 e.ops->dev_close(e.dev.bdev);
                 return 1;
         }
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
         e.sig_fd = signalfd(-1, &mask, SFD_CLOEXEC);
         e.listen_fd = listen_control(e.control);
