@@ -20,15 +20,19 @@
  * Ask every worker to do op (with fds for WORKER_MAP) and wait for all their answers, serving
  * their allocation requests meanwhile (a worker finishing its guest's queued commands before it
  * parks may allocate). A worker that went away meanwhile has nothing left to do. 0, or the
- * first error a worker answered, or -ETIMEDOUT.
+ * first error a worker answered, or -ETIMEDOUT. res (if not NULL): each guest slot's own result
+ * (0 for a slot with no worker, or one that went away; -ETIMEDOUT for one that did not answer).
  */
-static int workers_ask(struct engine *e, struct worker_msg *m, size_t len, const int *fds, size_t n)
+static int workers_ask(struct engine *e, struct worker_msg *m, size_t len, const int *fds, size_t n,
+                       int *res)
 {
         bool pending[ENGINE_MAX_GUESTS] = {false};
         uint64_t deadline = chan_now_ns() + (uint64_t)WORKER_WAIT_MS * 1000000;
         int r = 0, left = 0;
 
         m->seq = worker_next_seq();
+        for (int i = 0; res && i < ENGINE_MAX_GUESTS; i++)
+                res[i] = 0;
         for (int i = 0; i < ENGINE_MAX_GUESTS; i++) {
                 struct engine_guest *g = &e->guests[i];
 
@@ -43,8 +47,11 @@ static int workers_ask(struct engine *e, struct worker_msg *m, size_t len, const
                 int idx[2 * ENGINE_MAX_GUESTS], np = 0;
                 int64_t ms = (int64_t)(deadline - chan_now_ns()) / 1000000;
 
-                if ((int64_t)(deadline - chan_now_ns()) <= 0)
+                if ((int64_t)(deadline - chan_now_ns()) <= 0) {
+                        for (int i = 0; res && i < ENGINE_MAX_GUESTS; i++)
+                                res[i] = pending[i] ? -ETIMEDOUT : res[i];
                         return -ETIMEDOUT;
+                }
                 for (int i = 0; i < ENGINE_MAX_GUESTS; i++) {
                         if (!pending[i])
                                 continue;
@@ -75,8 +82,11 @@ static int workers_ask(struct engine *e, struct worker_msg *m, size_t len, const
                         }
                         pending[i] = false;
                         left--;
-                        if (got == (ssize_t)sizeof(ans) && ans.r < 0 && r == 0)
-                                r = ans.r;
+                        if (got == (ssize_t)sizeof(ans) && ans.r < 0) {
+                                r = r ? r : ans.r;
+                                if (res)
+                                        res[i] = ans.r;
+                        }
                 }
         }
         return r;
@@ -86,7 +96,7 @@ int engine_workers_do(struct engine *e, uint32_t op, uint64_t a, const int *fds,
 {
         struct worker_msg m = {.op = op, .a = a};
 
-        return workers_ask(e, &m, sizeof(m), fds, n);
+        return workers_ask(e, &m, sizeof(m), fds, n, NULL);
 }
 
 /*
@@ -156,6 +166,8 @@ int engine_workers_export(struct engine *e, uint8_t **blob, size_t *blen, size_t
  */
 static void workers_map(struct engine *e)
 {
+        struct worker_msg m = {.op = WORKER_MAP, .a = e->gpu_index};
+        int res[ENGINE_MAX_GUESTS] = {0};
         size_t n = 0;
         int r;
 
@@ -166,17 +178,19 @@ static void workers_map(struct engine *e)
         if (r == 0) {
                 e->n_fb_fds = n;
                 engine_workers_do(e, WORKER_RELEASE, 0, NULL, 0);
-                r = engine_workers_do(e, WORKER_MAP, e->gpu_index, e->fb_fds, n);
+                r = workers_ask(e, &m, sizeof(m), e->fb_fds, n, res);
         }
-        if (r < 0) {
+        for (int i = 0; r < 0 && i < ENGINE_MAX_GUESTS; i++) {
+                struct engine_guest *g = &e->guests[i];
+
+                /* no framebuffer for anyone, or none for this worker: its guest is cut off */
+                if (g->worker <= 0 || (res[i] == 0 && e->n_fb_fds))
+                        continue;
                 vgpu_log(VGPU_LOG_ERROR,
-                         "vGPU %s: workers cannot map the framebuffer (%s): their "
-                         "guests are cut off",
-                         e->uuid, strerror(-r));
-                for (int i = 0; i < ENGINE_MAX_GUESTS; i++) {
-                        if (e->guests[i].worker > 0)
-                                kill(e->guests[i].worker, SIGKILL);
-                }
+                         "vGPU %s: the worker of guest %d cannot map the framebuffer (%s): its "
+                         "guest is cut off",
+                         e->uuid, (int)g->guest_pid, strerror(-(res[i] ? res[i] : r)));
+                kill(g->worker, SIGKILL);
         }
 }
 
@@ -291,7 +305,7 @@ static void peers_moved(void *ctx, const char *to, const char *tcp)
         memcpy(buf, &m, sizeof(m));
         memcpy(buf + sizeof(m), to, lt);
         memcpy(buf + sizeof(m) + lt, tcp ? tcp : "", lc);
-        r = workers_ask(e, (struct worker_msg *)(void *)buf, sizeof(m) + lt + lc, NULL, 0);
+        r = workers_ask(e, (struct worker_msg *)(void *)buf, sizeof(m) + lt + lc, NULL, 0, NULL);
         if (r < 0)
                 vgpu_log(VGPU_LOG_WARN, "vGPU %s: a worker did not tell its guest it moved: %s",
                          e->uuid, strerror(-r));
