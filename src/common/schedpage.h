@@ -61,4 +61,10 @@ struct vgpu_sched_page {
 
 _Static_assert(sizeof(struct vgpu_sched_page) <= VGPU_SCHED_SIZE, "one page");
 
+/*
+ * vgpu_sched_page_map - map the page at path shared (munmap VGPU_SCHED_SIZE bytes when done). 0,
+ * -EPROTO (shorter than a page, or not a scheduler page of this version), or -errno.
+ */
+int vgpu_sched_page_map(const char *path, struct vgpu_sched_page **ret);
+
 #endif

@@ -41,8 +41,8 @@ struct vgpu_dev {
 
 /*
  * vdev_sched_map - map vgpud's scheduler page for this vGPU (common/schedpage.h) at path into
- * dev->sched. 0, or a negative errno (-EINVAL: too small, -EPROTO: not such a page); dev->sched
- * is then untouched.
+ * dev->sched, and take a slot of it for this process's counts. 0, or a negative errno (-EPROTO:
+ * too small, or not such a page); dev->sched is then untouched.
  */
 int vdev_sched_map(struct vgpu_dev *dev, const char *path);
 

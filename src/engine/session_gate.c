@@ -3,10 +3,7 @@
 // its vGPU's turn before a launch, charges the GPU time the launch used, and gives the turn back
 // when its slice is used up, when it runs out of work, or when it parks.
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "engine/session.h"
@@ -68,25 +65,11 @@ static uint32_t waiting_all(const struct vgpu_sched_page *p)
 
 int vdev_sched_map(struct vgpu_dev *dev, const char *path)
 {
-        int fd = open(path, O_RDWR | O_CLOEXEC);
-        struct stat st;
-        void *p;
+        struct vgpu_sched_page *p;
+        int r = vgpu_sched_page_map(path, &p);
 
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0 || st.st_size < VGPU_SCHED_SIZE) {
-                close(fd);
-                return -EINVAL;
-        }
-        p = mmap(NULL, VGPU_SCHED_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        close(fd);
-        if (p == MAP_FAILED)
-                return -errno;
-        if (((struct vgpu_sched_page *)p)->magic != VGPU_SCHED_MAGIC ||
-            ((struct vgpu_sched_page *)p)->version != VGPU_SCHED_VERSION) {
-                munmap(p, VGPU_SCHED_SIZE);
-                return -EPROTO;
-        }
+        if (r < 0)
+                return r;
         dev->sched = p;
         dev->sched_slot = slot_claim(p);
         return 0;

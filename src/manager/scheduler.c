@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -509,32 +508,17 @@ static bool find_locked(struct scheduler *s, uint32_t handle, struct srq **ret_q
 int scheduler_attach(struct scheduler *s, uint32_t gpu, uint32_t gi, uint32_t handle,
                      const char *path, uint32_t share_slots, bool lazy)
 {
+        struct vgpu_sched_page *p;
         struct sent *e;
         struct srq *q, *oq;
-        struct stat st;
         size_t oi;
-        void *p;
-        int fd, slot = -1, r;
+        int slot = -1, r;
 
         if (gpu >= s->n_gpus)
                 return -ENODEV;
-        fd = open(path, O_RDWR | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        /* a short page would fault (SIGBUS) on first touch; a foreign one is not ours to drive */
-        if (fstat(fd, &st) < 0 || st.st_size < VGPU_SCHED_SIZE) {
-                close(fd);
-                return -EPROTO;
-        }
-        p = mmap(NULL, VGPU_SCHED_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        close(fd);
-        if (p == MAP_FAILED)
-                return -errno;
-        if (((struct vgpu_sched_page *)p)->magic != VGPU_SCHED_MAGIC ||
-            ((struct vgpu_sched_page *)p)->version != VGPU_SCHED_VERSION) {
-                munmap(p, VGPU_SCHED_SIZE);
-                return -EPROTO;
-        }
+        r = vgpu_sched_page_map(path, &p);
+        if (r < 0)
+                return r;
         e = calloc(1, sizeof(*e));
         if (!e) {
                 munmap(p, VGPU_SCHED_SIZE);
